@@ -1,0 +1,211 @@
+/*
+ * plughost.h - the one header a plughost plugin includes.
+ *
+ * A plugin is a shared object that exports exactly one function,
+ * ph_plugin_entry(), returning a const descriptor (declare it with
+ * PH_PLUGIN_DECLARE). The host hands a const table of host functions
+ * (ph_host_api) to the plugin's init; the plugin never links against the
+ * server, so it builds out of tree with this header alone and can be tested
+ * with the mock host in sdk/testing/ph_mock_host.h.
+ *
+ * Two execution modes:
+ *   PH_MODE_SYNC   handle() runs on a worker thread of the host's bounded
+ *                  pool; it may block (sleep, a database driver, CPU work).
+ *                  It builds the response and returns PH_OK or PH_ERROR.
+ *   PH_MODE_ASYNC  handle() runs on the event-loop thread and must never
+ *                  block. It either responds at once (PH_OK) or starts work
+ *                  with the loop primitives (timers) and returns PH_PENDING,
+ *                  then calls api->complete() later, on the loop thread.
+ *
+ * ABI rules: structs only grow at the end, every struct carries its size,
+ * the host refuses a plugin whose PH_ABI_MAJOR differs from its own. A slot
+ * added in minor version N is marked "since 1.N"; test for it with
+ * PH_HOST_HAS(api, slot) before use when built against a newer header.
+ *
+ * C++ plugin authors: build with -fno-gnu-unique, otherwise a STB_GNU_UNIQUE
+ * symbol pins the library in memory and a reloaded plugin keeps old code.
+ */
+#ifndef PLUGHOST_H
+#define PLUGHOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PH_ABI_MAJOR 1
+#define PH_ABI_MINOR 0
+#define PH_ABI_VERSION ((uint32_t)((PH_ABI_MAJOR << 16) | PH_ABI_MINOR))
+#define PH_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
+#define PH_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
+
+/* The name of the one symbol every plugin exports. */
+#define PH_PLUGIN_ENTRY_SYMBOL "ph_plugin_entry"
+
+/* Opaque handles: a request (with its response under construction), the
+ * settings of the route a plugin instance serves, and a loop timer. */
+typedef struct ph_request ph_request;
+typedef struct ph_settings ph_settings;
+typedef struct ph_timer ph_timer;
+
+/* cJSON's tree type; include <cjson/cJSON.h> to build or read one. */
+struct cJSON;
+
+typedef enum ph_mode {
+    PH_MODE_SYNC = 1,  /* handle() runs on the worker thread pool */
+    PH_MODE_ASYNC = 2, /* handle() runs on the event loop, never blocks */
+} ph_mode;
+
+/* What handle() returns. */
+typedef enum ph_result {
+    PH_ERROR = -1,  /* failure: the host answers 500 and logs plugin + route */
+    PH_OK = 0,      /* the response is built; the host sends it */
+    PH_PENDING = 1, /* async only: api->complete(req) will follow later */
+} ph_result;
+
+typedef enum ph_log_level {
+    PH_LOG_DEBUG = 0,
+    PH_LOG_INFO = 1,
+    PH_LOG_WARN = 2,
+    PH_LOG_ERROR = 3,
+} ph_log_level;
+
+/* Called on the loop thread when a timer started with timer_start fires. */
+typedef void (*ph_timer_cb)(ph_request *req, void *arg);
+
+/*
+ * The host function table. Handed to init(); valid until fini() returns.
+ * "any thread" means: the loop thread, or the pool thread running this
+ * request's sync handle().
+ */
+typedef struct ph_host_api {
+    uint32_t struct_size; /* sizeof(ph_host_api) of the host; since 1.0 */
+    uint32_t abi_version; /* the host's PH_ABI_VERSION; since 1.0 */
+
+    /* ---- settings (init time; the ph_settings lives until fini) ---- */
+
+    /* Value of route key `key`, or NULL when the route has none. The string
+     * is owned by the host. Since 1.0. */
+    const char *(*setting)(const ph_settings *s, const char *key);
+    /* Parse route key `key` as a number into *out (`def` when absent).
+     * Returns 0, or -1 if present but not a finite number. Since 1.0. */
+    int (*setting_double)(const ph_settings *s, const char *key, double def, double *out);
+    /* The route path this instance serves, e.g. "/sync". Since 1.0. */
+    const char *(*route_path)(const ph_settings *s);
+
+    /* ---- request accessors (any thread; strings owned by the request,
+     *      valid until the response is sent) ---- */
+
+    /* Request method, e.g. "GET". Since 1.0. */
+    const char *(*method)(const ph_request *req);
+    /* Request path without the query string, as sent. Since 1.0. */
+    const char *(*path)(const ph_request *req);
+    /* Raw query string without '?', "" when absent. Since 1.0. */
+    const char *(*query)(const ph_request *req);
+    /* Percent-decoded value of the first query parameter `name`, "" for a
+     * key without '=', NULL when absent. Since 1.0. */
+    const char *(*query_param)(ph_request *req, const char *name);
+    /* Value of the first header `name` (case-insensitive), or NULL. Since 1.0. */
+    const char *(*header)(const ph_request *req, const char *name);
+    /* Request body bytes and length (chunked bodies arrive decoded);
+     * never NULL, length 0 when there is no body. Since 1.0. */
+    const void *(*body)(const ph_request *req, size_t *len);
+
+    /* ---- response builders (the thread running handle(), or the loop
+     *      thread for an async request before complete()) ---- */
+
+    /* Set the status code (default 200). Returns 0, -1 if not 100..599. Since 1.0. */
+    int (*set_status)(ph_request *req, int status);
+    /* Add a response header; name and value are copied. Returns 0, or -1
+     * for a name/value with CR, LF or NUL, a host-managed header
+     * (Content-Length, Transfer-Encoding, Connection, Date) or no memory.
+     * Since 1.0. */
+    int (*add_header)(ph_request *req, const char *name, const char *value);
+    /* Replace the body with a copy of `len` bytes. Returns 0 or -1 (no
+     * memory). Since 1.0. */
+    int (*set_body)(ph_request *req, const void *data, size_t len);
+    /* Set status, "Content-Type: application/json" and the compact
+     * serialisation of `json` (not taken: the caller still owns it).
+     * Returns 0 or -1. Since 1.0. */
+    int (*respond_json)(ph_request *req, int status, const struct cJSON *json);
+    /* Convenience for errors: status and {"error": message}. Since 1.0. */
+    int (*respond_error)(ph_request *req, int status, const char *message);
+
+    /* ---- logging (any thread) ---- */
+
+    /* Log one line. With a request, the line names the plugin and route.
+     * Since 1.0. */
+    void (*log)(const ph_request *req, ph_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+    /* ---- async (loop thread only) ---- */
+
+    /* Finish a request whose handle() returned PH_PENDING: the host sends
+     * the response built so far. After it, `req` must not be touched.
+     * Returns 0, or -1 when called twice or off the loop thread. Since 1.0. */
+    int (*complete)(ph_request *req);
+    /* Start a one-shot timer of `ms` milliseconds bound to `req`. The host
+     * cancels it if the request completes first. Returns the timer, or NULL
+     * on failure. Since 1.0. */
+    ph_timer *(*timer_start)(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg);
+    /* Cancel a timer that has not fired yet. Since 1.0. */
+    void (*timer_cancel)(ph_timer *timer);
+} ph_host_api;
+
+/* True when the host's table has slot `field` (it may be older). */
+#define PH_HOST_HAS(api, field)                                                \
+    ((api)->struct_size >= offsetof(ph_host_api, field) + sizeof((api)->field) && \
+     (api)->field != NULL)
+
+/*
+ * The descriptor a plugin exports. Fill it with PH_PLUGIN_DECLARE.
+ *
+ * init   Called once per route instance on the loop thread before any
+ *        request, with the route's settings. Stores per-instance state in
+ *        *state. Returns 0, or non-zero to refuse the load (the host logs
+ *        it and keeps serving the old configuration). May be NULL.
+ * fini   Called on the loop thread after the last request of the instance
+ *        finished; frees `state`. May be NULL.
+ * handle Serves one request (thread per the mode). Returns a ph_result.
+ */
+typedef struct ph_plugin {
+    uint32_t abi_version; /* PH_ABI_VERSION the plugin was built with; since 1.0 */
+    uint32_t struct_size; /* sizeof(ph_plugin) the plugin was built with; since 1.0 */
+    const char *name;     /* short plugin name, for logs; since 1.0 */
+    const char *version;  /* the plugin's own version string; since 1.0 */
+    ph_mode mode;         /* PH_MODE_SYNC or PH_MODE_ASYNC; since 1.0 */
+    int (*init)(const ph_host_api *api, const ph_settings *settings, void **state);
+    void (*fini)(void *state);
+    int (*handle)(void *state, ph_request *req);
+} ph_plugin;
+
+#if defined(__GNUC__)
+#define PH_EXPORT __attribute__((visibility("default")))
+#else
+#define PH_EXPORT
+#endif
+
+/* The signature of the exported entry point. */
+typedef const ph_plugin *(*ph_plugin_entry_fn)(void);
+
+/*
+ * Declare the plugin, e.g.
+ *   PH_PLUGIN_DECLARE("hello", "1.0.0", PH_MODE_ASYNC, hello_init, NULL, hello_handle);
+ */
+#define PH_PLUGIN_DECLARE(NAME, VERSION, MODE, INIT, FINI, HANDLE)            \
+    PH_EXPORT const ph_plugin *ph_plugin_entry(void);                        \
+    PH_EXPORT const ph_plugin *ph_plugin_entry(void)                         \
+    {                                                                         \
+        static const ph_plugin descriptor = {PH_ABI_VERSION, sizeof(ph_plugin), \
+                                             (NAME), (VERSION), (MODE),       \
+                                             (INIT), (FINI), (HANDLE)};       \
+        return &descriptor;                                                   \
+    }
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PLUGHOST_H */
