@@ -1,0 +1,46 @@
+/* buf.c - growable byte buffer. */
+#include "buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ph_buf_reserve(ph_buf *b, size_t extra)
+{
+    if (extra <= b->cap - b->len)
+        return 0;
+    if (extra > ((size_t)-1) / 2 - b->len)
+        return -1;
+    size_t want = b->len + extra;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < want)
+        cap *= 2;
+    char *data = realloc(b->data, cap);
+    if (!data)
+        return -1;
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+int ph_buf_append(ph_buf *b, const void *data, size_t len)
+{
+    if (ph_buf_reserve(b, len) < 0)
+        return -1;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+int ph_buf_append_str(ph_buf *b, const char *s) { return ph_buf_append(b, s, strlen(s)); }
+
+void ph_buf_trim(ph_buf *b, size_t keep)
+{
+    if (b->cap <= keep)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void ph_buf_free(ph_buf *b) { ph_buf_trim(b, 0); }

@@ -1,0 +1,32 @@
+/* buf.h - a growable byte buffer that keeps its capacity when reset, so a
+ * recycled request allocates nothing in steady state. Not thread-safe. */
+#ifndef PH_BUF_H
+#define PH_BUF_H
+
+#include <stddef.h>
+
+typedef struct ph_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} ph_buf;
+
+/* Make room for `extra` more bytes. Returns 0 or -1 (no memory; the
+ * buffer is unchanged). */
+int ph_buf_reserve(ph_buf *b, size_t extra);
+
+/* Append bytes. Returns 0 or -1 (no memory). */
+int ph_buf_append(ph_buf *b, const void *data, size_t len);
+
+/* Append a NUL-terminated string (without its NUL). Returns 0 or -1. */
+int ph_buf_append_str(ph_buf *b, const char *s);
+
+/* Forget the contents, keep the memory. */
+static inline void ph_buf_reset(ph_buf *b) { b->len = 0; }
+
+/* Free the memory when its capacity exceeds `keep` bytes (always when 0). */
+void ph_buf_trim(ph_buf *b, size_t keep);
+
+void ph_buf_free(ph_buf *b);
+
+#endif

@@ -1,0 +1,411 @@
+/* config.c - server.ini parsed with inih into an immutable ph_config.
+ *
+ * Debian's inih has no line numbers in the handler, so the parser reads the
+ * file through its own line reader (ini_parse_stream) that counts lines and
+ * notes section headers; any non-zero result from inih rejects the file. */
+#include "config.h"
+
+#include "config_value.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct parse_state {
+    const char *path;
+    FILE *file;
+    int line;              /* line number of the line last handed to inih */
+    char *linebuf;
+    size_t linecap;
+    ph_config *config;
+    ph_route_conf *route;  /* section being read, NULL for [server] */
+    bool in_section;
+    char seen_server[32];  /* one flag per [server] key seen (duplicates) */
+    char *err;
+    size_t errlen;
+    bool failed;
+} parse_state;
+
+static int fail(parse_state *st, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Record the first error as "<path>:<line>: <message>". Returns 0 (inih's
+ * "handler failed"). */
+static int fail(parse_state *st, int line, const char *fmt, ...)
+{
+    if (st->failed)
+        return 0;
+    st->failed = true;
+    int n = snprintf(st->err, st->errlen, "%s:%d: ", st->path, line);
+    if (n < 0 || (size_t)n >= st->errlen)
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->err + n, st->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+static int add_route(parse_state *st, const char *path)
+{
+    if (path[0] != '/' || strpbrk(path, " \t?#"))
+        return fail(st, st->line, "route path '%s' must start with '/' and contain no spaces, '?' or '#'", path);
+    for (size_t i = 0; i < st->config->nroutes; i++) {
+        if (strcmp(st->config->routes[i].path, path) == 0)
+            return fail(st, st->line, "duplicate route %s (first at line %d)", path,
+                        st->config->routes[i].line);
+    }
+    ph_route_conf *routes = realloc(st->config->routes, (st->config->nroutes + 1) * sizeof *routes);
+    if (!routes)
+        return fail(st, st->line, "out of memory");
+    st->config->routes = routes;
+    ph_route_conf *r = &routes[st->config->nroutes];
+    memset(r, 0, sizeof *r);
+    r->path = strdup(path);
+    if (!r->path)
+        return fail(st, st->line, "out of memory");
+    r->line = st->line;
+    r->methods = PH_METHOD_GET;
+    st->config->nroutes++;
+    st->route = r;
+    return 1;
+}
+
+/* A section header line "[...]" seen by the reader. Malformed headers are
+ * left to inih, which reports them through its return value. */
+static void note_section(parse_state *st, char *line)
+{
+    char *s = trim(line);
+    char *semi = strchr(s, ';');
+    if (semi)
+        *semi = '\0';
+    s = trim(s);
+    size_t n = strlen(s);
+    if (n < 2 || s[0] != '[' || s[n - 1] != ']')
+        return;
+    s[n - 1] = '\0';
+    char *name = trim(s + 1);
+    st->in_section = true;
+    st->route = NULL;
+    if (strcmp(name, "server") == 0)
+        return;
+    if (strncmp(name, "route", 5) == 0 && isspace((unsigned char)name[5])) {
+        add_route(st, trim(name + 5));
+        return;
+    }
+    fail(st, st->line, "unknown section [%s] (expected [server] or [route /path])", name);
+}
+
+/* inih's line reader: like fgets, but counts lines, refuses over-long ones
+ * and notes section headers. */
+static char *read_line(char *str, int num, void *stream)
+{
+    parse_state *st = stream;
+    if (st->failed)
+        return NULL;
+    ssize_t n = getline(&st->linebuf, &st->linecap, st->file);
+    if (n < 0)
+        return NULL;
+    st->line++;
+    if (n >= num) {
+        fail(st, st->line, "line longer than %d characters", num - 1);
+        return NULL;
+    }
+    memcpy(str, st->linebuf, (size_t)n + 1);
+    char copy[n + 1];
+    memcpy(copy, st->linebuf, (size_t)n + 1);
+    char *t = trim(copy);
+    if (t[0] == '[')
+        note_section(st, t);
+    return str;
+}
+
+typedef enum { V_SIZE, V_DURATION, V_INT, V_BOOL, V_STRING, V_LISTEN, V_LOGLEVEL } value_kind;
+
+typedef struct server_key {
+    const char *name;
+    value_kind kind;
+    size_t offset;
+    long min, max; /* V_INT bounds */
+} server_key;
+
+#define SK(name, kind, field, min, max) {name, kind, offsetof(ph_server_conf, field), min, max}
+static const server_key server_keys[] = {
+    SK("listen", V_LISTEN, listen, 0, 0),
+    SK("workers", V_INT, workers, 0, 256),
+    SK("sync_threads", V_INT, sync_threads, 1, 4096),
+    SK("sync_queue", V_INT, sync_queue, 0, 1000000),
+    SK("plugin_dir", V_STRING, plugin_dir, 0, 0),
+    SK("watch", V_BOOL, watch, 0, 0),
+    SK("max_body_size", V_SIZE, max_body_size, 0, 0),
+    SK("max_url_size", V_SIZE, max_url_size, 0, 0),
+    SK("max_header_size", V_SIZE, max_header_size, 0, 0),
+    SK("max_connections", V_INT, max_connections, 1, 10000000),
+    SK("header_timeout", V_DURATION, header_timeout_ms, 0, 0),
+    SK("body_timeout", V_DURATION, body_timeout_ms, 0, 0),
+    SK("keepalive_timeout", V_DURATION, keepalive_timeout_ms, 0, 0),
+    SK("send_timeout", V_DURATION, send_timeout_ms, 0, 0),
+    SK("drain_timeout", V_DURATION, drain_timeout_ms, 0, 0),
+    SK("log_level", V_LOGLEVEL, log_level, 0, 0),
+};
+#define N_SERVER_KEYS (sizeof server_keys / sizeof server_keys[0])
+
+static int set_server_value(parse_state *st, const server_key *k, const char *value)
+{
+    ph_server_conf *s = &st->config->server;
+    char *field = (char *)s + k->offset;
+    long v;
+    switch (k->kind) {
+    case V_SIZE:
+        if (ph_value_size(value, (size_t *)(void *)field) < 0 || *(size_t *)(void *)field == 0)
+            return fail(st, st->line, "%s: '%s' is not a size (e.g. 1048576, 64k, 1m)", k->name, value);
+        return 1;
+    case V_DURATION:
+        if (ph_value_duration_ms(value, (uint64_t *)(void *)field) < 0)
+            return fail(st, st->line, "%s: '%s' is not a duration (e.g. 500ms, 10s, 2)", k->name, value);
+        return 1;
+    case V_INT:
+        if (strcmp(k->name, "workers") == 0 && strcmp(value, "auto") == 0) {
+            s->workers = 0;
+            return 1;
+        }
+        if (ph_value_int(value, k->min, k->max, &v) < 0)
+            return fail(st, st->line, "%s: '%s' is not an integer in %ld..%ld", k->name, value, k->min, k->max);
+        *(int *)(void *)field = (int)v;
+        return 1;
+    case V_BOOL:
+        if (ph_value_bool(value, (bool *)(void *)field) < 0)
+            return fail(st, st->line, "%s: '%s' is not a boolean (true/false)", k->name, value);
+        return 1;
+    case V_STRING: {
+        char *copy = strdup(value);
+        if (!copy)
+            return fail(st, st->line, "out of memory");
+        free(*(char **)(void *)field);
+        *(char **)(void *)field = copy;
+        return 1;
+    }
+    case V_LISTEN: {
+        char *host = NULL;
+        char *copy = strdup(value);
+        if (!copy || ph_value_listen(value, &host, &s->listen_port) < 0) {
+            free(copy);
+            return fail(st, st->line, "listen: '%s' is not host:port", value);
+        }
+        free(s->listen);
+        free(s->listen_host);
+        s->listen = copy;
+        s->listen_host = host;
+        return 1;
+    }
+    case V_LOGLEVEL:
+        if (ph_log_parse_level(value, &s->log_level) < 0)
+            return fail(st, st->line, "log_level: '%s' is not debug, info, warn or error", value);
+        return 1;
+    }
+    return 0;
+}
+
+static int handle_server_key(parse_state *st, const char *name, const char *value)
+{
+    for (size_t i = 0; i < N_SERVER_KEYS; i++) {
+        if (strcmp(server_keys[i].name, name) != 0)
+            continue;
+        if (st->seen_server[i])
+            return fail(st, st->line, "duplicate key '%s' in [server]", name);
+        st->seen_server[i] = 1;
+        return set_server_value(st, &server_keys[i], value);
+    }
+    return fail(st, st->line, "unknown key '%s' in [server]", name);
+}
+
+static int handle_route_key(parse_state *st, const char *name, const char *value)
+{
+    ph_route_conf *r = st->route;
+    if (strcmp(name, "plugin") == 0) {
+        if (r->plugin)
+            return fail(st, st->line, "duplicate key 'plugin' in [route %s]", r->path);
+        if (!value[0] || strpbrk(value, "/\\") || strcmp(value, ".") == 0 || strcmp(value, "..") == 0)
+            return fail(st, st->line, "plugin: '%s' must be a plain name (the file is <plugin_dir>/<name>.so)", value);
+        r->plugin = strdup(value);
+        return r->plugin ? 1 : fail(st, st->line, "out of memory");
+    }
+    if (strcmp(name, "methods") == 0) {
+        char bad[32];
+        if (ph_value_methods(value, &r->methods, bad, sizeof bad) < 0)
+            return fail(st, st->line, "methods: unknown method '%s' (GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS)", bad);
+        return 1;
+    }
+    for (size_t i = 0; i < r->nsettings; i++) {
+        if (strcmp(r->settings[i].key, name) == 0)
+            return fail(st, st->line, "duplicate key '%s' in [route %s] (an indented line continues the previous value)", name, r->path);
+    }
+    ph_setting *settings = realloc(r->settings, (r->nsettings + 1) * sizeof *settings);
+    if (!settings)
+        return fail(st, st->line, "out of memory");
+    r->settings = settings;
+    ph_setting *s = &settings[r->nsettings];
+    s->key = strdup(name);
+    s->value = strdup(value);
+    if (!s->key || !s->value) {
+        free(s->key);
+        free(s->value);
+        return fail(st, st->line, "out of memory");
+    }
+    r->nsettings++;
+    return 1;
+}
+
+/* inih callback: one key. Returns 1 to go on, 0 on error. */
+static int handle_key(void *user, const char *section, const char *name, const char *value)
+{
+    parse_state *st = user;
+    (void)section; /* the reader tracks sections, with their line numbers */
+    if (st->failed)
+        return 0;
+    if (!st->in_section)
+        return fail(st, st->line, "key '%s' outside of any section", name);
+    if (st->route)
+        return handle_route_key(st, name, value);
+    return handle_server_key(st, name, value);
+}
+
+static void set_defaults(ph_server_conf *s)
+{
+    s->workers = 1;
+    s->sync_threads = 40;
+    s->sync_queue = 1024;
+    s->watch = true;
+    s->max_body_size = 1u << 20;
+    s->max_url_size = 8u << 10;
+    s->max_header_size = 16u << 10;
+    s->max_connections = 10000;
+    s->header_timeout_ms = 10000;
+    s->body_timeout_ms = 60000;
+    s->keepalive_timeout_ms = 15000;
+    s->send_timeout_ms = 60000;
+    s->drain_timeout_ms = 30000;
+    s->log_level = PH_LOG_INFO;
+}
+
+/* Fill the derived fields once the file is read: defaults that need
+ * allocation, plugin_dir resolved against the ini's folder, each route's
+ * plugin file. Returns 0 or -1 with err set. */
+static int finish_config(parse_state *st)
+{
+    ph_config *c = st->config;
+    ph_server_conf *s = &c->server;
+    if (!s->listen) {
+        s->listen = strdup("127.0.0.1:8080");
+        s->listen_host = strdup("127.0.0.1");
+        s->listen_port = 8080;
+        if (!s->listen || !s->listen_host)
+            return fail(st, 0, "out of memory"), -1;
+    }
+    const char *dir = s->plugin_dir ? s->plugin_dir : "plugins";
+    char *resolved;
+    if (dir[0] == '/') {
+        resolved = strdup(dir);
+    } else {
+        char *pathcopy = strdup(c->path);
+        if (!pathcopy)
+            return fail(st, 0, "out of memory"), -1;
+        const char *base = dirname(pathcopy);
+        resolved = malloc(strlen(base) + strlen(dir) + 2);
+        if (resolved)
+            sprintf(resolved, "%s/%s", base, dir);
+        free(pathcopy);
+    }
+    if (!resolved)
+        return fail(st, 0, "out of memory"), -1;
+    free(s->plugin_dir);
+    s->plugin_dir = resolved;
+    for (size_t i = 0; i < c->nroutes; i++) {
+        ph_route_conf *r = &c->routes[i];
+        if (!r->plugin)
+            return fail(st, r->line, "route %s has no 'plugin' key", r->path), -1;
+        r->plugin_path = malloc(strlen(resolved) + strlen(r->plugin) + 5);
+        if (!r->plugin_path)
+            return fail(st, r->line, "out of memory"), -1;
+        sprintf(r->plugin_path, "%s/%s.so", resolved, r->plugin);
+    }
+    return 0;
+}
+
+ph_config *ph_config_load(const char *path, char *err, size_t errlen)
+{
+    parse_state st = {.path = path, .err = err, .errlen = errlen};
+    err[0] = '\0';
+    st.config = calloc(1, sizeof *st.config);
+    if (!st.config || !(st.config->path = strdup(path))) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        free(st.config);
+        return NULL;
+    }
+    set_defaults(&st.config->server);
+    st.file = fopen(path, "r");
+    if (!st.file) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        ph_config_free(st.config);
+        return NULL;
+    }
+    int rc = ini_parse_stream(read_line, &st, handle_key, &st);
+    fclose(st.file);
+    free(st.linebuf);
+    if (rc != 0 && !st.failed)
+        fail(&st, rc > 0 ? rc : st.line, "syntax error (expected 'key = value', '[server]' or '[route /path]')");
+    if (!st.failed)
+        finish_config(&st);
+    if (st.failed) {
+        ph_config_free(st.config);
+        return NULL;
+    }
+    return st.config;
+}
+
+void ph_config_free(ph_config *config)
+{
+    if (!config)
+        return;
+    for (size_t i = 0; i < config->nroutes; i++) {
+        ph_route_conf *r = &config->routes[i];
+        free(r->path);
+        free(r->plugin);
+        free(r->plugin_path);
+        for (size_t j = 0; j < r->nsettings; j++) {
+            free(r->settings[j].key);
+            free(r->settings[j].value);
+        }
+        free(r->settings);
+    }
+    free(config->routes);
+    free(config->server.listen);
+    free(config->server.listen_host);
+    free(config->server.plugin_dir);
+    free(config->path);
+    free(config);
+}
+
+const char *ph_route_conf_setting(const ph_route_conf *route, const char *key)
+{
+    for (size_t i = 0; i < route->nsettings; i++) {
+        if (strcmp(route->settings[i].key, key) == 0)
+            return route->settings[i].value;
+    }
+    return NULL;
+}

@@ -1,0 +1,67 @@
+/* config.h - server.ini parsed into an immutable configuration. */
+#ifndef PH_CONFIG_H
+#define PH_CONFIG_H
+
+#include "plughost.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One key of a route section handed to the plugin. */
+typedef struct ph_setting {
+    char *key;
+    char *value;
+} ph_setting;
+
+typedef struct ph_route_conf {
+    char *path;        /* "/sync" */
+    int line;          /* line of the [route ...] header */
+    char *plugin;      /* plugin name as written */
+    char *plugin_path; /* <plugin_dir>/<plugin>.so */
+    unsigned methods;  /* PH_METHOD_* bits; default GET */
+    ph_setting *settings;
+    size_t nsettings;
+} ph_route_conf;
+
+typedef struct ph_server_conf {
+    char *listen;       /* as written, "127.0.0.1:8080" */
+    char *listen_host;  /* "127.0.0.1" */
+    uint16_t listen_port;
+    int workers;        /* worker processes (0 = auto) */
+    int sync_threads;
+    int sync_queue;
+    char *plugin_dir;   /* resolved against the ini file's folder */
+    bool watch;
+    size_t max_body_size;
+    size_t max_url_size;
+    size_t max_header_size;
+    int max_connections;
+    uint64_t header_timeout_ms;
+    uint64_t body_timeout_ms;
+    uint64_t keepalive_timeout_ms;
+    uint64_t send_timeout_ms;
+    uint64_t drain_timeout_ms;
+    ph_log_level log_level;
+} ph_server_conf;
+
+typedef struct ph_config {
+    char *path; /* the ini file as given */
+    ph_server_conf server;
+    ph_route_conf *routes;
+    size_t nroutes;
+} ph_config;
+
+/*
+ * Parse `path`. Returns a new config (free with ph_config_free), or NULL
+ * with a one-line reason "<path>:<line>: <what>" in err. Any syntax error
+ * anywhere rejects the whole file. Touches no plugin files. Any thread.
+ */
+ph_config *ph_config_load(const char *path, char *err, size_t errlen);
+
+void ph_config_free(ph_config *config);
+
+/* The route's setting `key`, or NULL. */
+const char *ph_route_conf_setting(const ph_route_conf *route, const char *key);
+
+#endif

@@ -1,0 +1,105 @@
+/* generation.c - building and releasing serving generations. */
+#include "generation.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A library this build already has for `path` (from an earlier route of
+ * the same build, or from the previous generation with the same file
+ * version), or NULL. */
+static ph_plugin_lib *find_lib(const ph_router *built, const ph_generation *previous, const char *path,
+                               const ph_file_id *id)
+{
+    const ph_router *sources[2] = {built, previous ? previous->router : NULL};
+    for (int s = 0; s < 2; s++) {
+        if (!sources[s])
+            continue;
+        for (size_t i = 0; i < ph_router_count(sources[s]); i++) {
+            ph_plugin_lib *lib = ph_router_route(sources[s], i)->instance->lib;
+            if (strcmp(lib->path, path) == 0 && ph_file_id_equal(&lib->id, id))
+                return lib;
+        }
+    }
+    return NULL;
+}
+
+/* The instance for `rc`: the previous generation's when unchanged, else a
+ * new one (loading the file if needed). Returns it with one reference for
+ * the caller, or NULL with err set. */
+static ph_instance *instance_for_route(const ph_router *built, const ph_generation *previous,
+                                       const ph_route_conf *rc, char *err, size_t errlen)
+{
+    ph_file_id id;
+    if (ph_file_id_of(rc->plugin_path, &id) < 0) {
+        snprintf(err, errlen, "%s: %s", rc->plugin_path, strerror(errno));
+        return NULL;
+    }
+    if (previous) {
+        for (size_t i = 0; i < ph_router_count(previous->router); i++) {
+            ph_instance *inst = ph_router_route(previous->router, i)->instance;
+            if (ph_instance_matches(inst, rc, &id)) {
+                ph_instance_ref(inst);
+                return inst;
+            }
+        }
+    }
+    ph_plugin_lib *lib = find_lib(built, previous, rc->plugin_path, &id);
+    if (lib) {
+        ph_plugin_lib_ref(lib);
+    } else {
+        lib = ph_plugin_lib_load(rc->plugin_path, err, errlen);
+        if (!lib)
+            return NULL;
+    }
+    ph_instance *inst = ph_instance_create(lib, rc, err, errlen);
+    ph_plugin_lib_unref(lib);
+    return inst;
+}
+
+ph_generation *ph_generation_build(ph_config *config, const ph_generation *previous, unsigned long number,
+                                   char *err, size_t errlen)
+{
+    ph_generation *gen = calloc(1, sizeof *gen);
+    ph_router *router = ph_router_create();
+    if (!gen || !router) {
+        snprintf(err, errlen, "%s: out of memory", config->path);
+        goto fail;
+    }
+    for (size_t i = 0; i < config->nroutes; i++) {
+        const ph_route_conf *rc = &config->routes[i];
+        char why[1024];
+        ph_instance *inst = instance_for_route(router, previous, rc, why, sizeof why);
+        if (!inst) {
+            snprintf(err, errlen, "%s:%d: route %s: %s", config->path, rc->line, rc->path, why);
+            goto fail;
+        }
+        if (ph_router_add(router, rc->path, rc->methods, inst) < 0) {
+            snprintf(err, errlen, "%s:%d: route %s: out of memory", config->path, rc->line, rc->path);
+            goto fail;
+        }
+    }
+    ph_router_seal(router);
+    gen->number = number;
+    gen->config = config;
+    gen->router = router;
+    gen->refs = 1;
+    return gen;
+fail:
+    ph_router_free(router);
+    ph_config_free(config);
+    free(gen);
+    return NULL;
+}
+
+void ph_generation_ref(ph_generation *gen) { gen->refs++; }
+
+void ph_generation_unref(ph_generation *gen)
+{
+    if (!gen || --gen->refs > 0)
+        return;
+    ph_router_free(gen->router);
+    ph_config_free(gen->config);
+    free(gen);
+}

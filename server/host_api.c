@@ -1,0 +1,229 @@
+/* host_api.c - the functions behind ph_host_api: settings, request
+ * accessors, response builders, logging and async primitives. */
+#include "host_api.h"
+
+#include "dispatch.h"
+#include "log.h"
+#include "plugin_instance.h"
+#include "request.h"
+#include "request_timer.h"
+#include "router.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static pthread_t loop_thread;
+static int loop_thread_set;
+
+void ph_host_api_set_loop_thread(pthread_t loop)
+{
+    loop_thread = loop;
+    loop_thread_set = 1;
+}
+
+int ph_host_api_on_loop_thread(void) { return loop_thread_set && pthread_equal(loop_thread, pthread_self()); }
+
+/* ---- settings ---- */
+
+static const char *api_setting(const ph_settings *s, const char *key)
+{
+    if (!s || !key)
+        return NULL;
+    for (size_t i = 0; i < s->count; i++) {
+        if (strcmp(s->items[i].key, key) == 0)
+            return s->items[i].value;
+    }
+    return NULL;
+}
+
+static int api_setting_double(const ph_settings *s, const char *key, double def, double *out)
+{
+    const char *text = api_setting(s, key);
+    if (!text) {
+        *out = def;
+        return 0;
+    }
+    errno = 0;
+    char *end;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static const char *api_route_path(const ph_settings *s) { return s ? s->route_path : NULL; }
+
+/* ---- request accessors ---- */
+
+static const char *api_method(const ph_request *req) { return req->method; }
+static const char *api_path(const ph_request *req) { return ph_request_path(req); }
+static const char *api_query(const ph_request *req) { return ph_request_query(req); }
+
+static const char *api_query_param(ph_request *req, const char *name)
+{
+    return name ? ph_request_query_param(req, name) : NULL;
+}
+
+static const char *api_header(const ph_request *req, const char *name)
+{
+    return name ? ph_request_header(req, name) : NULL;
+}
+
+static const void *api_body(const ph_request *req, size_t *len)
+{
+    if (len)
+        *len = req->body.len;
+    return req->body.len ? req->body.data : "";
+}
+
+/* ---- response builders ---- */
+
+static int api_set_status(ph_request *req, int status)
+{
+    if (status < 100 || status > 599)
+        return -1;
+    req->status = status;
+    return 0;
+}
+
+static int is_token_char(unsigned char c)
+{
+    return c > 32 && c < 127 && !strchr("()<>@,;:\\\"/[]?={}", c);
+}
+
+static int api_add_header(ph_request *req, const char *name, const char *value)
+{
+    static const char *const managed[] = {"Content-Length", "Transfer-Encoding", "Connection", "Date"};
+    if (!name || !value || !name[0])
+        return -1;
+    for (const char *p = name; *p; p++) {
+        if (!is_token_char((unsigned char)*p))
+            return -1;
+    }
+    if (strpbrk(value, "\r\n"))
+        return -1;
+    for (size_t i = 0; i < sizeof managed / sizeof managed[0]; i++) {
+        if (strcasecmp(name, managed[i]) == 0)
+            return -1;
+    }
+    size_t mark = req->resp_headers.len;
+    if (ph_buf_append_str(&req->resp_headers, name) < 0 || ph_buf_append(&req->resp_headers, ": ", 2) < 0 ||
+        ph_buf_append_str(&req->resp_headers, value) < 0 || ph_buf_append(&req->resp_headers, "\r\n", 2) < 0) {
+        req->resp_headers.len = mark;
+        return -1;
+    }
+    if (strcasecmp(name, "Content-Type") == 0)
+        req->has_content_type = true;
+    return 0;
+}
+
+static int api_set_body(ph_request *req, const void *data, size_t len)
+{
+    ph_buf_reset(&req->resp_body);
+    if (len && !data)
+        return -1;
+    return ph_buf_append(&req->resp_body, data, len);
+}
+
+static int api_respond_json(ph_request *req, int status, const cJSON *json)
+{
+    if (!json || api_set_status(req, status) < 0)
+        return -1;
+    char *text = cJSON_PrintUnformatted(json);
+    if (!text)
+        return -1;
+    int rc = api_set_body(req, text, strlen(text));
+    cJSON_free(text);
+    if (rc == 0 && !req->has_content_type)
+        rc = api_add_header(req, "Content-Type", "application/json");
+    return rc;
+}
+
+static int api_respond_error(ph_request *req, int status, const char *message)
+{
+    cJSON *obj = cJSON_CreateObject();
+    if (!obj || !cJSON_AddStringToObject(obj, "error", message ? message : "")) {
+        cJSON_Delete(obj);
+        return -1;
+    }
+    int rc = api_respond_json(req, status, obj);
+    cJSON_Delete(obj);
+    return rc;
+}
+
+/* ---- logging ---- */
+
+static void api_log(const ph_request *req, ph_log_level level, const char *fmt, ...)
+{
+    char msg[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (req && req->route)
+        ph_log(level, "route %s (plugin %s): %s", req->route->path, ph_instance_name(req->route->instance), msg);
+    else
+        ph_log(level, "plugin: %s", msg);
+}
+
+/* ---- async ---- */
+
+static int api_complete(ph_request *req)
+{
+    if (!req || !ph_host_api_on_loop_thread()) {
+        ph_log_error("complete() called off the loop thread; ignored");
+        return -1;
+    }
+    return ph_dispatch_complete(req);
+}
+
+static ph_timer *api_timer_start(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg)
+{
+    if (!ph_host_api_on_loop_thread()) {
+        ph_log_error("timer_start() called off the loop thread; refused");
+        return NULL;
+    }
+    return ph_request_timer_start(req, ms, cb, arg);
+}
+
+static void api_timer_cancel(ph_timer *timer)
+{
+    if (!ph_host_api_on_loop_thread()) {
+        ph_log_error("timer_cancel() called off the loop thread; ignored");
+        return;
+    }
+    ph_request_timer_cancel(timer);
+}
+
+static const ph_host_api host_api = {
+    .struct_size = sizeof(ph_host_api),
+    .abi_version = PH_ABI_VERSION,
+    .setting = api_setting,
+    .setting_double = api_setting_double,
+    .route_path = api_route_path,
+    .method = api_method,
+    .path = api_path,
+    .query = api_query,
+    .query_param = api_query_param,
+    .header = api_header,
+    .body = api_body,
+    .set_status = api_set_status,
+    .add_header = api_add_header,
+    .set_body = api_set_body,
+    .respond_json = api_respond_json,
+    .respond_error = api_respond_error,
+    .log = api_log,
+    .complete = api_complete,
+    .timer_start = api_timer_start,
+    .timer_cancel = api_timer_cancel,
+};
+
+const ph_host_api *ph_host_api_table(void) { return &host_api; }

@@ -1,0 +1,741 @@
+/* http_conn.c - the HTTP/1.1 connection layer.
+ *
+ * Each connection reads into a fixed buffer with read(2), parses with
+ * llhttp (callbacks copy the request into the request's arena; the parser
+ * pauses after every message), queues requests in arrival order and
+ * writes finished responses from the head of the queue with writev(2),
+ * arming EV_WRITE only when the socket would block. One timer per
+ * connection enforces the header/body deadlines, the keep-alive idle
+ * timeout, the send timeout and the lingering close. */
+#include "http_conn.h"
+
+#include "config_value.h"
+#include "dispatch.h"
+#include "http_response.h"
+#include "log.h"
+#include "server.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_BUF_SIZE (16u << 10)
+#define MAX_PIPELINE 32   /* parsed requests queued per connection */
+#define MAX_HEADERS 100
+#define LINGER_MS 2000    /* reading leftovers after our close */
+#define MAX_IOV 64
+
+typedef enum read_phase {
+    READ_IDLE,    /* between requests: keep-alive (or first request) wait */
+    READ_HEADERS, /* a request's headers are arriving */
+    READ_BODY,    /* its body is arriving */
+    READ_BUSY,    /* responses pending, no request being received */
+    READ_LINGER,  /* our side closed; discarding what the client still sends */
+} read_phase;
+
+struct ph_conn {
+    int fd;
+    ph_server *srv;
+    struct event *rev, *wev, *tev;
+    llhttp_t parser;
+    ph_request *parsing;         /* request being received */
+    ph_request *received;        /* message just completed, to dispatch */
+    ph_request *head, *tail;     /* parsed requests, in arrival order */
+    unsigned nqueued;
+    char *rbuf;
+    size_t rlen, rpos;           /* bytes read, bytes parsed */
+    uint64_t read_deadline;      /* per phase; 0 = none */
+    uint64_t write_deadline;     /* while a write is blocked; 0 = none */
+    uint64_t armed_deadline;     /* when the timer is set to fire; 0 = not armed */
+    read_phase phase;
+    int error_status;            /* 413/414/431 set by a callback that fails */
+    bool served;                 /* at least one request was received */
+    bool reading, writing;       /* rev / wev are added */
+    bool in_run;                 /* conn_run is on the stack */
+    bool no_more;                /* parse no further requests; close when written */
+    bool read_eof;
+    bool in_field, value_open;   /* header parsing state */
+    ph_conn *prev, *next;        /* the server's list */
+};
+
+static llhttp_settings_t parser_settings;
+static bool parser_settings_ready;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static const ph_server_conf *conf(const ph_conn *c) { return ph_server_conf_now(c->srv); }
+
+ph_conn *ph_conn_next(const ph_conn *conn) { return conn->next; }
+
+/* ---- timers ---- */
+
+/* Make the timer fire at the earliest deadline (only ever moving it
+ * earlier; a late-firing timer re-arms itself). */
+static void arm_timer(ph_conn *c)
+{
+    uint64_t d = c->read_deadline;
+    if (c->write_deadline && (!d || c->write_deadline < d))
+        d = c->write_deadline;
+    if (!d || (c->armed_deadline && c->armed_deadline <= d))
+        return;
+    uint64_t now = now_ms();
+    uint64_t wait = d > now ? d - now : 0;
+    struct timeval tv = {.tv_sec = (time_t)(wait / 1000), .tv_usec = (suseconds_t)(wait % 1000) * 1000};
+    event_add(c->tev, &tv);
+    c->armed_deadline = d;
+}
+
+static void set_read_phase(ph_conn *c, read_phase phase, uint64_t timeout_ms)
+{
+    c->phase = phase;
+    c->read_deadline = timeout_ms ? now_ms() + timeout_ms : 0;
+    arm_timer(c);
+}
+
+/* ---- queue ---- */
+
+static void enqueue(ph_conn *c, ph_request *req)
+{
+    req->next = NULL;
+    if (c->tail)
+        c->tail->next = req;
+    else
+        c->head = req;
+    c->tail = req;
+    c->nqueued++;
+}
+
+static ph_request *dequeue(ph_conn *c)
+{
+    ph_request *req = c->head;
+    c->head = req->next;
+    if (!c->head)
+        c->tail = NULL;
+    c->nqueued--;
+    req->next = NULL;
+    return req;
+}
+
+/* ---- closing ---- */
+
+void ph_conn_close(ph_conn *c)
+{
+    ph_server *srv = c->srv;
+    event_free(c->rev);
+    event_free(c->wev);
+    event_free(c->tev);
+    close(c->fd);
+    ph_request_release(c->parsing);
+    while (c->head) {
+        ph_request *req = dequeue(c);
+        if (req->state == PH_REQ_RUNNING) {
+            req->conn = NULL; /* its handler finishes it later */
+            srv->detached++;
+        } else {
+            ph_request_release(req);
+        }
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    free(c->rbuf);
+    free(c);
+    ph_server_on_conn_closed(srv);
+}
+
+/* Close our side after the last response and discard what the client
+ * still sends for a while, so unread data does not turn our close into a
+ * reset that destroys the response in flight. */
+static void begin_linger(ph_conn *c)
+{
+    if (c->read_eof || shutdown(c->fd, SHUT_WR) < 0) {
+        ph_conn_close(c);
+        return;
+    }
+    ph_request_release(c->parsing);
+    c->parsing = NULL;
+    if (c->writing) {
+        event_del(c->wev);
+        c->writing = false;
+    }
+    if (!c->reading) {
+        event_add(c->rev, NULL);
+        c->reading = true;
+    }
+    c->write_deadline = 0;
+    c->in_run = false;
+    set_read_phase(c, READ_LINGER, LINGER_MS);
+}
+
+static void linger_read(ph_conn *c)
+{
+    for (int i = 0; i < 4; i++) {
+        ssize_t n = read(c->fd, c->rbuf, READ_BUF_SIZE);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        break;
+    }
+    ph_conn_close(c);
+}
+
+/* ---- parser callbacks (c->parsing is the request) ---- */
+
+#define CONN(p) ((ph_conn *)(p)->data)
+
+static int fail_with(ph_conn *c, int status)
+{
+    c->error_status = status;
+    return -1;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    ph_conn *c = CONN(p);
+    ph_request *req = ph_request_new();
+    if (!req)
+        return fail_with(c, 503);
+    req->conn = c;
+    c->parsing = req;
+    c->served = true;
+    c->in_field = c->value_open = false;
+    set_read_phase(c, READ_HEADERS, conf(c)->header_timeout_ms);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    ph_conn *c = CONN(p);
+    ph_request *req = c->parsing;
+    if (req->url_len + len > conf(c)->max_url_size)
+        return fail_with(c, 414);
+    if (ph_buf_append(&req->arena, at, len) < 0)
+        return fail_with(c, 503);
+    req->url_len += (uint32_t)len;
+    return 0;
+}
+
+/* Store the URL's NUL and a NUL-terminated copy of its path after it. */
+static int on_url_complete(llhttp_t *p)
+{
+    ph_conn *c = CONN(p);
+    ph_request *req = c->parsing;
+    const char *q = req->url_len ? memchr(req->arena.data, '?', req->url_len) : NULL;
+    req->path_len = q ? (uint32_t)(q - req->arena.data) : req->url_len;
+    if (ph_buf_reserve(&req->arena, req->path_len + 2) < 0)
+        return fail_with(c, 503);
+    char *a = req->arena.data;
+    a[req->url_len] = '\0';
+    memcpy(a + req->url_len + 1, a, req->path_len);
+    a[req->url_len + 1 + req->path_len] = '\0';
+    req->arena.len = req->url_len + req->path_len + 2;
+    if (req->path_len == 0 || a[0] != '/')
+        return fail_with(c, 400); /* "*" and absolute-form targets are not served */
+    return 0;
+}
+
+/* Terminate a header value whose value_complete callback did not come
+ * (an empty value). Returns 0 or -1. */
+static int close_value(ph_conn *c)
+{
+    if (!c->value_open)
+        return 0;
+    c->value_open = false;
+    return ph_buf_append(&c->parsing->arena, "", 1);
+}
+
+static int count_header_bytes(ph_conn *c, size_t len)
+{
+    ph_request *req = c->parsing;
+    req->header_bytes += (uint32_t)len;
+    return req->header_bytes > conf(c)->max_header_size ? fail_with(c, 431) : 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    ph_conn *c = CONN(p);
+    ph_request *req = c->parsing;
+    if (!c->in_field) {
+        if (close_value(c) < 0)
+            return fail_with(c, 503);
+        if (req->nheaders >= MAX_HEADERS)
+            return fail_with(c, 431);
+        if (req->nheaders == req->headers_cap) {
+            uint32_t cap = req->headers_cap ? req->headers_cap * 2 : 16;
+            ph_header *h = realloc(req->headers, cap * sizeof *h);
+            if (!h)
+                return fail_with(c, 503);
+            req->headers = h;
+            req->headers_cap = cap;
+        }
+        ph_header *h = &req->headers[req->nheaders++];
+        memset(h, 0, sizeof *h);
+        h->name_off = (uint32_t)req->arena.len;
+        c->in_field = true;
+    }
+    if (count_header_bytes(c, len) < 0)
+        return -1;
+    if (ph_buf_append(&req->arena, at, len) < 0)
+        return fail_with(c, 503);
+    req->headers[req->nheaders - 1].name_len += (uint32_t)len;
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    ph_conn *c = CONN(p);
+    ph_request *req = c->parsing;
+    if (ph_buf_append(&req->arena, "", 1) < 0)
+        return fail_with(c, 503);
+    c->in_field = false;
+    c->value_open = true;
+    req->headers[req->nheaders - 1].value_off = (uint32_t)req->arena.len;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    ph_conn *c = CONN(p);
+    ph_request *req = c->parsing;
+    if (count_header_bytes(c, len) < 0)
+        return -1;
+    if (ph_buf_append(&req->arena, at, len) < 0)
+        return fail_with(c, 503);
+    req->headers[req->nheaders - 1].value_len += (uint32_t)len;
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    ph_conn *c = CONN(p);
+    return close_value(c) < 0 ? fail_with(c, 503) : 0;
+}
+
+/* Answer "Expect: 100-continue" when nothing else is queued before it. */
+static void maybe_continue(ph_conn *c, const ph_request *req)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    const char *expect = ph_request_header(req, "Expect");
+    if (!expect || strcasecmp(expect, "100-continue") != 0 || c->head || req->http_minor == 0)
+        return;
+    ssize_t n = send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL);
+    if (n != (ssize_t)(sizeof cont - 1))
+        c->no_more = true; /* cannot interleave a partial interim response */
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    ph_conn *c = CONN(p);
+    ph_request *req = c->parsing;
+    if (close_value(c) < 0)
+        return fail_with(c, 503);
+    req->method = llhttp_method_name((llhttp_method_t)p->method);
+    req->method_bit = ph_method_bit(req->method, strlen(req->method));
+    req->http_major = p->http_major;
+    req->http_minor = p->http_minor;
+    if (p->flags & F_CONTENT_LENGTH) {
+        if (p->content_length > conf(c)->max_body_size)
+            return fail_with(c, 413);
+        if (p->content_length && ph_buf_reserve(&req->body, (size_t)p->content_length) < 0)
+            return fail_with(c, 503);
+    }
+    if ((p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) && (p->content_length || (p->flags & F_CHUNKED))) {
+        maybe_continue(c, req);
+        set_read_phase(c, READ_BODY, conf(c)->body_timeout_ms);
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    ph_conn *c = CONN(p);
+    ph_request *req = c->parsing;
+    if (req->body.len + len > conf(c)->max_body_size)
+        return fail_with(c, 413);
+    return ph_buf_append(&req->body, at, len) < 0 ? fail_with(c, 503) : 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    ph_conn *c = CONN(p);
+    ph_request *req = c->parsing;
+    c->parsing = NULL;
+    req->keep_alive = llhttp_should_keep_alive(p);
+    enqueue(c, req);
+    c->received = req;
+    if (!req->keep_alive)
+        c->no_more = true;
+    return HPE_PAUSED; /* one message per llhttp_execute: dispatch it */
+}
+
+static void init_parser_settings(void)
+{
+    llhttp_settings_init(&parser_settings);
+    parser_settings.on_message_begin = on_message_begin;
+    parser_settings.on_url = on_url;
+    parser_settings.on_url_complete = on_url_complete;
+    parser_settings.on_header_field = on_header_field;
+    parser_settings.on_header_field_complete = on_header_field_complete;
+    parser_settings.on_header_value = on_header_value;
+    parser_settings.on_header_value_complete = on_header_value_complete;
+    parser_settings.on_headers_complete = on_headers_complete;
+    parser_settings.on_body = on_body;
+    parser_settings.on_message_complete = on_message_complete;
+    parser_settings_ready = true;
+}
+
+/* ---- parsing and writing ---- */
+
+static const char *error_message(int status)
+{
+    switch (status) {
+    case 408: return "request timeout";
+    case 413: return "request body too large";
+    case 414: return "request URI too long";
+    case 431: return "request header fields too large";
+    case 503: return "out of memory";
+    default: return "bad request";
+    }
+}
+
+/* Queue a final error response (e.g. 400) after whatever is queued and
+ * stop reading requests: the connection closes once it is written. */
+static void queue_error(ph_conn *c, int status)
+{
+    ph_request *req = c->parsing ? c->parsing : ph_request_new();
+    c->parsing = NULL;
+    c->no_more = true;
+    if (!req)
+        return; /* closes after the queued responses, without this one */
+    req->conn = c;
+    req->keep_alive = false;
+    req->method_bit = 0;
+    ph_request_set_error(req, status, error_message(status), NULL);
+    req->state = PH_REQ_DONE;
+    enqueue(c, req);
+}
+
+/* Parse buffered bytes into queued requests and dispatch each. */
+static void parse_buffered(ph_conn *c)
+{
+    while (c->rpos < c->rlen && !c->no_more && c->nqueued < MAX_PIPELINE) {
+        const char *start = c->rbuf + c->rpos;
+        llhttp_errno_t err = llhttp_execute(&c->parser, start, c->rlen - c->rpos);
+        if (err == HPE_OK) {
+            c->rpos = c->rlen;
+            break;
+        }
+        if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+            c->rpos += (size_t)(llhttp_get_error_pos(&c->parser) - start);
+            if (err == HPE_PAUSED)
+                llhttp_resume(&c->parser);
+            else
+                c->no_more = true; /* upgrades are not served: answer, then close */
+            ph_request *req = c->received;
+            c->received = NULL;
+            if (req)
+                ph_dispatch_request(req);
+            continue;
+        }
+        int status = c->error_status ? c->error_status : 400;
+        ph_log_debug("connection %d: %d for malformed request: %s (%s)", c->fd, status, llhttp_errno_name(err),
+                     llhttp_get_error_reason(&c->parser));
+        queue_error(c, status);
+        break;
+    }
+    if (c->rpos == c->rlen)
+        c->rpos = c->rlen = 0;
+}
+
+static void want_write(ph_conn *c, bool progressed)
+{
+    if (!c->writing) {
+        event_add(c->wev, NULL);
+        c->writing = true;
+    }
+    if (progressed || !c->write_deadline) {
+        uint64_t t = conf(c)->send_timeout_ms;
+        c->write_deadline = t ? now_ms() + t : 0;
+        arm_timer(c);
+    }
+}
+
+/* Build the head of a finished response: keep-alive unless the request or
+ * the connection's state says close. */
+static int prepare_response(ph_conn *c, ph_request *req)
+{
+    bool last = req->next == NULL && !c->parsing;
+    bool keep = req->keep_alive && !(c->no_more && last);
+    req->close_after = !keep;
+    if (ph_http_build_head(req, keep) < 0) {
+        ph_log_error("connection %d: out of memory building a response", c->fd);
+        return -1;
+    }
+    return 0;
+}
+
+typedef enum { FLUSH_DONE, FLUSH_BLOCKED, FLUSH_CLOSED } flush_result;
+
+/* Write finished responses from the head of the queue. */
+static flush_result flush(ph_conn *c)
+{
+    while (c->head && c->head->state == PH_REQ_DONE) {
+        struct iovec iov[MAX_IOV];
+        int n = 0;
+        size_t total = 0;
+        for (ph_request *r = c->head; r && r->state == PH_REQ_DONE && n + 2 <= MAX_IOV; r = r->next) {
+            if (!r->resp_head.len && prepare_response(c, r) < 0) {
+                ph_conn_close(c);
+                return FLUSH_CLOSED;
+            }
+            size_t hlen = r->resp_head.len, blen = ph_http_body_to_send(r), off = r->written;
+            if (off < hlen) {
+                iov[n++] = (struct iovec){r->resp_head.data + off, hlen - off};
+                total += hlen - off;
+                off = 0;
+            } else {
+                off -= hlen;
+            }
+            if (blen > off) {
+                iov[n++] = (struct iovec){r->resp_body.data + off, blen - off};
+                total += blen - off;
+            }
+            if (r->close_after)
+                break;
+        }
+        ssize_t w = writev(c->fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                want_write(c, false);
+                return FLUSH_BLOCKED;
+            }
+            ph_conn_close(c);
+            return FLUSH_CLOSED;
+        }
+        size_t left = (size_t)w;
+        while (c->head && c->head->state == PH_REQ_DONE) {
+            ph_request *r = c->head;
+            size_t need = r->resp_head.len + ph_http_body_to_send(r) - r->written;
+            if (left < need) {
+                r->written += left;
+                break;
+            }
+            left -= need;
+            bool close_after = r->close_after;
+            ph_request_release(dequeue(c));
+            if (close_after) {
+                begin_linger(c);
+                return FLUSH_CLOSED;
+            }
+        }
+        if ((size_t)w < total) {
+            want_write(c, w > 0);
+            return FLUSH_BLOCKED;
+        }
+    }
+    if (c->writing) {
+        event_del(c->wev);
+        c->writing = false;
+    }
+    c->write_deadline = 0;
+    if (!c->head && (c->no_more || c->read_eof) && (c->rpos == c->rlen || c->no_more)) {
+        if (c->read_eof)
+            ph_conn_close(c);
+        else
+            begin_linger(c);
+        return FLUSH_CLOSED;
+    }
+    return FLUSH_DONE;
+}
+
+/* Read interest and the read deadline for the connection's state. */
+static void update_interest(ph_conn *c)
+{
+    bool want_read = !c->read_eof && !c->no_more && c->nqueued < MAX_PIPELINE && c->rlen < READ_BUF_SIZE;
+    if (want_read != c->reading) {
+        if (want_read)
+            event_add(c->rev, NULL);
+        else
+            event_del(c->rev);
+        c->reading = want_read;
+    }
+    if (c->parsing)
+        return; /* READ_HEADERS / READ_BODY deadline already running */
+    if (c->head) {
+        c->phase = READ_BUSY;
+        c->read_deadline = 0;
+    } else if (c->phase != READ_IDLE) {
+        const ph_server_conf *s = conf(c);
+        set_read_phase(c, READ_IDLE, c->served ? s->keepalive_timeout_ms : s->header_timeout_ms);
+    }
+}
+
+/* Parse, dispatch and write as far as possible. May free the connection. */
+static void conn_run(ph_conn *c)
+{
+    if (c->in_run)
+        return; /* the outer call writes this response */
+    c->in_run = true;
+    for (;;) {
+        parse_buffered(c);
+        if (flush(c) == FLUSH_CLOSED)
+            return;
+        if (!(c->rpos < c->rlen && !c->no_more && c->nqueued < MAX_PIPELINE))
+            break;
+    }
+    c->in_run = false;
+    update_interest(c);
+}
+
+void ph_conn_response_ready(ph_request *req) { conn_run(req->conn); }
+
+/* ---- events ---- */
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    ph_conn *c = arg;
+    if (c->phase == READ_LINGER) {
+        linger_read(c);
+        return;
+    }
+    if (c->rpos > 0) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    ssize_t n = read(fd, c->rbuf + c->rlen, READ_BUF_SIZE - c->rlen);
+    if (n > 0) {
+        c->rlen += (size_t)n;
+        conn_run(c);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n < 0) {
+        ph_conn_close(c);
+        return;
+    }
+    /* EOF: the client sent everything; answer what it asked, then close. */
+    c->read_eof = true;
+    if (!c->head && c->rpos == c->rlen) {
+        ph_conn_close(c);
+        return;
+    }
+    conn_run(c);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_run(arg);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ph_conn *c = arg;
+    c->armed_deadline = 0;
+    uint64_t now = now_ms();
+    if (c->write_deadline && now >= c->write_deadline) {
+        ph_log_debug("connection %d: send timeout, closing", c->fd);
+        ph_conn_close(c);
+        return;
+    }
+    if (c->read_deadline && now >= c->read_deadline) {
+        c->read_deadline = 0;
+        switch (c->phase) {
+        case READ_HEADERS:
+        case READ_BODY:
+            queue_error(c, 408);
+            conn_run(c);
+            return;
+        case READ_BUSY:
+            break;
+        case READ_IDLE:
+        case READ_LINGER:
+            ph_conn_close(c);
+            return;
+        }
+    }
+    arm_timer(c);
+}
+
+int ph_conn_accept(ph_server *srv, int fd)
+{
+    if (!parser_settings_ready)
+        init_parser_settings();
+    ph_conn *c = calloc(1, sizeof *c);
+    if (!c || !(c->rbuf = malloc(READ_BUF_SIZE)))
+        goto fail;
+    c->fd = fd;
+    c->srv = srv;
+    c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+    c->wev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
+    c->tev = evtimer_new(srv->base, on_timer, c);
+    if (!c->rev || !c->wev || !c->tev || event_add(c->rev, NULL) < 0)
+        goto fail;
+    c->reading = true;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    set_read_phase(c, READ_IDLE, conf(c)->header_timeout_ms);
+    return 0;
+fail:
+    ph_log_error("cannot set up a connection: out of memory");
+    if (c) {
+        if (c->rev)
+            event_free(c->rev);
+        if (c->wev)
+            event_free(c->wev);
+        if (c->tev)
+            event_free(c->tev);
+        free(c->rbuf);
+        free(c);
+    }
+    close(fd);
+    return -1;
+}
+
+void ph_conn_begin_drain(ph_conn *c)
+{
+    if (c->phase == READ_LINGER)
+        return;
+    if (!c->head) {
+        ph_conn_close(c);
+        return;
+    }
+    c->no_more = true;
+    ph_request_release(c->parsing); /* not in flight: never answered */
+    c->parsing = NULL;
+    update_interest(c);
+}

@@ -1,0 +1,109 @@
+/* http_response.c - response heads without printf. */
+#include "http_response.h"
+
+#include "config_value.h"
+
+#include <string.h>
+#include <time.h>
+
+typedef struct status_line {
+    int code;
+    const char *reason;
+} status_line;
+
+static const status_line reasons[] = {
+    {100, "Continue"}, {101, "Switching Protocols"}, {200, "OK"}, {201, "Created"}, {202, "Accepted"},
+    {204, "No Content"}, {206, "Partial Content"}, {301, "Moved Permanently"}, {302, "Found"},
+    {303, "See Other"}, {304, "Not Modified"}, {307, "Temporary Redirect"}, {308, "Permanent Redirect"},
+    {400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
+    {405, "Method Not Allowed"}, {406, "Not Acceptable"}, {408, "Request Timeout"}, {409, "Conflict"},
+    {410, "Gone"}, {411, "Length Required"}, {412, "Precondition Failed"}, {413, "Content Too Large"},
+    {414, "URI Too Long"}, {415, "Unsupported Media Type"}, {417, "Expectation Failed"},
+    {422, "Unprocessable Content"}, {429, "Too Many Requests"}, {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"}, {501, "Not Implemented"}, {502, "Bad Gateway"},
+    {503, "Service Unavailable"}, {504, "Gateway Timeout"}, {505, "HTTP Version Not Supported"},
+};
+
+const char *ph_http_reason(int status)
+{
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        if (reasons[i].code == status)
+            return reasons[i].reason;
+    }
+    return "Unknown";
+}
+
+bool ph_http_status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }
+
+size_t ph_http_body_to_send(const ph_request *req)
+{
+    if (req->method_bit == PH_METHOD_HEAD || ph_http_status_has_no_body(req->status))
+        return 0;
+    return req->resp_body.len;
+}
+
+static char date_line[64];
+static size_t date_len;
+static time_t date_second = -1;
+
+const char *ph_http_date_line(size_t *len)
+{
+    time_t now = time(NULL);
+    if (now != date_second) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        date_len = strftime(date_line, sizeof date_line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        date_second = now;
+    }
+    *len = date_len;
+    return date_line;
+}
+
+/* Decimal digits of v into the end of buf; returns the start. */
+static char *format_uint(char *end, size_t v)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
+#define APPEND_LIT(b, s) ph_buf_append((b), (s), sizeof(s) - 1)
+
+int ph_http_build_head(ph_request *req, bool keep_alive)
+{
+    ph_buf *h = &req->resp_head;
+    ph_buf_reset(h);
+    bool http10 = req->http_major == 1 && req->http_minor == 0;
+    int status = req->status;
+    char num[24];
+    char *end = num + sizeof num;
+    const char *reason = ph_http_reason(status);
+    size_t date_n;
+    const char *date = ph_http_date_line(&date_n);
+    int rc = 0;
+    rc |= http10 ? APPEND_LIT(h, "HTTP/1.0 ") : APPEND_LIT(h, "HTTP/1.1 ");
+    char *code = format_uint(end, (size_t)status);
+    rc |= ph_buf_append(h, code, (size_t)(end - code));
+    rc |= ph_buf_append(h, " ", 1);
+    rc |= ph_buf_append_str(h, reason);
+    rc |= APPEND_LIT(h, "\r\nServer: plughost\r\n");
+    rc |= ph_buf_append(h, date, date_n);
+    if (status >= 200 && status != 204 && status != 304) {
+        rc |= APPEND_LIT(h, "Content-Length: ");
+        char *len = format_uint(end, req->resp_body.len);
+        rc |= ph_buf_append(h, len, (size_t)(end - len));
+        rc |= APPEND_LIT(h, "\r\n");
+        if (req->resp_body.len && !req->has_content_type)
+            rc |= APPEND_LIT(h, "Content-Type: application/octet-stream\r\n");
+    }
+    if (!keep_alive)
+        rc |= APPEND_LIT(h, "Connection: close\r\n");
+    else if (http10)
+        rc |= APPEND_LIT(h, "Connection: keep-alive\r\n");
+    rc |= ph_buf_append(h, req->resp_headers.data, req->resp_headers.len);
+    rc |= APPEND_LIT(h, "\r\n");
+    return rc ? -1 : 0;
+}

@@ -1,0 +1,29 @@
+/* http_response.h - serialising a response head without printf: status
+ * line, cached Date, Content-Length, Connection, plugin headers. Loop
+ * thread only (the Date cache). */
+#ifndef PH_HTTP_RESPONSE_H
+#define PH_HTTP_RESPONSE_H
+
+#include "request.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Reason phrase for `status` ("Not Found"), "Unknown" for others. */
+const char *ph_http_reason(int status);
+
+/* True when a response with this status has no body (1xx, 204, 304). */
+bool ph_http_status_has_no_body(int status);
+
+/* Build req->resp_head for the response in req (status, resp_headers,
+ * resp_body). `keep_alive` says whether the connection stays open after
+ * it. Returns 0 or -1 (no memory). */
+int ph_http_build_head(ph_request *req, bool keep_alive);
+
+/* Bytes of the body to send: 0 for HEAD and bodiless statuses. */
+size_t ph_http_body_to_send(const ph_request *req);
+
+/* The "Date: ...\r\n" line for the current second (cached). */
+const char *ph_http_date_line(size_t *len);
+
+#endif

@@ -1,0 +1,222 @@
+/* plugin_loader.c - plugin shared objects: private copy, dlopen, ABI check. */
+#include "plugin_loader.h"
+
+#include "log.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char copy_dir[4096];
+static unsigned long copy_counter;
+
+int ph_loader_init(void)
+{
+    if (copy_dir[0])
+        return 0;
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !tmp[0])
+        tmp = "/tmp";
+    snprintf(copy_dir, sizeof copy_dir, "%s/plughost-XXXXXX", tmp);
+    if (!mkdtemp(copy_dir)) {
+        ph_log_error("cannot create a private folder for plugin copies in %s: %s", tmp, strerror(errno));
+        copy_dir[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+void ph_loader_cleanup(void)
+{
+    if (copy_dir[0] && rmdir(copy_dir) < 0)
+        ph_log_warn("cannot remove %s: %s", copy_dir, strerror(errno));
+    copy_dir[0] = '\0';
+}
+
+static void id_from_stat(const struct stat *st, ph_file_id *out)
+{
+    out->dev = st->st_dev;
+    out->ino = st->st_ino;
+    out->size = st->st_size;
+    out->mtime = st->st_mtim;
+}
+
+int ph_file_id_of(const char *path, ph_file_id *out)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -1;
+    id_from_stat(&st, out);
+    return 0;
+}
+
+bool ph_file_id_equal(const ph_file_id *a, const ph_file_id *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* Copy the open file `src` to `dst` (created exclusively). Returns 0 or -1
+ * with errno set. */
+static int copy_file(int src, const char *dst)
+{
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+    if (out < 0)
+        return -1;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(src, buf, sizeof buf);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                goto fail;
+            }
+            off += w;
+        }
+    }
+    if (close(out) < 0)
+        return -1;
+    return 0;
+fail:;
+    int saved = errno;
+    close(out);
+    unlink(dst);
+    errno = saved;
+    return -1;
+}
+
+/* dlerror() names the private copy; keep only the reason after it. */
+static const char *dl_reason(const char *copy_path)
+{
+    const char *msg = dlerror();
+    if (!msg)
+        return "unknown dlopen error";
+    size_t n = strlen(copy_path);
+    if (strncmp(msg, copy_path, n) == 0 && strncmp(msg + n, ": ", 2) == 0)
+        return msg + n + 2;
+    return msg;
+}
+
+/* Check the descriptor. Returns 0 or -1 with err set. */
+static int check_descriptor(const char *path, const ph_plugin *d, char *err, size_t errlen)
+{
+    if (!d) {
+        snprintf(err, errlen, "%s: %s() returned NULL", path, PH_PLUGIN_ENTRY_SYMBOL);
+        return -1;
+    }
+    if (PH_ABI_VERSION_MAJOR(d->abi_version) != PH_ABI_MAJOR) {
+        snprintf(err, errlen, "%s: built for plugin ABI %u.%u, host speaks %u.%u (rebuild it against this plughost.h)",
+                 path, PH_ABI_VERSION_MAJOR(d->abi_version), PH_ABI_VERSION_MINOR(d->abi_version), PH_ABI_MAJOR,
+                 PH_ABI_MINOR);
+        return -1;
+    }
+    if (d->struct_size < offsetof(ph_plugin, handle) + sizeof d->handle) {
+        snprintf(err, errlen, "%s: plugin descriptor of %u bytes is smaller than ABI 1.0's", path, d->struct_size);
+        return -1;
+    }
+    if (!d->name || !d->name[0] || !d->handle) {
+        snprintf(err, errlen, "%s: plugin descriptor lacks a name or a handle function", path);
+        return -1;
+    }
+    if (d->mode != PH_MODE_SYNC && d->mode != PH_MODE_ASYNC) {
+        snprintf(err, errlen, "%s: plugin mode %d is neither PH_MODE_SYNC nor PH_MODE_ASYNC", path, (int)d->mode);
+        return -1;
+    }
+    return 0;
+}
+
+/* Copy `path` privately and dlopen the copy. Returns the handle or NULL
+ * with err set; fills *id from the copied file. */
+static void *open_private_copy(const char *path, ph_file_id *id, char *err, size_t errlen)
+{
+    int src = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (src < 0 || fstat(src, &st) < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        if (src >= 0)
+            close(src);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        close(src);
+        return NULL;
+    }
+    id_from_stat(&st, id);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    char copy[4096 + 64];
+    snprintf(copy, sizeof copy, "%s/%lu-%s", copy_dir, ++copy_counter, base);
+    if (copy_file(src, copy) < 0) {
+        snprintf(err, errlen, "%s: cannot copy to %s: %s", path, copy, strerror(errno));
+        close(src);
+        return NULL;
+    }
+    close(src);
+    void *dl = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+    if (!dl)
+        snprintf(err, errlen, "%s: not a loadable shared object (%s)", path, dl_reason(copy));
+    unlink(copy);
+    return dl;
+}
+
+ph_plugin_lib *ph_plugin_lib_load(const char *path, char *err, size_t errlen)
+{
+    if (!copy_dir[0] && ph_loader_init() < 0) {
+        snprintf(err, errlen, "%s: no private folder for plugin copies", path);
+        return NULL;
+    }
+    ph_file_id id;
+    void *dl = open_private_copy(path, &id, err, errlen);
+    if (!dl)
+        return NULL;
+    dlerror();
+    ph_plugin_entry_fn entry = (ph_plugin_entry_fn)dlsym(dl, PH_PLUGIN_ENTRY_SYMBOL);
+    if (!entry) {
+        snprintf(err, errlen, "%s: does not export %s (declare it with PH_PLUGIN_DECLARE)", path,
+                 PH_PLUGIN_ENTRY_SYMBOL);
+        goto fail;
+    }
+    const ph_plugin *desc = entry();
+    if (check_descriptor(path, desc, err, errlen) < 0)
+        goto fail;
+    ph_plugin_lib *lib = calloc(1, sizeof *lib);
+    if (!lib || !(lib->path = strdup(path))) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        free(lib);
+        goto fail;
+    }
+    lib->id = id;
+    lib->dl = dl;
+    lib->desc = desc;
+    lib->refs = 1;
+    return lib;
+fail:
+    dlclose(dl);
+    return NULL;
+}
+
+void ph_plugin_lib_ref(ph_plugin_lib *lib) { lib->refs++; }
+
+void ph_plugin_lib_unref(ph_plugin_lib *lib)
+{
+    if (!lib || --lib->refs > 0)
+        return;
+    if (dlclose(lib->dl) != 0)
+        ph_log_warn("%s: dlclose failed: %s", lib->path, dlerror());
+    free(lib->path);
+    free(lib);
+}

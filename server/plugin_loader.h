@@ -1,0 +1,52 @@
+/* plugin_loader.h - opening plugin shared objects and checking their ABI.
+ *
+ * Each load copies the file into a private mkdtemp folder, dlopens the copy
+ * (RTLD_NOW | RTLD_LOCAL) and unlinks it, so every load is a distinct
+ * mapping even when the path is still open (glibc would hand back the
+ * cached handle). A library is reference-counted by the plugin instances
+ * that use it; the last release dlcloses it. Loop thread only. */
+#ifndef PH_PLUGIN_LOADER_H
+#define PH_PLUGIN_LOADER_H
+
+#include "plughost.h"
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* What tells two versions of a plugin file apart. */
+typedef struct ph_file_id {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} ph_file_id;
+
+typedef struct ph_plugin_lib {
+    char *path;               /* the file named by the config */
+    ph_file_id id;            /* of the file when it was copied */
+    void *dl;                 /* dlopen handle of the private copy */
+    const ph_plugin *desc;    /* the plugin's descriptor */
+    int refs;
+} ph_plugin_lib;
+
+/* Create the private copy folder. Returns 0 or -1 (logged). */
+int ph_loader_init(void);
+
+/* Remove the private copy folder. */
+void ph_loader_cleanup(void);
+
+/* Load and check `path`. Returns a library with one reference, or NULL
+ * with "<path>: <reason>" in err. */
+ph_plugin_lib *ph_plugin_lib_load(const char *path, char *err, size_t errlen);
+
+/* Identity of the file at `path` now. Returns 0 or -1 (errno set). */
+int ph_file_id_of(const char *path, ph_file_id *out);
+bool ph_file_id_equal(const ph_file_id *a, const ph_file_id *b);
+
+void ph_plugin_lib_ref(ph_plugin_lib *lib);
+
+/* Drop a reference; the last one dlcloses (logging a failed dlclose). */
+void ph_plugin_lib_unref(ph_plugin_lib *lib);
+
+#endif

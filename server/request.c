@@ -1,0 +1,208 @@
+/* request.c - request objects: recycling, accessors, host error bodies. */
+#include "request.h"
+
+#include "generation.h"
+#include "request_timer.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Recycled requests (loop thread only) and the buffer size kept on reuse. */
+#define FREE_LIST_MAX 1024
+#define KEEP_BUFFER_BYTES (64u << 10)
+
+static ph_request *free_list;
+static size_t free_count;
+
+ph_request *ph_request_new(void)
+{
+    ph_request *req = free_list;
+    if (req) {
+        free_list = req->next;
+        free_count--;
+    } else {
+        req = calloc(1, sizeof *req);
+        if (!req)
+            return NULL;
+    }
+    req->next = NULL;
+    req->status = 200;
+    req->state = PH_REQ_PARSING;
+    return req;
+}
+
+static void free_request(ph_request *req)
+{
+    ph_buf_free(&req->arena);
+    ph_buf_free(&req->body);
+    ph_buf_free(&req->query_decoded);
+    ph_buf_free(&req->resp_headers);
+    ph_buf_free(&req->resp_body);
+    ph_buf_free(&req->resp_head);
+    free(req->headers);
+    free(req);
+}
+
+void ph_request_release(ph_request *req)
+{
+    if (!req)
+        return;
+    ph_request_timer_cancel_all(req);
+    if (req->gen)
+        ph_generation_unref(req->gen);
+    if (free_count >= FREE_LIST_MAX) {
+        free_request(req);
+        return;
+    }
+    /* Keep the buffers' memory, forget everything else. */
+    ph_buf bufs[6] = {req->arena, req->body, req->query_decoded, req->resp_headers, req->resp_body, req->resp_head};
+    ph_header *headers = req->headers;
+    uint32_t headers_cap = req->headers_cap;
+    for (int i = 0; i < 6; i++) {
+        ph_buf_trim(&bufs[i], KEEP_BUFFER_BYTES);
+        ph_buf_reset(&bufs[i]);
+    }
+    memset(req, 0, sizeof *req);
+    req->arena = bufs[0];
+    req->body = bufs[1];
+    req->query_decoded = bufs[2];
+    req->resp_headers = bufs[3];
+    req->resp_body = bufs[4];
+    req->resp_head = bufs[5];
+    req->headers = headers;
+    req->headers_cap = headers_cap;
+    req->next = free_list;
+    free_list = req;
+    free_count++;
+}
+
+void ph_request_free_cache(void)
+{
+    while (free_list) {
+        ph_request *next = free_list->next;
+        free_request(free_list);
+        free_list = next;
+    }
+    free_count = 0;
+}
+
+const char *ph_request_url(const ph_request *req) { return req->arena.len ? req->arena.data : ""; }
+
+const char *ph_request_path(const ph_request *req)
+{
+    /* The parser stores the path NUL-terminated right after the URL. */
+    return req->arena.len ? req->arena.data + req->url_len + 1 : "";
+}
+
+const char *ph_request_query(const ph_request *req)
+{
+    if (!req->arena.len || req->path_len >= req->url_len)
+        return "";
+    return req->arena.data + req->path_len + 1;
+}
+
+const char *ph_request_header(const ph_request *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (uint32_t i = 0; i < req->nheaders; i++) {
+        const ph_header *h = &req->headers[i];
+        if (h->name_len == n && strncasecmp(req->arena.data + h->name_off, name, n) == 0)
+            return req->arena.data + h->value_off;
+    }
+    return NULL;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+size_t ph_percent_decode(char *dst, const char *src, size_t len, bool plus_space)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (src[i] == '%' && i + 2 < len && (hi = hex_value(src[i + 1])) >= 0 && (lo = hex_value(src[i + 2])) >= 0) {
+            dst[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (src[i] == '+' && plus_space) {
+            dst[o++] = ' ';
+        } else {
+            dst[o++] = src[i];
+        }
+    }
+    dst[o] = '\0';
+    return o;
+}
+
+/* Decode all parameters once: "key\0value\0key\0value\0..." in
+ * query_decoded; a key without '=' gets "" as value. Returns 0 or -1. */
+static int decode_query(ph_request *req)
+{
+    const char *q = ph_request_query(req);
+    size_t qlen = strlen(q);
+    ph_buf_reset(&req->query_decoded);
+    if (ph_buf_reserve(&req->query_decoded, 2 * qlen + 2) < 0)
+        return -1;
+    char *out = req->query_decoded.data;
+    size_t o = 0;
+    const char *p = q;
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        size_t plen = amp ? (size_t)(amp - p) : strlen(p);
+        if (plen) {
+            const char *eq = memchr(p, '=', plen);
+            size_t klen = eq ? (size_t)(eq - p) : plen;
+            o += ph_percent_decode(out + o, p, klen, true) + 1;
+            if (eq)
+                o += ph_percent_decode(out + o, eq + 1, plen - klen - 1, true) + 1;
+            else
+                out[o++] = '\0';
+        }
+        p += plen;
+        if (*p == '&')
+            p++;
+    }
+    req->query_decoded.len = o;
+    req->query_ready = true;
+    return 0;
+}
+
+const char *ph_request_query_param(ph_request *req, const char *name)
+{
+    if (!req->query_ready && decode_query(req) < 0)
+        return NULL;
+    const char *p = req->query_decoded.data;
+    const char *end = p + req->query_decoded.len;
+    while (p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (strcmp(p, name) == 0)
+            return value;
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
+}
+
+void ph_request_set_error(ph_request *req, int status, const char *message, const char *extra_header)
+{
+    req->status = status;
+    ph_buf_reset(&req->resp_headers);
+    ph_buf_reset(&req->resp_body);
+    req->has_content_type = true;
+    /* Host messages are fixed ASCII without quotes or backslashes. */
+    if (ph_buf_append_str(&req->resp_headers, "Content-Type: application/json\r\n") < 0 ||
+        (extra_header && ph_buf_append_str(&req->resp_headers, extra_header) < 0) ||
+        ph_buf_append_str(&req->resp_body, "{\"error\":\"") < 0 ||
+        ph_buf_append_str(&req->resp_body, message) < 0 || ph_buf_append_str(&req->resp_body, "\"}") < 0) {
+        ph_buf_reset(&req->resp_headers);
+        ph_buf_reset(&req->resp_body);
+        req->has_content_type = false;
+    }
+}
