@@ -7,6 +7,7 @@
 #include "log.h"
 #include "reload.h"
 #include "request_timer.h"
+#include "watch.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -104,12 +105,46 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(srv->base);
 }
 
+static void reload_and_rewatch(ph_server *srv, const char *trigger);
+
+static void on_files_changed(void *arg, const char *what)
+{
+    char trigger[300];
+    snprintf(trigger, sizeof trigger, "change of %s", what);
+    reload_and_rewatch(arg, trigger);
+}
+
+/* Follow `watch` and `plugin_dir` of the current generation. */
+static void update_watch(ph_server *srv)
+{
+    const ph_server_conf *sc = ph_server_conf_now(srv);
+    if (!sc->watch) {
+        if (srv->watch)
+            ph_log_info("watch = false: no longer watching for changes (SIGHUP still reloads)");
+        ph_watch_stop(srv->watch);
+        srv->watch = NULL;
+        return;
+    }
+    if (srv->watch && ph_watch_is_for(srv->watch, srv->config_path, sc->plugin_dir))
+        return;
+    ph_watch_stop(srv->watch);
+    srv->watch = ph_watch_start(srv->base, srv->config_path, sc->plugin_dir, on_files_changed, srv);
+}
+
+static void reload_and_rewatch(ph_server *srv, const char *trigger)
+{
+    if (srv->draining)
+        return;
+    if (ph_reload(srv, trigger) == 0)
+        update_watch(srv);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     ph_server *srv = arg;
     if (sig == SIGHUP) {
-        ph_reload(srv, "SIGHUP");
+        reload_and_rewatch(srv, "SIGHUP");
         return;
     }
     if (srv->draining) {
@@ -181,7 +216,10 @@ static int setup(ph_server *srv)
         if (!srv->signals[i] || event_add(srv->signals[i], NULL) < 0)
             return -1;
     }
-    return start_listener(srv);
+    if (start_listener(srv) < 0)
+        return -1;
+    update_watch(srv);
+    return 0;
 }
 
 /* Free everything; with work still running (drain timeout) exit at once
@@ -196,6 +234,7 @@ static void teardown(ph_server *srv)
     }
     if (srv->listener)
         evconnlistener_free(srv->listener);
+    ph_watch_stop(srv->watch);
     ph_pool_destroy(srv->pool);
     for (int i = 0; i < 3; i++) {
         if (srv->signals[i])

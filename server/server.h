@@ -27,6 +27,7 @@ typedef struct ph_server {
     struct event *drain_timer;
     struct event *accept_resume; /* re-enables accepting after EMFILE */
     struct event *signals[3];    /* SIGTERM, SIGINT, SIGHUP */
+    struct ph_watch *watch;      /* NULL when watch = false */
 } ph_server;
 
 /* Serve generation `gen` (taken over; built from `config_path`) until

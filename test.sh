@@ -1,0 +1,44 @@
+#!/bin/bash
+# Build and run the whole test suite three ways: a -Werror build, ASan+UBSan,
+# and ThreadSanitizer for the thread pool. Prints "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")"
+./deps.sh || exit 1
+JOBS=$(nproc)
+passed=0
+failed=0
+
+# run_suite NAME CMAKE_ARGS CTEST_ARGS
+run_suite() {
+    local dir="build-$1" log
+    echo "== $1: configure and build ($dir)"
+    if ! cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug $2 >/dev/null || ! cmake --build "$dir" -j"$JOBS" >/dev/null; then
+        cmake --build "$dir" -j1 2>&1 | tail -40
+        echo "== $1: BUILD FAILED"
+        failed=$((failed + 1))
+        return
+    fi
+    log=$(mktemp)
+    ctest --test-dir "$dir" --output-on-failure -j"$JOBS" $3 2>&1 | tee "$log"
+    local line
+    line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
+    rm -f "$log"
+    if [ -z "$line" ]; then
+        echo "== $1: ctest ran no test"
+        failed=$((failed + 1))
+        return
+    fi
+    local nfail total
+    nfail=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+    total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
+    passed=$((passed + total - nfail))
+    failed=$((failed + nfail))
+}
+
+run_suite test "" ""
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suite asan "-DPLUGHOST_SANITIZE=address" ""
+TSAN_OPTIONS=halt_on_error=1 run_suite tsan "-DPLUGHOST_SANITIZE=thread" "-R ^unit_pool"
+
+echo "test: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
