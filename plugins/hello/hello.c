@@ -1,0 +1,46 @@
+/*
+ * hello - answers every request with "Hello, World!" as text/plain.
+ *
+ * The benchmark endpoint: async, so it runs on the event loop with no pool
+ * hop, and it allocates nothing per request itself (the host copies the
+ * header and body into the response it owns).
+ */
+#include <plughost.h>
+
+#include <stdlib.h>
+
+typedef struct hello_state {
+    const ph_host_api *api;
+} hello_state;
+
+static const char hello_body[] = "Hello, World!";
+
+/* Store the host table. No settings. Returns 0, or -1 (no memory).
+ * Loop thread. */
+static int hello_init(const ph_host_api *api, const ph_settings *settings, void **state)
+{
+    (void)settings;
+    hello_state *st = malloc(sizeof *st);
+    if (!st) {
+        api->log(NULL, PH_LOG_ERROR, "hello: out of memory for the instance state");
+        return -1;
+    }
+    st->api = api;
+    *state = st;
+    return 0;
+}
+
+static void hello_fini(void *state) { free(state); }
+
+/* 200 "Hello, World!" text/plain. Returns PH_OK, or PH_ERROR when the host
+ * is out of memory. Loop thread. */
+static int hello_handle(void *state, ph_request *req)
+{
+    const ph_host_api *api = ((const hello_state *)state)->api;
+    if (api->add_header(req, "Content-Type", "text/plain") != 0 ||
+        api->set_body(req, hello_body, sizeof hello_body - 1) != 0)
+        return PH_ERROR;
+    return PH_OK;
+}
+
+PH_PLUGIN_DECLARE("hello", "1.0.0", PH_MODE_ASYNC, hello_init, hello_fini, hello_handle)

@@ -1,0 +1,120 @@
+/*
+ * sleep_async - answers
+ *   {"message": "Async response after <seconds> seconds"}
+ * after a loop timer of `seconds`, holding no thread while it waits.
+ *
+ * Async: handle() arms api->timer_start and returns PH_PENDING; the timer
+ * callback builds the response and calls api->complete(). Route setting
+ * `seconds` (default 2, fractional allowed, 0..3600); the number in the
+ * message is printed as %g prints the configured value. The response tree
+ * is built once at init.
+ */
+#include <plughost.h>
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define SLEEP_DEFAULT_SECONDS 2.0
+#define SLEEP_MAX_SECONDS 3600.0 /* an hour: beyond that it is a typo */
+
+typedef struct sleep_async_state {
+    const ph_host_api *api;
+    uint64_t delay_ms;
+    cJSON *response; /* {"message": "..."} */
+} sleep_async_state;
+
+/* Read `seconds` into *out. Returns 0, or -1 after logging why the value is
+ * refused. Loop thread (init). */
+static int read_seconds(const ph_host_api *api, const ph_settings *settings, double *out)
+{
+    const char *route = api->route_path(settings);
+    const char *raw = api->setting(settings, "seconds");
+    double secs;
+    if (api->setting_double(settings, "seconds", SLEEP_DEFAULT_SECONDS, &secs) != 0) {
+        api->log(NULL, PH_LOG_ERROR, "sleep_async: route %s: seconds = \"%s\" is not a number",
+                 route, raw ? raw : "");
+        return -1;
+    }
+    if (!(secs >= 0.0 && secs <= SLEEP_MAX_SECONDS)) {
+        api->log(NULL, PH_LOG_ERROR,
+                 "sleep_async: route %s: seconds = %g is out of range (0 to %g)", route, secs,
+                 SLEEP_MAX_SECONDS);
+        return -1;
+    }
+    *out = secs == 0.0 ? 0.0 : secs; /* -0 prints as "-0" */
+    return 0;
+}
+
+/* {"message": "Async response after <secs> seconds"}, or NULL (no memory). */
+static cJSON *build_response(double secs)
+{
+    char message[64];
+    snprintf(message, sizeof message, "Async response after %g seconds", secs);
+    cJSON *obj = cJSON_CreateObject();
+    if (obj && !cJSON_AddStringToObject(obj, "message", message)) {
+        cJSON_Delete(obj);
+        obj = NULL;
+    }
+    return obj;
+}
+
+/* Validate `seconds` and build the response once. Returns 0, or -1 with the
+ * reason logged. Loop thread. */
+static int sleep_async_init(const ph_host_api *api, const ph_settings *settings, void **state)
+{
+    double secs;
+    if (read_seconds(api, settings, &secs) != 0)
+        return -1;
+    sleep_async_state *st = malloc(sizeof *st);
+    cJSON *response = build_response(secs);
+    if (!st || !response) {
+        api->log(NULL, PH_LOG_ERROR, "sleep_async: route %s: out of memory",
+                 api->route_path(settings));
+        free(st);
+        cJSON_Delete(response);
+        return -1;
+    }
+    st->api = api;
+    st->delay_ms = (uint64_t)(secs * 1000.0 + 0.5);
+    st->response = response;
+    *state = st;
+    return 0;
+}
+
+static void sleep_async_fini(void *state)
+{
+    sleep_async_state *st = state;
+    cJSON_Delete(st->response);
+    free(st);
+}
+
+/* Timer fired: answer 200 with the message (500 if the host is out of
+ * memory) and complete the request. Loop thread. */
+static void on_delay_elapsed(ph_request *req, void *arg)
+{
+    const sleep_async_state *st = arg;
+    if (st->api->respond_json(req, 200, st->response) != 0) {
+        st->api->log(req, PH_LOG_ERROR, "sleep_async: cannot build the response");
+        if (st->api->respond_error(req, 500, "out of memory") != 0)
+            st->api->set_status(req, 500);
+    }
+    if (st->api->complete(req) != 0)
+        st->api->log(req, PH_LOG_ERROR, "sleep_async: complete() refused the request");
+}
+
+/* Arm the timer and return PH_PENDING; if the timer cannot start, answer
+ * 500 at once (PH_OK). Loop thread. */
+static int sleep_async_handle(void *state, ph_request *req)
+{
+    sleep_async_state *st = state;
+    if (st->api->timer_start(req, st->delay_ms, on_delay_elapsed, st))
+        return PH_PENDING;
+    st->api->log(req, PH_LOG_ERROR, "sleep_async: cannot start a %llu ms timer",
+                 (unsigned long long)st->delay_ms);
+    return st->api->respond_error(req, 500, "cannot start timer") == 0 ? PH_OK : PH_ERROR;
+}
+
+PH_PLUGIN_DECLARE("sleep_async", "1.0.0", PH_MODE_ASYNC, sleep_async_init, sleep_async_fini,
+                  sleep_async_handle)
