@@ -22,6 +22,10 @@
  * added in minor version N is marked "since 1.N"; test for it with
  * PH_HOST_HAS(api, slot) before use when built against a newer header.
  *
+ * JSON: plugins link cJSON themselves (-lcjson). cJSON_Parse* stores its
+ * error position in a process-wide variable; read it only through the
+ * return_parse_end argument of cJSON_ParseWithLengthOpts in sync plugins.
+ *
  * C++ plugin authors: build with -fno-gnu-unique, otherwise a STB_GNU_UNIQUE
  * symbol pins the library in memory and a reloaded plugin keeps old code.
  */
@@ -43,6 +47,12 @@ extern "C" {
 
 /* The name of the one symbol every plugin exports. */
 #define PH_PLUGIN_ENTRY_SYMBOL "ph_plugin_entry"
+
+#if defined(__GNUC__)
+#define PH_PRINTF_FORMAT(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define PH_PRINTF_FORMAT(fmt, args)
+#endif
 
 /* Opaque handles: a request (with its response under construction), the
  * settings of the route a plugin instance serves, and a loop timer. */
@@ -126,9 +136,10 @@ typedef struct ph_host_api {
     /* Replace the body with a copy of `len` bytes. Returns 0 or -1 (no
      * memory). Since 1.0. */
     int (*set_body)(ph_request *req, const void *data, size_t len);
-    /* Set status, "Content-Type: application/json" and the compact
-     * serialisation of `json` (not taken: the caller still owns it).
-     * Returns 0 or -1. Since 1.0. */
+    /* Set status and the compact serialisation of `json` as the body (not
+     * taken: the caller still owns it), and "Content-Type: application/json"
+     * unless the plugin already added a Content-Type. Returns 0 or -1.
+     * Since 1.0. */
     int (*respond_json)(ph_request *req, int status, const struct cJSON *json);
     /* Convenience for errors: status and {"error": message}. Since 1.0. */
     int (*respond_error)(ph_request *req, int status, const char *message);
@@ -138,19 +149,23 @@ typedef struct ph_host_api {
     /* Log one line. With a request, the line names the plugin and route.
      * Since 1.0. */
     void (*log)(const ph_request *req, ph_log_level level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+        PH_PRINTF_FORMAT(3, 4);
 
     /* ---- async (loop thread only) ---- */
 
     /* Finish a request whose handle() returned PH_PENDING: the host sends
-     * the response built so far. After it, `req` must not be touched.
-     * Returns 0, or -1 when called twice or off the loop thread. Since 1.0. */
+     * the response built so far (to fail, respond_error(req, 500, ...)
+     * first). After it, `req` must not be touched. Do not call it inside
+     * handle() (return PH_OK there): the host tolerates it, the mock host
+     * reports it. Returns 0, or -1 when called twice or off the loop
+     * thread. Since 1.0. */
     int (*complete)(ph_request *req);
     /* Start a one-shot timer of `ms` milliseconds bound to `req`. The host
-     * cancels it if the request completes first. Returns the timer, or NULL
-     * on failure. Since 1.0. */
+     * cancels it if the request completes first. The handle is valid until
+     * the timer fires, is cancelled or the request completes. Returns the
+     * timer, or NULL on failure. Since 1.0. */
     ph_timer *(*timer_start)(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg);
-    /* Cancel a timer that has not fired yet. Since 1.0. */
+    /* Cancel a timer whose handle is still valid (see timer_start). Since 1.0. */
     void (*timer_cancel)(ph_timer *timer);
 } ph_host_api;
 
@@ -165,7 +180,8 @@ typedef struct ph_host_api {
  * init   Called once per route instance on the loop thread before any
  *        request, with the route's settings. Stores per-instance state in
  *        *state. Returns 0, or non-zero to refuse the load (the host logs
- *        it and keeps serving the old configuration). May be NULL.
+ *        it and keeps serving the old configuration); on failure init has
+ *        freed what it allocated and fini is not called. May be NULL.
  * fini   Called on the loop thread after the last request of the instance
  *        finished; frees `state`. May be NULL.
  * handle Serves one request (thread per the mode). Returns a ph_result.

@@ -592,22 +592,9 @@ static int put_json(ph_request *req, int status, const cJSON *json)
     char *text = cJSON_PrintUnformatted(json);
     if (!text)
         return -1;
+    /* Like the host: a Content-Type the plugin set earlier is kept. */
     long ct = pairs_find(&req->resp_headers, "Content-Type", true);
     int rc = ct >= 0 ? 0 : pairs_add(&req->resp_headers, "Content-Type", "application/json");
-    if (rc == 0 && ct >= 0) {
-        char *v = dup_str("application/json");
-        if (!v) {
-            rc = -1;
-        } else {
-            free(req->resp_headers.v[ct].value);
-            req->resp_headers.v[ct].value = v;
-            /* drop any further Content-Type the plugin added */
-            for (size_t i = req->resp_headers.n; i-- > (size_t)ct + 1;) {
-                if (strcasecmp(req->resp_headers.v[i].name, "Content-Type") == 0)
-                    pairs_remove_at(&req->resp_headers, i);
-            }
-        }
-    }
     if (rc == 0)
         rc = put_body(req, text, strlen(text));
     if (rc == 0)
