@@ -167,7 +167,7 @@ static void mock_add_header_refuses_crlf_bad_names_and_host_managed(void **state
 
 static int build_json(const ph_host_api *api, ph_request *req)
 {
-    results[0] = api->add_header(req, "Content-Type", "text/html");
+    results[0] = api->add_header(req, "Content-Type", "application/problem+json");
     results[1] = api->set_status(req, 99);
     results[2] = api->set_status(req, 600);
     cJSON *obj = cJSON_CreateObject();
@@ -179,7 +179,7 @@ static int build_json(const ph_host_api *api, ph_request *req)
     return PH_OK;
 }
 
-static void mock_respond_json_is_compact_and_sets_one_content_type(void **state)
+static void mock_respond_json_is_compact_and_keeps_the_plugins_content_type(void **state)
 {
     (void)state;
     int rc;
@@ -191,7 +191,7 @@ static void mock_respond_json_is_compact_and_sets_one_content_type(void **state)
     assert_int_equal(results[4], -1);
     assert_int_equal(ph_mock_response_status(req), 201);
     assert_int_equal(ph_mock_response_header_count(req), 1);
-    assert_string_equal(ph_mock_response_header(req, "content-type"), "application/json");
+    assert_string_equal(ph_mock_response_header(req, "content-type"), "application/problem+json");
     assert_string_equal(ph_mock_response_body(req, NULL), "{\"n\":1,\"s\":\"x y\"}");
     finish_probe(req);
 }
@@ -477,7 +477,7 @@ int main(void)
         MOCK_TEST(mock_query_param_percent_decodes_and_plus_is_space),
         MOCK_TEST(mock_request_accessors_follow_the_sdk_contract),
         MOCK_TEST(mock_add_header_refuses_crlf_bad_names_and_host_managed),
-        MOCK_TEST(mock_respond_json_is_compact_and_sets_one_content_type),
+        MOCK_TEST(mock_respond_json_is_compact_and_keeps_the_plugins_content_type),
         MOCK_TEST(mock_respond_error_sends_error_object),
         MOCK_TEST(mock_settings_parse_numbers_strictly),
         MOCK_TEST(mock_timers_fire_in_deadline_order_on_the_virtual_clock),
