@@ -326,7 +326,7 @@ static void test_chunked_request_body(void **state)
 
     /* chunks sent in separate writes */
     assert_int_equal(it_send_str(c, "POST /echo HTTP/1.1\r\nHost: t\r\n"
-                                    "Transfer-Encoding: chunked\r\n\r\n4\r\n[tru"),
+                                    "Transfer-Encoding: chunked\r\n\r\n6\r\n[tru"),
                      0);
     it_sleep_ms(50);
     assert_int_equal(it_send_str(c, "e]\r\n"), 0);
