@@ -86,8 +86,9 @@ static int add_route(parse_state *st, const char *path)
     return 1;
 }
 
-/* A section header line "[...]" seen by the reader. Malformed headers are
- * left to inih, which reports them through its return value. */
+/* A section header line "[...]" seen by the reader. A malformed one is
+ * reported here with its line (inih would go on and hand the keys after
+ * it to the previous section). */
 static void note_section(parse_state *st, char *line)
 {
     char *s = trim(line);
@@ -96,8 +97,10 @@ static void note_section(parse_state *st, char *line)
         *semi = '\0';
     s = trim(s);
     size_t n = strlen(s);
-    if (n < 2 || s[0] != '[' || s[n - 1] != ']')
+    if (n < 2 || s[0] != '[' || s[n - 1] != ']') {
+        fail(st, st->line, "syntax error: a section header is '[server]' or '[route /path]'");
         return;
+    }
     s[n - 1] = '\0';
     char *name = trim(s + 1);
     st->in_section = true;

@@ -2,6 +2,7 @@
 #include "generation.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,11 +96,51 @@ fail:
 
 void ph_generation_ref(ph_generation *gen) { gen->refs++; }
 
+static struct event *reaper;
+static ph_generation *dead;
+
+static void free_generation(ph_generation *gen)
+{
+    ph_router_free(gen->router);
+    ph_config_free(gen->config);
+    free(gen);
+}
+
+static void reap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    while (dead) {
+        ph_generation *gen = dead;
+        dead = gen->next_dead;
+        free_generation(gen);
+    }
+}
+
+int ph_generation_reaper_setup(struct event_base *base)
+{
+    reaper = base ? event_new(base, -1, 0, reap, NULL) : NULL;
+    return base && !reaper ? -1 : 0;
+}
+
+void ph_generation_reaper_shutdown(void)
+{
+    reap(-1, 0, NULL);
+    if (reaper)
+        event_free(reaper);
+    reaper = NULL;
+}
+
 void ph_generation_unref(ph_generation *gen)
 {
     if (!gen || --gen->refs > 0)
         return;
-    ph_router_free(gen->router);
-    ph_config_free(gen->config);
-    free(gen);
+    if (!reaper) {
+        free_generation(gen);
+        return;
+    }
+    gen->next_dead = dead;
+    dead = gen;
+    event_active(reaper, 0, 0);
 }

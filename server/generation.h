@@ -16,7 +16,21 @@ typedef struct ph_generation {
     ph_config *config; /* owned */
     ph_router *router; /* owned */
     int refs;
+    struct ph_generation *next_dead; /* waiting for the reaper */
 } ph_generation;
+
+struct event_base;
+
+/* Free released generations from their own loop event, never from inside
+ * a plugin callback: the last request of a replaced plugin may be released
+ * while that plugin's code is still on the stack (complete() called from
+ * its timer callback), and its dlclose must wait until it has returned.
+ * Without a base (ph_generation_reaper_setup(NULL)) they are freed at once.
+ * Returns 0 or -1. */
+int ph_generation_reaper_setup(struct event_base *base);
+
+/* Free everything waiting for the reaper now, and stop deferring. */
+void ph_generation_reaper_shutdown(void);
 
 /*
  * Build generation `number` from `config` (taken over, also on failure):
@@ -31,8 +45,9 @@ ph_generation *ph_generation_build(ph_config *config, const ph_generation *previ
 
 void ph_generation_ref(ph_generation *gen);
 
-/* Drop a reference; the last frees the router (releasing instances, which
- * run fini and dlclose when no other generation uses them) and config. */
+/* Drop a reference; after the last, the reaper frees the router
+ * (releasing instances, which run fini and dlclose when no other
+ * generation uses them) and the config. */
 void ph_generation_unref(ph_generation *gen);
 
 #endif

@@ -625,6 +625,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         c->rlen -= c->rpos;
         c->rpos = 0;
     }
+    if (c->rlen == READ_BUF_SIZE) { /* full of pipelined requests: wait */
+        update_interest(c);
+        return;
+    }
     ssize_t n = read(fd, c->rbuf + c->rlen, READ_BUF_SIZE - c->rlen);
     if (n > 0) {
         c->rlen += (size_t)n;

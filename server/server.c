@@ -204,6 +204,8 @@ static int setup(ph_server *srv)
         return -1;
     ph_request_timer_setup(srv->base);
     ph_dispatch_init(srv);
+    if (ph_generation_reaper_setup(srv->base) < 0)
+        return -1;
     const ph_server_conf *sc = ph_server_conf_now(srv);
     srv->pool = ph_pool_create(srv->base, sc->sync_threads, sc->sync_queue);
     srv->drain_timer = evtimer_new(srv->base, on_drain_timeout, srv);
@@ -245,6 +247,7 @@ static void teardown(ph_server *srv)
     if (srv->accept_resume)
         event_free(srv->accept_resume);
     ph_generation_unref(srv->gen);
+    ph_generation_reaper_shutdown();
     ph_request_free_cache();
     if (srv->base)
         event_base_free(srv->base);
