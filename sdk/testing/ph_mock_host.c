@@ -49,6 +49,8 @@ typedef enum req_state {
     REQ_IN_HANDLE, /* handle() is on the stack */
     REQ_PENDING,   /* async: handle() returned PH_PENDING, no complete() yet */
     REQ_DONE,      /* response final */
+    REQ_ABORTING,  /* ph_mock_abort: the abort callback is on the stack */
+    REQ_ABORTED,   /* ended by ph_mock_abort: the real host has freed it */
 } req_state;
 
 /* A decoded query value handed to the plugin; freed with the request. */
@@ -66,15 +68,30 @@ struct ph_request {
     char *body;
     size_t body_len;
     mock_decoded *decoded;
+    mock_pairs path_params; /* set by the test, names case-sensitive */
 
     int status;
     mock_pairs resp_headers;
     char *resp_body; /* NUL-terminated; NULL when empty */
     size_t resp_body_len;
+    size_t resp_body_cap; /* allocated size of resp_body (streams append) */
 
     req_state state;
     ph_mock_instance *inst;
     unsigned complete_calls;
+
+    ph_abort_cb abort_cb;
+    void *abort_arg;
+    unsigned abort_calls;
+
+    bool streaming;       /* stream_begin succeeded */
+    bool stream_ended;    /* finished by the plugin */
+    bool stream_over_hw;  /* stream_write returned 1, no drain since */
+    size_t stream_writes;
+    size_t stream_buffered; /* bytes written since the last drain */
+    ph_drain_cb drain_cb;
+    void *drain_arg;
+    unsigned drain_calls;
 };
 
 typedef enum timer_state { TIMER_PENDING, TIMER_FIRED, TIMER_CANCELLED } timer_state;
@@ -83,10 +100,43 @@ struct ph_timer {
     struct ph_timer *next; /* g.timers: every timer since reset */
     ph_request *req;       /* NULL once the request is freed */
     uint64_t due_ms, delay_ms, seq;
+    uint64_t repeat_ms;    /* timer_repeat period; 0 for a one-shot timer */
     ph_timer_cb cb;
     void *arg;
+    struct ph_fetch *fetch; /* internal timer: the time-out of this fetch */
     timer_state state;
 };
+
+typedef enum fetch_state { FETCH_PENDING, FETCH_ANSWERED, FETCH_CANCELLED } fetch_state;
+
+struct ph_fetch {
+    struct ph_fetch *next; /* g.fetches, in start order: every fetch since reset */
+    ph_request *req;       /* NULL once the request is freed */
+    char *method, *url;
+    char **headers;        /* name, value, ..., NULL */
+    size_t nheaders;       /* pairs */
+    char *body;            /* NUL-terminated copy */
+    size_t body_len;
+    uint64_t timeout_ms;
+    ph_fetch_cb cb;
+    void *arg;
+    struct ph_timer *timeout;
+    fetch_state state;
+};
+
+/* An offloaded job: `work` still runs after its request ended (as on the
+ * real pool), `done` only while the request is in flight. */
+typedef struct mock_job {
+    struct mock_job *next; /* g.jobs, in offload order: every job since reset */
+    ph_request *req;       /* NULL once the request is freed */
+    const ph_mock_instance *inst;
+    ph_work_fn work;
+    ph_work_done_fn done;
+    void *arg;
+    bool worked;   /* work() has returned */
+    bool discard;  /* the request ended: done() must not run */
+    bool finished; /* done() ran, or was dropped after work() */
+} mock_job;
 
 typedef struct mock_line {
     ph_log_level level;
@@ -104,16 +154,26 @@ static struct {
     uint64_t now_ms;
     uint64_t timer_seq;
     struct ph_timer *timers;
+    struct ph_fetch *fetches, **fetch_tail;
+    mock_job *jobs, **job_tail;
+    size_t high_water; /* stream_write returns 1 above it */
     ph_request *requests;
     mock_lines log;
     mock_lines misuses;
     unsigned faults[PH_MOCK_FAULT_COUNT_];
     int echo; /* -1: not decided yet (read PH_MOCK_LOG), 0, 1 */
-} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .echo = -1};
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER,
+       .echo = -1,
+       .fetch_tail = &g.fetches,
+       .job_tail = &g.jobs,
+       .high_water = SIZE_MAX};
 
 /* The instance whose plugin code runs on this thread (init, handle, a
  * timer callback, fini), to name it in log lines logged without a request. */
 static _Thread_local const ph_mock_instance *tl_inst;
+
+/* True on a thread running an offloaded work function. */
+static _Thread_local bool tl_in_work;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -309,8 +369,11 @@ static void host_log(ph_log_level level, const char *fmt, ...)
     log_line("host", NULL, level, text);
 }
 
-/* Cancel every pending timer bound to `req`; detach them when `detach`. */
-static void cancel_timers_of(ph_request *req, bool detach)
+/* The request is ending (response final, aborted, freed): cancel every
+ * pending timer and fetch bound to `req` and drop the done callbacks of its
+ * offloaded jobs (their work still runs). Detach them all when `detach`
+ * (the request memory is going away). */
+static void end_primitives(ph_request *req, bool detach)
 {
     pthread_mutex_lock(&g.lock);
     for (struct ph_timer *t = g.timers; t; t = t->next) {
@@ -321,7 +384,98 @@ static void cancel_timers_of(ph_request *req, bool detach)
         if (detach)
             t->req = NULL;
     }
+    for (struct ph_fetch *f = g.fetches; f; f = f->next) {
+        if (f->req != req)
+            continue;
+        if (f->state == FETCH_PENDING)
+            f->state = FETCH_CANCELLED;
+        if (detach)
+            f->req = NULL;
+    }
+    for (mock_job *j = g.jobs; j; j = j->next) {
+        if (j->req != req)
+            continue;
+        j->discard = true;
+        if (detach)
+            j->req = NULL;
+    }
     pthread_mutex_unlock(&g.lock);
+}
+
+/* True (after recording a misuse) when the calling thread runs an offloaded
+ * work function: `slot` must not be called there with a request. Checked
+ * before `req` is read, since reading it there is the race itself. */
+static bool in_work(const char *slot)
+{
+    if (!tl_in_work)
+        return false;
+    misuse(NULL, "%s() inside an offloaded work function: work runs on a pool thread and "
+                 "must not touch the request (do it in the done callback)",
+           slot);
+    return true;
+}
+
+/* Why a request in `state` cannot be acted on, for misuse messages; NULL
+ * when it is in flight (inside handle() or pending). */
+static const char *not_in_flight(req_state state)
+{
+    switch (state) {
+    case REQ_IN_HANDLE:
+    case REQ_PENDING:
+        return NULL;
+    case REQ_NEW:
+        return "on a request that is not being handled";
+    case REQ_ABORTING:
+        return "inside the abort callback: the request is ending, no new work or "
+               "response is possible";
+    case REQ_ABORTED:
+        return "after the request was aborted: the real host has freed it";
+    case REQ_DONE:
+    default:
+        return "after the response was sent (handle returned or complete() was called)";
+    }
+}
+
+/* True when the async-only `slot` (timers, abort, fetch, offload, streams)
+ * may act on `req` now: not from a work function, on a request of an async
+ * plugin that is in flight. Records a misuse otherwise. */
+static bool async_ok(const ph_request *req, const char *slot)
+{
+    if (in_work(slot))
+        return false;
+    if (!req) {
+        misuse(NULL, "%s() with a NULL request", slot);
+        return false;
+    }
+    if (!req->inst || req->inst->plugin->mode != PH_MODE_ASYNC) {
+        misuse(req, "%s() from a sync plugin: it is a loop-thread primitive for async "
+                    "plugins",
+               slot);
+        return false;
+    }
+    const char *why = not_in_flight(req->state);
+    if (why) {
+        misuse(req, "%s() %s", slot, why);
+        return false;
+    }
+    return true;
+}
+
+/* Free what a plugin could have kept pointers into (body, headers, path
+ * parameters, decoded query values), as the host frees an aborted request:
+ * a plugin still holding one trips AddressSanitizer. */
+static void release_request_data(ph_request *req)
+{
+    while (req->decoded) {
+        mock_decoded *d = req->decoded;
+        req->decoded = d->next;
+        free(d);
+    }
+    pairs_free(&req->headers);
+    pairs_free(&req->path_params);
+    free(req->body);
+    req->body = NULL;
+    req->body_len = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -369,9 +523,12 @@ static const char *mock_route_path(const ph_settings *s) { return s ? s->route_p
 /* ------------------------------------------------------------------ */
 
 /* True when the plugin may read `req`; a read after the response was sent
- * is recorded (the real host may have recycled the request) but allowed. */
+ * is recorded (the real host may have recycled the request) but allowed; a
+ * read after an abort or from a work function is recorded and refused. */
 static bool check_readable(const ph_request *req, const char *slot)
 {
+    if (in_work(slot))
+        return false;
     if (!req) {
         misuse(NULL, "%s() with a NULL request", slot);
         return false;
@@ -380,6 +537,10 @@ static bool check_readable(const ph_request *req, const char *slot)
         misuse(req, "%s() after the response was sent: the real host may have "
                     "recycled the request",
                slot);
+    if (req->state == REQ_ABORTED) {
+        misuse(req, "%s() %s", slot, not_in_flight(req->state));
+        return false;
+    }
     return true;
 }
 
@@ -479,6 +640,14 @@ static const char *mock_header(const ph_request *req, const char *name)
     return i < 0 ? NULL : req->headers.v[i].value;
 }
 
+static const char *mock_path_param(ph_request *req, const char *name)
+{
+    if (!check_readable(req, "path_param") || !name)
+        return NULL;
+    long i = pairs_find(&req->path_params, name, false);
+    return i < 0 ? NULL : req->path_params.v[i].value;
+}
+
 static const void *mock_body(const ph_request *req, size_t *len)
 {
     if (len)
@@ -494,27 +663,29 @@ static const void *mock_body(const ph_request *req, size_t *len)
 /* Response builder slots                                              */
 /* ------------------------------------------------------------------ */
 
-/* True when `slot` may build the response of `req` now. */
+/* True when `slot` may build the response of `req` now: in flight, not
+ * from a work function, and not a stream (whose status and headers are
+ * already on the wire). */
 static bool builder_ok(const ph_request *req, const char *slot)
 {
+    if (in_work(slot))
+        return false;
     if (!req) {
         misuse(NULL, "%s() with a NULL request", slot);
         return false;
     }
-    switch (req->state) {
-    case REQ_IN_HANDLE:
-    case REQ_PENDING:
-        return true;
-    case REQ_NEW:
-        misuse(req, "%s() on a request that is not being handled", slot);
+    const char *why = not_in_flight(req->state);
+    if (why) {
+        misuse(req, "%s() %s", slot, why);
         return false;
-    case REQ_DONE:
-    default:
-        misuse(req, "%s() after the response was sent (handle returned or "
-                    "complete() was called)",
+    }
+    if (req->streaming) {
+        misuse(req, "%s() after stream_begin(): the status and headers are already sent; "
+                    "the body goes through stream_write()",
                slot);
         return false;
     }
+    return true;
 }
 
 static int mock_set_status(ph_request *req, int status)
@@ -534,18 +705,25 @@ static bool is_tchar(unsigned char c)
 static const char *const host_managed[] = {"Content-Length", "Transfer-Encoding", "Connection",
                                            "Date"};
 
+/* True when `s` is a non-empty HTTP token (RFC 9110): a header name or a
+ * method. Excludes CR, LF, NUL, spaces and separators. */
+static bool is_token(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (const char *c = s; *c; c++) {
+        if (!is_tchar((unsigned char)*c))
+            return false;
+    }
+    return true;
+}
+
 /* 0 when name: value may go on the wire, -1 otherwise. The name must be an
  * HTTP token (RFC 9110), which excludes CR, LF and NUL, and not a header the
  * host manages; the value must not hold CR or LF. */
 static int check_header(const char *name, const char *value)
 {
-    if (!name || !value || !*name)
-        return -1;
-    for (const char *c = name; *c; c++) {
-        if (!is_tchar((unsigned char)*c))
-            return -1;
-    }
-    if (strpbrk(value, "\r\n"))
+    if (!is_token(name) || !value || strpbrk(value, "\r\n"))
         return -1;
     for (size_t i = 0; i < sizeof host_managed / sizeof *host_managed; i++) {
         if (strcasecmp(name, host_managed[i]) == 0)
@@ -574,6 +752,29 @@ static int put_body(ph_request *req, const void *data, size_t len)
     free(req->resp_body);
     req->resp_body = copy;
     req->resp_body_len = len;
+    req->resp_body_cap = len ? len + 1 : 0;
+    return 0;
+}
+
+/* Append `len` bytes to the response body (a stream), keeping it
+ * NUL-terminated. Returns 0 or -1 (no memory). */
+static int append_body(ph_request *req, const void *data, size_t len)
+{
+    size_t need = req->resp_body_len + len + 1;
+    if (need > req->resp_body_cap) {
+        size_t cap = req->resp_body_cap ? req->resp_body_cap : 256;
+        while (cap < need)
+            cap *= 2;
+        char *b = realloc(req->resp_body, cap);
+        if (!b)
+            return -1;
+        req->resp_body = b;
+        req->resp_body_cap = cap;
+    }
+    if (len)
+        memcpy(req->resp_body + req->resp_body_len, data, len);
+    req->resp_body_len += len;
+    req->resp_body[req->resp_body_len] = '\0';
     return 0;
 }
 
@@ -632,6 +833,12 @@ static void mock_log(const ph_request *req, ph_log_level level, const char *fmt,
     __attribute__((format(printf, 3, 4)));
 static void mock_log(const ph_request *req, ph_log_level level, const char *fmt, ...)
 {
+    if (req && in_work("log")) /* log(NULL, ...) is fine there */
+        req = NULL;
+    if (req && req->state == REQ_ABORTED) {
+        misuse(req, "log() with a request %s", not_in_flight(req->state));
+        req = NULL;
+    }
     if (!fmt) {
         misuse(req, "log() with a NULL format");
         return;
@@ -650,6 +857,8 @@ static void mock_log(const ph_request *req, ph_log_level level, const char *fmt,
 
 static int mock_complete(ph_request *req)
 {
+    if (in_work("complete"))
+        return -1;
     if (!req) {
         misuse(NULL, "complete() with a NULL request");
         return -1;
@@ -664,6 +873,10 @@ static int mock_complete(ph_request *req)
     case REQ_NEW:
         misuse(req, "complete() on a request that was never handled");
         return -1;
+    case REQ_ABORTING:
+    case REQ_ABORTED:
+        misuse(req, "complete() %s", not_in_flight(req->state));
+        return -1;
     case REQ_DONE:
     default:
         misuse(req, "complete() on a finished request (called twice, or after handle "
@@ -671,33 +884,26 @@ static int mock_complete(ph_request *req)
         return -1;
     }
     req->state = REQ_DONE;
-    cancel_timers_of(req, false);
+    if (req->streaming)
+        req->stream_ended = true;
+    end_primitives(req, false);
     return 0;
 }
 
-static ph_timer *mock_timer_start(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg)
+/* Add a pending timer to g.timers (plugin timer, or the time-out of
+ * `fetch`). Returns it, or NULL (no memory). */
+static struct ph_timer *add_timer(ph_request *req, uint64_t ms, uint64_t repeat_ms, ph_timer_cb cb,
+                                  void *arg, struct ph_fetch *fetch)
 {
-    if (!req || !cb) {
-        misuse(req, "timer_start() with a NULL %s", req ? "callback" : "request");
-        return NULL;
-    }
-    if (!req->inst || req->inst->plugin->mode != PH_MODE_ASYNC) {
-        misuse(req, "timer_start() from a sync plugin: timers are loop-thread only");
-        return NULL;
-    }
-    if (req->state != REQ_IN_HANDLE && req->state != REQ_PENDING) {
-        misuse(req, "timer_start() on a request that is not in flight");
-        return NULL;
-    }
-    if (take_fault(PH_MOCK_FAULT_TIMER_START))
-        return NULL;
     struct ph_timer *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
     t->req = req;
     t->delay_ms = ms;
+    t->repeat_ms = repeat_ms;
     t->cb = cb;
     t->arg = arg;
+    t->fetch = fetch;
     t->state = TIMER_PENDING;
     pthread_mutex_lock(&g.lock);
     t->due_ms = add_sat(g.now_ms, ms);
@@ -708,9 +914,38 @@ static ph_timer *mock_timer_start(ph_request *req, uint64_t ms, ph_timer_cb cb, 
     return t;
 }
 
+/* timer_start / timer_repeat: `slot` names the one called. */
+static ph_timer *start_timer(const char *slot, ph_request *req, uint64_t ms, bool repeat,
+                             ph_timer_cb cb, void *arg)
+{
+    if (!async_ok(req, slot))
+        return NULL;
+    if (!cb) {
+        misuse(req, "%s() with a NULL callback", slot);
+        return NULL;
+    }
+    if (repeat && ms == 0) {
+        misuse(req, "timer_repeat() with 0 ms: that busy-loops the event loop");
+        return NULL;
+    }
+    if (take_fault(PH_MOCK_FAULT_TIMER_START))
+        return NULL;
+    return add_timer(req, ms, repeat ? ms : 0, cb, arg, NULL);
+}
+
+static ph_timer *mock_timer_start(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg)
+{
+    return start_timer("timer_start", req, ms, false, cb, arg);
+}
+
+static ph_timer *mock_timer_repeat(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg)
+{
+    return start_timer("timer_repeat", req, ms, true, cb, arg);
+}
+
 static void mock_timer_cancel(ph_timer *t)
 {
-    if (!t)
+    if (!t || in_work("timer_cancel"))
         return;
     pthread_mutex_lock(&g.lock);
     timer_state was = t->state;
@@ -724,6 +959,254 @@ static void mock_timer_cancel(ph_timer *t)
     else if (was == TIMER_CANCELLED)
         misuse(req, "timer_cancel() on a timer that was already cancelled (or whose "
                     "request completed): the real host has freed it");
+}
+
+/* ---- 1.1: abort ---- */
+
+static int mock_on_abort(ph_request *req, ph_abort_cb cb, void *arg)
+{
+    if (!async_ok(req, "on_abort"))
+        return -1;
+    req->abort_cb = cb;
+    req->abort_arg = arg;
+    return 0;
+}
+
+/* ---- 1.1: fetch ---- */
+
+#define FETCH_DEFAULT_TIMEOUT_MS 30000u
+
+/* True when the plugin's ph_fetch_request (of `size` bytes) has `field`. */
+#define FREQ_HAS(freq, field)                                                  \
+    ((freq)->struct_size >= offsetof(ph_fetch_request, field) + sizeof((freq)->field))
+
+/* True for what the host's fetch can start: http://authority[/...], with a
+ * non-empty authority and no space or control character anywhere. */
+static bool fetchable_url(const char *url)
+{
+    if (strncasecmp(url, "http://", 7) != 0)
+        return false;
+    for (const char *c = url; *c; c++) {
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            return false;
+    }
+    return strcspn(url + 7, "/?#") > 0;
+}
+
+static void fetch_free(struct ph_fetch *f)
+{
+    for (char **h = f->headers; h && *h; h++)
+        free(*h);
+    free(f->headers);
+    free(f->method);
+    free(f->url);
+    free(f->body);
+    free(f);
+}
+
+/* Check and count the plugin's header list (name, value, ..., NULL).
+ * Returns the number of pairs, or -1 after recording a misuse. */
+static long count_fetch_headers(const ph_request *req, const char *const *headers)
+{
+    long n = 0;
+    for (const char *const *h = headers; h && h[0]; h += 2, n++) {
+        if (!h[1]) {
+            misuse(req, "fetch(): header %s has no value (the list is name, value, ..., NULL)",
+                   h[0]);
+            return -1;
+        }
+        if (!is_token(h[0]) || strpbrk(h[1], "\r\n")) {
+            misuse(req, "fetch(): header \"%s\" is not a valid field (name must be a token, "
+                        "value without CR/LF)",
+                   h[0]);
+            return -1;
+        }
+    }
+    return n;
+}
+
+/* A recorded copy of what the plugin asked for, or NULL (no memory). */
+static struct ph_fetch *fetch_copy(const char *method, const char *url,
+                                   const char *const *headers, size_t nheaders,
+                                   const void *body, size_t body_len)
+{
+    struct ph_fetch *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->method = dup_str(method);
+    f->url = dup_str(url);
+    f->body = dup_mem(body, body_len);
+    f->body_len = body_len;
+    f->headers = calloc(2 * nheaders + 1, sizeof *f->headers);
+    bool ok = f->method && f->url && f->body && f->headers;
+    for (size_t i = 0; ok && i < 2 * nheaders; i++)
+        ok = (f->headers[i] = dup_str(headers[i])) != NULL;
+    f->nheaders = nheaders;
+    if (!ok) {
+        fetch_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+static ph_fetch *mock_fetch(ph_request *req, const ph_fetch_request *freq, ph_fetch_cb cb,
+                            void *arg)
+{
+    if (!async_ok(req, "fetch"))
+        return NULL;
+    if (!freq || !cb) {
+        misuse(req, "fetch() with a NULL %s", freq ? "callback" : "ph_fetch_request");
+        return NULL;
+    }
+    if (!FREQ_HAS(freq, url)) {
+        misuse(req, "fetch(): ph_fetch_request.struct_size is %u; set it to "
+                    "sizeof(ph_fetch_request)",
+               (unsigned)freq->struct_size);
+        return NULL;
+    }
+    const char *method = freq->method ? freq->method : "GET";
+    const char *const *headers = FREQ_HAS(freq, headers) ? freq->headers : NULL;
+    const void *body = FREQ_HAS(freq, body) ? freq->body : NULL;
+    size_t body_len = FREQ_HAS(freq, body_len) ? freq->body_len : 0;
+    uint64_t timeout_ms = FREQ_HAS(freq, timeout_ms) ? freq->timeout_ms : 0;
+    if (!freq->url || !is_token(method) || (body_len && !body)) {
+        misuse(req, "fetch() with %s", !freq->url        ? "a NULL url"
+                                       : !is_token(method) ? "a method that is not a token"
+                                                           : "body_len > 0 and a NULL body");
+        return NULL;
+    }
+    long nheaders = count_fetch_headers(req, headers);
+    if (nheaders < 0)
+        return NULL;
+    if (!fetchable_url(freq->url)) {
+        host_log(PH_LOG_ERROR, "fetch: cannot start %s %s: not an http://host[:port]/path URL",
+                 method, freq->url);
+        return NULL;
+    }
+    if (take_fault(PH_MOCK_FAULT_FETCH))
+        return NULL;
+    struct ph_fetch *f = fetch_copy(method, freq->url, headers, (size_t)nheaders, body, body_len);
+    if (!f)
+        return NULL;
+    f->req = req;
+    f->timeout_ms = timeout_ms;
+    f->cb = cb;
+    f->arg = arg;
+    f->state = FETCH_PENDING;
+    f->timeout = add_timer(req, timeout_ms ? timeout_ms : FETCH_DEFAULT_TIMEOUT_MS, 0, NULL,
+                           NULL, f);
+    if (!f->timeout) {
+        fetch_free(f);
+        return NULL;
+    }
+    pthread_mutex_lock(&g.lock);
+    *g.fetch_tail = f;
+    g.fetch_tail = &f->next;
+    pthread_mutex_unlock(&g.lock);
+    return f;
+}
+
+static void mock_fetch_cancel(ph_fetch *f)
+{
+    if (!f || in_work("fetch_cancel"))
+        return;
+    pthread_mutex_lock(&g.lock);
+    fetch_state was = f->state;
+    if (was == FETCH_PENDING) {
+        f->state = FETCH_CANCELLED;
+        f->timeout->state = TIMER_CANCELLED;
+    }
+    const ph_request *req = f->req;
+    pthread_mutex_unlock(&g.lock);
+    if (was == FETCH_ANSWERED)
+        misuse(req, "fetch_cancel() on a fetch whose callback already ran: the real host has "
+                    "freed it");
+    else if (was == FETCH_CANCELLED)
+        misuse(req, "fetch_cancel() on a fetch that was already cancelled (or whose request "
+                    "ended): the real host has freed it");
+}
+
+/* ---- 1.1: offload ---- */
+
+static int mock_offload(ph_request *req, ph_work_fn work, ph_work_done_fn done, void *arg)
+{
+    if (!async_ok(req, "offload"))
+        return -1;
+    if (!work || !done) {
+        misuse(req, "offload() with a NULL %s function", work ? "done" : "work");
+        return -1;
+    }
+    if (take_fault(PH_MOCK_FAULT_OFFLOAD))
+        return -1;
+    mock_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -1;
+    j->req = req;
+    j->inst = req->inst;
+    j->work = work;
+    j->done = done;
+    j->arg = arg;
+    pthread_mutex_lock(&g.lock);
+    *g.job_tail = j;
+    g.job_tail = &j->next;
+    pthread_mutex_unlock(&g.lock);
+    return 0;
+}
+
+/* ---- 1.1: streaming ---- */
+
+static int mock_stream_begin(ph_request *req)
+{
+    if (!async_ok(req, "stream_begin"))
+        return -1;
+    if (req->streaming) {
+        misuse(req, "stream_begin() twice on one request");
+        return -1;
+    }
+    if (take_fault(PH_MOCK_FAULT_NOMEM))
+        return -1;
+    if (req->resp_body_len)
+        misuse(req, "stream_begin() after a body was set: the host sends only the status and "
+                    "headers, that body is lost (write it with stream_write)");
+    put_body(req, NULL, 0);
+    req->streaming = true;
+    return 0;
+}
+
+static int mock_stream_write(ph_request *req, const void *data, size_t len)
+{
+    if (!async_ok(req, "stream_write"))
+        return -1;
+    if (!req->streaming) {
+        misuse(req, "stream_write() before stream_begin()");
+        return -1;
+    }
+    if (len && !data) {
+        misuse(req, "stream_write() with a NULL buffer of %zu bytes", len);
+        return -1;
+    }
+    if (req->stream_over_hw)
+        misuse(req, "stream_write() after it returned 1 and before the drain callback: pause "
+                    "until drained, or the host buffers without bound");
+    if (take_fault(PH_MOCK_FAULT_NOMEM) || append_body(req, data, len) != 0)
+        return -1;
+    req->stream_writes++;
+    req->stream_buffered += len;
+    pthread_mutex_lock(&g.lock);
+    bool over = req->stream_buffered > g.high_water;
+    pthread_mutex_unlock(&g.lock);
+    if (over)
+        req->stream_over_hw = true;
+    return over ? 1 : 0;
+}
+
+static int mock_stream_on_drain(ph_request *req, ph_drain_cb cb, void *arg)
+{
+    if (!async_ok(req, "stream_on_drain"))
+        return -1;
+    req->drain_cb = cb;
+    req->drain_arg = arg;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -751,6 +1234,15 @@ static const ph_host_api mock_api = {
     .complete = mock_complete,
     .timer_start = mock_timer_start,
     .timer_cancel = mock_timer_cancel,
+    .path_param = mock_path_param,
+    .on_abort = mock_on_abort,
+    .timer_repeat = mock_timer_repeat,
+    .fetch = mock_fetch,
+    .fetch_cancel = mock_fetch_cancel,
+    .offload = mock_offload,
+    .stream_begin = mock_stream_begin,
+    .stream_write = mock_stream_write,
+    .stream_on_drain = mock_stream_on_drain,
 };
 
 const ph_host_api *ph_mock_api(void) { return &mock_api; }
@@ -759,7 +1251,14 @@ void ph_mock_reset(void)
 {
     pthread_mutex_lock(&g.lock);
     struct ph_timer *t = g.timers;
+    struct ph_fetch *f = g.fetches;
+    mock_job *j = g.jobs;
     g.timers = NULL;
+    g.fetches = NULL;
+    g.fetch_tail = &g.fetches;
+    g.jobs = NULL;
+    g.job_tail = &g.jobs;
+    g.high_water = SIZE_MAX;
     lines_free(&g.log);
     lines_free(&g.misuses);
     memset(g.faults, 0, sizeof g.faults);
@@ -770,6 +1269,16 @@ void ph_mock_reset(void)
         struct ph_timer *next = t->next;
         free(t);
         t = next;
+    }
+    while (f) {
+        struct ph_fetch *next = f->next;
+        fetch_free(f);
+        f = next;
+    }
+    while (j) {
+        mock_job *next = j->next;
+        free(j);
+        j = next;
     }
 }
 
@@ -928,10 +1437,12 @@ int ph_mock_handle(ph_mock_instance *inst, ph_request *req)
     else if (rc != PH_OK && rc != PH_ERROR)
         misuse(req, "handle() returned %d, which is not a ph_result (the host answers 500)",
                rc);
-    if (rc != PH_OK)
+    if (rc != PH_OK && !req->streaming) /* a stream's status is already sent */
         req->status = 500;
+    if (rc == PH_OK && req->streaming)
+        req->stream_ended = true;
     req->state = REQ_DONE;
-    cancel_timers_of(req, false);
+    end_primitives(req, false);
     return rc;
 }
 
@@ -948,7 +1459,7 @@ void ph_mock_fini(ph_mock_instance *inst)
             continue;
         if (r->state == REQ_PENDING) {
             inflight++;
-            cancel_timers_of(r, true);
+            end_primitives(r, true);
             r->state = REQ_DONE;
         }
         r->inst = NULL;
@@ -1057,11 +1568,36 @@ int ph_mock_request_set_body_str(ph_request *req, const char *body)
     return body ? ph_mock_request_set_body(req, body, strlen(body)) : -1;
 }
 
+int ph_mock_request_set_path_params(ph_request *req, ...)
+{
+    if (!req)
+        return -1;
+    mock_pairs params = {0};
+    va_list ap;
+    va_start(ap, req);
+    int rc = 0;
+    const char *name;
+    while (rc == 0 && (name = va_arg(ap, const char *)) != NULL) {
+        const char *value = va_arg(ap, const char *);
+        rc = value ? pairs_add(&params, name, value) : -1;
+    }
+    va_end(ap);
+    if (rc != 0) {
+        pairs_free(&params);
+        return -1;
+    }
+    pairs_free(&req->path_params);
+    req->path_params = params;
+    return 0;
+}
+
 void ph_mock_request_free(ph_request *req)
 {
     if (!req)
         return;
-    cancel_timers_of(req, true);
+    if (req->state == REQ_PENDING)
+        ph_mock_abort(req); /* the client went away */
+    end_primitives(req, true);
     pthread_mutex_lock(&g.lock);
     if (req->prev)
         req->prev->next = req->next;
@@ -1076,6 +1612,7 @@ void ph_mock_request_free(ph_request *req)
         free(d);
     }
     pairs_free(&req->headers);
+    pairs_free(&req->path_params);
     pairs_free(&req->resp_headers);
     free(req->method);
     free(req->path);
@@ -1143,6 +1680,34 @@ bool ph_mock_responded(const ph_request *req) { return req && req->state == REQ_
 unsigned ph_mock_complete_calls(const ph_request *req) { return req ? req->complete_calls : 0; }
 
 /* ------------------------------------------------------------------ */
+/* Abort                                                               */
+/* ------------------------------------------------------------------ */
+
+int ph_mock_abort(ph_request *req)
+{
+    if (!req || req->state != REQ_PENDING)
+        return -1;
+    req->state = REQ_ABORTING;
+    if (req->abort_cb) {
+        req->abort_calls++;
+        tl_inst = req->inst;
+        req->abort_cb(req, req->abort_arg);
+        tl_inst = NULL;
+    }
+    req->state = REQ_ABORTED;
+    end_primitives(req, false);
+    release_request_data(req);
+    return 0;
+}
+
+bool ph_mock_aborted(const ph_request *req)
+{
+    return req && (req->state == REQ_ABORTING || req->state == REQ_ABORTED);
+}
+
+unsigned ph_mock_abort_calls(const ph_request *req) { return req ? req->abort_calls : 0; }
+
+/* ------------------------------------------------------------------ */
 /* Clock and timers                                                    */
 /* ------------------------------------------------------------------ */
 
@@ -1168,6 +1733,8 @@ static struct ph_timer *next_due_locked(uint64_t limit)
     return best;
 }
 
+static void fetch_deliver_timeout(struct ph_fetch *f);
+
 size_t ph_mock_run_timers(uint64_t ms)
 {
     size_t fired = 0;
@@ -1179,15 +1746,25 @@ size_t ph_mock_run_timers(uint64_t ms)
             break;
         if (t->due_ms > g.now_ms)
             g.now_ms = t->due_ms;
-        t->state = TIMER_FIRED;
+        if (t->repeat_ms && t->due_ms < UINT64_MAX - t->repeat_ms) {
+            t->due_ms += t->repeat_ms; /* stays pending: the next tick */
+            t->seq = g.timer_seq++;
+        } else {
+            t->state = TIMER_FIRED;
+        }
         ph_request *req = t->req;
         ph_timer_cb cb = t->cb;
         void *arg = t->arg;
+        struct ph_fetch *fetch = t->fetch;
         pthread_mutex_unlock(&g.lock);
-        tl_inst = req ? req->inst : NULL;
-        cb(req, arg);
-        tl_inst = NULL;
-        fired++;
+        if (fetch) {
+            fetch_deliver_timeout(fetch);
+        } else {
+            tl_inst = req ? req->inst : NULL;
+            cb(req, arg);
+            tl_inst = NULL;
+            fired++;
+        }
         pthread_mutex_lock(&g.lock);
     }
     g.now_ms = target;
@@ -1200,7 +1777,7 @@ size_t ph_mock_timers_pending(const ph_request *req)
     size_t n = 0;
     pthread_mutex_lock(&g.lock);
     for (struct ph_timer *t = g.timers; t; t = t->next) {
-        if (t->state == TIMER_PENDING && (!req || t->req == req))
+        if (t->state == TIMER_PENDING && !t->fetch && (!req || t->req == req))
             n++;
     }
     pthread_mutex_unlock(&g.lock);
@@ -1218,7 +1795,7 @@ size_t ph_mock_timer_list(ph_mock_timer_info *out, size_t max)
     for (;;) {
         struct ph_timer *best = NULL;
         for (struct ph_timer *t = g.timers; t; t = t->next) {
-            if (t->state != TIMER_PENDING)
+            if (t->state != TIMER_PENDING || t->fetch)
                 continue;
             if (have_last && (t->due_ms < last_due || (t->due_ms == last_due && t->seq <= last_seq)))
                 continue;
@@ -1229,7 +1806,8 @@ size_t ph_mock_timer_list(ph_mock_timer_info *out, size_t max)
         if (!best)
             break;
         if (out && n < max)
-            out[n] = (ph_mock_timer_info){best->due_ms, best->delay_ms, best->req};
+            out[n] = (ph_mock_timer_info){best->due_ms, best->delay_ms, best->req,
+                                          best->repeat_ms != 0};
         n++;
         last_due = best->due_ms;
         last_seq = best->seq;
@@ -1238,6 +1816,286 @@ size_t ph_mock_timer_list(ph_mock_timer_info *out, size_t max)
     pthread_mutex_unlock(&g.lock);
     return n;
 }
+
+/* ------------------------------------------------------------------ */
+/* Fetch drivers                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Claim a waiting fetch for delivery: mark it answered and cancel its
+ * time-out. Returns false when it is not waiting. */
+static bool fetch_take(struct ph_fetch *f)
+{
+    pthread_mutex_lock(&g.lock);
+    bool pending = f->state == FETCH_PENDING;
+    if (pending) {
+        f->state = FETCH_ANSWERED;
+        f->timeout->state = TIMER_CANCELLED;
+    }
+    pthread_mutex_unlock(&g.lock);
+    return pending;
+}
+
+/* Run the callback of a claimed fetch with `resp`. */
+static void fetch_deliver(struct ph_fetch *f, const ph_fetch_response *resp)
+{
+    tl_inst = f->req ? f->req->inst : NULL;
+    f->cb(f->req, resp, f->arg);
+    tl_inst = NULL;
+}
+
+/* Deliver an error outcome to a waiting fetch. Returns 0 or -1. */
+static int fetch_fail(struct ph_fetch *f, ph_fetch_error error, const char *text)
+{
+    if (!fetch_take(f))
+        return -1;
+    ph_fetch_response resp = {.struct_size = sizeof resp,
+                              .error = error,
+                              .error_text = text ? text : "",
+                              .headers = (const char *const[]){NULL},
+                              .body = ""};
+    fetch_deliver(f, &resp);
+    return 0;
+}
+
+static void fetch_deliver_timeout(struct ph_fetch *f)
+{
+    char text[64];
+    snprintf(text, sizeof text, "timed out after %llu ms",
+             (unsigned long long)(f->timeout_ms ? f->timeout_ms : FETCH_DEFAULT_TIMEOUT_MS));
+    fetch_fail(f, PH_FETCH_TIMEOUT, text);
+}
+
+size_t ph_mock_fetch_pending(const ph_request *req)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&g.lock);
+    for (struct ph_fetch *f = g.fetches; f; f = f->next) {
+        if (f->state == FETCH_PENDING && (!req || f->req == req))
+            n++;
+    }
+    pthread_mutex_unlock(&g.lock);
+    return n;
+}
+
+ph_fetch *ph_mock_fetch_at(size_t i)
+{
+    struct ph_fetch *found = NULL;
+    pthread_mutex_lock(&g.lock);
+    for (struct ph_fetch *f = g.fetches; f && !found; f = f->next) {
+        if (f->state == FETCH_PENDING && i-- == 0)
+            found = f;
+    }
+    pthread_mutex_unlock(&g.lock);
+    return found;
+}
+
+int ph_mock_fetch_get(const ph_fetch *f, ph_mock_fetch_info *out)
+{
+    if (!f || !out)
+        return -1;
+    pthread_mutex_lock(&g.lock);
+    *out = (ph_mock_fetch_info){.req = f->req,
+                                .method = f->method,
+                                .url = f->url,
+                                .headers = (const char *const *)f->headers,
+                                .nheaders = f->nheaders,
+                                .body = f->body,
+                                .body_len = f->body_len,
+                                .timeout_ms = f->timeout_ms,
+                                .pending = f->state == FETCH_PENDING};
+    pthread_mutex_unlock(&g.lock);
+    return 0;
+}
+
+const char *ph_mock_fetch_header(const ph_fetch *f, const char *name)
+{
+    if (!f || !name)
+        return NULL;
+    for (size_t i = 0; i < f->nheaders; i++) {
+        if (strcasecmp(f->headers[2 * i], name) == 0)
+            return f->headers[2 * i + 1];
+    }
+    return NULL;
+}
+
+int ph_mock_fetch_respond(ph_fetch *f, int status, const char *const *headers, const void *body,
+                          size_t len)
+{
+    if (!f || (len && !body))
+        return -1;
+    size_t nstrings = 0;
+    while (headers && headers[nstrings])
+        nstrings++;
+    if (nstrings % 2 != 0)
+        return -1;
+    /* Copies that die with the callback, so a plugin keeping a pointer into
+     * the response after it returns trips AddressSanitizer. */
+    char **hcopy = calloc(nstrings + 1, sizeof *hcopy);
+    char *bcopy = dup_mem(body, len);
+    bool ok = hcopy && bcopy;
+    for (size_t i = 0; ok && i < nstrings; i++)
+        ok = (hcopy[i] = dup_str(headers[i])) != NULL;
+    int rc = -1;
+    if (ok && fetch_take(f)) {
+        ph_fetch_response resp = {.struct_size = sizeof resp,
+                                  .error = PH_FETCH_OK,
+                                  .error_text = "",
+                                  .status = status,
+                                  .nheaders = nstrings / 2,
+                                  .headers = (const char *const *)hcopy,
+                                  .body = bcopy,
+                                  .body_len = len};
+        fetch_deliver(f, &resp);
+        rc = 0;
+    }
+    for (size_t i = 0; hcopy && i < nstrings; i++)
+        free(hcopy[i]);
+    free(hcopy);
+    free(bcopy);
+    return rc;
+}
+
+int ph_mock_fetch_fail(ph_fetch *f, ph_fetch_error error, const char *error_text)
+{
+    if (!f || error == PH_FETCH_OK)
+        return -1;
+    return fetch_fail(f, error, error_text);
+}
+
+/* ------------------------------------------------------------------ */
+/* Offload drivers                                                     */
+/* ------------------------------------------------------------------ */
+
+/* Pool-thread body: run one job's work function as a pool thread would. */
+static void *work_thread(void *arg)
+{
+    mock_job *j = arg;
+    tl_in_work = true;
+    tl_inst = j->inst;
+    j->work(j->arg);
+    tl_inst = NULL;
+    tl_in_work = false;
+    return NULL;
+}
+
+size_t ph_mock_run_offload_work(void)
+{
+    pthread_mutex_lock(&g.lock);
+    size_t n = 0;
+    for (mock_job *j = g.jobs; j; j = j->next)
+        n += !j->worked;
+    mock_job **batch = n ? calloc(n, sizeof *batch) : NULL;
+    pthread_t *threads = n ? calloc(n, sizeof *threads) : NULL;
+    bool *started = n ? calloc(n, sizeof *started) : NULL;
+    size_t k = 0;
+    for (mock_job *j = g.jobs; j && batch; j = j->next) {
+        if (!j->worked)
+            batch[k++] = j;
+    }
+    pthread_mutex_unlock(&g.lock);
+    if (n && (!batch || !threads || !started))
+        k = 0; /* no memory: nothing runs, the jobs stay queued */
+    /* All at once, like pool threads; a job that cannot get a thread runs
+     * on this one after the others started. */
+    for (size_t i = 0; i < k; i++)
+        started[i] = pthread_create(&threads[i], NULL, work_thread, batch[i]) == 0;
+    for (size_t i = 0; i < k; i++) {
+        if (started[i])
+            pthread_join(threads[i], NULL);
+        else
+            work_thread(batch[i]);
+    }
+    pthread_mutex_lock(&g.lock);
+    for (size_t i = 0; i < k; i++)
+        batch[i]->worked = true;
+    pthread_mutex_unlock(&g.lock);
+    free(batch);
+    free(threads);
+    free(started);
+    return k;
+}
+
+/* The first worked job whose done callback is due, claimed (finished), or
+ * NULL. Worked jobs of ended requests are retired on the way. */
+static mock_job *next_done(void)
+{
+    mock_job *found = NULL;
+    pthread_mutex_lock(&g.lock);
+    for (mock_job *j = g.jobs; j && !found; j = j->next) {
+        if (!j->worked || j->finished)
+            continue;
+        j->finished = true;
+        if (!j->discard)
+            found = j;
+    }
+    pthread_mutex_unlock(&g.lock);
+    return found;
+}
+
+size_t ph_mock_run_offloads(void)
+{
+    size_t n = 0;
+    for (;;) {
+        ph_mock_run_offload_work();
+        mock_job *j = next_done();
+        if (!j)
+            break;
+        tl_inst = j->inst;
+        j->done(j->req, j->arg);
+        tl_inst = NULL;
+        n++;
+    }
+    return n;
+}
+
+size_t ph_mock_offloads_pending(const ph_request *req)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&g.lock);
+    for (mock_job *j = g.jobs; j; j = j->next) {
+        if (!j->finished && !j->discard && (!req || j->req == req))
+            n++;
+    }
+    pthread_mutex_unlock(&g.lock);
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stream drivers                                                      */
+/* ------------------------------------------------------------------ */
+
+void ph_mock_stream_set_high_water(size_t bytes)
+{
+    pthread_mutex_lock(&g.lock);
+    g.high_water = bytes;
+    pthread_mutex_unlock(&g.lock);
+}
+
+int ph_mock_stream_drain(ph_request *req)
+{
+    if (!req || !req->streaming || req->state != REQ_PENDING)
+        return -1;
+    req->stream_buffered = 0;
+    bool was_over = req->stream_over_hw;
+    req->stream_over_hw = false;
+    if (!was_over || !req->drain_cb)
+        return 0;
+    req->drain_calls++;
+    tl_inst = req->inst;
+    req->drain_cb(req, req->drain_arg);
+    tl_inst = NULL;
+    return 1;
+}
+
+bool ph_mock_stream_begun(const ph_request *req) { return req && req->streaming; }
+
+bool ph_mock_stream_ended(const ph_request *req) { return req && req->stream_ended; }
+
+size_t ph_mock_stream_writes(const ph_request *req) { return req ? req->stream_writes : 0; }
+
+size_t ph_mock_stream_buffered(const ph_request *req) { return req ? req->stream_buffered : 0; }
+
+unsigned ph_mock_drain_calls(const ph_request *req) { return req ? req->drain_calls : 0; }
 
 /* ------------------------------------------------------------------ */
 /* Faults, log, misuse                                                 */

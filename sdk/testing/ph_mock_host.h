@@ -10,8 +10,16 @@
  *
  * It also watches the plugin for mistakes the real host would punish with a
  * crash or a wrong response (complete() twice, a builder after the response
- * was sent, PH_PENDING from a sync plugin, timer_cancel on a fired timer...)
- * and records each as a "misuse" that a test can assert is absent.
+ * was sent, PH_PENDING from a sync plugin, timer_cancel on a fired timer,
+ * complete() after an abort, stream_write before stream_begin, fetch from a
+ * sync plugin, a work function touching its request...) and records each as
+ * a "misuse" that a test can assert is absent.
+ *
+ * ABI 1.1 (see the sections below): path parameters are set on the request
+ * by the test; the test plays the client going away (ph_mock_abort), the
+ * upstream server of every fetch (ph_mock_fetch_respond / _fail), the pool
+ * that runs offloaded work (ph_mock_run_offloads) and the slow reader of a
+ * stream (ph_mock_stream_set_high_water / ph_mock_stream_drain).
  *
  * A typical test (the plugin's .c file compiled into the test executable):
  *
@@ -39,9 +47,12 @@
  * Threads: the mock plays both the loop thread and the pool thread on the
  * thread that calls ph_mock_handle()/ph_mock_run_timers(). Distinct requests
  * may be handled on distinct threads at once (to stress a sync plugin's
- * shared state); the log, the misuse list, fault injection and the timer
- * list are locked. Everything else (settings, init/fini, reset) belongs to
- * one thread.
+ * shared state); the log, the misuse list, fault injection and the timer,
+ * fetch and offload lists are locked. Offloaded work functions run on real
+ * threads of their own (ph_mock_run_offloads), so ThreadSanitizer sees what
+ * they share. Everything else (settings, init/fini, reset, the drivers of
+ * abort, fetch, offload and streams) belongs to the one thread that plays
+ * the loop.
  *
  * Errors follow the project convention: 0 / -1, or NULL.
  */
@@ -72,15 +83,19 @@ PH_EXPORT const ph_plugin *ph_plugin_entry(void);
 /* Whole-mock state                                                    */
 /* ------------------------------------------------------------------ */
 
-/* Forget all timers (pending ones are dropped without firing), log lines,
- * misuses and injected faults, and set the virtual clock to 0. Call at the
- * start of every test. Does not touch requests, settings or instances, which
- * the test owns. Stale ph_timer handles a plugin kept become invalid. */
+/* Forget all timers (pending ones are dropped without firing), fetches
+ * (pending ones never call back), offload jobs (queued ones never run: their
+ * argument is not freed), log lines, misuses and injected faults; set the
+ * virtual clock to 0 and the stream high-water mark back to unlimited. Call
+ * at the start of every test. Does not touch requests, settings or
+ * instances, which the test owns. Stale ph_timer / ph_fetch handles a plugin
+ * kept become invalid. */
 void ph_mock_reset(void);
 
-/* The host table the mock hands to init(): every 1.0 slot filled,
- * struct_size = sizeof(ph_host_api), abi_version = PH_ABI_VERSION.
- * Static storage; never NULL. */
+/* The host table the mock hands to init(): every slot up to ABI 1.1 filled,
+ * struct_size = sizeof(ph_host_api), abi_version = PH_ABI_VERSION. To play
+ * a 1.0 host, copy it and set struct_size = offsetof(ph_host_api,
+ * path_param). Static storage; never NULL. */
 const ph_host_api *ph_mock_api(void);
 
 /* ------------------------------------------------------------------ */
@@ -169,9 +184,18 @@ int ph_mock_request_set_body(ph_request *req, const void *data, size_t len);
 /* Same, for a NUL-terminated string (the NUL is not part of the body). */
 int ph_mock_request_set_body_str(ph_request *req, const char *body);
 
+/* Set the request's path parameters, as the host's router would for a
+ * route like /items/{id}: a NULL-terminated list of name, value strings,
+ * values already percent-decoded, e.g.
+ *     ph_mock_request_set_path_params(req, "id", "42", NULL);
+ * Replaces earlier ones; strings are copied; names are case-sensitive.
+ * Returns 0 or -1 (no memory, a name without value). */
+int ph_mock_request_set_path_params(ph_request *req, ...) PH_MOCK_SENTINEL;
+
 /* Free a request and everything it owns. A request still pending (handle
  * returned PH_PENDING, no complete() yet) is treated like a client that went
- * away: its timers are cancelled without firing. NULL is ignored. */
+ * away: ph_mock_abort() runs first (the abort callback, then every timer,
+ * fetch and offload result of it cancelled). NULL is ignored. */
 void ph_mock_request_free(ph_request *req);
 
 /* ------------------------------------------------------------------ */
@@ -205,7 +229,8 @@ const char *ph_mock_response_body(const ph_request *req, size_t *len);
 struct cJSON *ph_mock_response_json(const ph_request *req);
 
 /* True once the response is final: handle() returned PH_OK/PH_ERROR, or it
- * returned PH_PENDING and complete() has succeeded. */
+ * returned PH_PENDING and complete() has succeeded. False for an aborted
+ * request. */
 bool ph_mock_responded(const ph_request *req);
 
 /* How many times the plugin called complete() on `req`, successful or not.
@@ -234,21 +259,173 @@ typedef struct ph_mock_timer_info {
     uint64_t due_ms;   /* virtual time at which it fires */
     uint64_t delay_ms; /* the `ms` it was started with */
     ph_request *req;   /* the request it is bound to */
+    bool repeat;       /* started with timer_repeat (since 1.1) */
 } ph_mock_timer_info;
 
 /* Fill up to `max` entries of `out` with the pending timers, soonest first.
  * Returns how many are pending in all (may exceed `max`). */
 size_t ph_mock_timer_list(ph_mock_timer_info *out, size_t max);
 
+/* Repeating timers (timer_repeat, since 1.1) are pending timers too: each
+ * firing schedules the next one `ms` later (deadline + ms, so a late
+ * ph_mock_run_timers call fires every missed tick, in order), until the
+ * plugin cancels it or the request completes or is aborted. The mock
+ * refuses timer_repeat with 0 ms (a busy loop) as a misuse. Fetch time-outs
+ * also fall due on this clock (see below) but are not counted as timers. */
+
+/* ------------------------------------------------------------------ */
+/* Abort (since 1.1)                                                   */
+/* ------------------------------------------------------------------ */
+
+/* Play a client that disconnects (or the route timeout passing) while `req`
+ * is pending: the plugin's abort callback, if it registered one, runs once;
+ * then every pending timer, fetch and offload result of the request is
+ * cancelled, and the request's body, headers, path parameters and decoded
+ * query values are freed (as the host frees the request: a plugin that kept
+ * a pointer into them trips AddressSanitizer). From then on any plugin call
+ * on `req` is a misuse, and the plugin gets no callback for it. The
+ * response inspectors keep working and ph_mock_responded() is false.
+ * Returns 0, or -1 when `req` is not pending (never handled, still inside
+ * handle(), already finished or aborted): the host aborts only pending
+ * requests, so nothing happens. Loop thread. */
+int ph_mock_abort(ph_request *req);
+
+/* True once ph_mock_abort() (or ph_mock_request_free of a pending request)
+ * ended `req`. */
+bool ph_mock_aborted(const ph_request *req);
+
+/* How many times the abort callback of `req` ran (0 or 1). */
+unsigned ph_mock_abort_calls(const ph_request *req);
+
+/* ------------------------------------------------------------------ */
+/* Outbound HTTP: fetch (since 1.1)                                    */
+/* ------------------------------------------------------------------ */
+
+/* Every fetch the plugin starts is recorded (copied) and waits until the
+ * test answers it as the upstream server would, or its time-out passes on
+ * the virtual clock (timeout_ms of the request, 30 000 when 0): then
+ * ph_mock_run_timers delivers PH_FETCH_TIMEOUT. A fetch ends unanswered
+ * when the plugin cancels it, when its request is aborted, or when its
+ * request completes (the host cannot call back into a finished request).
+ * fetch() returns NULL, with a line logged at PH_LOG_ERROR, for a URL that
+ * is not http://host[:port][/...] (as the host refuses to start it). */
+
+/* What a plugin asked to fetch, as ph_mock_fetch_get reports it. Pointers
+ * stay valid until ph_mock_reset(). */
+typedef struct ph_mock_fetch_info {
+    ph_request *req;            /* the request it is bound to (NULL once freed) */
+    const char *method;         /* "GET" when the plugin passed NULL */
+    const char *url;
+    const char *const *headers; /* name, value, ..., NULL (never NULL itself) */
+    size_t nheaders;            /* number of name/value pairs */
+    const char *body;           /* NUL-terminated copy; "" when none */
+    size_t body_len;
+    uint64_t timeout_ms;        /* as passed: 0 means the host's 30 s */
+    bool pending;               /* false once answered, failed or cancelled */
+} ph_mock_fetch_info;
+
+/* Number of fetches of `req` (all requests when NULL) still waiting. */
+size_t ph_mock_fetch_pending(const ph_request *req);
+
+/* The i-th waiting fetch, oldest first, or NULL when out of range. */
+ph_fetch *ph_mock_fetch_at(size_t i);
+
+/* Describe `fetch` (any fetch since the last reset, answered or not) in
+ * *out. Returns 0, or -1 for a NULL argument. */
+int ph_mock_fetch_get(const ph_fetch *fetch, ph_mock_fetch_info *out);
+
+/* Value of the first header `name` (case-insensitive) the plugin put on
+ * `fetch`, or NULL. */
+const char *ph_mock_fetch_header(const ph_fetch *fetch, const char *name);
+
+/* Answer a waiting fetch as the upstream: run the plugin's callback with
+ * error PH_FETCH_OK, `status`, `headers` (name, value, ..., NULL; NULL for
+ * none) and `len` bytes of `body` (may be NULL when len is 0). Returns 0, or
+ * -1 when the fetch is not waiting (already answered, cancelled, aborted:
+ * nothing is called). Loop thread. */
+int ph_mock_fetch_respond(ph_fetch *fetch, int status, const char *const *headers,
+                          const void *body, size_t len);
+
+/* Fail a waiting fetch: run the callback with `error` (not PH_FETCH_OK) and
+ * `error_text` ("" when NULL). Returns 0 or -1 as ph_mock_fetch_respond. */
+int ph_mock_fetch_fail(ph_fetch *fetch, ph_fetch_error error, const char *error_text);
+
+/* ------------------------------------------------------------------ */
+/* Offload (since 1.1)                                                 */
+/* ------------------------------------------------------------------ */
+
+/* offload() queues the job; nothing runs until the test says so. */
+
+/* Run the work function of every queued job, each on a thread of its own,
+ * all at once (as pool threads would), and wait for them. Their done
+ * callbacks stay pending. Returns how many work functions ran. Jobs queued
+ * by those work functions (a misuse) are not run. Loop thread. */
+size_t ph_mock_run_offload_work(void);
+
+/* ph_mock_run_offload_work(), then every pending done callback on the
+ * calling thread, in offload order; jobs queued by a done callback run in
+ * the same call. A job whose request was aborted or completed meanwhile
+ * runs its work but not its done. Returns how many done callbacks ran.
+ * Loop thread. */
+size_t ph_mock_run_offloads(void);
+
+/* Number of jobs of `req` (all requests when NULL) whose done callback is
+ * still due: queued, or worked and waiting for ph_mock_run_offloads. */
+size_t ph_mock_offloads_pending(const ph_request *req);
+
+/* ------------------------------------------------------------------ */
+/* Streaming (since 1.1)                                               */
+/* ------------------------------------------------------------------ */
+
+/* After stream_begin the status and headers count as sent: set_status,
+ * add_header, set_body, respond_json and respond_error are misuses, and
+ * each stream_write appends to the response body that
+ * ph_mock_response_body returns. The mock's "socket" never drains by
+ * itself: bytes written since the last ph_mock_stream_drain count as
+ * buffered, and stream_write returns 1 once they pass the high-water mark.
+ * A write after a 1 and before the drain callback is a misuse (the plugin
+ * must pause). complete() ends the stream; so does handle() returning PH_OK
+ * after stream_begin. */
+
+/* Set the high-water mark of every stream: stream_write returns 1 when the
+ * buffered bytes exceed `bytes`. SIZE_MAX (the default after reset) means
+ * never. */
+void ph_mock_stream_set_high_water(size_t bytes);
+
+/* Play the reader catching up: the buffered count drops to 0 and, if a
+ * stream_write returned 1 since the last drain, the drain callback runs
+ * (once). Returns 1 when the callback ran, 0 when not, -1 when `req` is not
+ * a stream in flight. Loop thread. */
+int ph_mock_stream_drain(ph_request *req);
+
+/* True once stream_begin succeeded on `req`. */
+bool ph_mock_stream_begun(const ph_request *req);
+
+/* True when the stream was finished by the plugin (complete(), or PH_OK
+ * from handle() after stream_begin); false while in flight or aborted. */
+bool ph_mock_stream_ended(const ph_request *req);
+
+/* Number of stream_write calls that succeeded (returned 0 or 1). */
+size_t ph_mock_stream_writes(const ph_request *req);
+
+/* Bytes written since the last drain. */
+size_t ph_mock_stream_buffered(const ph_request *req);
+
+/* How many times the drain callback of `req` ran. */
+unsigned ph_mock_drain_calls(const ph_request *req);
+
 /* ------------------------------------------------------------------ */
 /* Fault injection                                                     */
 /* ------------------------------------------------------------------ */
 
 typedef enum ph_mock_fault {
-    PH_MOCK_FAULT_TIMER_START = 0, /* timer_start returns NULL */
+    PH_MOCK_FAULT_TIMER_START = 0, /* timer_start and timer_repeat return NULL */
     PH_MOCK_FAULT_NOMEM = 1,       /* add_header, set_body, respond_json,
-                                      respond_error, query_param fail as if
+                                      respond_error, query_param,
+                                      stream_begin, stream_write fail as if
                                       out of memory (-1 / NULL) */
+    PH_MOCK_FAULT_FETCH = 2,       /* fetch returns NULL (could not start) */
+    PH_MOCK_FAULT_OFFLOAD = 3,     /* offload returns -1 (the pool queue is full) */
     PH_MOCK_FAULT_COUNT_           /* number of faults; not a fault */
 } ph_mock_fault;
 

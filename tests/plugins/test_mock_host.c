@@ -1,62 +1,12 @@
 /* test_mock_host.c - the SDK mock host itself (sdk/testing/ph_mock_host.c):
  * query decoding, header rules, JSON builders, settings, the virtual clock,
- * misuse detection, descriptor checks, and loading a built .so. A "probe"
- * plugin defined here runs whatever the test puts in probe_fn. */
-#include "mock_fixture.h"
+ * misuse detection, descriptor checks, and loading a built .so, through
+ * the probe plugin of mock_probe.h. The ABI 1.1 slots are tested in
+ * test_mock_host_async.c. */
+#include "mock_probe.h"
 
 #include <cjson/cJSON.h>
 #include <string.h>
-
-/* ---- the probe plugin ---- */
-
-typedef int (*probe_fn_t)(const ph_host_api *api, ph_request *req);
-
-static const ph_host_api *probe_api;
-static probe_fn_t probe_fn;
-
-static int probe_init(const ph_host_api *api, const ph_settings *settings, void **state)
-{
-    (void)settings;
-    probe_api = api;
-    *state = NULL;
-    return 0;
-}
-
-static int probe_handle(void *state, ph_request *req)
-{
-    (void)state;
-    return probe_fn ? probe_fn(probe_api, req) : PH_OK;
-}
-
-static const ph_plugin probe_async = {PH_ABI_VERSION, sizeof(ph_plugin), "probe", "0",
-                                      PH_MODE_ASYNC,  probe_init,        NULL,    probe_handle};
-static const ph_plugin probe_sync = {PH_ABI_VERSION, sizeof(ph_plugin), "probe", "0",
-                                     PH_MODE_SYNC,   probe_init,        NULL,    probe_handle};
-
-static ph_mock_instance *probe_inst;
-
-/* Init `plugin` (a probe of either mode), handle a new GET of `target`
- * (with header X-Trace: abc) running `fn`, and return the request with the
- * handle() result in *rc. Release both with finish_probe. */
-static ph_request *run_probe(const ph_plugin *plugin, const char *target, probe_fn_t fn, int *rc)
-{
-    assert_int_equal(ph_mock_init(plugin, NULL, &probe_inst), 0);
-    ph_request *req = ph_mock_request_new("GET", target);
-    assert_non_null(req);
-    assert_int_equal(ph_mock_request_add_header(req, "X-Trace", "abc"), 0);
-    probe_fn = fn;
-    *rc = ph_mock_handle(probe_inst, req);
-    probe_fn = NULL;
-    return req;
-}
-
-/* Free the request of run_probe (dropping its timers) and the instance. */
-static void finish_probe(ph_request *req)
-{
-    ph_mock_request_free(req);
-    ph_mock_fini(probe_inst);
-    probe_inst = NULL;
-}
 
 /* ---- query and request accessors ---- */
 
