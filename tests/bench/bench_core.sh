@@ -391,7 +391,9 @@ print_table() {
   printf '\n'
   printf 'plughost core-slice benchmark — %s, %s cores, wrk -t%s; /hello d=%s; /sync /async d=%s, sleep %ss, wrk timeout %s\n' \
     "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)" "$THREADS" "$DURATION" "$SLEEP_DURATION" "$SLEEP" "$WRK_TIMEOUT"
-  printf 'plughost: %s   kore: %s\n\n' "$PLUGHOST_STATUS" "$KORE_STATUS"
+  printf 'plughost: %s   kore: %s\n' "$PLUGHOST_STATUS" "$KORE_STATUS"
+  [[ -z "$BUSY_NOTE" ]] || printf 'WARNING: %s\n' "$BUSY_NOTE"
+  printf '\n'
   # shellcheck disable=SC2059
   printf "$fmt" server endpoint conns requests 'req/s' 'p50 ms' 'p99 ms' non-2xx 'sock c/r/w/t' procs 'HWM MiB' 'RSS MiB' 'ph/peer' 'p99 ph/p' note
   printf '%s\n' "$(printf '%.0s-' $(seq 135))"
@@ -428,6 +430,15 @@ fi
 
 (( $(to_secs "$WRK_TIMEOUT") > SLEEP )) || warn "WRK_TIMEOUT ($WRK_TIMEOUT) is not above SLEEP (${SLEEP}s)"
 (( $(to_secs "$SLEEP_DURATION") >= 3 * SLEEP )) || warn "SLEEP_DURATION ($SLEEP_DURATION) is under 3x SLEEP: slow rows will be noisy"
+
+# Other load skews everything: say so up front and in the table header.
+BUSY_NOTE=""
+other_wrk=$(pgrep -x wrk 2>/dev/null | wc -l || true)
+load1=$(cut -d' ' -f1 /proc/loadavg)
+if (( other_wrk > 0 )) || awk -v l="$load1" 'BEGIN { exit !(l >= 1.0) }'; then
+  BUSY_NOTE="machine busy at start: load average $load1, $other_wrk other wrk process(es) — numbers are skewed"
+  warn "$BUSY_NOTE"
+fi
 
 if want plughost; then build_plughost || true; else PLUGHOST_STATUS="not selected"; fi
 if [[ "$ONLY" != seed ]] && want kore; then build_kore || true; else KORE_STATUS="not selected"; fi
