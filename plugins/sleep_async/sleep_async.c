@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "plugin_seconds.h"
+
 #define SLEEP_DEFAULT_SECONDS 2.0
 #define SLEEP_MAX_SECONDS 3600.0 /* an hour: beyond that it is a typo */
 
@@ -24,28 +26,6 @@ typedef struct sleep_async_state {
     uint64_t delay_ms;
     cJSON *response; /* {"message": "..."} */
 } sleep_async_state;
-
-/* Read `seconds` into *out. Returns 0, or -1 after logging why the value is
- * refused. Loop thread (init). */
-static int read_seconds(const ph_host_api *api, const ph_settings *settings, double *out)
-{
-    const char *route = api->route_path(settings);
-    const char *raw = api->setting(settings, "seconds");
-    double secs;
-    if (api->setting_double(settings, "seconds", SLEEP_DEFAULT_SECONDS, &secs) != 0) {
-        api->log(NULL, PH_LOG_ERROR, "sleep_async: route %s: seconds = \"%s\" is not a number",
-                 route, raw ? raw : "");
-        return -1;
-    }
-    if (!(secs >= 0.0 && secs <= SLEEP_MAX_SECONDS)) {
-        api->log(NULL, PH_LOG_ERROR,
-                 "sleep_async: route %s: seconds = %g is out of range (0 to %g)", route, secs,
-                 SLEEP_MAX_SECONDS);
-        return -1;
-    }
-    *out = secs == 0.0 ? 0.0 : secs; /* -0 prints as "-0" */
-    return 0;
-}
 
 /* {"message": "Async response after <secs> seconds"}, or NULL (no memory). */
 static cJSON *build_response(double secs)
@@ -65,7 +45,8 @@ static cJSON *build_response(double secs)
 static int sleep_async_init(const ph_host_api *api, const ph_settings *settings, void **state)
 {
     double secs;
-    if (read_seconds(api, settings, &secs) != 0)
+    if (plugin_seconds_setting(api, settings, "sleep_async", "seconds", SLEEP_DEFAULT_SECONDS,
+                               SLEEP_MAX_SECONDS, &secs) != 0)
         return -1;
     sleep_async_state *st = malloc(sizeof *st);
     cJSON *response = build_response(secs);

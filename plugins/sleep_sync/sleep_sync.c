@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "plugin_seconds.h"
+
 #define SLEEP_DEFAULT_SECONDS 2.0
 #define SLEEP_MAX_SECONDS 3600.0 /* an hour: beyond that it is a typo */
 
@@ -26,28 +28,6 @@ typedef struct sleep_sync_state {
     struct timespec delay;
     cJSON *response; /* {"message": "..."} */
 } sleep_sync_state;
-
-/* Read `seconds` into *out. Returns 0, or -1 after logging why the value is
- * refused. Loop thread (init). */
-static int read_seconds(const ph_host_api *api, const ph_settings *settings, double *out)
-{
-    const char *route = api->route_path(settings);
-    const char *raw = api->setting(settings, "seconds");
-    double secs;
-    if (api->setting_double(settings, "seconds", SLEEP_DEFAULT_SECONDS, &secs) != 0) {
-        api->log(NULL, PH_LOG_ERROR, "sleep_sync: route %s: seconds = \"%s\" is not a number",
-                 route, raw ? raw : "");
-        return -1;
-    }
-    if (!(secs >= 0.0 && secs <= SLEEP_MAX_SECONDS)) {
-        api->log(NULL, PH_LOG_ERROR,
-                 "sleep_sync: route %s: seconds = %g is out of range (0 to %g)", route, secs,
-                 SLEEP_MAX_SECONDS);
-        return -1;
-    }
-    *out = secs == 0.0 ? 0.0 : secs; /* -0 prints as "-0" */
-    return 0;
-}
 
 /* {"message": "Sync response after <secs> seconds"}, or NULL (no memory). */
 static cJSON *build_response(double secs)
@@ -67,7 +47,8 @@ static cJSON *build_response(double secs)
 static int sleep_sync_init(const ph_host_api *api, const ph_settings *settings, void **state)
 {
     double secs;
-    if (read_seconds(api, settings, &secs) != 0)
+    if (plugin_seconds_setting(api, settings, "sleep_sync", "seconds", SLEEP_DEFAULT_SECONDS,
+                               SLEEP_MAX_SECONDS, &secs) != 0)
         return -1;
     sleep_sync_state *st = malloc(sizeof *st);
     cJSON *response = build_response(secs);
@@ -78,10 +59,8 @@ static int sleep_sync_init(const ph_host_api *api, const ph_settings *settings, 
         cJSON_Delete(response);
         return -1;
     }
-    uint64_t ns = (uint64_t)(secs * 1e9 + 0.5);
     st->api = api;
-    st->delay.tv_sec = (time_t)(ns / 1000000000u);
-    st->delay.tv_nsec = (long)(ns % 1000000000u);
+    st->delay = plugin_seconds_timespec(secs);
     st->response = response;
     *state = st;
     return 0;
@@ -94,24 +73,12 @@ static void sleep_sync_fini(void *state)
     free(st);
 }
 
-/* Sleep the whole delay, resuming after signals. Returns 0 or -1 (errno). */
-static int sleep_for(struct timespec delay)
-{
-    struct timespec rem;
-    while (nanosleep(&delay, &rem) != 0) {
-        if (errno != EINTR)
-            return -1;
-        delay = rem;
-    }
-    return 0;
-}
-
 /* Block for the delay, then 200 with the message. Returns PH_OK, or
  * PH_ERROR (sleep failed, or no memory). Pool thread. */
 static int sleep_sync_handle(void *state, ph_request *req)
 {
     const sleep_sync_state *st = state;
-    if (sleep_for(st->delay) != 0) {
+    if (plugin_sleep(st->delay) != 0) {
         st->api->log(req, PH_LOG_ERROR, "sleep_sync: nanosleep failed (errno %d)", errno);
         return PH_ERROR;
     }
