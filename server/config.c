@@ -164,6 +164,8 @@ static const server_key server_keys[] = {
     SK("keepalive_timeout", V_DURATION, keepalive_timeout_ms, 0, 0),
     SK("send_timeout", V_DURATION, send_timeout_ms, 0, 0),
     SK("drain_timeout", V_DURATION, drain_timeout_ms, 0, 0),
+    SK("timeout", V_DURATION, timeout_ms, 0, 0),
+    SK("loop_warn", V_DURATION, loop_warn_ms, 0, 0),
     SK("log_level", V_LOGLEVEL, log_level, 0, 0),
 };
 #define N_SERVER_KEYS (sizeof server_keys / sizeof server_keys[0])
@@ -254,6 +256,11 @@ static int handle_route_key(parse_state *st, const char *name, const char *value
             return fail(st, st->line, "methods: unknown method '%s' (GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS)", bad);
         return 1;
     }
+    if (strcmp(name, "timeout") == 0) {
+        if (ph_value_duration_ms(value, &r->timeout_ms) < 0)
+            return fail(st, st->line, "timeout: '%s' is not a duration (e.g. 500ms, 10s, 2)", value);
+        r->has_timeout = true;
+    }
     for (size_t i = 0; i < r->nsettings; i++) {
         if (strcmp(r->settings[i].key, name) == 0)
             return fail(st, st->line, "duplicate key '%s' in [route %s] (an indented line continues the previous value)", name, r->path);
@@ -303,6 +310,8 @@ static void set_defaults(ph_server_conf *s)
     s->keepalive_timeout_ms = 15000;
     s->send_timeout_ms = 60000;
     s->drain_timeout_ms = 30000;
+    s->timeout_ms = 60000;
+    s->loop_warn_ms = 100;
     s->log_level = PH_LOG_INFO;
 }
 

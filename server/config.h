@@ -20,6 +20,8 @@ typedef struct ph_route_conf {
     char *plugin;      /* plugin name as written */
     char *plugin_path; /* <plugin_dir>/<plugin>.so */
     unsigned methods;  /* PH_METHOD_* bits; default GET */
+    bool has_timeout;    /* route `timeout` given (also handed to the plugin) */
+    uint64_t timeout_ms; /* else the [server] timeout applies */
     ph_setting *settings;
     size_t nsettings;
 } ph_route_conf;
@@ -42,6 +44,8 @@ typedef struct ph_server_conf {
     uint64_t keepalive_timeout_ms;
     uint64_t send_timeout_ms;
     uint64_t drain_timeout_ms;
+    uint64_t timeout_ms;    /* default per-request handler timeout → 504 */
+    uint64_t loop_warn_ms;  /* async callbacks longer than this are logged */
     ph_log_level log_level;
 } ph_server_conf;
 

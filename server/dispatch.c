@@ -1,4 +1,5 @@
-/* dispatch.c - routing a request to its plugin and its result back. */
+/* dispatch.c - routing a request to its plugin, the handler timeout, the
+ * abort of pending async requests, and the result back to its connection. */
 #include "dispatch.h"
 
 #include "config_value.h"
@@ -7,6 +8,9 @@
 #include "request_timer.h"
 #include "router.h"
 #include "server.h"
+#include "watchdog.h"
+
+#include <event2/event.h>
 
 static struct ph_server *server;
 
@@ -15,12 +19,20 @@ void ph_dispatch_init(struct ph_server *srv) { server = srv; }
 /* The response in req is final: send it, or drop it when the client left. */
 static void finish(ph_request *req)
 {
+    if (req->deadline)
+        event_del(req->deadline);
     req->state = PH_REQ_DONE;
     if (req->conn) {
         ph_conn_response_ready(req);
         return;
     }
     server->detached--;
+    if (req->timed_out) {
+        server->stuck_sync--;
+        ph_log_warn("route %s (plugin %s): late result discarded (the client got 504); %d sync handlers "
+                    "still past their timeout",
+                    req->route->path, ph_instance_name(req->route->instance), server->stuck_sync);
+    }
     ph_request_release(req);
     ph_server_check_drained(server);
 }
@@ -51,19 +63,78 @@ static void sync_done(ph_job *job)
     finish(req);
 }
 
+void ph_dispatch_abort(ph_request *req)
+{
+    const struct ph_route *route = req->route;
+    ph_abort_cb cb = req->abort_cb;
+    req->abort_cb = NULL;
+    if (cb) {
+        uint64_t t = ph_watchdog_begin();
+        cb(req, req->abort_arg);
+        ph_watchdog_end(t, route, "abort callback");
+    }
+    finish(req); /* conn-less: releases it with its timers, fetches, offloads */
+}
+
+/* The route's timeout passed before the handler answered: the client gets
+ * 504 now. An async request is aborted; a sync handler cannot be stopped,
+ * so its thread is counted as stuck and its late result discarded. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ph_request *req = arg;
+    const ph_route *route = req->route;
+    bool sync = ph_instance_mode(route->instance) == PH_MODE_SYNC;
+    if (req->conn) {
+        ph_conn_answer_instead(req, 504, "handler timed out");
+        server->detached++; /* finish() counts it back */
+    }
+    if (sync) {
+        req->timed_out = true;
+        server->stuck_sync++;
+        ph_log_warn("route %s (plugin %s): no response within %llu ms, answered 504; the sync handler "
+                    "keeps its thread until it returns (%d stuck)",
+                    route->path, ph_instance_name(route->instance), (unsigned long long)route->timeout_ms,
+                    server->stuck_sync);
+        return;
+    }
+    ph_log_warn("route %s (plugin %s): no response within %llu ms, answered 504 and aborted the request",
+                route->path, ph_instance_name(route->instance), (unsigned long long)route->timeout_ms);
+    ph_dispatch_abort(req);
+}
+
+static void arm_deadline(ph_request *req)
+{
+    uint64_t ms = req->route->timeout_ms;
+    if (!ms)
+        return;
+    if (!req->deadline && !(req->deadline = evtimer_new(server->base, on_deadline, req)))
+        return; /* no memory: the request simply has no timeout */
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    event_add(req->deadline, &tv);
+}
+
 static void run_async(ph_request *req)
 {
-    const ph_instance *inst = req->route->instance;
+    const ph_route *route = req->route;
+    const ph_instance *inst = route->instance;
     req->in_handler = true;
+    uint64_t t = ph_watchdog_begin();
     int rc = inst->lib->desc->handle(inst->state, req);
+    ph_watchdog_end(t, route, "handle()");
     req->in_handler = false;
-    if (rc == PH_PENDING && !req->completed)
+    if (rc == PH_PENDING && !req->completed) {
+        arm_deadline(req);
         return; /* complete() will follow */
+    }
     ph_request_timer_cancel_all(req);
     if (rc == PH_ERROR)
         handler_failed(req, "handle() returned PH_ERROR");
     else if (rc != PH_OK && rc != PH_PENDING)
         handler_failed(req, "handle() returned an unknown result");
+    if (req->streaming && rc != PH_PENDING)
+        ph_conn_stream_end(req);
     finish(req);
 }
 
@@ -71,7 +142,8 @@ void ph_dispatch_request(ph_request *req)
 {
     const ph_route *route;
     ph_generation *gen = server->gen;
-    ph_route_match m = ph_router_match(gen->router, ph_request_path(req), req->path_len, req->method_bit, &route);
+    ph_route_match m = ph_router_match(gen->router, ph_request_path(req), req->path_len, req->method_bit, &route,
+                                       &req->params);
     if (m == PH_ROUTE_NOT_FOUND) {
         ph_request_set_error(req, 404, "not found", NULL);
         finish(req);
@@ -95,7 +167,9 @@ void ph_dispatch_request(ph_request *req)
     if (ph_pool_submit(server->pool, &req->job) < 0) {
         ph_request_set_error(req, 503, "sync worker pool is full, retry later", "Retry-After: 1\r\n");
         finish(req);
+        return;
     }
+    arm_deadline(req);
 }
 
 int ph_dispatch_complete(ph_request *req)
@@ -109,6 +183,8 @@ int ph_dispatch_complete(ph_request *req)
     if (req->in_handler)
         return 0; /* run_async finishes it when handle() returns */
     ph_request_timer_cancel_all(req);
+    if (req->streaming)
+        ph_conn_stream_end(req);
     finish(req);
     return 0;
 }

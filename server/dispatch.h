@@ -20,4 +20,10 @@ void ph_dispatch_request(ph_request *req);
  * the request is not waiting for completion. */
 int ph_dispatch_complete(ph_request *req);
 
+/* End a pending async request early. Its connection has already let go
+ * of it (req->conn is NULL, counted in the server's `detached`). Runs its
+ * abort callback once, then releases it with every timer, fetch and
+ * offload result. */
+void ph_dispatch_abort(ph_request *req);
+
 #endif

@@ -76,12 +76,16 @@ ph_generation *ph_generation_build(ph_config *config, const ph_generation *previ
             snprintf(err, errlen, "%s:%d: route %s: %s", config->path, rc->line, rc->path, why);
             goto fail;
         }
-        if (ph_router_add(router, rc->path, rc->methods, inst) < 0) {
-            snprintf(err, errlen, "%s:%d: route %s: out of memory", config->path, rc->line, rc->path);
+        uint64_t timeout = rc->has_timeout ? rc->timeout_ms : config->server.timeout_ms;
+        if (ph_router_add(router, rc->path, rc->methods, timeout, inst, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s:%d: %s", config->path, rc->line, why);
             goto fail;
         }
     }
-    ph_router_seal(router);
+    if (ph_router_seal(router) < 0) {
+        snprintf(err, errlen, "%s: out of memory", config->path);
+        goto fail;
+    }
     gen->number = number;
     gen->config = config;
     gen->router = router;

@@ -3,6 +3,9 @@
 #include "host_api.h"
 
 #include "dispatch.h"
+#include "fetch.h"
+#include "http_conn.h"
+#include "offload.h"
 #include "log.h"
 #include "plugin_instance.h"
 #include "request.h"
@@ -191,7 +194,7 @@ static ph_timer *api_timer_start(ph_request *req, uint64_t ms, ph_timer_cb cb, v
         ph_log_error("timer_start() called off the loop thread; refused");
         return NULL;
     }
-    return ph_request_timer_start(req, ms, cb, arg);
+    return ph_request_timer_start(req, ms, false, cb, arg);
 }
 
 static void api_timer_cancel(ph_timer *timer)
@@ -201,6 +204,93 @@ static void api_timer_cancel(ph_timer *timer)
         return;
     }
     ph_request_timer_cancel(timer);
+}
+
+/* ---- ABI 1.1 ---- */
+
+static const char *api_path_param(ph_request *req, const char *name)
+{
+    return req && name ? ph_request_path_param(req, name) : NULL;
+}
+
+/* Refuse a loop-only call made elsewhere, or on a request that is not a
+ * pending async one. */
+static int async_call_ok(const ph_request *req, const char *what)
+{
+    if (!ph_host_api_on_loop_thread()) {
+        ph_log_error("%s called off the loop thread; refused", what);
+        return 0;
+    }
+    if (!req || req->state != PH_REQ_RUNNING || !req->route ||
+        ph_instance_mode(req->route->instance) != PH_MODE_ASYNC) {
+        ph_log_error("%s on a request that is not a pending async request; refused", what);
+        return 0;
+    }
+    return 1;
+}
+
+static int api_on_abort(ph_request *req, ph_abort_cb cb, void *arg)
+{
+    if (!async_call_ok(req, "on_abort()"))
+        return -1;
+    req->abort_cb = cb;
+    req->abort_arg = arg;
+    return 0;
+}
+
+static ph_timer *api_timer_repeat(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg)
+{
+    if (!ph_host_api_on_loop_thread()) {
+        ph_log_error("timer_repeat() called off the loop thread; refused");
+        return NULL;
+    }
+    return ph_request_timer_start(req, ms, true, cb, arg);
+}
+
+static ph_fetch *api_fetch(ph_request *req, const ph_fetch_request *freq, ph_fetch_cb cb, void *arg)
+{
+    if (!async_call_ok(req, "fetch()") || !freq || !cb)
+        return NULL;
+    return ph_fetch_start(req, freq, cb, arg);
+}
+
+static void api_fetch_cancel(ph_fetch *fetch)
+{
+    if (!ph_host_api_on_loop_thread()) {
+        ph_log_error("fetch_cancel() called off the loop thread; ignored");
+        return;
+    }
+    ph_fetch_cancel(fetch);
+}
+
+static int api_offload(ph_request *req, ph_work_fn work, ph_work_done_fn done, void *arg)
+{
+    if (!async_call_ok(req, "offload()"))
+        return -1;
+    return ph_offload_start(req, work, done, arg);
+}
+
+static int api_stream_begin(ph_request *req)
+{
+    if (!async_call_ok(req, "stream_begin()"))
+        return -1;
+    return ph_conn_stream_begin(req);
+}
+
+static int api_stream_write(ph_request *req, const void *data, size_t len)
+{
+    if (!async_call_ok(req, "stream_write()"))
+        return -1;
+    return ph_conn_stream_write(req, data, len);
+}
+
+static int api_stream_on_drain(ph_request *req, ph_drain_cb cb, void *arg)
+{
+    if (!async_call_ok(req, "stream_on_drain()"))
+        return -1;
+    req->drain_cb = cb;
+    req->drain_arg = arg;
+    return 0;
 }
 
 static const ph_host_api host_api = {
@@ -224,6 +314,15 @@ static const ph_host_api host_api = {
     .complete = api_complete,
     .timer_start = api_timer_start,
     .timer_cancel = api_timer_cancel,
+    .path_param = api_path_param,
+    .on_abort = api_on_abort,
+    .timer_repeat = api_timer_repeat,
+    .fetch = api_fetch,
+    .fetch_cancel = api_fetch_cancel,
+    .offload = api_offload,
+    .stream_begin = api_stream_begin,
+    .stream_write = api_stream_write,
+    .stream_on_drain = api_stream_on_drain,
 };
 
 const ph_host_api *ph_host_api_table(void) { return &host_api; }

@@ -13,13 +13,16 @@
 #include "dispatch.h"
 #include "http_response.h"
 #include "log.h"
+#include "router.h"
 #include "server.h"
+#include "watchdog.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <llhttp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,6 +36,8 @@
 #define MAX_HEADERS 100
 #define LINGER_MS 2000    /* reading leftovers after our close */
 #define MAX_IOV 64
+#define STREAM_HIGH_WATER (64u << 10) /* stream_write says "pause" above */
+#define STREAM_LOW_WATER (16u << 10)  /* the drain callback runs below */
 
 typedef enum read_phase {
     READ_IDLE,    /* between requests: keep-alive (or first request) wait */
@@ -140,13 +145,18 @@ void ph_conn_close(ph_conn *c)
     event_free(c->tev);
     close(c->fd);
     ph_request_release(c->parsing);
+    ph_request *running = NULL; /* pending async requests, aborted below */
     while (c->head) {
         ph_request *req = dequeue(c);
-        if (req->state == PH_REQ_RUNNING) {
-            req->conn = NULL; /* its handler finishes it later */
-            srv->detached++;
-        } else {
+        if (req->state != PH_REQ_RUNNING) {
             ph_request_release(req);
+            continue;
+        }
+        req->conn = NULL; /* a sync handler finishes it without a client */
+        srv->detached++;
+        if (ph_instance_mode(req->route->instance) == PH_MODE_ASYNC) {
+            req->next = running;
+            running = req;
         }
     }
     if (c->prev)
@@ -158,6 +168,12 @@ void ph_conn_close(ph_conn *c)
     srv->nconns--;
     free(c->rbuf);
     free(c);
+    while (running) {
+        ph_request *req = running;
+        running = req->next;
+        req->next = NULL;
+        ph_dispatch_abort(req);
+    }
     ph_server_on_conn_closed(srv);
 }
 
@@ -484,7 +500,7 @@ static void want_write(ph_conn *c, bool progressed)
 static int prepare_response(ph_conn *c, ph_request *req)
 {
     bool last = req->next == NULL && !c->parsing;
-    bool keep = req->keep_alive && !(c->no_more && last);
+    bool keep = req->keep_alive && !(c->no_more && last) && !(req->streaming && !req->chunked);
     req->close_after = !keep;
     if (ph_http_build_head(req, keep) < 0) {
         ph_log_error("connection %d: out of memory building a response", c->fd);
@@ -495,32 +511,86 @@ static int prepare_response(ph_conn *c, ph_request *req)
 
 typedef enum { FLUSH_DONE, FLUSH_BLOCKED, FLUSH_CLOSED } flush_result;
 
-/* Write finished responses from the head of the queue. */
+/* Bytes of `r` not yet written. */
+static size_t unsent(const ph_request *r)
+{
+    return r->resp_head.len + ph_http_body_to_send(r) - r->written;
+}
+
+/* Can `r` be written now: a finished response, or a streaming one at the
+ * head of the queue (what it has buffered so far). */
+static bool sendable(const ph_conn *c, const ph_request *r)
+{
+    return r->state == PH_REQ_DONE || (r->streaming && r == c->head);
+}
+
+/* Gather the iovecs of what can be written from the head of the queue.
+ * Returns their count (0 when nothing), the byte total in *total, or -1
+ * when a response head could not be built. */
+static int gather(ph_conn *c, struct iovec *iov, size_t *total)
+{
+    int n = 0;
+    *total = 0;
+    for (ph_request *r = c->head; r && sendable(c, r) && n + 2 <= MAX_IOV; r = r->next) {
+        if (!r->resp_head.len && prepare_response(c, r) < 0)
+            return -1;
+        size_t hlen = r->resp_head.len, blen = ph_http_body_to_send(r), off = r->written;
+        if (off < hlen) {
+            iov[n++] = (struct iovec){r->resp_head.data + off, hlen - off};
+            *total += hlen - off;
+            off = 0;
+        } else {
+            off -= hlen;
+        }
+        if (blen > off) {
+            iov[n++] = (struct iovec){r->resp_body.data + off, blen - off};
+            *total += blen - off;
+        }
+        if (r->close_after || r->state != PH_REQ_DONE)
+            break; /* nothing goes after a close or a running stream */
+    }
+    return n;
+}
+
+/* Account `w` written bytes to the queue head: finished responses leave
+ * the queue, a running stream forgets what it sent. Returns false when the
+ * connection entered its closing linger. */
+static bool advance(ph_conn *c, size_t w)
+{
+    while (c->head && sendable(c, c->head)) {
+        ph_request *r = c->head;
+        size_t need = unsent(r);
+        if (w < need) {
+            r->written += w;
+            return true;
+        }
+        w -= need;
+        if (r->state != PH_REQ_DONE) { /* a stream, all sent for now */
+            r->written = r->resp_head.len;
+            ph_buf_reset(&r->resp_body);
+            return true;
+        }
+        bool close_after = r->close_after;
+        ph_request_release(dequeue(c));
+        if (close_after) {
+            begin_linger(c);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Write what can be written from the head of the queue. */
 static flush_result flush(ph_conn *c)
 {
-    while (c->head && c->head->state == PH_REQ_DONE) {
+    /* (a finished response whose head is not built yet has bytes to go) */
+    while (c->head && sendable(c, c->head) && (!c->head->resp_head.len || unsent(c->head) > 0)) {
         struct iovec iov[MAX_IOV];
-        int n = 0;
-        size_t total = 0;
-        for (ph_request *r = c->head; r && r->state == PH_REQ_DONE && n + 2 <= MAX_IOV; r = r->next) {
-            if (!r->resp_head.len && prepare_response(c, r) < 0) {
-                ph_conn_close(c);
-                return FLUSH_CLOSED;
-            }
-            size_t hlen = r->resp_head.len, blen = ph_http_body_to_send(r), off = r->written;
-            if (off < hlen) {
-                iov[n++] = (struct iovec){r->resp_head.data + off, hlen - off};
-                total += hlen - off;
-                off = 0;
-            } else {
-                off -= hlen;
-            }
-            if (blen > off) {
-                iov[n++] = (struct iovec){r->resp_body.data + off, blen - off};
-                total += blen - off;
-            }
-            if (r->close_after)
-                break;
+        size_t total;
+        int n = gather(c, iov, &total);
+        if (n < 0) {
+            ph_conn_close(c);
+            return FLUSH_CLOSED;
         }
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {
@@ -533,22 +603,8 @@ static flush_result flush(ph_conn *c)
             ph_conn_close(c);
             return FLUSH_CLOSED;
         }
-        size_t left = (size_t)w;
-        while (c->head && c->head->state == PH_REQ_DONE) {
-            ph_request *r = c->head;
-            size_t need = r->resp_head.len + ph_http_body_to_send(r) - r->written;
-            if (left < need) {
-                r->written += left;
-                break;
-            }
-            left -= need;
-            bool close_after = r->close_after;
-            ph_request_release(dequeue(c));
-            if (close_after) {
-                begin_linger(c);
-                return FLUSH_CLOSED;
-            }
-        }
+        if (!advance(c, (size_t)w))
+            return FLUSH_CLOSED;
         if ((size_t)w < total) {
             want_write(c, w > 0);
             return FLUSH_BLOCKED;
@@ -567,6 +623,68 @@ static flush_result flush(ph_conn *c)
         return FLUSH_CLOSED;
     }
     return FLUSH_DONE;
+}
+
+/* A stream at the head that was told to pause has drained: tell it.
+ * Returns true when the plugin's drain callback ran. */
+static bool signal_drain(ph_conn *c)
+{
+    ph_request *r = c->head;
+    if (!r || !r->streaming || r->state != PH_REQ_RUNNING || !r->drain_wanted || unsent(r) > STREAM_LOW_WATER)
+        return false;
+    r->drain_wanted = false;
+    if (!r->drain_cb)
+        return false;
+    const struct ph_route *route = r->route;
+    uint64_t t = ph_watchdog_begin();
+    r->drain_cb(r, r->drain_arg);
+    ph_watchdog_end(t, route, "drain callback");
+    return true;
+}
+
+int ph_conn_stream_begin(ph_request *req)
+{
+    ph_conn *c = req->conn;
+    if (!c || req->streaming || req->state != PH_REQ_RUNNING)
+        return -1;
+    req->streaming = true;
+    req->chunked = !(req->http_major == 1 && req->http_minor == 0);
+    if (req->deadline)
+        event_del(req->deadline); /* the timeout is for starting the response */
+    if (prepare_response(c, req) < 0)
+        return -1;
+    ph_conn_response_ready(req);
+    return 0;
+}
+
+int ph_conn_stream_write(ph_request *req, const void *data, size_t len)
+{
+    if (!req->conn || !req->streaming || req->state != PH_REQ_RUNNING || (len && !data))
+        return -1;
+    if (len && req->method_bit != PH_METHOD_HEAD) {
+        ph_buf *b = &req->resp_body;
+        size_t mark = b->len;
+        char size_line[24];
+        int n = req->chunked ? snprintf(size_line, sizeof size_line, "%zx\r\n", len) : 0;
+        if (ph_buf_append(b, size_line, (size_t)n) < 0 || ph_buf_append(b, data, len) < 0 ||
+            (req->chunked && ph_buf_append(b, "\r\n", 2) < 0)) {
+            b->len = mark;
+            return -1;
+        }
+        ph_conn_response_ready(req);
+    }
+    if (unsent(req) > STREAM_HIGH_WATER) {
+        req->drain_wanted = true;
+        return 1;
+    }
+    return 0;
+}
+
+void ph_conn_stream_end(ph_request *req)
+{
+    if (req->chunked && req->method_bit != PH_METHOD_HEAD &&
+        ph_buf_append(&req->resp_body, "0\r\n\r\n", 5) < 0)
+        req->close_after = true; /* no terminator: only a close ends the body */
 }
 
 /* Read interest and the read deadline for the connection's state. */
@@ -601,6 +719,8 @@ static void conn_run(ph_conn *c)
         parse_buffered(c);
         if (flush(c) == FLUSH_CLOSED)
             return;
+        if (signal_drain(c))
+            continue; /* it may have queued more */
         if (!(c->rpos < c->rlen && !c->no_more && c->nqueued < MAX_PIPELINE))
             break;
     }
@@ -608,7 +728,48 @@ static void conn_run(ph_conn *c)
     update_interest(c);
 }
 
-void ph_conn_response_ready(ph_request *req) { conn_run(req->conn); }
+void ph_conn_response_ready(ph_request *req)
+{
+    ph_conn *c = req->conn;
+    if (!c->in_run)
+        event_active(c->wev, EV_WRITE, 1); /* conn_run from the loop */
+}
+
+void ph_conn_answer_instead(ph_request *req, int status, const char *message)
+{
+    ph_conn *c = req->conn;
+    req->conn = NULL;
+    ph_request *sub = ph_request_new();
+    ph_request **slot = &c->head;
+    ph_request *prev = NULL;
+    while (*slot != req) {
+        prev = *slot;
+        slot = &(*slot)->next;
+    }
+    if (!sub) {
+        *slot = req->next;
+        if (c->tail == req)
+            c->tail = prev;
+        c->nqueued--;
+        req->next = NULL;
+        ph_log_error("connection %d: out of memory for a %d response; closing", c->fd, status);
+        ph_conn_close(c);
+        return;
+    }
+    sub->conn = c;
+    sub->http_major = req->http_major;
+    sub->http_minor = req->http_minor;
+    sub->keep_alive = req->keep_alive;
+    sub->method_bit = req->method_bit;
+    ph_request_set_error(sub, status, message, NULL);
+    sub->state = PH_REQ_DONE;
+    sub->next = req->next;
+    *slot = sub;
+    if (c->tail == req)
+        c->tail = sub;
+    req->next = NULL;
+    ph_conn_response_ready(sub);
+}
 
 /* ---- events ---- */
 

@@ -16,8 +16,26 @@ typedef struct ph_conn ph_conn;
  * (the fd is closed). */
 int ph_conn_accept(struct ph_server *srv, int fd);
 
-/* The response of `req` (still queued on its connection) is final. */
+/* The response of `req` (still queued on its connection) is final. The
+ * write happens from the loop, never under the caller (which may be plugin
+ * code that must not see its connection closed under it). */
 void ph_conn_response_ready(ph_request *req);
+
+/* Take `req` off its connection (req->conn becomes NULL) and queue a host
+ * error response with `status` in its place, in the same pipeline slot.
+ * Without memory for that, the connection is closed instead. */
+void ph_conn_answer_instead(ph_request *req, int status, const char *message);
+
+/* Streaming: send the head now (chunked for HTTP/1.1, close-delimited for
+ * 1.0). Returns 0 or -1. */
+int ph_conn_stream_begin(ph_request *req);
+
+/* Queue body bytes of a streaming response. Returns 0, 1 when the
+ * buffered output is above the high-water mark, or -1. */
+int ph_conn_stream_write(ph_request *req, const void *data, size_t len);
+
+/* Append the end of a streaming body (the last chunk). */
+void ph_conn_stream_end(ph_request *req);
 
 /* Drain: close `conn` when idle, else stop reading further requests and
  * close once the queued responses are written. */

@@ -91,7 +91,10 @@ int ph_http_build_head(ph_request *req, bool keep_alive)
     rc |= ph_buf_append_str(h, reason);
     rc |= APPEND_LIT(h, "\r\nServer: plughost\r\n");
     rc |= ph_buf_append(h, date, date_n);
-    if (status >= 200 && status != 204 && status != 304) {
+    if (req->streaming) {
+        if (req->chunked)
+            rc |= APPEND_LIT(h, "Transfer-Encoding: chunked\r\n");
+    } else if (status >= 200 && status != 204 && status != 304) {
         rc |= APPEND_LIT(h, "Content-Length: ");
         char *len = format_uint(end, req->resp_body.len);
         rc |= ph_buf_append(h, len, (size_t)(end - len));

@@ -1,7 +1,6 @@
 /* reload.c - new generation, all or nothing, atomic swap. */
 #include "reload.h"
 
-#include "config_value.h"
 #include "generation.h"
 #include "log.h"
 #include "server.h"
@@ -35,8 +34,7 @@ static void report_route_changes(const ph_generation *old, const ph_generation *
 {
     for (size_t i = 0; i < ph_router_count(new->router); i++) {
         const ph_route *r = ph_router_route(new->router, i);
-        const ph_route *before = NULL;
-        ph_router_match(old->router, r->path, r->path_len, PH_METHOD_GET, &before);
+        const ph_route *before = ph_router_find_pattern(old->router, r->path);
         if (!before)
             ph_log_info("reload: route %s added (plugin %s)", r->path, ph_instance_name(r->instance));
         else if (before->instance != r->instance)
@@ -44,9 +42,7 @@ static void report_route_changes(const ph_generation *old, const ph_generation *
     }
     for (size_t i = 0; i < ph_router_count(old->router); i++) {
         const ph_route *r = ph_router_route(old->router, i);
-        const ph_route *after = NULL;
-        ph_router_match(new->router, r->path, r->path_len, PH_METHOD_GET, &after);
-        if (!after)
+        if (!ph_router_find_pattern(new->router, r->path))
             ph_log_info("reload: route %s removed", r->path);
     }
 }

@@ -1,8 +1,12 @@
 /* request.c - request objects: recycling, accessors, host error bodies. */
 #include "request.h"
 
+#include "fetch.h"
 #include "generation.h"
+#include "offload.h"
 #include "request_timer.h"
+
+#include <event2/event.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +38,9 @@ ph_request *ph_request_new(void)
 
 static void free_request(ph_request *req)
 {
+    if (req->deadline)
+        event_free(req->deadline);
+    ph_buf_free(&req->params);
     ph_buf_free(&req->arena);
     ph_buf_free(&req->body);
     ph_buf_free(&req->query_decoded);
@@ -49,21 +56,29 @@ void ph_request_release(ph_request *req)
     if (!req)
         return;
     ph_request_timer_cancel_all(req);
+    ph_fetch_cancel_all(req);
+    ph_offload_cancel_all(req);
+    if (req->deadline)
+        event_del(req->deadline);
     if (req->gen)
         ph_generation_unref(req->gen);
     if (free_count >= FREE_LIST_MAX) {
         free_request(req);
         return;
     }
-    /* Keep the buffers' memory, forget everything else. */
-    ph_buf bufs[6] = {req->arena, req->body, req->query_decoded, req->resp_headers, req->resp_body, req->resp_head};
+    /* Keep the buffers' memory and the timeout event, forget the rest. */
+    ph_buf bufs[7] = {req->arena,     req->body,      req->query_decoded, req->resp_headers,
+                      req->resp_body, req->resp_head, req->params};
     ph_header *headers = req->headers;
     uint32_t headers_cap = req->headers_cap;
-    for (int i = 0; i < 6; i++) {
+    struct event *deadline = req->deadline;
+    for (int i = 0; i < 7; i++) {
         ph_buf_trim(&bufs[i], KEEP_BUFFER_BYTES);
         ph_buf_reset(&bufs[i]);
     }
     memset(req, 0, sizeof *req);
+    req->params = bufs[6];
+    req->deadline = deadline;
     req->arena = bufs[0];
     req->body = bufs[1];
     req->query_decoded = bufs[2];
@@ -100,6 +115,19 @@ const char *ph_request_query(const ph_request *req)
     if (!req->arena.len || req->path_len >= req->url_len)
         return "";
     return req->arena.data + req->path_len + 1;
+}
+
+const char *ph_request_path_param(const ph_request *req, const char *name)
+{
+    const char *p = req->params.data;
+    const char *end = p + req->params.len;
+    while (p && p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (strcmp(p, name) == 0)
+            return value;
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
 }
 
 const char *ph_request_header(const ph_request *req, const char *name)

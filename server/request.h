@@ -16,6 +16,8 @@
 struct ph_conn;
 struct ph_generation;
 struct ph_route;
+struct ph_offload;
+struct event;
 
 typedef struct ph_header {
     uint32_t name_off, name_len;
@@ -76,7 +78,26 @@ struct ph_request {
     int handler_result;        /* what a sync handle() returned */
     bool completed;            /* complete() was called */
     ph_timer *timers;          /* pending plugin timers (request_timer.c) */
+    ph_fetch *fetches;         /* outbound requests in flight (fetch.c) */
+    struct ph_offload *offloads; /* offloaded work not yet done (offload.c) */
+    ph_abort_cb abort_cb;      /* async: client gone or timeout */
+    void *abort_arg;
+    struct event *deadline;    /* handler timeout; allocated once per object */
+    bool timed_out;            /* a sync handler outlived its timeout */
+
+    /* streaming (async): head sent early, body = chunks queued in resp_body */
+    bool streaming;
+    bool chunked;              /* HTTP/1.1 framing; 1.0 streams until close */
+    bool drain_wanted;         /* stream_write returned 1 */
+    ph_drain_cb drain_cb;
+    void *drain_arg;
+
+    /* path parameters of the matched route: "name\0value\0..." */
+    ph_buf params;
 };
+
+/* Decoded path parameter `name`, or NULL. */
+const char *ph_request_path_param(const struct ph_request *req, const char *name);
 
 /* A fresh request from the free list or the heap, or NULL. Loop thread. */
 struct ph_request *ph_request_new(void);

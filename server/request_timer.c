@@ -1,7 +1,8 @@
-/* request_timer.c - one-shot loop timers bound to a request. */
+/* request_timer.c - one-shot and repeating loop timers bound to a request. */
 #include "request_timer.h"
 
 #include "request.h"
+#include "watchdog.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
@@ -15,6 +16,12 @@ struct ph_timer {
 };
 
 static struct event_base *timer_base;
+
+/* The timer whose callback is running, and whether it was cancelled (or
+ * its request ended) meanwhile: it is then freed once the callback is
+ * back, not under it. */
+static ph_timer *firing;
+static bool firing_cancelled;
 
 void ph_request_timer_setup(struct event_base *base) { timer_base = base; }
 
@@ -30,6 +37,11 @@ static void unlink_timer(ph_timer *t)
 
 static void destroy_timer(ph_timer *t)
 {
+    if (t == firing) {
+        firing_cancelled = true;
+        event_del(t->ev);
+        return;
+    }
     event_free(t->ev);
     free(t);
 }
@@ -40,28 +52,38 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     ph_timer *t = arg;
     ph_request *req = t->req;
-    ph_timer_cb cb = t->cb;
-    void *cb_arg = t->arg;
-    unlink_timer(t);
-    destroy_timer(t);
-    cb(req, cb_arg);
+    bool repeat = event_get_events(t->ev) & EV_PERSIST;
+    if (!repeat)
+        unlink_timer(t); /* a one-shot is spent: the callback may not cancel it */
+    firing = t;
+    firing_cancelled = !repeat;
+    const struct ph_route *route = req->route;
+    uint64_t started = ph_watchdog_begin();
+    t->cb(req, t->arg);
+    ph_watchdog_end(started, route, "timer callback");
+    firing = NULL;
+    if (firing_cancelled) {
+        event_free(t->ev);
+        free(t);
+    }
 }
 
-ph_timer *ph_request_timer_start(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg)
+ph_timer *ph_request_timer_start(ph_request *req, uint64_t ms, bool repeat, ph_timer_cb cb, void *arg)
 {
-    if (!req || !cb || !timer_base)
+    if (!req || !cb || !timer_base || (repeat && ms == 0))
         return NULL;
     ph_timer *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    t->ev = evtimer_new(timer_base, on_timer, t);
+    t->ev = event_new(timer_base, -1, repeat ? EV_PERSIST : 0, on_timer, t);
     if (!t->ev) {
         free(t);
         return NULL;
     }
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    if (evtimer_add(t->ev, &tv) < 0) {
-        destroy_timer(t);
+    if (event_add(t->ev, &tv) < 0) {
+        event_free(t->ev);
+        free(t);
         return NULL;
     }
     t->req = req;
@@ -76,6 +98,8 @@ void ph_request_timer_cancel(ph_timer *t)
 {
     if (!t)
         return;
+    if (t == firing && firing_cancelled)
+        return; /* a spent one-shot, or cancelled twice inside its callback */
     unlink_timer(t);
     destroy_timer(t);
 }
@@ -83,10 +107,10 @@ void ph_request_timer_cancel(ph_timer *t)
 void ph_request_timer_cancel_all(ph_request *req)
 {
     ph_timer *t = req->timers;
+    req->timers = NULL;
     while (t) {
         ph_timer *next = t->next;
         destroy_timer(t);
         t = next;
     }
-    req->timers = NULL;
 }

@@ -5,6 +5,7 @@
 
 #include "plughost.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct event_base;
@@ -12,9 +13,10 @@ struct event_base;
 /* Use `base` for all request timers. Call once before serving. */
 void ph_request_timer_setup(struct event_base *base);
 
-/* Start a timer of `ms` for `req`; `cb(req, arg)` runs once on the loop.
- * Returns the timer (valid until it fires or is cancelled) or NULL. */
-ph_timer *ph_request_timer_start(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg);
+/* Start a timer of `ms` for `req`; `cb(req, arg)` runs on the loop once,
+ * or every `ms` when `repeat`. Returns the timer (valid until a one-shot
+ * fires, it is cancelled or the request ends) or NULL. */
+ph_timer *ph_request_timer_start(ph_request *req, uint64_t ms, bool repeat, ph_timer_cb cb, void *arg);
 
 /* Cancel and free a pending timer. */
 void ph_request_timer_cancel(ph_timer *timer);

@@ -2,12 +2,15 @@
 #include "server.h"
 
 #include "dispatch.h"
+#include "fetch.h"
 #include "host_api.h"
 #include "http_conn.h"
 #include "log.h"
+#include "offload.h"
 #include "reload.h"
 #include "request_timer.h"
 #include "watch.h"
+#include "watchdog.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -135,8 +138,10 @@ static void reload_and_rewatch(ph_server *srv, const char *trigger)
 {
     if (srv->draining)
         return;
-    if (ph_reload(srv, trigger) == 0)
+    if (ph_reload(srv, trigger) == 0) {
         update_watch(srv);
+        ph_watchdog_set_threshold(ph_server_conf_now(srv)->loop_warn_ms);
+    }
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -208,6 +213,10 @@ static int setup(ph_server *srv)
         return -1;
     const ph_server_conf *sc = ph_server_conf_now(srv);
     srv->pool = ph_pool_create(srv->base, sc->sync_threads, sc->sync_queue);
+    ph_offload_setup(srv->pool);
+    ph_watchdog_set_threshold(sc->loop_warn_ms);
+    if (ph_watchdog_setup(srv->base) < 0 || ph_fetch_setup(srv->base) < 0)
+        return -1;
     srv->drain_timer = evtimer_new(srv->base, on_drain_timeout, srv);
     srv->accept_resume = evtimer_new(srv->base, on_accept_resume, srv);
     if (!srv->pool || !srv->drain_timer || !srv->accept_resume)
@@ -237,7 +246,9 @@ static void teardown(ph_server *srv)
     if (srv->listener)
         evconnlistener_free(srv->listener);
     ph_watch_stop(srv->watch);
+    ph_fetch_shutdown();
     ph_pool_destroy(srv->pool);
+    ph_watchdog_shutdown();
     for (int i = 0; i < 3; i++) {
         if (srv->signals[i])
             event_free(srv->signals[i]);

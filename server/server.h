@@ -23,6 +23,7 @@ typedef struct ph_server {
     struct ph_conn *conns;    /* all open connections */
     int nconns;
     int detached;             /* running requests whose client is gone */
+    int stuck_sync;           /* sync handlers still running past their timeout */
     bool draining;
     struct event *drain_timer;
     struct event *accept_resume; /* re-enables accepting after EMFILE */

@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define PH_ABI_MAJOR 1
-#define PH_ABI_MINOR 0
+#define PH_ABI_MINOR 1
 #define PH_ABI_VERSION ((uint32_t)((PH_ABI_MAJOR << 16) | PH_ABI_MINOR))
 #define PH_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define PH_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
@@ -84,6 +84,61 @@ typedef enum ph_log_level {
 
 /* Called on the loop thread when a timer started with timer_start fires. */
 typedef void (*ph_timer_cb)(ph_request *req, void *arg);
+
+/* ---- types of ABI 1.1 ---- */
+
+/* Called once on the loop thread when a pending async request ends before
+ * complete(): the client went away or the route's timeout passed. */
+typedef void (*ph_abort_cb)(ph_request *req, void *arg);
+
+/* Called on the loop thread when a stream's buffered output has drained
+ * below the low-water mark after stream_write returned 1. */
+typedef void (*ph_drain_cb)(ph_request *req, void *arg);
+
+/* Offloaded blocking work: `work` runs on a pool thread and must not touch
+ * the request; `done` runs afterwards on the loop thread, with req NULL
+ * when the request was aborted meanwhile. */
+typedef void (*ph_work_fn)(void *arg);
+typedef void (*ph_work_done_fn)(ph_request *req, void *arg);
+
+/* An outbound HTTP request in flight (fetch). */
+typedef struct ph_fetch ph_fetch;
+
+/* What to fetch. Strings and body are copied by fetch(). */
+typedef struct ph_fetch_request {
+    uint32_t struct_size;        /* sizeof(ph_fetch_request) */
+    const char *method;          /* "GET" when NULL */
+    const char *url;             /* http://host[:port]/path?query */
+    const char *const *headers;  /* name, value, name, value, ..., NULL; may be NULL */
+    const void *body;            /* may be NULL */
+    size_t body_len;
+    uint64_t timeout_ms;         /* whole exchange; 0 = 30 s */
+} ph_fetch_request;
+
+typedef enum ph_fetch_error {
+    PH_FETCH_OK = 0,        /* a response arrived (any status) */
+    PH_FETCH_REFUSED = 1,   /* connection refused / host unreachable */
+    PH_FETCH_TIMEOUT = 2,   /* timeout_ms passed: answer 504 */
+    PH_FETCH_RESET = 3,     /* connection reset or closed mid-response */
+    PH_FETCH_DNS = 4,       /* name did not resolve */
+    PH_FETCH_INVALID = 5,   /* bad URL, scheme other than http, bad response */
+} ph_fetch_error;
+
+/* The outcome, valid only during the callback. */
+typedef struct ph_fetch_response {
+    uint32_t struct_size;        /* sizeof(ph_fetch_response) of the host */
+    ph_fetch_error error;
+    const char *error_text;      /* human-readable reason, "" when OK */
+    int status;                  /* HTTP status when error == PH_FETCH_OK */
+    size_t nheaders;
+    const char *const *headers;  /* name, value pairs: 2 * nheaders strings */
+    const void *body;
+    size_t body_len;
+} ph_fetch_response;
+
+/* Called once on the loop thread with the outcome of a fetch (not called
+ * after fetch_cancel or when the request was aborted). */
+typedef void (*ph_fetch_cb)(ph_request *req, const ph_fetch_response *resp, void *arg);
 
 /*
  * The host function table. Handed to init(); valid until fini() returns.
@@ -167,6 +222,52 @@ typedef struct ph_host_api {
     ph_timer *(*timer_start)(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg);
     /* Cancel a timer whose handle is still valid (see timer_start). Since 1.0. */
     void (*timer_cancel)(ph_timer *timer);
+
+    /* ---- since 1.1 ---- */
+
+    /* Percent-decoded value of path parameter `name` of the matched route
+     * ([route /items/{id}] → path_param(req, "id")), or NULL. Any thread. */
+    const char *(*path_param)(ph_request *req, const char *name);
+
+    /* Register the abort callback of a pending async request (one per
+     * request; a second call replaces the first). When the client
+     * disconnects or the route's timeout passes before complete(), the host
+     * calls it once, then cancels every timer, fetch and offload result of
+     * the request and frees it: after the callback returns `req` is gone.
+     * A plugin that keeps `req` anywhere but in host primitives must
+     * register one. Loop thread. Returns 0 or -1. Since 1.1. */
+    int (*on_abort)(ph_request *req, ph_abort_cb cb, void *arg);
+
+    /* Like timer_start, but fires every `ms` until cancelled or the request
+     * ends. Loop thread. Since 1.1. */
+    ph_timer *(*timer_repeat)(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg);
+
+    /* Send an HTTP/1.1 request to another server (connections to the same
+     * host:port are reused). `cb` runs once with the outcome. Returns the
+     * fetch (valid until its callback runs or it is cancelled) or NULL when
+     * it could not be started. Loop thread. Since 1.1. */
+    ph_fetch *(*fetch)(ph_request *req, const ph_fetch_request *freq, ph_fetch_cb cb, void *arg);
+    /* Cancel a fetch whose callback has not run. Loop thread. Since 1.1. */
+    void (*fetch_cancel)(ph_fetch *fetch);
+
+    /* Run `work(arg)` on the sync pool, then `done(req, arg)` on the loop
+     * (FastAPI's run_in_threadpool). Shares the pool's bounded queue:
+     * returns -1 when it is full (answer 503) or off the loop thread, else
+     * 0. `done` always runs exactly once; when the request ended before
+     * (aborted), `req` is NULL and `done` only frees `arg`. Since 1.1. */
+    int (*offload)(ph_request *req, ph_work_fn work, ph_work_done_fn done, void *arg);
+
+    /* Streaming (async): send the status and headers now; the body follows
+     * in stream_write calls (chunked for HTTP/1.1, close-delimited for 1.0)
+     * and ends with complete(). Returns 0 or -1. Loop thread. Since 1.1. */
+    int (*stream_begin)(ph_request *req);
+    /* Queue `len` bytes of body. Returns 0, 1 when the buffered output is
+     * above the high-water mark (stop writing until the drain callback),
+     * or -1 (not streaming, or no memory). Loop thread. Since 1.1. */
+    int (*stream_write)(ph_request *req, const void *data, size_t len);
+    /* Set the callback run when buffered output drains below the low-water
+     * mark after stream_write returned 1. Loop thread. Since 1.1. */
+    int (*stream_on_drain)(ph_request *req, ph_drain_cb cb, void *arg);
 } ph_host_api;
 
 /* True when the host's table has slot `field` (it may be older). */

@@ -539,6 +539,13 @@ void it_conn_close(it_conn *c)
     free(c);
 }
 
+void it_conn_reset(it_conn *c)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    it_conn_close(c);
+}
+
 void it_response_free(it_response *r)
 {
     free(r->head);

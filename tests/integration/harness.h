@@ -165,6 +165,9 @@ int it_recv_step(it_conn *c, it_response *r, bool head);
 bool it_wait_closed(it_conn *c, int timeout_ms, size_t *extra);
 /* Close and free (also done by it_teardown for connections left open). */
 void it_conn_close(it_conn *c);
+/* Close abortively (SO_LINGER 0: the server sees a reset, not a FIN that
+ * could be a half-close still waiting for its answers) and free. */
+void it_conn_reset(it_conn *c);
 
 /* One request on a fresh connection; returns the it_recv code. */
 int it_request(int port, const char *raw, it_response *r, bool head);

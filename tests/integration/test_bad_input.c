@@ -9,6 +9,8 @@
  */
 #include "harness.h"
 
+#include <plughost.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,7 +202,9 @@ static void test_wrong_abi_major(void **state)
     it_server_add_plugin(s, "it_wrong_abi");
     char so[PATH_MAX + 32];
     snprintf(so, sizeof so, "%s/it_wrong_abi.so", s->plugin_dir);
-    const char *frags[] = {so, "ABI", "2.0", "1.0"};
+    char host_abi[16];
+    snprintf(host_abi, sizeof host_abi, "%d.%d", PH_ABI_MAJOR, PH_ABI_MINOR);
+    const char *frags[] = {so, "ABI", "2.0", host_abi};
     expect_refused(s->ini_path, frags, 4);
 }
 

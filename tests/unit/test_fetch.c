@@ -835,22 +835,6 @@ static void test_shutdown_cancels_fetches_in_flight(void **state)
     free_request(r);
 }
 
-static void test_unresolvable_host_reports_dns(void **state)
-{
-    (void)state;
-    ph_request *r = fake_request();
-    ph_fetch_request fr = get("http://no-such-host.invalid/x");
-    fr.timeout_ms = 4000;
-    outcome o = {0};
-    assert_non_null(ph_fetch_start(r, &fr, record, &o));
-    assert_true(run_until(&o.calls, 1, 8000));
-    free_request(r);
-    if (o.error == PH_FETCH_TIMEOUT)
-        skip(); /* no resolver answers here */
-    assert_int_equal(o.error, PH_FETCH_DNS);
-    assert_non_null(strstr(o.error_text, "no-such-host.invalid"));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -873,7 +857,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connection_closed_mid_response_reports_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_may_end_the_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_cancels_fetches_in_flight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unresolvable_host_reports_dns, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

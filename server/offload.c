@@ -1,0 +1,86 @@
+/* offload.c - plugin work on the sync pool, results back on the loop. */
+#include "offload.h"
+
+#include "generation.h"
+#include "pool.h"
+#include "request.h"
+#include "watchdog.h"
+
+#include <stdlib.h>
+
+typedef struct ph_offload {
+    ph_job job;               /* first: the pool sees a job */
+    ph_request *req;          /* NULL once cancelled */
+    const struct ph_route *route; /* for the watchdog after a cancel */
+    struct ph_generation *gen;    /* keeps the plugin's code loaded */
+    ph_work_fn work;
+    ph_work_done_fn done;
+    void *arg;
+    struct ph_offload *next;  /* the request's pending offloads */
+} ph_offload;
+
+static ph_pool *offload_pool;
+
+void ph_offload_setup(ph_pool *pool) { offload_pool = pool; }
+
+static void run_work(ph_job *job)
+{
+    ph_offload *o = (ph_offload *)job;
+    o->work(o->arg); /* pool thread: touches only arg */
+}
+
+static void unlink_offload(ph_offload *o)
+{
+    for (ph_offload **p = &o->req->offloads; *p; p = &(*p)->next) {
+        if (*p == o) {
+            *p = o->next;
+            return;
+        }
+    }
+}
+
+static void work_done(ph_job *job)
+{
+    ph_offload *o = (ph_offload *)job;
+    ph_request *req = o->req;
+    const struct ph_route *route = req ? req->route : o->route;
+    if (req)
+        unlink_offload(o);
+    uint64_t t = ph_watchdog_begin();
+    o->done(req, o->arg); /* req NULL: aborted, the plugin frees arg */
+    ph_watchdog_end(t, route, "offload done callback");
+    ph_generation_unref(o->gen);
+    free(o);
+}
+
+int ph_offload_start(ph_request *req, ph_work_fn work, ph_work_done_fn done, void *arg)
+{
+    if (!offload_pool || !req || !work || !done)
+        return -1;
+    ph_offload *o = calloc(1, sizeof *o);
+    if (!o)
+        return -1;
+    o->job.run = run_work;
+    o->job.done = work_done;
+    o->req = req;
+    o->work = work;
+    o->done = done;
+    o->arg = arg;
+    o->route = req->route;
+    if (ph_pool_submit(offload_pool, &o->job) < 0) {
+        free(o);
+        return -1;
+    }
+    o->gen = req->gen;
+    ph_generation_ref(o->gen);
+    o->next = req->offloads;
+    req->offloads = o;
+    return 0;
+}
+
+void ph_offload_cancel_all(ph_request *req)
+{
+    for (ph_offload *o = req->offloads; o; o = o->next)
+        o->req = NULL;
+    req->offloads = NULL;
+}

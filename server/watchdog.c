@@ -1,0 +1,81 @@
+/* watchdog.c - plugin callback durations and loop lag. */
+#include "watchdog.h"
+
+#include "log.h"
+#include "plugin_instance.h"
+#include "router.h"
+
+#include <event2/event.h>
+#include <time.h>
+
+/* The lag probe: a timer every PROBE_MS; how late it fires is the lag. */
+#define PROBE_MS 100
+
+static uint64_t threshold_ms = 100;
+static struct event *probe;
+static uint64_t probe_due_ns;
+static ph_loop_lag lag;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void arm_probe(void)
+{
+    struct timeval tv = {0, PROBE_MS * 1000};
+    probe_due_ns = now_ns() + (uint64_t)PROBE_MS * 1000000u;
+    event_add(probe, &tv);
+}
+
+static void on_probe(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    uint64_t now = now_ns();
+    lag.last_ms = now > probe_due_ns ? (double)(now - probe_due_ns) / 1e6 : 0;
+    if (lag.last_ms > lag.max_ms)
+        lag.max_ms = lag.last_ms;
+    arm_probe();
+}
+
+int ph_watchdog_setup(struct event_base *base)
+{
+    probe = evtimer_new(base, on_probe, NULL);
+    if (!probe)
+        return -1;
+    arm_probe();
+    return 0;
+}
+
+void ph_watchdog_shutdown(void)
+{
+    if (probe)
+        event_free(probe);
+    probe = NULL;
+}
+
+void ph_watchdog_set_threshold(uint64_t ms) { threshold_ms = ms; }
+
+uint64_t ph_watchdog_begin(void) { return now_ns(); }
+
+void ph_watchdog_end(uint64_t started, const struct ph_route *route, const char *what)
+{
+    uint64_t took_ns = now_ns() - started;
+    if (!threshold_ms || took_ns < threshold_ms * 1000000u)
+        return;
+    lag.slow_callbacks++;
+    double ms = (double)took_ns / 1e6;
+    if (route)
+        ph_log_warn("route %s (plugin %s): %s held the event loop for %.0f ms (loop_warn %llu ms); "
+                    "a blocking call in an async plugin stalls every connection",
+                    route->path, ph_instance_name(route->instance), what, ms, (unsigned long long)threshold_ms);
+    else
+        ph_log_warn("%s held the event loop for %.0f ms (loop_warn %llu ms)", what, ms,
+                    (unsigned long long)threshold_ms);
+}
+
+ph_loop_lag ph_watchdog_lag(void) { return lag; }
