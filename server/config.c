@@ -166,6 +166,7 @@ static const server_key server_keys[] = {
     SK("drain_timeout", V_DURATION, drain_timeout_ms, 0, 0),
     SK("timeout", V_DURATION, timeout_ms, 0, 0),
     SK("loop_warn", V_DURATION, loop_warn_ms, 0, 0),
+    SK("status_path", V_STRING, status_path, 0, 0),
     SK("log_level", V_LOGLEVEL, log_level, 0, 0),
 };
 #define N_SERVER_KEYS (sizeof server_keys / sizeof server_keys[0])
@@ -347,8 +348,12 @@ static int finish_config(parse_state *st)
         return fail(st, 0, "out of memory"), -1;
     free(s->plugin_dir);
     s->plugin_dir = resolved;
+    if (s->status_path && s->status_path[0] != '/')
+        return fail(st, 0, "status_path '%s' must start with '/'", s->status_path), -1;
     for (size_t i = 0; i < c->nroutes; i++) {
         ph_route_conf *r = &c->routes[i];
+        if (s->status_path && strcmp(s->status_path, r->path) == 0)
+            return fail(st, r->line, "route %s is also the status_path", r->path), -1;
         if (!r->plugin)
             return fail(st, r->line, "route %s has no 'plugin' key", r->path), -1;
         r->plugin_path = malloc(strlen(resolved) + strlen(r->plugin) + 5);
@@ -409,6 +414,7 @@ void ph_config_free(ph_config *config)
     free(config->server.listen);
     free(config->server.listen_host);
     free(config->server.plugin_dir);
+    free(config->server.status_path);
     free(config->path);
     free(config);
 }

@@ -8,9 +8,11 @@
 #include "request_timer.h"
 #include "router.h"
 #include "server.h"
+#include "status.h"
 #include "watchdog.h"
 
 #include <event2/event.h>
+#include <string.h>
 
 static struct ph_server *server;
 
@@ -142,6 +144,15 @@ void ph_dispatch_request(ph_request *req)
 {
     const ph_route *route;
     ph_generation *gen = server->gen;
+    const char *status_path = gen->config->server.status_path;
+    if (status_path && strcmp(ph_request_path(req), status_path) == 0) {
+        if (req->method_bit & (PH_METHOD_GET | PH_METHOD_HEAD))
+            ph_status_respond(server, req);
+        else
+            ph_request_set_error(req, 405, "method not allowed", "Allow: GET, HEAD\r\n");
+        finish(req);
+        return;
+    }
     ph_route_match m = ph_router_match(gen->router, ph_request_path(req), req->path_len, req->method_bit, &route,
                                        &req->params);
     if (m == PH_ROUTE_NOT_FOUND) {

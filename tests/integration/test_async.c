@@ -200,6 +200,27 @@ static void watchdog_names_a_blocking_async_handler_only(void **state)
     it_server_stop(s);
 }
 
+/* The built-in status document exports the loop lag for graphing. */
+static void status_path_reports_the_loop_lag(void **state)
+{
+    (void)state;
+    it_server *s = start_kit("loop_warn = 100ms\nstatus_path = /_status",
+                             "[route /block]\nplugin = it_async_kit\nmode = block\nms = 300\n\n");
+    it_response r;
+    assert_int_equal(it_request(s->port, GET("/block"), &r, false), IT_OK);
+    it_response_free(&r);
+    assert_int_equal(it_request(s->port, GET("/_status"), &r, false), IT_OK);
+    it_assert_status(&r, 200);
+    assert_string_equal(it_header_get(&r, "Content-Type"), "application/json");
+    const char *max = strstr(r.body, "\"lag_max_ms\":");
+    assert_non_null(max);
+    assert_true(atof(max + strlen("\"lag_max_ms\":")) >= 100.0); /* the probe fired that late */
+    it_assert_contains(r.body, "\"slow_callbacks\":1");
+    it_assert_contains(r.body, "\"generation\":1");
+    it_response_free(&r);
+    it_server_stop(s);
+}
+
 static void path_parameters_route_and_decode(void **state)
 {
     (void)state;
@@ -260,6 +281,7 @@ int main(void)
         IT_TEST(offload_answers_from_the_pool),
         IT_TEST(client_leaving_mid_offload_aborts_once_and_done_only_frees),
         IT_TEST(watchdog_names_a_blocking_async_handler_only),
+        IT_TEST(status_path_reports_the_loop_lag),
         IT_TEST(path_parameters_route_and_decode),
         IT_TEST(ambiguous_routes_are_refused_at_config_time),
     };
