@@ -1,0 +1,451 @@
+/* test_host_api.c - server/host_api.c: the table plugins get. */
+#include "host_api.h"
+
+#include "config_value.h"
+#include "plugin_instance.h"
+#include "request.h"
+#include "request_timer.h"
+#include "router.h"
+#include "unit_util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+static const ph_host_api *api;
+
+static ph_setting items[] = {
+    {(char *)"seconds", (char *)"2.5"},  {(char *)"word", (char *)"abc"},   {(char *)"tail", (char *)"1x"},
+    {(char *)"empty", (char *)""},       {(char *)"inf", (char *)"inf"},    {(char *)"nan", (char *)"nan"},
+    {(char *)"exp", (char *)"1e2"},      {(char *)"neg", (char *)"-0.25"},
+};
+static struct ph_settings settings = {(char *)"/route", items, sizeof items / sizeof items[0]};
+
+static int setup(void **state)
+{
+    (void)state;
+    api = ph_host_api_table();
+    return 0;
+}
+
+static int free_requests(void **state)
+{
+    (void)state;
+    ph_request_free_cache();
+    return 0;
+}
+
+static ph_request *new_request(void)
+{
+    ph_request *req = ph_request_new();
+    assert_non_null(req);
+    ut_request_set_url(req, "/route?x=1");
+    return req;
+}
+
+static char *headers_of(const ph_request *req) { return ut_buf_string(&req->resp_headers); }
+
+static void table_reports_its_size_version_and_fills_every_slot(void **state)
+{
+    (void)state;
+    assert_int_equal(api->struct_size, sizeof(ph_host_api));
+    assert_int_equal(api->abi_version, PH_ABI_VERSION);
+    assert_ptr_equal(ph_host_api_table(), api);
+    assert_true(PH_HOST_HAS(api, setting));
+    assert_true(PH_HOST_HAS(api, setting_double));
+    assert_true(PH_HOST_HAS(api, route_path));
+    assert_true(PH_HOST_HAS(api, method));
+    assert_true(PH_HOST_HAS(api, path));
+    assert_true(PH_HOST_HAS(api, query));
+    assert_true(PH_HOST_HAS(api, query_param));
+    assert_true(PH_HOST_HAS(api, header));
+    assert_true(PH_HOST_HAS(api, body));
+    assert_true(PH_HOST_HAS(api, set_status));
+    assert_true(PH_HOST_HAS(api, add_header));
+    assert_true(PH_HOST_HAS(api, set_body));
+    assert_true(PH_HOST_HAS(api, respond_json));
+    assert_true(PH_HOST_HAS(api, respond_error));
+    assert_true(PH_HOST_HAS(api, log));
+    assert_true(PH_HOST_HAS(api, complete));
+    assert_true(PH_HOST_HAS(api, timer_start));
+    assert_true(PH_HOST_HAS(api, timer_cancel));
+}
+
+/* ---- settings ---- */
+
+static void setting_returns_value_or_null(void **state)
+{
+    (void)state;
+    assert_string_equal(api->setting(&settings, "seconds"), "2.5");
+    assert_string_equal(api->setting(&settings, "empty"), "");
+    assert_null(api->setting(&settings, "absent"));
+    assert_null(api->setting(&settings, "Seconds"));
+    assert_null(api->setting(&settings, NULL));
+    assert_null(api->setting(NULL, "seconds"));
+    assert_string_equal(api->route_path(&settings), "/route");
+    assert_null(api->route_path(NULL));
+}
+
+static void setting_double_parses_numbers_and_defaults_when_absent(void **state)
+{
+    (void)state;
+    double v = 0;
+    assert_int_equal(api->setting_double(&settings, "seconds", 9, &v), 0);
+    assert_true(v == 2.5);
+    assert_int_equal(api->setting_double(&settings, "exp", 9, &v), 0);
+    assert_true(v == 100.0);
+    assert_int_equal(api->setting_double(&settings, "neg", 9, &v), 0);
+    assert_true(v == -0.25);
+    assert_int_equal(api->setting_double(&settings, "absent", 7.5, &v), 0);
+    assert_true(v == 7.5);
+}
+
+static void setting_double_refuses_text_trailing_empty_and_non_finite(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"word", "tail", "empty", "inf", "nan"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        double v = 42;
+        if (api->setting_double(&settings, bad[i], 1, &v) != -1)
+            fail_msg("setting_double accepted '%s'", api->setting(&settings, bad[i]));
+        assert_true(v == 42);
+    }
+}
+
+/* ---- request accessors ---- */
+
+static void accessors_read_method_path_query_headers_and_body(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    ut_request_set_url(req, "/r?name=a+b&flag");
+    ut_request_add_header(req, "X-Thing", "v");
+    req->method = "POST";
+    size_t len = 99;
+    const char *body = api->body(req, &len);
+    assert_non_null(body);
+    assert_int_equal(len, 0);
+    assert_int_equal(ph_buf_append_str(&req->body, "{\"a\":1}"), 0);
+    assert_string_equal(api->method(req), "POST");
+    assert_string_equal(api->path(req), "/r");
+    assert_string_equal(api->query(req), "name=a+b&flag");
+    assert_string_equal(api->query_param(req, "name"), "a b");
+    assert_string_equal(api->query_param(req, "flag"), "");
+    assert_null(api->query_param(req, "nope"));
+    assert_null(api->query_param(req, NULL));
+    assert_string_equal(api->header(req, "x-thing"), "v");
+    assert_null(api->header(req, NULL));
+    body = api->body(req, &len);
+    assert_int_equal(len, 7);
+    assert_memory_equal(body, "{\"a\":1}", 7);
+    ph_request_release(req);
+}
+
+/* ---- response builders ---- */
+
+static void set_status_accepts_100_to_599_only(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    assert_int_equal(api->set_status(req, 100), 0);
+    assert_int_equal(api->set_status(req, 599), 0);
+    assert_int_equal(req->status, 599);
+    assert_int_equal(api->set_status(req, 99), -1);
+    assert_int_equal(api->set_status(req, 600), -1);
+    assert_int_equal(api->set_status(req, -200), -1);
+    assert_int_equal(req->status, 599);
+    ph_request_release(req);
+}
+
+static void add_header_appends_name_value_lines(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    assert_int_equal(api->add_header(req, "X-One", "1"), 0);
+    assert_int_equal(api->add_header(req, "Cache-Control", "no-store, max-age=0"), 0);
+    assert_int_equal(api->add_header(req, "X-Empty", ""), 0);
+    char *h = headers_of(req);
+    assert_string_equal(h, "X-One: 1\r\nCache-Control: no-store, max-age=0\r\nX-Empty: \r\n");
+    free(h);
+    assert_false(req->has_content_type);
+    ph_request_release(req);
+}
+
+static void add_header_refuses_cr_lf_in_value_and_bad_names(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    assert_int_equal(api->add_header(req, "X-Ok", "fine"), 0);
+    size_t before = req->resp_headers.len;
+    assert_int_equal(api->add_header(req, "X-Split", "a\r\nSet-Cookie: evil=1"), -1);
+    assert_int_equal(api->add_header(req, "X-Cr", "a\rb"), -1);
+    assert_int_equal(api->add_header(req, "X-Lf", "a\nb"), -1);
+    assert_int_equal(api->add_header(req, "X-Bad\r\nX-Evil", "1"), -1);
+    assert_int_equal(api->add_header(req, "X Space", "1"), -1);
+    assert_int_equal(api->add_header(req, "X:Colon", "1"), -1);
+    assert_int_equal(api->add_header(req, "", "1"), -1);
+    assert_int_equal(api->add_header(req, NULL, "1"), -1);
+    assert_int_equal(api->add_header(req, "X-Null", NULL), -1);
+    assert_int_equal(req->resp_headers.len, before);
+    ph_request_release(req);
+}
+
+static void add_header_refuses_host_managed_headers_in_any_case(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    static const char *const managed[] = {"Content-Length", "content-length", "Transfer-Encoding",
+                                          "TRANSFER-ENCODING", "Connection", "connection", "Date", "dAtE"};
+    for (size_t i = 0; i < sizeof managed / sizeof managed[0]; i++) {
+        if (api->add_header(req, managed[i], "1") != -1)
+            fail_msg("add_header accepted managed header '%s'", managed[i]);
+    }
+    assert_int_equal(req->resp_headers.len, 0);
+    ph_request_release(req);
+}
+
+static void add_header_content_type_in_any_case_marks_type_set(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    assert_int_equal(api->add_header(req, "content-TYPE", "text/csv"), 0);
+    assert_true(req->has_content_type);
+    ph_request_release(req);
+}
+
+static void set_body_replaces_previous_body(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    assert_int_equal(api->set_body(req, "first body", 10), 0);
+    assert_int_equal(api->set_body(req, "2nd", 3), 0);
+    assert_int_equal(req->resp_body.len, 3);
+    assert_memory_equal(req->resp_body.data, "2nd", 3);
+    assert_int_equal(api->set_body(req, NULL, 0), 0);
+    assert_int_equal(req->resp_body.len, 0);
+    assert_int_equal(api->set_body(req, NULL, 5), -1);
+    ph_request_release(req);
+}
+
+static void respond_json_sets_status_compact_body_and_json_type(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddStringToObject(obj, "message", "hi");
+    cJSON_AddNumberToObject(obj, "n", 3);
+    assert_int_equal(api->respond_json(req, 201, obj), 0);
+    assert_int_equal(req->status, 201);
+    char *body = ut_buf_string(&req->resp_body);
+    assert_string_equal(body, "{\"message\":\"hi\",\"n\":3}");
+    free(body);
+    char *h = headers_of(req);
+    assert_string_equal(h, "Content-Type: application/json\r\n");
+    free(h);
+    assert_true(req->has_content_type);
+    /* the caller still owns the tree */
+    assert_string_equal(cJSON_GetObjectItem(obj, "message")->valuestring, "hi");
+    cJSON_Delete(obj);
+    ph_request_release(req);
+}
+
+static void respond_json_keeps_the_plugins_own_content_type(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    assert_int_equal(api->add_header(req, "Content-Type", "application/problem+json"), 0);
+    cJSON *arr = cJSON_CreateArray();
+    assert_int_equal(api->respond_json(req, 200, arr), 0);
+    char *h = headers_of(req);
+    assert_string_equal(h, "Content-Type: application/problem+json\r\n");
+    free(h);
+    char *body = ut_buf_string(&req->resp_body);
+    assert_string_equal(body, "[]");
+    free(body);
+    cJSON_Delete(arr);
+    ph_request_release(req);
+}
+
+static void respond_json_twice_adds_content_type_once(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    cJSON *t = cJSON_CreateTrue();
+    assert_int_equal(api->respond_json(req, 200, t), 0);
+    assert_int_equal(api->respond_json(req, 200, t), 0);
+    char *h = headers_of(req);
+    assert_string_equal(h, "Content-Type: application/json\r\n");
+    free(h);
+    cJSON_Delete(t);
+    ph_request_release(req);
+}
+
+static void respond_json_refuses_null_tree_and_bad_status_leaving_response(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    assert_int_equal(api->set_body(req, "keep", 4), 0);
+    cJSON *t = cJSON_CreateNull();
+    assert_int_equal(api->respond_json(req, 200, NULL), -1);
+    assert_int_equal(api->respond_json(req, 700, t), -1);
+    assert_int_equal(req->status, 200);
+    assert_int_equal(req->resp_body.len, 4);
+    assert_int_equal(req->resp_headers.len, 0);
+    cJSON_Delete(t);
+    ph_request_release(req);
+}
+
+static void respond_error_escapes_message_into_json(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    assert_int_equal(api->respond_error(req, 422, "bad \"name\"\n\\"), 0);
+    assert_int_equal(req->status, 422);
+    char *body = ut_buf_string(&req->resp_body);
+    cJSON *parsed = cJSON_Parse(body);
+    assert_non_null(parsed);
+    assert_string_equal(cJSON_GetObjectItem(parsed, "error")->valuestring, "bad \"name\"\n\\");
+    cJSON_Delete(parsed);
+    free(body);
+    assert_true(req->has_content_type);
+    ph_request_release(req);
+}
+
+/* ---- loop-only primitives ---- */
+
+typedef struct off_loop_result {
+    const ph_host_api *api;
+    ph_request *req;
+    ph_timer *timer;
+    int complete_rc;
+} off_loop_result;
+
+static void never(ph_request *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+    fail_msg("a timer refused off the loop thread fired");
+}
+
+static void *call_off_loop(void *arg)
+{
+    off_loop_result *r = arg;
+    r->timer = r->api->timer_start(r->req, 0, never, NULL);
+    r->complete_rc = r->api->complete(r->req);
+    return NULL;
+}
+
+static int fired;
+
+static void count_fire(ph_request *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+    fired++;
+}
+
+static void timer_start_and_complete_are_refused_off_the_loop_thread(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    ph_request_timer_setup(base);
+    ph_host_api_set_loop_thread(pthread_self());
+    assert_true(ph_host_api_on_loop_thread());
+    ph_request *req = new_request();
+    off_loop_result r = {api, req, (ph_timer *)&r, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, call_off_loop, &r), 0);
+    pthread_join(t, NULL);
+    assert_null(r.timer);
+    assert_int_equal(r.complete_rc, -1);
+    assert_null(req->timers);
+
+    /* on the loop thread the same timer is accepted and fires */
+    fired = 0;
+    assert_non_null(api->timer_start(req, 0, count_fire, NULL));
+    struct timeval wait = {0, 20000};
+    event_base_loopexit(base, &wait);
+    event_base_dispatch(base);
+    assert_int_equal(fired, 1);
+    ph_request_release(req);
+    ph_request_timer_setup(NULL);
+    event_base_free(base);
+}
+
+/* ---- logging ---- */
+
+static char *capture_stderr_of_log(const ph_request *req)
+{
+    char *dir = ut_mkdtemp("ph-unit-hostapi");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/stderr", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    api->log(req, PH_LOG_WARN, "value %d of %s", 7, "x");
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char *text = ut_read_file(path, NULL);
+    ut_rmtree(dir);
+    free(dir);
+    assert_non_null(text);
+    return text;
+}
+
+static void log_with_request_names_route_and_plugin(void **state)
+{
+    (void)state;
+    static const ph_plugin desc = {PH_ABI_VERSION, sizeof(ph_plugin), "demo", "1", PH_MODE_SYNC, NULL, NULL, NULL};
+    ph_plugin_lib lib = {.path = (char *)"/x/demo.so", .desc = &desc, .refs = 1};
+    ph_instance inst = {.lib = &lib, .refs = 1};
+    ph_route route = {.path = (char *)"/demo", .path_len = 5, .instance = &inst};
+    ph_request *req = new_request();
+    req->route = &route;
+    char *text = capture_stderr_of_log(req);
+    if (!strstr(text, "[warn] route /demo (plugin demo): value 7 of x\n"))
+        fail_msg("log line: '%s'", text);
+    free(text);
+    text = capture_stderr_of_log(NULL);
+    if (!strstr(text, "[warn] plugin: value 7 of x\n"))
+        fail_msg("log line: '%s'", text);
+    free(text);
+    ph_request_release(req);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_teardown(name, free_requests)
+    const struct CMUnitTest tests[] = {
+        T(table_reports_its_size_version_and_fills_every_slot),
+        T(setting_returns_value_or_null),
+        T(setting_double_parses_numbers_and_defaults_when_absent),
+        T(setting_double_refuses_text_trailing_empty_and_non_finite),
+        T(accessors_read_method_path_query_headers_and_body),
+        T(set_status_accepts_100_to_599_only),
+        T(add_header_appends_name_value_lines),
+        T(add_header_refuses_cr_lf_in_value_and_bad_names),
+        T(add_header_refuses_host_managed_headers_in_any_case),
+        T(add_header_content_type_in_any_case_marks_type_set),
+        T(set_body_replaces_previous_body),
+        T(respond_json_sets_status_compact_body_and_json_type),
+        T(respond_json_keeps_the_plugins_own_content_type),
+        T(respond_json_twice_adds_content_type_once),
+        T(respond_json_refuses_null_tree_and_bad_status_leaving_response),
+        T(respond_error_escapes_message_into_json),
+        T(timer_start_and_complete_are_refused_off_the_loop_thread),
+        T(log_with_request_names_route_and_plugin),
+    };
+#undef T
+    return cmocka_run_group_tests_name("host_api", tests, setup, NULL);
+}
