@@ -1,0 +1,410 @@
+/*
+ * proxy - forwards each request to the `upstream` URL and relays the answer.
+ *
+ * Async: handle() starts api->fetch and returns PH_PENDING; the fetch
+ * callback copies status, end-to-end headers and body into the response
+ * and completes it. No thread waits on the upstream.
+ *
+ * Settings
+ *   upstream  required, http://host[:port][/path][?query]. Every request of
+ *             the route goes to exactly this URL plus the request's raw
+ *             query string, joined with '?' (or '&' when the upstream has a
+ *             query already). The request path is not appended: one route
+ *             forwards to one upstream resource.
+ *   timeout   the whole upstream exchange, a duration ("500ms", "2s", a bare
+ *             number is seconds); default 30s, 1ms to 1 day.
+ *
+ * Forwarded: the method, the body, and the request headers named in
+ * forwarded_headers[] below (unless the client's Connection header lists
+ * them). SDK limitation: the host API looks a request header up by name
+ * (api->header) and cannot enumerate them, and returns only the first of a
+ * repeated field; so an end-to-end header missing from the list
+ * (X-Custom-Anything) is not forwarded, and of a repeated one only the first
+ * is. Host and Content-Length are the fetch's own. No X-Forwarded-For entry
+ * is added for the client: the API does not expose the client address (an
+ * incoming X-Forwarded-For is forwarded as is).
+ *
+ * Relayed back: the upstream status, its body, and its headers except the
+ * hop-by-hop ones (Connection, Keep-Alive, Proxy-*, TE, Trailer,
+ * Transfer-Encoding, Upgrade, and any the upstream's Connection header
+ * lists) and those the host manages (Content-Length, Date).
+ *
+ * Errors, each as {"error": "..."}: upstream timeout -> 504; refused,
+ * reset, DNS failure, invalid response, or a fetch that cannot start -> 502.
+ * Client gone: the abort callback cancels the fetch and frees the
+ * per-request context.
+ */
+#include <plughost.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "plugin_duration.h"
+
+#define PROXY_DEFAULT_TIMEOUT_MS 30000u
+
+/* End-to-end request headers forwarded when present (see the SDK limitation
+ * above). */
+static const char *const forwarded_headers[] = {
+    "Accept",          "Accept-Encoding",   "Accept-Language",   "Authorization",
+    "Cache-Control",   "Content-Encoding",  "Content-Type",      "Cookie",
+    "If-Match",        "If-Modified-Since", "If-None-Match",     "If-Unmodified-Since",
+    "Origin",          "Range",             "Referer",           "User-Agent",
+    "X-Forwarded-For", "X-Request-Id",
+};
+#define NFORWARDED (sizeof forwarded_headers / sizeof *forwarded_headers)
+
+/* Response headers never relayed: hop-by-hop (RFC 9110 7.6.1, plus the
+ * Proxy-* family) and those the host writes itself. */
+static const char *const dropped_response_headers[] = {
+    "Connection", "Keep-Alive", "TE",             "Trailer", "Transfer-Encoding",
+    "Upgrade",    "Date",       "Content-Length",
+};
+
+typedef struct proxy_state {
+    const ph_host_api *api;
+    char *upstream;
+    size_t upstream_len;
+    char query_sep; /* joins the request's query: '?', '&', or 0 (upstream ends in one) */
+    uint64_t timeout_ms;
+} proxy_state;
+
+/* One forwarded request: lives from handle() to the fetch callback or the
+ * abort callback, whichever runs (never both). */
+typedef struct proxy_call {
+    const proxy_state *st;
+    ph_fetch *fetch;
+} proxy_call;
+
+/* True when the comma-separated token list `list` (a Connection header
+ * value) names `name`, case-insensitively. Any thread. */
+static bool token_listed(const char *list, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = list; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, ",");
+        size_t tlen = len;
+        while (tlen && (p[tlen - 1] == ' ' || p[tlen - 1] == '\t'))
+            tlen--;
+        if (tlen == nlen && strncasecmp(p, name, nlen) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+/* True when [p, end) is a decimal port number from 1 to 65535. */
+static bool valid_port(const char *p, const char *end)
+{
+    unsigned long port = 0;
+    if (p == end)
+        return false;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9' || (port = port * 10 + (unsigned long)(*p - '0')) > 65535)
+            return false;
+    }
+    return port > 0;
+}
+
+/* Check an upstream URL: http://authority[/path][?query], an authority
+ * without user info and with a port of 1..65535 if any, no fragment, no
+ * space or control character. Returns NULL, or why it is refused. */
+static const char *upstream_problem(const char *url)
+{
+    if (strncasecmp(url, "https://", 8) == 0)
+        return "https is not supported (the host's fetch speaks plain HTTP)";
+    if (strncasecmp(url, "http://", 7) != 0)
+        return "it must start with http://";
+    for (const char *c = url; *c; c++) {
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            return "it contains a space or a control character";
+    }
+    if (strchr(url, '#'))
+        return "it contains a fragment ('#')";
+    const char *auth = url + 7;
+    size_t alen = strcspn(auth, "/?");
+    if (alen == 0)
+        return "it has no host";
+    if (memchr(auth, '@', alen))
+        return "user info (user@host) is not supported";
+    const char *auth_end = auth + alen, *port = NULL;
+    if (auth[0] == '[') {
+        const char *close = memchr(auth, ']', alen);
+        if (!close || close == auth + 1 || (close + 1 < auth_end && close[1] != ':'))
+            return "its [IPv6] host is malformed";
+        if (close + 1 < auth_end)
+            port = close + 2;
+    } else {
+        const char *colon = memchr(auth, ':', alen);
+        if (colon == auth)
+            return "it has no host";
+        if (colon)
+            port = colon + 1;
+    }
+    if (port && !valid_port(port, auth_end))
+        return "its port is not a number from 1 to 65535";
+    return NULL;
+}
+
+/* Read and check `upstream`. Returns 0 and fills st->upstream*, or -1
+ * after logging why. Loop thread (init). */
+static int read_upstream(const ph_host_api *api, const ph_settings *settings, proxy_state *st)
+{
+    const char *route = api->route_path(settings);
+    const char *url = api->setting(settings, "upstream");
+    if (!url || !*url) {
+        api->log(NULL, PH_LOG_ERROR,
+                 "proxy: route %s: upstream is required (e.g. upstream = "
+                 "http://127.0.0.1:9000/base)",
+                 route);
+        return -1;
+    }
+    const char *why = upstream_problem(url);
+    if (why) {
+        api->log(NULL, PH_LOG_ERROR, "proxy: route %s: upstream = \"%s\" is refused: %s", route,
+                 url, why);
+        return -1;
+    }
+    st->upstream_len = strlen(url);
+    st->upstream = malloc(st->upstream_len + 1);
+    if (!st->upstream) {
+        api->log(NULL, PH_LOG_ERROR, "proxy: route %s: out of memory", route);
+        return -1;
+    }
+    memcpy(st->upstream, url, st->upstream_len + 1);
+    char last = url[st->upstream_len - 1];
+    st->query_sep = last == '?' || last == '&' ? 0 : strchr(url, '?') ? '&' : '?';
+    return 0;
+}
+
+/* Check the host and the settings. Returns 0, or -1 with the reason
+ * logged. Loop thread. */
+static int proxy_init(const ph_host_api *api, const ph_settings *settings, void **state)
+{
+    if (!PH_HOST_HAS(api, fetch) || !PH_HOST_HAS(api, fetch_cancel) ||
+        !PH_HOST_HAS(api, on_abort)) {
+        api->log(NULL, PH_LOG_ERROR,
+                 "proxy: route %s: the host lacks fetch/on_abort (needs SDK ABI 1.1)",
+                 api->route_path(settings));
+        return -1;
+    }
+    proxy_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        api->log(NULL, PH_LOG_ERROR, "proxy: out of memory for the instance state");
+        return -1;
+    }
+    st->api = api;
+    if (read_upstream(api, settings, st) != 0 ||
+        plugin_duration_setting(api, settings, "proxy", "timeout", PROXY_DEFAULT_TIMEOUT_MS, 1,
+                                PLUGIN_DURATION_MAX_MS, &st->timeout_ms) != 0) {
+        free(st->upstream);
+        free(st);
+        return -1;
+    }
+    *state = st;
+    return 0;
+}
+
+static void proxy_fini(void *state)
+{
+    proxy_state *st = state;
+    free(st->upstream);
+    free(st);
+}
+
+/* The upstream URL plus `query` (raw, without '?'), malloc'ed, or NULL (no
+ * memory). Any thread. */
+static char *build_url(const proxy_state *st, const char *query)
+{
+    size_t qlen = query ? strlen(query) : 0;
+    char *url = malloc(st->upstream_len + 1 + qlen + 1);
+    if (!url)
+        return NULL;
+    char *p = url;
+    memcpy(p, st->upstream, st->upstream_len);
+    p += st->upstream_len;
+    if (qlen) {
+        if (st->query_sep)
+            *p++ = st->query_sep;
+        memcpy(p, query, qlen);
+        p += qlen;
+    }
+    *p = '\0';
+    return url;
+}
+
+/* Fill `out` (room for 2 * NFORWARDED + 1) with name, value pairs of the
+ * forwarded request headers present, NULL-terminated. The values point
+ * into the request (valid during handle; fetch copies them). Loop thread. */
+static void collect_headers(const ph_host_api *api, ph_request *req, const char **out)
+{
+    const char *connection = api->header(req, "Connection");
+    size_t n = 0;
+    for (size_t i = 0; i < NFORWARDED; i++) {
+        const char *value = api->header(req, forwarded_headers[i]);
+        if (!value || (connection && token_listed(connection, forwarded_headers[i])))
+            continue;
+        out[n++] = forwarded_headers[i];
+        out[n++] = value;
+    }
+    out[n] = NULL;
+}
+
+/* True when the upstream response header `name` must not be relayed;
+ * `connection` is the upstream's Connection header value, or NULL. */
+static bool drop_response_header(const char *name, const char *connection)
+{
+    if (strncasecmp(name, "Proxy-", 6) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof dropped_response_headers / sizeof *dropped_response_headers;
+         i++) {
+        if (strcasecmp(name, dropped_response_headers[i]) == 0)
+            return true;
+    }
+    return connection && token_listed(connection, name);
+}
+
+/* Answer `status` {"error": message}; if even that fails, a bare 500.
+ * Any thread building `req`. */
+static void answer_error(const ph_host_api *api, ph_request *req, int status, const char *message)
+{
+    if (api->respond_error(req, status, message) != 0)
+        api->set_status(req, 500);
+}
+
+/* Copy an upstream response into `req`: status, end-to-end headers, body.
+ * On failure the response becomes a 502/500 error. Loop thread. */
+static void relay_response(const proxy_state *st, ph_request *req, const ph_fetch_response *resp)
+{
+    const ph_host_api *api = st->api;
+    const char *connection = NULL;
+    for (size_t i = 0; i < resp->nheaders && !connection; i++) {
+        if (strcasecmp(resp->headers[2 * i], "Connection") == 0)
+            connection = resp->headers[2 * i + 1];
+    }
+    if (api->set_status(req, resp->status) != 0) {
+        api->log(req, PH_LOG_WARN, "proxy: upstream %s answered status %d", st->upstream,
+                 resp->status);
+        answer_error(api, req, 502, "bad gateway: invalid upstream status");
+        return;
+    }
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        const char *name = resp->headers[2 * i], *value = resp->headers[2 * i + 1];
+        if (drop_response_header(name, connection))
+            continue;
+        if (api->add_header(req, name, value) != 0)
+            api->log(req, PH_LOG_WARN, "proxy: upstream header %s not relayed (refused by "
+                                       "the host)", name);
+    }
+    if (api->set_body(req, resp->body, resp->body_len) != 0) {
+        api->log(req, PH_LOG_ERROR, "proxy: no memory for a %zu-byte upstream body",
+                 resp->body_len);
+        answer_error(api, req, 500, "out of memory");
+    }
+}
+
+/* Turn a failed fetch into 504 (time-out) or 502 (anything else). */
+static void relay_failure(const proxy_state *st, ph_request *req, const ph_fetch_response *resp)
+{
+    const char *message;
+    int status = 502;
+    switch (resp->error) {
+    case PH_FETCH_TIMEOUT:
+        status = 504;
+        message = "gateway timeout: the upstream did not answer in time";
+        break;
+    case PH_FETCH_REFUSED:
+        message = "bad gateway: the upstream refused the connection";
+        break;
+    case PH_FETCH_RESET:
+        message = "bad gateway: the upstream closed the connection mid-response";
+        break;
+    case PH_FETCH_DNS:
+        message = "bad gateway: the upstream host name did not resolve";
+        break;
+    case PH_FETCH_INVALID:
+        message = "bad gateway: invalid upstream response";
+        break;
+    default:
+        message = "bad gateway: the upstream request failed";
+        break;
+    }
+    st->api->log(req, PH_LOG_WARN, "proxy: upstream %s failed (%d): %s", st->upstream,
+                 (int)resp->error, resp->error_text ? resp->error_text : "");
+    answer_error(st->api, req, status, message);
+}
+
+/* The fetch's outcome: relay it and complete. Loop thread. */
+static void on_upstream_response(ph_request *req, const ph_fetch_response *resp, void *arg)
+{
+    proxy_call *call = arg;
+    const proxy_state *st = call->st;
+    free(call); /* the fetch handle died with this callback; no abort after complete */
+    if (resp->error == PH_FETCH_OK)
+        relay_response(st, req, resp);
+    else
+        relay_failure(st, req, resp);
+    if (st->api->complete(req) != 0)
+        st->api->log(req, PH_LOG_ERROR, "proxy: complete() refused the request");
+}
+
+/* The client left (or the route timed out) first: stop the fetch, free the
+ * call. Loop thread. */
+static void on_client_gone(ph_request *req, void *arg)
+{
+    (void)req;
+    proxy_call *call = arg;
+    call->st->api->fetch_cancel(call->fetch);
+    free(call);
+}
+
+/* Start the upstream request and return PH_PENDING; answer 502/500 at once
+ * (PH_OK, or PH_ERROR when even that fails) when it cannot start. Loop
+ * thread. */
+static int proxy_handle(void *state, ph_request *req)
+{
+    const proxy_state *st = state;
+    const ph_host_api *api = st->api;
+    const char *headers[2 * NFORWARDED + 1];
+    collect_headers(api, req, headers);
+    size_t body_len;
+    const void *body = api->body(req, &body_len);
+    proxy_call *call = malloc(sizeof *call);
+    char *url = build_url(st, api->query(req));
+    if (!call || !url) {
+        free(call);
+        free(url);
+        api->log(req, PH_LOG_ERROR, "proxy: out of memory");
+        return api->respond_error(req, 500, "out of memory") == 0 ? PH_OK : PH_ERROR;
+    }
+    ph_fetch_request freq = {.struct_size = sizeof freq,
+                             .method = api->method(req),
+                             .url = url,
+                             .headers = headers,
+                             .body = body_len ? body : NULL,
+                             .body_len = body_len,
+                             .timeout_ms = st->timeout_ms};
+    call->st = st;
+    call->fetch = api->fetch(req, &freq, on_upstream_response, call);
+    free(url); /* fetch copied it */
+    if (!call->fetch) {
+        free(call);
+        api->log(req, PH_LOG_ERROR, "proxy: cannot start the request to %s", st->upstream);
+        return api->respond_error(req, 502, "bad gateway: cannot start the upstream request") == 0
+                   ? PH_OK
+                   : PH_ERROR;
+    }
+    if (api->on_abort(req, on_client_gone, call) != 0) {
+        api->fetch_cancel(call->fetch);
+        free(call);
+        api->log(req, PH_LOG_ERROR, "proxy: cannot register the abort callback");
+        return api->respond_error(req, 500, "cannot watch the client") == 0 ? PH_OK : PH_ERROR;
+    }
+    return PH_PENDING;
+}
+
+PH_PLUGIN_DECLARE("proxy", "1.0.0", PH_MODE_ASYNC, proxy_init, proxy_fini, proxy_handle)

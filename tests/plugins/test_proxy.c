@@ -1,0 +1,478 @@
+/* test_proxy.c - the proxy plugin (plugins/proxy/proxy.c) through the mock
+ * host: the upstream URL it builds, what it forwards and drops, how it
+ * relays the upstream's answer, 502/504 on failures, cancellation when the
+ * client leaves, and the settings init refuses. The test plays the upstream
+ * with ph_mock_fetch_respond / ph_mock_fetch_fail. */
+#include "mock_fixture.h"
+
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#define UPSTREAM "http://127.0.0.1:9000/base"
+
+/* Load the proxy with `upstream` and optional `timeout` (NULL: absent). */
+static ph_mock_instance *load(ph_settings **s, const char *upstream, const char *timeout)
+{
+    *s = ph_mock_settings_new("/api", NULL);
+    assert_non_null(*s);
+    if (upstream)
+        assert_int_equal(ph_mock_settings_set(*s, "upstream", upstream), 0);
+    if (timeout)
+        assert_int_equal(ph_mock_settings_set(*s, "timeout", timeout), 0);
+    ph_mock_instance *inst = NULL;
+    assert_int_equal(ph_mock_init(ph_plugin_entry(), *s, &inst), 0);
+    return inst;
+}
+
+static void unload(ph_mock_instance *inst, ph_settings *s)
+{
+    ph_mock_fini(inst);
+    ph_mock_settings_free(s);
+}
+
+/* Handle `req` and expect one fetch started; returns it. */
+static ph_fetch *forward(ph_mock_instance *inst, ph_request *req)
+{
+    assert_int_equal(ph_mock_handle(inst, req), PH_PENDING);
+    assert_int_equal(ph_mock_fetch_pending(req), 1);
+    ph_fetch *f = ph_mock_fetch_at(0);
+    assert_non_null(f);
+    return f;
+}
+
+/* The URL the proxy fetched for a GET of `target` with `upstream`. */
+static void assert_fetches(const char *upstream, const char *target, const char *url)
+{
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, upstream, NULL);
+    ph_request *req = ph_mock_request_new("GET", target);
+    ph_fetch *f = forward(inst, req);
+    ph_mock_fetch_info info;
+    assert_int_equal(ph_mock_fetch_get(f, &info), 0);
+    assert_string_equal(info.url, url);
+    assert_string_equal(info.method, "GET");
+    assert_int_equal(ph_mock_fetch_respond(f, 204, NULL, NULL, 0), 0);
+    ph_mock_request_free(req);
+    unload(inst, s);
+}
+
+/* Assert the JSON error body of `req` is {"error": "<starts with prefix>..."}. */
+static void assert_error_body(ph_request *req, const char *prefix)
+{
+    cJSON *json = ph_mock_response_json(req);
+    assert_non_null(json);
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(json, "error");
+    assert_true(cJSON_IsString(err));
+    assert_int_equal(strncmp(err->valuestring, prefix, strlen(prefix)), 0);
+    cJSON_Delete(json);
+    assert_string_equal(ph_mock_response_header(req, "Content-Type"), "application/json");
+}
+
+static void proxy_declares_itself_async(void **state)
+{
+    (void)state;
+    assert_int_equal(ph_plugin_entry()->mode, PH_MODE_ASYNC);
+    assert_string_equal(ph_plugin_entry()->name, "proxy");
+}
+
+static void proxy_appends_the_query_string_to_the_upstream_url(void **state)
+{
+    (void)state;
+    assert_fetches(UPSTREAM, "/api?x=1&y=a%20b", UPSTREAM "?x=1&y=a%20b");
+}
+
+static void proxy_sends_the_bare_upstream_url_without_a_query(void **state)
+{
+    (void)state;
+    assert_fetches(UPSTREAM, "/api", UPSTREAM);
+    assert_fetches(UPSTREAM, "/api/deeper/path", UPSTREAM); /* the path is not appended */
+}
+
+static void proxy_joins_with_ampersand_when_the_upstream_has_a_query(void **state)
+{
+    (void)state;
+    assert_fetches(UPSTREAM "?key=v", "/api?x=1", UPSTREAM "?key=v&x=1");
+    assert_fetches(UPSTREAM "?", "/api?x=1", UPSTREAM "?x=1");
+    assert_fetches(UPSTREAM "?key=v&", "/api?x=1", UPSTREAM "?key=v&x=1");
+}
+
+static void proxy_forwards_method_body_and_timeout(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, "500ms");
+    ph_request *req = ph_mock_request_new("PUT", "/api");
+    ph_mock_request_set_body_str(req, "{\"n\":1}");
+    ph_fetch *f = forward(inst, req);
+    ph_mock_fetch_info info;
+    ph_mock_fetch_get(f, &info);
+    assert_string_equal(info.method, "PUT");
+    assert_int_equal(info.body_len, 7);
+    assert_memory_equal(info.body, "{\"n\":1}", 7);
+    assert_int_equal(info.timeout_ms, 500);
+    ph_mock_request_free(req); /* the client leaves: aborts and cancels */
+    assert_int_equal(ph_mock_fetch_pending(NULL), 0);
+    unload(inst, s);
+}
+
+static void proxy_timeout_defaults_to_30_s_and_reads_durations(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *setting;
+        uint64_t ms;
+    } cases[] = {{NULL, 30000}, {"2s", 2000}, {"2", 2000}, {"1.5", 1500}, {"250ms", 250}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ph_settings *s;
+        ph_mock_instance *inst = load(&s, UPSTREAM, cases[i].setting);
+        ph_request *req = ph_mock_request_new("GET", "/api");
+        ph_mock_fetch_info info;
+        ph_mock_fetch_get(forward(inst, req), &info);
+        assert_int_equal(info.timeout_ms, cases[i].ms);
+        ph_mock_request_free(req);
+        unload(inst, s);
+    }
+}
+
+static void proxy_forwards_end_to_end_headers_and_drops_hop_by_hop(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+    ph_request *req = ph_mock_request_new("POST", "/api");
+    static const char *const sent[][2] = {
+        {"Accept", "application/json"},
+        {"Authorization", "Bearer t0k"},
+        {"Content-Type", "application/json"},
+        {"Cookie", "a=1"},
+        {"User-Agent", "test/1"},
+        {"X-Request-Id", "req-42"},
+        {"X-Forwarded-For", "10.0.0.1"},
+        {"Accept-Language", "fr"},
+        /* hop-by-hop, or the fetch's own: never forwarded */
+        {"Connection", "keep-alive, Upgrade"},
+        {"Keep-Alive", "timeout=5"},
+        {"Proxy-Authorization", "Basic eA=="},
+        {"Proxy-Connection", "keep-alive"},
+        {"TE", "trailers"},
+        {"Trailer", "X-Sum"},
+        {"Transfer-Encoding", "chunked"},
+        {"Upgrade", "websocket"},
+        {"Host", "client.example"},
+        {"Content-Length", "2"},
+        /* end-to-end but not in the list the SDK lets us look up */
+        {"X-Custom", "lost"},
+    };
+    for (size_t i = 0; i < sizeof sent / sizeof *sent; i++)
+        assert_int_equal(ph_mock_request_add_header(req, sent[i][0], sent[i][1]), 0);
+    ph_mock_request_set_body_str(req, "{}");
+    ph_fetch *f = forward(inst, req);
+
+    for (size_t i = 0; i < 8; i++)
+        assert_string_equal(ph_mock_fetch_header(f, sent[i][0]), sent[i][1]);
+    for (size_t i = 8; i < sizeof sent / sizeof *sent; i++) {
+        if (ph_mock_fetch_header(f, sent[i][0]))
+            fail_msg("header %s was forwarded", sent[i][0]);
+    }
+    ph_mock_fetch_info info;
+    ph_mock_fetch_get(f, &info);
+    assert_int_equal(info.nheaders, 8);
+    ph_mock_request_free(req);
+    unload(inst, s);
+}
+
+static void proxy_drops_headers_the_clients_connection_header_names(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+    ph_request *req = ph_mock_request_new("GET", "/api");
+    ph_mock_request_add_header(req, "Connection", "close ,  cookie");
+    ph_mock_request_add_header(req, "Cookie", "secret=1");
+    ph_mock_request_add_header(req, "Accept", "*/*");
+    ph_fetch *f = forward(inst, req);
+    assert_null(ph_mock_fetch_header(f, "Cookie"));
+    assert_string_equal(ph_mock_fetch_header(f, "Accept"), "*/*");
+    ph_mock_request_free(req);
+    unload(inst, s);
+}
+
+static void proxy_relays_status_end_to_end_headers_and_body(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+    ph_request *req = ph_mock_request_new("POST", "/api");
+    ph_fetch *f = forward(inst, req);
+    const char *headers[] = {"Content-Type", "text/csv",
+                             "Set-Cookie", "a=1",
+                             "Set-Cookie", "b=2",
+                             "X-Upstream", "yes",
+                             "Connection", "keep-alive, X-Hop",
+                             "X-Hop", "per-connection",
+                             "Keep-Alive", "timeout=5",
+                             "Transfer-Encoding", "chunked",
+                             "Content-Length", "7",
+                             "Date", "Mon, 01 Jan 2024 00:00:00 GMT",
+                             "Proxy-Authenticate", "Basic",
+                             "Upgrade", "h2c",
+                             "Trailer", "X-Sum",
+                             "TE", "trailers",
+                             NULL};
+    assert_int_equal(ph_mock_fetch_respond(f, 201, headers, "a,b\n1,2", 7), 0);
+
+    assert_true(ph_mock_responded(req));
+    assert_int_equal(ph_mock_complete_calls(req), 1);
+    assert_int_equal(ph_mock_response_status(req), 201);
+    size_t len;
+    assert_memory_equal(ph_mock_response_body(req, &len), "a,b\n1,2", 7);
+    assert_int_equal(len, 7);
+    assert_int_equal(ph_mock_response_header_count(req), 4);
+    const char *name, *value;
+    ph_mock_response_header_at(req, 0, &name, &value);
+    assert_string_equal(name, "Content-Type");
+    assert_string_equal(value, "text/csv");
+    ph_mock_response_header_at(req, 1, &name, &value);
+    assert_string_equal(value, "a=1");
+    ph_mock_response_header_at(req, 2, &name, &value);
+    assert_string_equal(value, "b=2"); /* repeated fields all relayed, in order */
+    assert_string_equal(ph_mock_response_header(req, "X-Upstream"), "yes");
+    assert_null(ph_mock_response_header(req, "X-Hop"));
+    assert_int_equal(ph_mock_log_find(PH_LOG_WARN, ""), 0); /* nothing refused */
+    ph_mock_request_free(req);
+    unload(inst, s);
+}
+
+static void proxy_relays_an_upstream_error_status_as_is(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+    ph_request *req = ph_mock_request_new("GET", "/api?id=9");
+    const char *headers[] = {"Content-Type", "application/json", NULL};
+    assert_int_equal(ph_mock_fetch_respond(forward(inst, req), 404, headers, "{\"e\":1}", 7), 0);
+    assert_int_equal(ph_mock_response_status(req), 404);
+    assert_string_equal(ph_mock_response_body(req, NULL), "{\"e\":1}");
+    ph_mock_request_free(req);
+    unload(inst, s);
+}
+
+/* Fail the fetch with `error` and expect `status` with an error body. */
+static void assert_failure_answers(ph_fetch_error error, int status, const char *prefix)
+{
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+    ph_request *req = ph_mock_request_new("GET", "/api");
+    assert_int_equal(ph_mock_fetch_fail(forward(inst, req), error, "detail for the log"), 0);
+    assert_true(ph_mock_responded(req));
+    assert_int_equal(ph_mock_complete_calls(req), 1);
+    assert_int_equal(ph_mock_response_status(req), status);
+    assert_error_body(req, prefix);
+    assert_int_equal(ph_mock_log_find(PH_LOG_WARN, "detail for the log"), 1);
+    assert_int_equal(ph_mock_log_find(PH_LOG_WARN, UPSTREAM), 1);
+    ph_mock_request_free(req);
+    unload(inst, s);
+}
+
+static void proxy_answers_502_when_the_upstream_refuses(void **state)
+{
+    (void)state;
+    assert_failure_answers(PH_FETCH_REFUSED, 502, "bad gateway");
+}
+
+static void proxy_answers_502_when_the_upstream_resets(void **state)
+{
+    (void)state;
+    assert_failure_answers(PH_FETCH_RESET, 502, "bad gateway");
+}
+
+static void proxy_answers_502_on_dns_and_invalid_responses(void **state)
+{
+    (void)state;
+    assert_failure_answers(PH_FETCH_DNS, 502, "bad gateway");
+    ph_mock_reset();
+    assert_failure_answers(PH_FETCH_INVALID, 502, "bad gateway");
+}
+
+static void proxy_answers_504_when_the_upstream_times_out(void **state)
+{
+    (void)state;
+    assert_failure_answers(PH_FETCH_TIMEOUT, 504, "gateway timeout");
+}
+
+static void proxy_answers_504_when_its_timeout_passes_on_the_clock(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, "500ms");
+    ph_request *req = ph_mock_request_new("GET", "/api");
+    forward(inst, req);
+    ph_mock_run_timers(499);
+    assert_false(ph_mock_responded(req));
+    ph_mock_run_timers(1);
+    assert_int_equal(ph_mock_response_status(req), 504);
+    ph_mock_request_free(req);
+    unload(inst, s);
+}
+
+static void proxy_answers_502_at_once_when_the_fetch_cannot_start(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+    ph_request *req = ph_mock_request_new("GET", "/api");
+    ph_mock_fail_next(PH_MOCK_FAULT_FETCH, 1);
+    assert_int_equal(ph_mock_handle(inst, req), PH_OK);
+    assert_int_equal(ph_mock_response_status(req), 502);
+    assert_error_body(req, "bad gateway");
+    assert_int_equal(ph_mock_complete_calls(req), 0);
+    ph_mock_request_free(req);
+    unload(inst, s);
+}
+
+static void proxy_abort_cancels_the_fetch_and_frees_its_context(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+    ph_request *req = ph_mock_request_new("GET", "/api");
+    ph_fetch *f = forward(inst, req);
+    assert_int_equal(ph_mock_abort(req), 0);
+    assert_int_equal(ph_mock_abort_calls(req), 1);
+    assert_int_equal(ph_mock_fetch_pending(NULL), 0);
+    assert_int_equal(ph_mock_fetch_respond(f, 200, NULL, "late", 4), -1); /* nobody listens */
+    assert_int_equal(ph_mock_run_timers(60000), 0);
+    assert_false(ph_mock_responded(req));
+    assert_int_equal(ph_mock_complete_calls(req), 0);
+    /* the context is freed: AddressSanitizer's leak check proves it */
+    ph_mock_request_free(req);
+    unload(inst, s);
+}
+
+static void proxy_serves_overlapping_requests_independently(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+    ph_request *a = ph_mock_request_new("GET", "/api?who=a");
+    ph_request *b = ph_mock_request_new("GET", "/api?who=b");
+    assert_int_equal(ph_mock_handle(inst, a), PH_PENDING);
+    assert_int_equal(ph_mock_handle(inst, b), PH_PENDING);
+    assert_int_equal(ph_mock_fetch_pending(NULL), 2);
+    ph_fetch *fa = ph_mock_fetch_at(0), *fb = ph_mock_fetch_at(1);
+    ph_mock_fetch_info info;
+    ph_mock_fetch_get(fb, &info);
+    assert_string_equal(info.url, UPSTREAM "?who=b");
+    assert_int_equal(ph_mock_fetch_respond(fb, 200, NULL, "B", 1), 0);
+    assert_int_equal(ph_mock_fetch_fail(fa, PH_FETCH_REFUSED, "refused"), 0);
+    assert_string_equal(ph_mock_response_body(b, NULL), "B");
+    assert_int_equal(ph_mock_response_status(a), 502);
+    ph_mock_request_free(a);
+    ph_mock_request_free(b);
+    unload(inst, s);
+}
+
+/* init refuses upstream/timeout; the log names the route and `needle`. */
+static void assert_init_refuses(const char *upstream, const char *timeout, const char *needle)
+{
+    ph_settings *s = ph_mock_settings_new("/api", NULL);
+    if (upstream)
+        ph_mock_settings_set(s, "upstream", upstream);
+    if (timeout)
+        ph_mock_settings_set(s, "timeout", timeout);
+    ph_mock_instance *inst = (ph_mock_instance *)&inst;
+    assert_int_not_equal(ph_mock_init(ph_plugin_entry(), s, &inst), 0);
+    assert_null(inst);
+    if (ph_mock_log_find(PH_LOG_ERROR, needle) < 1)
+        fail_msg("no error log containing \"%s\"", needle);
+    assert_true(ph_mock_log_find(PH_LOG_ERROR, "route /api") >= 1);
+    ph_mock_settings_free(s);
+    ph_mock_reset();
+}
+
+static void proxy_init_refuses_a_missing_or_bad_upstream(void **state)
+{
+    (void)state;
+    assert_init_refuses(NULL, NULL, "upstream is required");
+    assert_init_refuses("", NULL, "upstream is required");
+    assert_init_refuses("https://example.com/", NULL, "https is not supported");
+    assert_init_refuses("ftp://example.com/", NULL, "must start with http://");
+    assert_init_refuses("127.0.0.1:9000", NULL, "must start with http://");
+    assert_init_refuses("http://", NULL, "no host");
+    assert_init_refuses("http:///path", NULL, "no host");
+    assert_init_refuses("http://:9000/", NULL, "no host");
+    assert_init_refuses("http://host:/", NULL, "port");
+    assert_init_refuses("http://host:99999/", NULL, "port");
+    assert_init_refuses("http://host:0/", NULL, "port");
+    assert_init_refuses("http://host:8x/", NULL, "port");
+    assert_init_refuses("http://user@host/", NULL, "user info");
+    assert_init_refuses("http://host/a b", NULL, "space");
+    assert_init_refuses("http://host/#top", NULL, "fragment");
+    assert_init_refuses("http://[::1/", NULL, "IPv6");
+}
+
+static void proxy_init_accepts_well_formed_upstreams(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"http://127.0.0.1:9000/base", "HTTP://example.com",
+                                       "http://[::1]:8080/x?y=1", "http://h:65535", "http://h?q"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        ph_settings *s;
+        ph_mock_instance *inst = load(&s, good[i], NULL);
+        unload(inst, s);
+    }
+}
+
+static void proxy_init_refuses_a_bad_timeout(void **state)
+{
+    (void)state;
+    assert_init_refuses(UPSTREAM, "abc", "timeout");
+    assert_init_refuses(UPSTREAM, "-1", "not a duration");
+    assert_init_refuses(UPSTREAM, "2m", "not a duration");
+    assert_init_refuses(UPSTREAM, "1e3", "not a duration");
+    assert_init_refuses(UPSTREAM, "", "not a duration");
+    assert_init_refuses(UPSTREAM, "0", "out of range");
+    assert_init_refuses(UPSTREAM, "2d", "not a duration");
+    assert_init_refuses(UPSTREAM, "86401", "out of range"); /* over a day */
+}
+
+static void proxy_init_refuses_a_host_without_fetch(void **state)
+{
+    (void)state;
+    ph_host_api old = *ph_mock_api();
+    old.struct_size = offsetof(ph_host_api, path_param); /* a 1.0 host */
+    ph_settings *s = ph_mock_settings_new("/api", "upstream", UPSTREAM, NULL);
+    ph_mock_instance *inst;
+    assert_int_not_equal(ph_mock_init_with_api(&old, ph_plugin_entry(), s, &inst), 0);
+    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "ABI 1.1"), 1);
+    ph_mock_settings_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        MOCK_TEST(proxy_declares_itself_async),
+        MOCK_TEST(proxy_appends_the_query_string_to_the_upstream_url),
+        MOCK_TEST(proxy_sends_the_bare_upstream_url_without_a_query),
+        MOCK_TEST(proxy_joins_with_ampersand_when_the_upstream_has_a_query),
+        MOCK_TEST(proxy_forwards_method_body_and_timeout),
+        MOCK_TEST(proxy_timeout_defaults_to_30_s_and_reads_durations),
+        MOCK_TEST(proxy_forwards_end_to_end_headers_and_drops_hop_by_hop),
+        MOCK_TEST(proxy_drops_headers_the_clients_connection_header_names),
+        MOCK_TEST(proxy_relays_status_end_to_end_headers_and_body),
+        MOCK_TEST(proxy_relays_an_upstream_error_status_as_is),
+        MOCK_TEST(proxy_answers_502_when_the_upstream_refuses),
+        MOCK_TEST(proxy_answers_502_when_the_upstream_resets),
+        MOCK_TEST(proxy_answers_502_on_dns_and_invalid_responses),
+        MOCK_TEST(proxy_answers_504_when_the_upstream_times_out),
+        MOCK_TEST(proxy_answers_504_when_its_timeout_passes_on_the_clock),
+        MOCK_TEST(proxy_answers_502_at_once_when_the_fetch_cannot_start),
+        MOCK_TEST(proxy_abort_cancels_the_fetch_and_frees_its_context),
+        MOCK_TEST(proxy_serves_overlapping_requests_independently),
+        MOCK_TEST(proxy_init_refuses_a_missing_or_bad_upstream),
+        MOCK_TEST(proxy_init_accepts_well_formed_upstreams),
+        MOCK_TEST(proxy_init_refuses_a_bad_timeout),
+        MOCK_TEST(proxy_init_refuses_a_host_without_fetch),
+    };
+    return cmocka_run_group_tests_name("plugin proxy", tests, NULL, NULL);
+}
