@@ -141,15 +141,18 @@ int ph_mock_init_with_api(const ph_host_api *api, const ph_plugin *plugin,
 /* Run the plugin's handle() on `req` as the host would, on the calling
  * thread. Returns what handle returned. `req` must be fresh (never handled).
  * After PH_OK or PH_ERROR the response is final (PH_ERROR, and any result
- * that is not a ph_result, make the status 500, as the host answers); the
- * request's pending timers are cancelled. After PH_PENDING (async plugins
- * only) the response is final once the plugin calls complete(). */
+ * that is not a ph_result, make the status 500, as the host answers,
+ * unless a stream already sent its status); the request's pending timers
+ * and fetches are cancelled and its offload results dropped, as after
+ * complete(). After PH_PENDING (async plugins only) the response is final
+ * once the plugin calls complete(). */
 int ph_mock_handle(ph_mock_instance *inst, ph_request *req);
 
 /* Call the plugin's fini (if any) with its state and free the instance.
- * Requests of the instance still pending are detached and their timers
- * cancelled; that is recorded as a misuse, since the real host never calls
- * fini with requests in flight. NULL is ignored. */
+ * Requests of the instance still pending are detached, their timers and
+ * fetches cancelled and their offload results dropped (no abort callback
+ * runs); that is recorded as a misuse, since the real host never calls fini
+ * with requests in flight. NULL is ignored. */
 void ph_mock_fini(ph_mock_instance *inst);
 
 /* The plugin state init stored, for white-box checks. */
