@@ -316,6 +316,56 @@ static void generation_wrong_abi_plugin_fails_build_naming_versions(void **state
     assert_int_equal(ut_count_maps(copies), f->maps);
 }
 
+static void generation_route_timeout_defaults_to_the_server_timeout(void **state)
+{
+    fixture *f = *state;
+    char text[512];
+    snprintf(text, sizeof text,
+             "[server]\nplugin_dir = %s\ntimeout = 7s\n"
+             "[route /own]\nplugin = hello\ntimeout = 250ms\n"
+             "[route /default]\nplugin = hello\n",
+             PLUGHOST_PLUGIN_DIR);
+    assert_int_equal(ut_write_file(f->ini, text, strlen(text)), 0);
+    ph_config *c = ph_config_load(f->ini, f->err, sizeof f->err);
+    assert_non_null(c);
+    ph_generation *gen = ph_generation_build(c, NULL, 1, f->err, sizeof f->err);
+    if (!gen)
+        fail_msg("%s", f->err);
+    const ph_route *route = NULL;
+    assert_int_equal(ph_router_match(gen->router, "/own", 4, PH_METHOD_GET, &route, NULL), PH_ROUTE_FOUND);
+    assert_int_equal(route->timeout_ms, 250);
+    assert_int_equal(ph_router_match(gen->router, "/default", 8, PH_METHOD_GET, &route, NULL), PH_ROUTE_FOUND);
+    assert_int_equal(route->timeout_ms, 7000);
+    ph_generation_unref(gen);
+}
+
+static void generation_serves_parameter_routes(void **state)
+{
+    fixture *f = *state;
+    ph_generation *gen = build(f, PLUGHOST_PLUGIN_DIR, "[route /items/{id}]\nplugin = hello\n", NULL);
+    ph_buf params = {0};
+    const ph_route *route = NULL;
+    assert_int_equal(ph_router_match(gen->router, "/items/5", 8, PH_METHOD_GET, &route, &params), PH_ROUTE_FOUND);
+    assert_string_equal(route->instance->settings.route_path, "/items/{id}");
+    assert_memory_equal(params.data, "id\0" "5", 5);
+    ph_buf_free(&params);
+    ph_generation_unref(gen);
+}
+
+static void generation_ambiguous_routes_fail_build_naming_ini_line(void **state)
+{
+    fixture *f = *state;
+    ph_config *c = config(f, PLUGHOST_PLUGIN_DIR,
+                          "[route /items/{id}]\nplugin = hello\n"
+                          "[route /items/{name}]\nplugin = hello\n");
+    assert_null(ph_generation_build(c, NULL, 1, f->err, sizeof f->err));
+    char want[3 * PATH_MAX];
+    snprintf(want, sizeof want, "%s:5: route /items/{name} is ambiguous with route /items/{id} (they match the same paths)",
+             f->ini);
+    assert_string_equal(f->err, want);
+    assert_int_equal(ut_count_maps(copies), f->maps);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -331,6 +381,9 @@ int main(void)
         T(generation_failing_init_fails_build_and_releases_everything),
         T(generation_missing_plugin_file_fails_naming_ini_line_route_and_file),
         T(generation_wrong_abi_plugin_fails_build_naming_versions),
+        T(generation_route_timeout_defaults_to_the_server_timeout),
+        T(generation_serves_parameter_routes),
+        T(generation_ambiguous_routes_fail_build_naming_ini_line),
     };
 #undef T
     return cmocka_run_group_tests_name("generation", tests, group_setup, group_teardown);

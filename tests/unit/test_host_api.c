@@ -77,6 +77,17 @@ static void table_reports_its_size_version_and_fills_every_slot(void **state)
     assert_true(PH_HOST_HAS(api, complete));
     assert_true(PH_HOST_HAS(api, timer_start));
     assert_true(PH_HOST_HAS(api, timer_cancel));
+    /* ABI 1.1 */
+    assert_int_equal(PH_ABI_VERSION_MINOR(api->abi_version), PH_ABI_MINOR);
+    assert_true(PH_HOST_HAS(api, path_param));
+    assert_true(PH_HOST_HAS(api, on_abort));
+    assert_true(PH_HOST_HAS(api, timer_repeat));
+    assert_true(PH_HOST_HAS(api, fetch));
+    assert_true(PH_HOST_HAS(api, fetch_cancel));
+    assert_true(PH_HOST_HAS(api, offload));
+    assert_true(PH_HOST_HAS(api, stream_begin));
+    assert_true(PH_HOST_HAS(api, stream_write));
+    assert_true(PH_HOST_HAS(api, stream_on_drain));
 }
 
 /* ---- settings ---- */
@@ -381,6 +392,176 @@ static void timer_start_and_complete_are_refused_off_the_loop_thread(void **stat
     event_base_free(base);
 }
 
+/* ---- ABI 1.1: path parameters and async-only calls ---- */
+
+static void path_param_reads_the_matched_routes_parameters(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    assert_null(api->path_param(req, "id"));
+    assert_int_equal(ph_buf_append(&req->params, "id\0" "42\0", 6), 0);
+    assert_string_equal(api->path_param(req, "id"), "42");
+    assert_null(api->path_param(req, "ID"));
+    assert_null(api->path_param(req, NULL));
+    assert_null(api->path_param(NULL, "id"));
+    ph_request_release(req);
+}
+
+/* A request as the dispatcher hands it to a handler of `mode`. */
+typedef struct fake_route {
+    ph_plugin desc;
+    ph_plugin_lib lib;
+    ph_instance inst;
+    ph_route route;
+} fake_route;
+
+static void fake_route_init(fake_route *f, ph_mode mode)
+{
+    memset(f, 0, sizeof *f);
+    f->desc = (ph_plugin){PH_ABI_VERSION, sizeof(ph_plugin), "fake", "1", mode, NULL, NULL, NULL};
+    f->lib.path = (char *)"/fake.so";
+    f->lib.desc = &f->desc;
+    f->lib.refs = 1;
+    f->inst.lib = &f->lib;
+    f->inst.refs = 1;
+    f->route.path = (char *)"/fake";
+    f->route.path_len = 5;
+    f->route.instance = &f->inst;
+}
+
+static ph_request *running_request(const fake_route *f)
+{
+    ph_request *req = new_request();
+    req->route = &f->route;
+    req->state = PH_REQ_RUNNING;
+    return req;
+}
+
+static void never_abort(ph_request *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+}
+
+static void never_work(void *arg) { (void)arg; }
+
+static void never_done(ph_request *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+}
+
+static void never_fetched(ph_request *req, const ph_fetch_response *resp, void *arg)
+{
+    (void)req;
+    (void)resp;
+    (void)arg;
+    fail_msg("a refused fetch called back");
+}
+
+static void on_abort_registers_only_for_pending_async_requests_on_the_loop(void **state)
+{
+    (void)state;
+    ph_host_api_set_loop_thread(pthread_self());
+    fake_route async_route, sync_route;
+    fake_route_init(&async_route, PH_MODE_ASYNC);
+    fake_route_init(&sync_route, PH_MODE_SYNC);
+
+    ph_request *req = running_request(&async_route);
+    int arg;
+    assert_int_equal(api->on_abort(req, never_abort, &arg), 0);
+    assert_ptr_equal(req->abort_cb, never_abort);
+    assert_ptr_equal(req->abort_arg, &arg);
+    assert_int_equal(api->stream_on_drain(req, never_abort, &arg), 0);
+    assert_ptr_equal(req->drain_cb, never_abort);
+    ph_request_release(req);
+
+    req = running_request(&sync_route); /* a sync handler may not */
+    assert_int_equal(api->on_abort(req, never_abort, NULL), -1);
+    assert_null(req->abort_cb);
+    assert_int_equal(api->offload(req, never_work, never_done, NULL), -1);
+    assert_int_equal(api->stream_begin(req), -1);
+    assert_int_equal(api->stream_write(req, "x", 1), -1);
+    assert_int_equal(api->stream_on_drain(req, never_abort, NULL), -1);
+    ph_fetch_request freq = {.struct_size = sizeof freq, .url = "http://127.0.0.1:1/"};
+    assert_null(api->fetch(req, &freq, never_fetched, NULL));
+    ph_request_release(req);
+
+    req = running_request(&async_route); /* an async one that is not running */
+    req->state = PH_REQ_DONE;
+    assert_int_equal(api->on_abort(req, never_abort, NULL), -1);
+    req->route = NULL;
+    req->state = PH_REQ_RUNNING;
+    assert_int_equal(api->on_abort(req, never_abort, NULL), -1);
+    assert_int_equal(api->on_abort(NULL, never_abort, NULL), -1);
+    ph_request_release(req);
+}
+
+typedef struct off_loop_11 {
+    const ph_host_api *api;
+    ph_request *req;
+    int abort_rc, offload_rc, stream_rc;
+    ph_timer *repeat;
+} off_loop_11;
+
+static void *call_11_off_loop(void *arg)
+{
+    off_loop_11 *r = arg;
+    r->abort_rc = r->api->on_abort(r->req, never_abort, NULL);
+    r->offload_rc = r->api->offload(r->req, never_work, never_done, NULL);
+    r->stream_rc = r->api->stream_begin(r->req);
+    r->repeat = r->api->timer_repeat(r->req, 5, never_abort, NULL);
+    return NULL;
+}
+
+static void abi_11_loop_calls_are_refused_off_the_loop_thread(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    ph_request_timer_setup(base);
+    ph_host_api_set_loop_thread(pthread_self());
+    fake_route async_route;
+    fake_route_init(&async_route, PH_MODE_ASYNC);
+    ph_request *req = running_request(&async_route);
+    off_loop_11 r = {api, req, 0, 0, 0, (ph_timer *)&r};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, call_11_off_loop, &r), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(r.abort_rc, -1);
+    assert_int_equal(r.offload_rc, -1);
+    assert_int_equal(r.stream_rc, -1);
+    assert_null(r.repeat);
+    assert_null(req->abort_cb);
+    assert_null(req->timers);
+    ph_request_release(req);
+    ph_request_timer_setup(NULL);
+    event_base_free(base);
+}
+
+static void timer_repeat_on_the_loop_fires_until_cancelled(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    ph_request_timer_setup(base);
+    ph_host_api_set_loop_thread(pthread_self());
+    ph_request *req = new_request();
+    fired = 0;
+    ph_timer *t = api->timer_repeat(req, 3, count_fire, NULL);
+    assert_non_null(t);
+    struct timeval wait = {0, 40000};
+    event_base_loopexit(base, &wait);
+    event_base_dispatch(base);
+    assert_true(fired >= 2);
+    api->timer_cancel(t);
+    assert_null(req->timers);
+    assert_null(api->timer_repeat(req, 0, count_fire, NULL));
+    ph_request_release(req);
+    ph_request_timer_setup(NULL);
+    event_base_free(base);
+}
+
 /* ---- logging ---- */
 
 static char *capture_stderr_of_log(const ph_request *req)
@@ -444,6 +625,10 @@ int main(void)
         T(respond_json_refuses_null_tree_and_bad_status_leaving_response),
         T(respond_error_escapes_message_into_json),
         T(timer_start_and_complete_are_refused_off_the_loop_thread),
+        T(path_param_reads_the_matched_routes_parameters),
+        T(on_abort_registers_only_for_pending_async_requests_on_the_loop),
+        T(abi_11_loop_calls_are_refused_off_the_loop_thread),
+        T(timer_repeat_on_the_loop_fires_until_cancelled),
         T(log_with_request_names_route_and_plugin),
     };
 #undef T

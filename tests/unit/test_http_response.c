@@ -261,6 +261,38 @@ static void connection_header_for_http10_says_keep_alive_or_close(void **state)
     ph_request_release(req);
 }
 
+static void streaming_head_over_http11_is_chunked_without_length(void **state)
+{
+    (void)state;
+    ph_request *req = response(200, "first chunk", 1);
+    req->streaming = true;
+    req->chunked = true;
+    assert_int_equal(ph_buf_append_str(&req->resp_headers, "Content-Type: text/event-stream\r\n"), 0);
+    req->has_content_type = true;
+    char *head = head_of(req, true);
+    assert_int_equal(count_lines(head, "Transfer-Encoding: chunked\r\n"), 1);
+    assert_int_equal(count_lines(head, "Content-Length:"), 0);
+    assert_int_equal(count_lines(head, "Content-Type:"), 1);
+    assert_int_equal(count_lines(head, "Connection:"), 0);
+    free(head);
+    ph_request_release(req);
+}
+
+static void streaming_head_over_http10_is_close_delimited(void **state)
+{
+    (void)state;
+    ph_request *req = response(200, NULL, 0);
+    req->streaming = true;
+    req->chunked = false;
+    char *head = head_of(req, false);
+    assert_int_equal(count_lines(head, "Transfer-Encoding:"), 0);
+    assert_int_equal(count_lines(head, "Content-Length:"), 0);
+    assert_int_equal(count_lines(head, "Content-Type:"), 0);
+    assert_int_equal(count_lines(head, "Connection: close\r\n"), 1);
+    free(head);
+    ph_request_release(req);
+}
+
 static void date_line_is_rfc7231_imf_fixdate_of_now(void **state)
 {
     (void)state;
@@ -304,6 +336,8 @@ int main(void)
         T(head_for_204_and_304_has_no_length_type_or_body),
         T(connection_header_for_http11_only_when_closing),
         T(connection_header_for_http10_says_keep_alive_or_close),
+        T(streaming_head_over_http11_is_chunked_without_length),
+        T(streaming_head_over_http10_is_close_delimited),
         T(date_line_is_rfc7231_imf_fixdate_of_now),
     };
 #undef T

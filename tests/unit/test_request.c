@@ -199,6 +199,24 @@ static void query_param_without_query_is_null(void **state)
     ph_request_release(req);
 }
 
+/* ---- path parameters (filled by the router) ---- */
+
+static void path_param_reads_the_routers_parameters_by_name(void **state)
+{
+    (void)state;
+    ph_request *req = request_with_url("/users/bob/posts/7");
+    assert_null(ph_request_path_param(req, "user"));
+    static const char params[] = "user\0bob\0post\0" "7\0empty\0";
+    assert_int_equal(ph_buf_append(&req->params, params, sizeof params), 0); /* incl. the final NUL */
+    assert_string_equal(ph_request_path_param(req, "user"), "bob");
+    assert_string_equal(ph_request_path_param(req, "post"), "7");
+    assert_string_equal(ph_request_path_param(req, "empty"), "");
+    assert_null(ph_request_path_param(req, "bob"));
+    assert_null(ph_request_path_param(req, "use"));
+    assert_null(ph_request_path_param(req, ""));
+    ph_request_release(req);
+}
+
 /* ---- headers ---- */
 
 static void header_lookup_is_case_insensitive_and_returns_first(void **state)
@@ -288,6 +306,16 @@ static void dirty(ph_request *req, ph_generation *gen)
     ut_request_set_url(req, "/old?secret=1");
     ut_request_add_header(req, "Authorization", "Bearer old");
     assert_string_equal(ph_request_query_param(req, "secret"), "1");
+    assert_int_equal(ph_buf_append(&req->params, "id\0" "9\0", 5), 0);
+    assert_string_equal(ph_request_path_param(req, "id"), "9");
+    req->abort_cb = count_timer;
+    req->abort_arg = req;
+    req->drain_cb = count_timer;
+    req->drain_arg = req;
+    req->timed_out = true;
+    req->streaming = true;
+    req->chunked = true;
+    req->drain_wanted = true;
     assert_int_equal(ph_buf_append_str(&req->body, "old body"), 0);
     assert_int_equal(ph_buf_append_str(&req->resp_headers, "X-Old: 1\r\n"), 0);
     assert_int_equal(ph_buf_append_str(&req->resp_body, "old response"), 0);
@@ -354,6 +382,18 @@ static void recycled_request_keeps_nothing_from_the_previous_one(void **state)
     assert_false(again->in_handler);
     assert_int_equal(again->handler_result, 0);
     assert_false(again->completed);
+    assert_int_equal(again->params.len, 0);
+    assert_null(ph_request_path_param(again, "id"));
+    assert_null(again->fetches);
+    assert_null(again->offloads);
+    assert_null(again->abort_cb);
+    assert_null(again->abort_arg);
+    assert_null(again->drain_cb);
+    assert_null(again->drain_arg);
+    assert_false(again->timed_out);
+    assert_false(again->streaming);
+    assert_false(again->chunked);
+    assert_false(again->drain_wanted);
     assert_string_equal(ph_request_url(again), "");
     assert_null(ph_request_header(again, "Authorization"));
 
@@ -435,6 +475,7 @@ int main(void)
         T(query_param_keeps_equals_signs_after_the_first_in_value),
         T(query_param_skips_empty_pairs),
         T(query_param_without_query_is_null),
+        T(path_param_reads_the_routers_parameters_by_name),
         T(header_lookup_is_case_insensitive_and_returns_first),
         T(header_lookup_needs_the_whole_name),
         T(set_error_replaces_response_with_json_error_and_extra_header),

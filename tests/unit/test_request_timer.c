@@ -1,5 +1,6 @@
-/* test_request_timer.c - server/request_timer.c: one-shot loop timers
- * bound to a request. */
+/* test_request_timer.c - server/request_timer.c: one-shot and repeating
+ * loop timers bound to a request. Run under ASan: several tests cancel a
+ * timer, or end its request, from inside its own callback. */
 #include "request_timer.h"
 
 #include "request.h"
@@ -126,6 +127,91 @@ static void timer_start_refuses_missing_request_callback_or_base(void **state)
     ph_request_release(req);
 }
 
+/* ---- repeating timers ---- */
+
+static void timer_repeat_fires_every_period_until_cancelled(void **state)
+{
+    ph_request *req = ph_request_new();
+    ph_timer *t = ph_request_timer_start(req, 5, true, on_fire, (void *)(intptr_t)9);
+    assert_non_null(t);
+    run_for_ms(*state, 80);
+    int fired = log_.count;
+    assert_true(fired >= 3);
+    assert_ptr_equal(req->timers, t); /* still pending */
+    ph_request_timer_cancel(t);
+    assert_null(req->timers);
+    run_for_ms(*state, 30);
+    assert_int_equal(log_.count, fired);
+    ph_request_release(req);
+}
+
+static void timer_repeat_with_zero_period_is_refused(void **state)
+{
+    (void)state;
+    ph_request *req = ph_request_new();
+    assert_null(ph_request_timer_start(req, 0, true, on_fire, NULL));
+    assert_null(req->timers);
+    ph_request_release(req);
+}
+
+static ph_timer *self_timer;
+static int self_calls;
+
+static void cancel_self(ph_request *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+    self_calls++;
+    ph_request_timer_cancel(self_timer);
+    ph_request_timer_cancel(self_timer); /* twice is tolerated */
+}
+
+static void timer_repeat_cancelled_inside_its_callback_stops(void **state)
+{
+    ph_request *req = ph_request_new();
+    self_calls = 0;
+    self_timer = ph_request_timer_start(req, 2, true, cancel_self, NULL);
+    assert_non_null(self_timer);
+    run_for_ms(*state, 40);
+    assert_int_equal(self_calls, 1);
+    assert_null(req->timers);
+    ph_request_release(req);
+}
+
+static void timer_one_shot_cancelled_inside_its_callback_is_harmless(void **state)
+{
+    ph_request *req = ph_request_new();
+    self_calls = 0;
+    self_timer = ph_request_timer_start(req, 1, false, cancel_self, NULL);
+    assert_non_null(self_timer);
+    assert_non_null(ph_request_timer_start(req, 30, false, on_fire, NULL)); /* another one stays */
+    run_for_ms(*state, 10);
+    assert_int_equal(self_calls, 1);
+    assert_non_null(req->timers);
+    assert_ptr_not_equal(req->timers, self_timer);
+    run_for_ms(*state, 50);
+    assert_int_equal(log_.count, 1);
+    ph_request_release(req);
+}
+
+static void release_request(ph_request *req, void *arg)
+{
+    (void)arg;
+    self_calls++;
+    ph_request_release(req); /* the request ends from its own timer */
+}
+
+static void request_ended_inside_a_repeating_timer_callback_stops_it(void **state)
+{
+    ph_request *req = ph_request_new();
+    self_calls = 0;
+    assert_non_null(ph_request_timer_start(req, 2, true, release_request, NULL));
+    assert_non_null(ph_request_timer_start(req, 6, true, on_fire, NULL)); /* due later */
+    run_for_ms(*state, 40);
+    assert_int_equal(self_calls, 1);
+    assert_int_equal(log_.count, 0); /* the sibling went with the request */
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -135,6 +221,11 @@ int main(void)
         T(cancelled_timer_never_fires_and_others_still_do),
         T(cancel_all_stops_every_pending_timer),
         T(timer_start_refuses_missing_request_callback_or_base),
+        T(timer_repeat_fires_every_period_until_cancelled),
+        T(timer_repeat_with_zero_period_is_refused),
+        T(timer_repeat_cancelled_inside_its_callback_stops),
+        T(timer_one_shot_cancelled_inside_its_callback_is_harmless),
+        T(request_ended_inside_a_repeating_timer_callback_stops_it),
     };
 #undef T
     return cmocka_run_group_tests_name("request_timer", tests, NULL, NULL);

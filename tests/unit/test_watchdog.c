@@ -1,0 +1,167 @@
+/* test_watchdog.c - server/watchdog.c: slow plugin callbacks on the loop
+ * and loop lag. stderr is captured into a temporary file. */
+#include "watchdog.h"
+
+#include "router.h"
+#include "unit_util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+#include <string.h>
+
+static char *dir;
+static int saved_stderr = -1;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    dir = ut_mkdtemp("ph-unit-watchdog");
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    ut_rmtree(dir);
+    free(dir);
+    return 0;
+}
+
+static int restore_threshold(void **state)
+{
+    (void)state;
+    ph_watchdog_set_threshold(100);
+    return 0;
+}
+
+static void capture_begin(void)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/stderr", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    saved_stderr = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+}
+
+static char *capture_end(void)
+{
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/stderr", dir);
+    char *text = ut_read_file(path, NULL);
+    assert_non_null(text);
+    return text;
+}
+
+static const ph_plugin desc = {PH_ABI_VERSION, sizeof(ph_plugin), "blocker", "1", PH_MODE_ASYNC, NULL, NULL, NULL};
+static ph_plugin_lib lib = {.path = (char *)"/x/blocker.so", .desc = &desc, .refs = 1};
+static ph_instance inst = {.lib = &lib, .refs = 1};
+static ph_route route = {.path = (char *)"/block", .path_len = 6, .instance = &inst};
+
+/* A start time `ms` milliseconds in the past. */
+static uint64_t started_ago(uint64_t ms) { return ph_watchdog_begin() - ms * 1000000u; }
+
+static void callback_over_threshold_is_counted_and_logged_with_route_and_plugin(void **state)
+{
+    (void)state;
+    ph_watchdog_set_threshold(5);
+    uint64_t before = ph_watchdog_lag().slow_callbacks;
+    capture_begin();
+    ph_watchdog_end(started_ago(40), &route, "timer callback");
+    char *text = capture_end();
+    assert_int_equal(ph_watchdog_lag().slow_callbacks, before + 1);
+    const char *want = "[warn] route /block (plugin blocker): timer callback held the event loop for ";
+    if (!strstr(text, want) || !strstr(text, " ms (loop_warn 5 ms)"))
+        fail_msg("log: '%s'", text);
+    free(text);
+}
+
+static void callback_without_route_is_logged_by_what_it_was(void **state)
+{
+    (void)state;
+    ph_watchdog_set_threshold(5);
+    capture_begin();
+    ph_watchdog_end(started_ago(40), NULL, "offload done callback");
+    char *text = capture_end();
+    if (!strstr(text, "[warn] offload done callback held the event loop for "))
+        fail_msg("log: '%s'", text);
+    free(text);
+}
+
+static void callback_under_threshold_is_neither_counted_nor_logged(void **state)
+{
+    (void)state;
+    ph_watchdog_set_threshold(1000);
+    uint64_t before = ph_watchdog_lag().slow_callbacks;
+    capture_begin();
+    ph_watchdog_end(started_ago(40), &route, "handle()");
+    char *text = capture_end();
+    assert_int_equal(ph_watchdog_lag().slow_callbacks, before);
+    assert_string_equal(text, "");
+    free(text);
+}
+
+static void threshold_zero_never_warns(void **state)
+{
+    (void)state;
+    ph_watchdog_set_threshold(0);
+    uint64_t before = ph_watchdog_lag().slow_callbacks;
+    capture_begin();
+    ph_watchdog_end(started_ago(5000), &route, "handle()");
+    char *text = capture_end();
+    assert_int_equal(ph_watchdog_lag().slow_callbacks, before);
+    assert_string_equal(text, "");
+    free(text);
+}
+
+static void block_loop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    usleep(350 * 1000);
+}
+
+static void lag_probe_measures_a_blocked_loop(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    assert_int_equal(ph_watchdog_setup(base), 0);
+    struct event *blocker = evtimer_new(base, block_loop, NULL);
+    struct timeval soon = {0, 20000};
+    evtimer_add(blocker, &soon);
+    struct timeval run = {0, 700000};
+    event_base_loopexit(base, &run);
+    event_base_dispatch(base);
+    ph_loop_lag lag = ph_watchdog_lag();
+    /* the 100 ms probe was due ~80 ms into a 350 ms block */
+    if (lag.max_ms < 150)
+        fail_msg("max lag %.1f ms after blocking the loop for 350 ms", lag.max_ms);
+    assert_true(lag.last_ms <= lag.max_ms);
+    event_free(blocker);
+    ph_watchdog_shutdown();
+    event_base_free(base);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_teardown(name, restore_threshold)
+    const struct CMUnitTest tests[] = {
+        T(callback_over_threshold_is_counted_and_logged_with_route_and_plugin),
+        T(callback_without_route_is_logged_by_what_it_was),
+        T(callback_under_threshold_is_neither_counted_nor_logged),
+        T(threshold_zero_never_warns),
+        T(lag_probe_measures_a_blocked_loop),
+    };
+#undef T
+    return cmocka_run_group_tests_name("watchdog", tests, group_setup, group_teardown);
+}
