@@ -550,7 +550,7 @@ static void timer_repeat_on_the_loop_fires_until_cancelled(void **state)
     fired = 0;
     ph_timer *t = api->timer_repeat(req, 3, count_fire, NULL);
     assert_non_null(t);
-    struct timeval wait = {0, 40000};
+    struct timeval wait = {0, 120000};
     event_base_loopexit(base, &wait);
     event_base_dispatch(base);
     assert_true(fired >= 2);
