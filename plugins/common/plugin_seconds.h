@@ -1,15 +1,18 @@
 /*
  * plugin_seconds.h - the `seconds` setting of the sleeping plugins
- * (sleep_sync, sleep_async, blocking_mistake) and a whole-delay sleep.
- * Header-only, so each plugin .so stays self-contained.
+ * (sleep_sync, sleep_async, blocking_mistake), their {"message"} answer and
+ * a whole-delay sleep. Header-only, so each plugin .so stays
+ * self-contained.
  */
 #ifndef PLUGIN_SECONDS_H
 #define PLUGIN_SECONDS_H
 
 #include <plughost.h>
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 /* Read route setting `key` as a number of seconds, fractions allowed, into
@@ -35,6 +38,20 @@ static inline int plugin_seconds_setting(const ph_host_api *api, const ph_settin
     }
     *out = secs == 0.0 ? 0.0 : secs;
     return 0;
+}
+
+/* {"message": "<prefix> <secs> seconds"}, the number printed as %g prints
+ * it, or NULL (no memory). The caller frees it with cJSON_Delete. */
+static inline cJSON *plugin_seconds_message(const char *prefix, double secs)
+{
+    char message[96];
+    snprintf(message, sizeof message, "%s %g seconds", prefix, secs);
+    cJSON *obj = cJSON_CreateObject();
+    if (obj && !cJSON_AddStringToObject(obj, "message", message)) {
+        cJSON_Delete(obj);
+        obj = NULL;
+    }
+    return obj;
 }
 
 /* `secs` (0..a few thousand) as a timespec, rounded to the nanosecond. */

@@ -13,7 +13,6 @@
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "plugin_seconds.h"
@@ -27,19 +26,6 @@ typedef struct sleep_async_state {
     cJSON *response; /* {"message": "..."} */
 } sleep_async_state;
 
-/* {"message": "Async response after <secs> seconds"}, or NULL (no memory). */
-static cJSON *build_response(double secs)
-{
-    char message[64];
-    snprintf(message, sizeof message, "Async response after %g seconds", secs);
-    cJSON *obj = cJSON_CreateObject();
-    if (obj && !cJSON_AddStringToObject(obj, "message", message)) {
-        cJSON_Delete(obj);
-        obj = NULL;
-    }
-    return obj;
-}
-
 /* Validate `seconds` and build the response once. Returns 0, or -1 with the
  * reason logged. Loop thread. */
 static int sleep_async_init(const ph_host_api *api, const ph_settings *settings, void **state)
@@ -49,7 +35,7 @@ static int sleep_async_init(const ph_host_api *api, const ph_settings *settings,
                                SLEEP_MAX_SECONDS, &secs) != 0)
         return -1;
     sleep_async_state *st = malloc(sizeof *st);
-    cJSON *response = build_response(secs);
+    cJSON *response = plugin_seconds_message("Async response after", secs);
     if (!st || !response) {
         api->log(NULL, PH_LOG_ERROR, "sleep_async: route %s: out of memory",
                  api->route_path(settings));
