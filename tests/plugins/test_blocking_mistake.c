@@ -21,11 +21,8 @@ static double now_s(void)
  * least `min_s` inside handle() and answered `message` with PH_OK. */
 static void assert_blocks_then_says(const char *seconds, double min_s, const char *message)
 {
-    ph_settings *s = ph_mock_settings_new("/blocking", NULL);
-    if (seconds)
-        ph_mock_settings_set(s, "seconds", seconds);
-    ph_mock_instance *inst = NULL;
-    assert_int_equal(ph_mock_init(ph_plugin_entry(), s, &inst), 0);
+    ph_settings *s;
+    ph_mock_instance *inst = mock_load(&s, "/blocking", "seconds", seconds, NULL);
     ph_request *req = ph_mock_request_new("GET", "/blocking");
 
     double t0 = now_s();
@@ -43,8 +40,7 @@ static void assert_blocks_then_says(const char *seconds, double min_s, const cha
     assert_int_equal(ph_mock_timers_pending(NULL), 0); /* no loop primitive: it blocked */
 
     ph_mock_request_free(req);
-    ph_mock_fini(inst);
-    ph_mock_settings_free(s);
+    mock_unload(inst, s);
 }
 
 static void blocking_mistake_declares_itself_async(void **state)
@@ -75,13 +71,7 @@ static void blocking_mistake_zero_seconds_answers_at_once(void **state)
 
 static void assert_init_refuses(const char *value, const char *needle)
 {
-    ph_settings *s = ph_mock_settings_new("/blocking", "seconds", value, NULL);
-    ph_mock_instance *inst = NULL;
-    assert_int_not_equal(ph_mock_init(ph_plugin_entry(), s, &inst), 0);
-    assert_null(inst);
-    assert_true(ph_mock_log_find(PH_LOG_ERROR, needle) >= 1);
-    assert_true(ph_mock_log_find(PH_LOG_ERROR, "route /blocking") >= 1);
-    ph_mock_settings_free(s);
+    mock_assert_init_refuses(needle, "/blocking", "seconds", value, NULL);
 }
 
 static void blocking_mistake_init_refuses_bad_seconds(void **state)

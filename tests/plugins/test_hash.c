@@ -187,11 +187,7 @@ static void hash_abort_after_the_work_ran_skips_done_and_frees_the_job(void **st
 static void hash_init_refuses_a_host_without_offload(void **state)
 {
     (void)state;
-    ph_host_api old = *ph_mock_api();
-    old.struct_size = offsetof(ph_host_api, path_param); /* a 1.0 host */
-    ph_mock_instance *inst;
-    assert_int_not_equal(ph_mock_init_with_api(&old, ph_plugin_entry(), NULL, &inst), 0);
-    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "ABI 1.1"), 1);
+    mock_assert_refuses_a_1_0_host("/hash");
 }
 
 int main(void)

@@ -12,20 +12,10 @@
 
 #define ROUTE "/items/{id}"
 
+/* Load items at ROUTE with optional `max_items` (NULL: absent). */
 static ph_mock_instance *load(ph_settings **s, const char *max_items)
 {
-    *s = ph_mock_settings_new(ROUTE, NULL);
-    if (max_items)
-        ph_mock_settings_set(*s, "max_items", max_items);
-    ph_mock_instance *inst = NULL;
-    assert_int_equal(ph_mock_init(ph_plugin_entry(), *s, &inst), 0);
-    return inst;
-}
-
-static void unload(ph_mock_instance *inst, ph_settings *s)
-{
-    ph_mock_fini(inst);
-    ph_mock_settings_free(s);
+    return mock_load(s, ROUTE, "max_items", max_items, NULL);
 }
 
 /* Handle `method` /items/<id> with `body` (NULL: none). Returns the
@@ -96,7 +86,7 @@ static void items_get_of_an_unknown_id_is_404(void **state)
     ph_settings *s;
     ph_mock_instance *inst = load(&s, NULL);
     expect_error(inst, "GET", "42", NULL, 404, "no item with id \"42\"");
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void items_put_creates_with_201_and_get_returns_it(void **state)
@@ -114,7 +104,7 @@ static void items_put_creates_with_201_and_get_returns_it(void **state)
     expect(inst, "GET", "42", NULL, 200, "{\"name\":\"x\",\"n\":[1,2]}");
     expect(inst, "HEAD", "42", NULL, 200, "{\"name\":\"x\",\"n\":[1,2]}"); /* the host drops it */
     expect_error(inst, "GET", "43", NULL, 404, "43");
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void items_put_replaces_with_200(void **state)
@@ -125,7 +115,7 @@ static void items_put_replaces_with_200(void **state)
     expect(inst, "PUT", "a", "1", 201, "1");
     expect(inst, "PUT", "a", "\"two\"", 200, "\"two\"");
     expect(inst, "GET", "a", NULL, 200, "\"two\"");
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void items_put_refuses_invalid_json_with_400(void **state)
@@ -138,7 +128,7 @@ static void items_put_refuses_invalid_json_with_400(void **state)
     expect_error(inst, "PUT", "a", NULL, 400, "empty body");
     expect_error(inst, "PUT", "a", "{} {}", 400, "unexpected data");
     expect_error(inst, "GET", "a", NULL, 404, "a"); /* nothing stored */
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void items_delete_answers_204_then_404(void **state)
@@ -150,7 +140,7 @@ static void items_delete_answers_204_then_404(void **state)
     expect(inst, "DELETE", "k", NULL, 204, "");
     expect_error(inst, "GET", "k", NULL, 404, "k");
     expect_error(inst, "DELETE", "k", NULL, 404, "k");
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void items_answers_507_when_full_but_still_replaces(void **state)
@@ -166,7 +156,7 @@ static void items_answers_507_when_full_but_still_replaces(void **state)
     expect(inst, "DELETE", "b", NULL, 204, NULL);
     expect(inst, "PUT", "c", "3", 201, "3");
     expect(inst, "GET", "a", NULL, 200, "10");
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void items_refuses_other_methods_with_405_and_allow(void **state)
@@ -180,7 +170,7 @@ static void items_refuses_other_methods_with_405_and_allow(void **state)
     assert_int_equal(ph_mock_response_status(req), 405);
     assert_string_equal(ph_mock_response_header(req, "Allow"), "GET, HEAD, PUT, DELETE");
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void items_refuses_a_missing_or_overlong_id_with_400(void **state)
@@ -199,7 +189,7 @@ static void items_refuses_a_missing_or_overlong_id_with_400(void **state)
     assert_int_equal(ph_mock_handle(inst, req), PH_OK);
     assert_int_equal(ph_mock_response_status(req), 400);
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void items_ids_are_exact_strings(void **state)
@@ -212,7 +202,7 @@ static void items_ids_are_exact_strings(void **state)
     expect(inst, "GET", "a b/c", NULL, 200, "1");
     expect(inst, "GET", "A", NULL, 200, "2");
     expect_error(inst, "GET", "a", NULL, 404, "a");
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void items_keeps_thousands_of_items(void **state)
@@ -237,7 +227,7 @@ static void items_keeps_thousands_of_items(void **state)
     }
     expect_error(inst, "GET", "id-10", NULL, 404, "id-10");
     expect(inst, "GET", "id-11", NULL, 200, "{\"i\":11}");
-    unload(inst, s); /* fini frees the rest: the leak check says so */
+    mock_unload(inst, s); /* fini frees the rest: the leak check says so */
 }
 
 /* ---- concurrency ---- */
@@ -310,23 +300,14 @@ static void items_serves_concurrent_put_get_delete_from_many_threads(void **stat
             expect(inst, "GET", id, NULL, 200, body);
         }
     }
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 /* ---- init ---- */
 
 static void assert_init_refuses(const char *route, const char *max_items, const char *needle)
 {
-    ph_settings *s = ph_mock_settings_new(route, NULL);
-    if (max_items)
-        ph_mock_settings_set(s, "max_items", max_items);
-    ph_mock_instance *inst = NULL;
-    assert_int_not_equal(ph_mock_init(ph_plugin_entry(), s, &inst), 0);
-    assert_null(inst);
-    if (ph_mock_log_find(PH_LOG_ERROR, needle) < 1)
-        fail_msg("no error log containing \"%s\"", needle);
-    ph_mock_settings_free(s);
-    ph_mock_reset();
+    mock_assert_init_refuses(needle, route, "max_items", max_items, NULL);
 }
 
 static void items_init_refuses_a_route_without_id_and_bad_max_items(void **state)
@@ -344,13 +325,7 @@ static void items_init_refuses_a_route_without_id_and_bad_max_items(void **state
 static void items_init_refuses_a_host_without_path_param(void **state)
 {
     (void)state;
-    ph_host_api old = *ph_mock_api();
-    old.struct_size = offsetof(ph_host_api, path_param); /* a 1.0 host */
-    ph_settings *s = ph_mock_settings_new(ROUTE, NULL);
-    ph_mock_instance *inst;
-    assert_int_not_equal(ph_mock_init_with_api(&old, ph_plugin_entry(), s, &inst), 0);
-    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "ABI 1.1"), 1);
-    ph_mock_settings_free(s);
+    mock_assert_refuses_a_1_0_host(ROUTE);
 }
 
 int main(void)

@@ -13,21 +13,7 @@
 /* Load the proxy with `upstream` and optional `timeout` (NULL: absent). */
 static ph_mock_instance *load(ph_settings **s, const char *upstream, const char *timeout)
 {
-    *s = ph_mock_settings_new("/api", NULL);
-    assert_non_null(*s);
-    if (upstream)
-        assert_int_equal(ph_mock_settings_set(*s, "upstream", upstream), 0);
-    if (timeout)
-        assert_int_equal(ph_mock_settings_set(*s, "timeout", timeout), 0);
-    ph_mock_instance *inst = NULL;
-    assert_int_equal(ph_mock_init(ph_plugin_entry(), *s, &inst), 0);
-    return inst;
-}
-
-static void unload(ph_mock_instance *inst, ph_settings *s)
-{
-    ph_mock_fini(inst);
-    ph_mock_settings_free(s);
+    return mock_load(s, "/api", "upstream", upstream, "timeout", timeout, NULL);
 }
 
 /* Handle `req` and expect one fetch started; returns it. */
@@ -53,7 +39,7 @@ static void assert_fetches(const char *upstream, const char *target, const char 
     assert_string_equal(info.method, "GET");
     assert_int_equal(ph_mock_fetch_respond(f, 204, NULL, NULL, 0), 0);
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 /* Assert the JSON error body of `req` is {"error": "<starts with prefix>..."}. */
@@ -112,7 +98,7 @@ static void proxy_forwards_method_body_and_timeout(void **state)
     assert_int_equal(info.timeout_ms, 500);
     ph_mock_request_free(req); /* the client leaves: aborts and cancels */
     assert_int_equal(ph_mock_fetch_pending(NULL), 0);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void proxy_timeout_defaults_to_30_s_and_reads_durations(void **state)
@@ -130,7 +116,7 @@ static void proxy_timeout_defaults_to_30_s_and_reads_durations(void **state)
         ph_mock_fetch_get(forward(inst, req), &info);
         assert_int_equal(info.timeout_ms, cases[i].ms);
         ph_mock_request_free(req);
-        unload(inst, s);
+        mock_unload(inst, s);
     }
 }
 
@@ -178,7 +164,7 @@ static void proxy_forwards_end_to_end_headers_and_drops_hop_by_hop(void **state)
     ph_mock_fetch_get(f, &info);
     assert_int_equal(info.nheaders, 8);
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void proxy_drops_headers_the_clients_connection_header_names(void **state)
@@ -194,7 +180,7 @@ static void proxy_drops_headers_the_clients_connection_header_names(void **state
     assert_null(ph_mock_fetch_header(f, "Cookie"));
     assert_string_equal(ph_mock_fetch_header(f, "Accept"), "*/*");
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void proxy_relays_status_end_to_end_headers_and_body(void **state)
@@ -240,7 +226,7 @@ static void proxy_relays_status_end_to_end_headers_and_body(void **state)
     assert_null(ph_mock_response_header(req, "X-Hop"));
     assert_int_equal(ph_mock_log_find(PH_LOG_WARN, ""), 0); /* nothing refused */
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void proxy_relays_an_upstream_error_status_as_is(void **state)
@@ -254,7 +240,7 @@ static void proxy_relays_an_upstream_error_status_as_is(void **state)
     assert_int_equal(ph_mock_response_status(req), 404);
     assert_string_equal(ph_mock_response_body(req, NULL), "{\"e\":1}");
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 /* Fail the fetch with `error` and expect `status` with an error body. */
@@ -271,7 +257,7 @@ static void assert_failure_answers(ph_fetch_error error, int status, const char 
     assert_int_equal(ph_mock_log_find(PH_LOG_WARN, "detail for the log"), 1);
     assert_int_equal(ph_mock_log_find(PH_LOG_WARN, UPSTREAM), 1);
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void proxy_answers_502_when_the_upstream_refuses(void **state)
@@ -312,7 +298,7 @@ static void proxy_answers_504_when_its_timeout_passes_on_the_clock(void **state)
     ph_mock_run_timers(1);
     assert_int_equal(ph_mock_response_status(req), 504);
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void proxy_answers_502_at_once_when_the_fetch_cannot_start(void **state)
@@ -327,7 +313,7 @@ static void proxy_answers_502_at_once_when_the_fetch_cannot_start(void **state)
     assert_error_body(req, "bad gateway");
     assert_int_equal(ph_mock_complete_calls(req), 0);
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void proxy_abort_cancels_the_fetch_and_frees_its_context(void **state)
@@ -346,7 +332,7 @@ static void proxy_abort_cancels_the_fetch_and_frees_its_context(void **state)
     assert_int_equal(ph_mock_complete_calls(req), 0);
     /* the context is freed: AddressSanitizer's leak check proves it */
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void proxy_serves_overlapping_requests_independently(void **state)
@@ -369,25 +355,13 @@ static void proxy_serves_overlapping_requests_independently(void **state)
     assert_int_equal(ph_mock_response_status(a), 502);
     ph_mock_request_free(a);
     ph_mock_request_free(b);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
-/* init refuses upstream/timeout; the log names the route and `needle`. */
+/* init refuses upstream/timeout, logging `needle` and the route. */
 static void assert_init_refuses(const char *upstream, const char *timeout, const char *needle)
 {
-    ph_settings *s = ph_mock_settings_new("/api", NULL);
-    if (upstream)
-        ph_mock_settings_set(s, "upstream", upstream);
-    if (timeout)
-        ph_mock_settings_set(s, "timeout", timeout);
-    ph_mock_instance *inst = (ph_mock_instance *)&inst;
-    assert_int_not_equal(ph_mock_init(ph_plugin_entry(), s, &inst), 0);
-    assert_null(inst);
-    if (ph_mock_log_find(PH_LOG_ERROR, needle) < 1)
-        fail_msg("no error log containing \"%s\"", needle);
-    assert_true(ph_mock_log_find(PH_LOG_ERROR, "route /api") >= 1);
-    ph_mock_settings_free(s);
-    ph_mock_reset();
+    mock_assert_init_refuses(needle, "/api", "upstream", upstream, "timeout", timeout, NULL);
 }
 
 static void proxy_init_refuses_a_missing_or_bad_upstream(void **state)
@@ -419,7 +393,7 @@ static void proxy_init_accepts_well_formed_upstreams(void **state)
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         ph_settings *s;
         ph_mock_instance *inst = load(&s, good[i], NULL);
-        unload(inst, s);
+        mock_unload(inst, s);
     }
 }
 
@@ -439,13 +413,7 @@ static void proxy_init_refuses_a_bad_timeout(void **state)
 static void proxy_init_refuses_a_host_without_fetch(void **state)
 {
     (void)state;
-    ph_host_api old = *ph_mock_api();
-    old.struct_size = offsetof(ph_host_api, path_param); /* a 1.0 host */
-    ph_settings *s = ph_mock_settings_new("/api", "upstream", UPSTREAM, NULL);
-    ph_mock_instance *inst;
-    assert_int_not_equal(ph_mock_init_with_api(&old, ph_plugin_entry(), s, &inst), 0);
-    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "ABI 1.1"), 1);
-    ph_mock_settings_free(s);
+    mock_assert_refuses_a_1_0_host("/api");
 }
 
 int main(void)

@@ -11,22 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+/* Load sse_clock with optional `interval` and `count` (NULL: absent). */
 static ph_mock_instance *load(ph_settings **s, const char *interval, const char *count)
 {
-    *s = ph_mock_settings_new("/clock", NULL);
-    if (interval)
-        ph_mock_settings_set(*s, "interval", interval);
-    if (count)
-        ph_mock_settings_set(*s, "count", count);
-    ph_mock_instance *inst = NULL;
-    assert_int_equal(ph_mock_init(ph_plugin_entry(), *s, &inst), 0);
-    return inst;
-}
-
-static void unload(ph_mock_instance *inst, ph_settings *s)
-{
-    ph_mock_fini(inst);
-    ph_mock_settings_free(s);
+    return mock_load(s, "/clock", "interval", interval, "count", count, NULL);
 }
 
 static ph_request *start(ph_mock_instance *inst)
@@ -111,7 +99,7 @@ static void sse_clock_sends_event_stream_headers_and_ticks_every_second(void **s
     assert_int_equal(ph_mock_run_timers(1), 1);
     assert_events(req, 1, 1);
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void sse_clock_emits_one_framed_event_per_tick(void **state)
@@ -128,7 +116,7 @@ static void sse_clock_emits_one_framed_event_per_tick(void **state)
     assert_false(ph_mock_stream_ended(req)); /* unlimited */
     assert_false(ph_mock_responded(req));
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void sse_clock_reads_the_interval_as_a_duration(void **state)
@@ -146,7 +134,7 @@ static void sse_clock_reads_the_interval_as_a_duration(void **state)
         ph_mock_timer_list(&t, 1);
         assert_int_equal(t.delay_ms, cases[i].ms);
         ph_mock_request_free(req);
-        unload(inst, s);
+        mock_unload(inst, s);
     }
 }
 
@@ -173,7 +161,7 @@ static void sse_clock_pauses_on_back_pressure_and_resumes_on_drain(void **state)
     assert_events(req, 1, 3); /* ids count events sent, not ticks */
     /* no write after a 1 and before the drain: the fixture fails on misuse */
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void sse_clock_ends_the_stream_after_count_events(void **state)
@@ -189,7 +177,7 @@ static void sse_clock_ends_the_stream_after_count_events(void **state)
     assert_int_equal(ph_mock_timers_pending(NULL), 0);
     assert_events(req, 1, 3);
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void sse_clock_counts_only_events_sent_when_paused(void **state)
@@ -207,7 +195,7 @@ static void sse_clock_counts_only_events_sent_when_paused(void **state)
     assert_true(ph_mock_stream_ended(req));
     assert_events(req, 1, 2);
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void sse_clock_stops_cleanly_when_the_client_leaves(void **state)
@@ -225,7 +213,7 @@ static void sse_clock_stops_cleanly_when_the_client_leaves(void **state)
     assert_false(ph_mock_stream_ended(req));
     assert_int_equal(ph_mock_complete_calls(req), 0);
     ph_mock_request_free(req); /* the context was freed: the leak check says so */
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void sse_clock_answers_500_when_the_timer_cannot_start(void **state)
@@ -240,24 +228,12 @@ static void sse_clock_answers_500_when_the_timer_cannot_start(void **state)
     assert_int_equal(ph_mock_response_status(req), 500);
     assert_true(ph_mock_log_find(PH_LOG_ERROR, "cannot start") >= 1);
     ph_mock_request_free(req);
-    unload(inst, s);
+    mock_unload(inst, s);
 }
 
 static void assert_init_refuses(const char *interval, const char *count, const char *needle)
 {
-    ph_settings *s = ph_mock_settings_new("/clock", NULL);
-    if (interval)
-        ph_mock_settings_set(s, "interval", interval);
-    if (count)
-        ph_mock_settings_set(s, "count", count);
-    ph_mock_instance *inst = NULL;
-    assert_int_not_equal(ph_mock_init(ph_plugin_entry(), s, &inst), 0);
-    assert_null(inst);
-    if (ph_mock_log_find(PH_LOG_ERROR, needle) < 1)
-        fail_msg("no error log containing \"%s\"", needle);
-    assert_true(ph_mock_log_find(PH_LOG_ERROR, "route /clock") >= 1);
-    ph_mock_settings_free(s);
-    ph_mock_reset();
+    mock_assert_init_refuses(needle, "/clock", "interval", interval, "count", count, NULL);
 }
 
 static void sse_clock_init_refuses_bad_settings(void **state)
@@ -275,11 +251,7 @@ static void sse_clock_init_refuses_bad_settings(void **state)
 static void sse_clock_init_refuses_a_host_without_streaming(void **state)
 {
     (void)state;
-    ph_host_api old = *ph_mock_api();
-    old.struct_size = offsetof(ph_host_api, path_param); /* a 1.0 host */
-    ph_mock_instance *inst;
-    assert_int_not_equal(ph_mock_init_with_api(&old, ph_plugin_entry(), NULL, &inst), 0);
-    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "ABI 1.1"), 1);
+    mock_assert_refuses_a_1_0_host("/clock");
 }
 
 int main(void)
