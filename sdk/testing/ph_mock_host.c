@@ -976,7 +976,8 @@ static int mock_on_abort(ph_request *req, ph_abort_cb cb, void *arg)
 
 #define FETCH_DEFAULT_TIMEOUT_MS 30000u
 
-/* True when the plugin's ph_fetch_request (of `size` bytes) has `field`. */
+/* True when the plugin's ph_fetch_request is large enough (struct_size) to
+ * hold `field`: a plugin built against an older header has a smaller one. */
 #define FREQ_HAS(freq, field)                                                  \
     ((freq)->struct_size >= offsetof(ph_fetch_request, field) + sizeof((freq)->field))
 
