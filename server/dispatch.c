@@ -131,12 +131,17 @@ static void run_async(ph_request *req)
         return; /* complete() will follow */
     }
     ph_request_timer_cancel_all(req);
-    if (rc == PH_ERROR)
+    if (req->streaming && rc != PH_OK && rc != PH_PENDING) {
+        ph_log_error("route %s (plugin %s): handle() failed after stream_begin; cutting the stream short",
+                     route->path, ph_instance_name(inst));
+        req->close_after = true; /* no last chunk: the client sees a broken stream */
+    } else if (rc == PH_ERROR) {
         handler_failed(req, "handle() returned PH_ERROR");
-    else if (rc != PH_OK && rc != PH_PENDING)
+    } else if (rc != PH_OK && rc != PH_PENDING) {
         handler_failed(req, "handle() returned an unknown result");
-    if (req->streaming && rc != PH_PENDING)
+    } else if (req->streaming) {
         ph_conn_stream_end(req);
+    }
     finish(req);
 }
 
@@ -161,7 +166,10 @@ void ph_dispatch_request(ph_request *req)
         return;
     }
     if (m == PH_ROUTE_METHOD_NOT_ALLOWED) {
-        ph_request_set_error(req, 405, "method not allowed", route->allow_header);
+        char allow[128];
+        ph_router_format_allow(ph_router_allowed(gen->router, ph_request_path(req), req->path_len), allow,
+                               sizeof allow);
+        ph_request_set_error(req, 405, "method not allowed", allow);
         finish(req);
         return;
     }

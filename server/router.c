@@ -21,18 +21,18 @@ struct ph_router {
 
 ph_router *ph_router_create(void) { return calloc(1, sizeof(ph_router)); }
 
-static void format_allow(ph_route *r)
+void ph_router_format_allow(unsigned allowed, char *buf, size_t len)
 {
-    char *p = r->allow_header;
-    p += sprintf(p, "Allow: ");
+    size_t n = (size_t)snprintf(buf, len, "Allow: ");
     const char *sep = "";
-    for (unsigned i = 0; i < PH_METHOD_COUNT; i++) {
-        if (r->allowed & (1u << i)) {
-            p += sprintf(p, "%s%s", sep, ph_method_name(1u << i));
+    for (unsigned i = 0; i < PH_METHOD_COUNT && n < len; i++) {
+        if (allowed & (1u << i)) {
+            n += (size_t)snprintf(buf + n, len - n, "%s%s", sep, ph_method_name(1u << i));
             sep = ", ";
         }
     }
-    sprintf(p, "\r\n");
+    if (n < len)
+        snprintf(buf + n, len - n, "\r\n");
 }
 
 /* Split r->path into segments when it has parameters. Returns 0, or -1
@@ -108,7 +108,6 @@ int ph_router_add(ph_router *router, const char *path, unsigned methods, uint64_
 {
     ph_route r = {.methods = methods, .timeout_ms = timeout_ms, .instance = instance};
     r.allowed = methods | ((methods & PH_METHOD_GET) ? PH_METHOD_HEAD : 0);
-    format_allow(&r);
     if (!(r.path = strdup(path))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -236,7 +235,8 @@ static bool pattern_matches(const ph_route *r, const char *path, size_t len)
 static void collect_params(const ph_route *r, const char *path, size_t len, ph_buf *params)
 {
     ph_buf_reset(params);
-    if (ph_buf_reserve(params, 2 * len + 2 * r->nsegments + 2) < 0)
+    /* names (within the pattern) + decoded values (within the path) + NULs */
+    if (ph_buf_reserve(params, r->path_len + len + 2 * r->nsegments + 2) < 0)
         return;
     const char *p = path + 1, *end = path + len;
     for (size_t i = 0; i < r->nsegments; i++) {
@@ -278,6 +278,17 @@ ph_route_match ph_router_match(const ph_router *router, const char *path, size_t
     }
     *route = path_match;
     return path_match ? PH_ROUTE_METHOD_NOT_ALLOWED : PH_ROUTE_NOT_FOUND;
+}
+
+unsigned ph_router_allowed(const ph_router *router, const char *path, size_t len)
+{
+    const ph_route *exact = find_exact(router, path, len);
+    unsigned allowed = exact ? exact->allowed : 0;
+    for (size_t i = 0; i < router->npatterns; i++) {
+        if (pattern_matches(router->patterns[i], path, len))
+            allowed |= router->patterns[i]->allowed;
+    }
+    return allowed;
 }
 
 size_t ph_router_count(const ph_router *router) { return router->count; }

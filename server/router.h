@@ -22,7 +22,6 @@ typedef struct ph_route {
     size_t path_len;
     unsigned methods;      /* PH_METHOD_* bits as configured */
     unsigned allowed;      /* methods plus HEAD when GET is allowed */
-    char allow_header[96]; /* "Allow: GET, HEAD\r\n" */
     ph_instance *instance; /* one reference held */
     uint64_t timeout_ms;   /* handler timeout → 504; 0 = none */
     ph_route_segment *segments; /* parameter routes only, else NULL */
@@ -59,11 +58,19 @@ int ph_router_seal(ph_router *router);
  * among parameter routes the one whose literal segments reach furthest
  * wins. The first route matching path and method is FOUND; when routes
  * match the path but none the method, METHOD_NOT_ALLOWED with the best of
- * them (for its Allow header). For FOUND, `params` (may be NULL) receives
- * the percent-decoded parameters as "name\0value\0...". Any thread.
+ * them. For FOUND, `params` (may be NULL) receives the percent-decoded
+ * parameters as "name\0value\0...". Any thread.
  */
 ph_route_match ph_router_match(const ph_router *router, const char *path, size_t len, unsigned method,
                                const ph_route **route, ph_buf *params);
+
+/* Every method some route accepts for `path` (the Allow header of a
+ * 405), 0 when no route matches the path. Any thread. */
+unsigned ph_router_allowed(const ph_router *router, const char *path, size_t len);
+
+/* "Allow: GET, HEAD\r\n" for the methods in `allowed` (96 bytes hold
+ * them all). */
+void ph_router_format_allow(unsigned allowed, char *buf, size_t len);
 
 /* Routes in the order they were added. */
 size_t ph_router_count(const ph_router *router);
