@@ -199,6 +199,8 @@ static int set_server_value(parse_state *st, const server_key *k, const char *va
             return fail(st, st->line, "%s: '%s' is not a boolean (true/false)", k->name, value);
         return 1;
     case V_STRING: {
+        if (strcmp(k->name, "status_path") == 0 && value[0] != '/')
+            return fail(st, st->line, "status_path: '%s' must start with '/'", value);
         char *copy = strdup(value);
         if (!copy)
             return fail(st, st->line, "out of memory");
@@ -348,8 +350,6 @@ static int finish_config(parse_state *st)
         return fail(st, 0, "out of memory"), -1;
     free(s->plugin_dir);
     s->plugin_dir = resolved;
-    if (s->status_path && s->status_path[0] != '/')
-        return fail(st, 0, "status_path '%s' must start with '/'", s->status_path), -1;
     for (size_t i = 0; i < c->nroutes; i++) {
         ph_route_conf *r = &c->routes[i];
         if (s->status_path && strcmp(s->status_path, r->path) == 0)

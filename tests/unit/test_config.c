@@ -527,12 +527,10 @@ static void config_rejects_route_on_the_status_path_naming_route_line(void **sta
                     5, "route /status is also the status_path");
 }
 
-/* SERVER BUG (config.c:finish_config): a status_path without its leading
- * '/' is refused, but the error names line 0 instead of the line of the
- * key, so the operator is not told where the mistake is. */
+/* A status_path without its leading '/' is refused naming the key's line. */
 static void config_rejects_relative_status_path_with_its_line(void **state)
 {
-    assert_rejected(*state, "[server]\nworkers = 1\nstatus_path = status\n", 3, "status_path 'status' must start with '/'");
+    assert_rejected(*state, "[server]\nworkers = 1\nstatus_path = status\n", 3, "status_path: 'status' must start with '/'");
 }
 
 /* ---- plugin_dir resolution ---- */
@@ -628,7 +626,6 @@ int main(void)
         T(config_route_timeout_is_parsed_and_also_handed_to_the_plugin),
         T(config_rejects_bad_route_timeout_with_line),
         T(config_rejects_route_on_the_status_path_naming_route_line),
-        /* SERVER BUG, see the comment above the test */
         T(config_rejects_relative_status_path_with_its_line),
         T(config_relative_plugin_dir_resolves_against_ini_folder),
         T(config_absolute_plugin_dir_is_kept),
