@@ -11,15 +11,12 @@
  *
  * Why the job holds a copy of the body, not a pointer into the request:
  * the body stays valid while the request lives, but when the client leaves
- * (or the route times out) the host runs the abort callback and frees the
- * request at once, while `work` may still be hashing on a pool thread; a
- * pointer would then dangle. The copy costs one memcpy, small next to the
- * hashing itself.
+ * (or the route times out) the host frees the request at once, while
+ * `work` may still be hashing on a pool thread; a pointer would then
+ * dangle. The copy costs one memcpy, small next to the hashing itself.
  *
- * Job lifetime: two references, the pool's (dropped when `work` returns)
- * and the loop's (dropped by `done`, or by the abort callback when `done`
- * will never run); the last one frees the job. An abort before, during or
- * after `work` thus frees it exactly once, and never waits.
+ * Job lifetime: `done` always runs once after `work`, with a NULL request
+ * when the request ended meanwhile; it frees the job either way.
  *
  * SHA-256 comes from OpenSSL's libcrypto (EVP_Digest with EVP_sha256()):
  * Debian's maintained, security-supported build, with CPU-accelerated
@@ -30,7 +27,6 @@
 #include <plughost.h>
 
 #include <openssl/evp.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +39,6 @@ typedef struct hash_state {
 
 typedef struct hash_job {
     const hash_state *st;
-    atomic_int refs;                 /* pool side + loop side */
     int ok;                          /* written by work, read by done after it */
     char hex[SHA256_HEX_LEN + 1];
     size_t len;
@@ -53,9 +48,9 @@ typedef struct hash_job {
 /* Check the host. Returns 0, or -1 with the reason logged. Loop thread. */
 static int hash_init(const ph_host_api *api, const ph_settings *settings, void **state)
 {
-    if (!PH_HOST_HAS(api, offload) || !PH_HOST_HAS(api, on_abort)) {
+    if (!PH_HOST_HAS(api, offload)) {
         api->log(NULL, PH_LOG_ERROR,
-                 "hash: route %s: the host lacks offload/on_abort (needs SDK ABI 1.1)",
+                 "hash: route %s: the host lacks offload (needs SDK ABI 1.1)",
                  api->route_path(settings));
         return -1;
     }
@@ -71,13 +66,6 @@ static int hash_init(const ph_host_api *api, const ph_settings *settings, void *
 
 static void hash_fini(void *state) { free(state); }
 
-/* Drop one reference; the last frees the job. Any thread. */
-static void job_release(hash_job *job)
-{
-    if (atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel) == 1)
-        free(job);
-}
-
 /* Pool thread: hash the copied body into job->hex. Touches only the job. */
 static void hash_work(void *arg)
 {
@@ -92,7 +80,6 @@ static void hash_work(void *arg)
         job->hex[2 * i + 1] = digits[md[i] & 15];
     }
     job->hex[job->ok ? SHA256_HEX_LEN : 0] = '\0';
-    job_release(job);
 }
 
 /* Loop thread, after hash_work: answer 200 {"sha256": ...} (500 if the
@@ -101,6 +88,10 @@ static void hash_done(ph_request *req, void *arg)
 {
     hash_job *job = arg;
     const ph_host_api *api = job->st->api;
+    if (!req) { /* the client left (or the route timed out): only free */
+        free(job);
+        return;
+    }
     char body[sizeof "{\"sha256\":\"\"}" + SHA256_HEX_LEN];
     int rc;
     if (job->ok) {
@@ -117,17 +108,9 @@ static void hash_done(ph_request *req, void *arg)
     }
     if (rc != 0)
         api->set_status(req, 500);
-    job_release(job);
+    free(job);
     if (api->complete(req) != 0)
         api->log(req, PH_LOG_ERROR, "hash: complete() refused the request");
-}
-
-/* Loop thread: the request is gone and done will not run; drop the loop's
- * reference (work may still hold the other). */
-static void hash_abort(ph_request *req, void *arg)
-{
-    (void)req;
-    job_release(arg);
 }
 
 /* `status` {"error": message}: PH_OK, or PH_ERROR when even that fails. */
@@ -150,17 +133,12 @@ static int hash_handle(void *state, ph_request *req)
         return answer_now(api, req, 500, "out of memory");
     }
     job->st = st;
-    atomic_init(&job->refs, 2);
     job->ok = 0;
     job->len = len;
     if (len)
         memcpy(job->data, body, len);
-    if (api->on_abort(req, hash_abort, job) != 0) {
-        free(job);
-        return answer_now(api, req, 500, "cannot watch the client");
-    }
     if (api->offload(req, hash_work, hash_done, job) != 0) {
-        free(job); /* never queued; the request completes now, so no abort follows */
+        free(job); /* never queued: done will not run */
         if (api->add_header(req, "Retry-After", "1") != 0)
             return PH_ERROR;
         return answer_now(api, req, 503, "the worker pool is busy, retry later");

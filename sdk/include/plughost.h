@@ -163,7 +163,9 @@ typedef struct ph_host_api {
     /* ---- request accessors (any thread; strings owned by the request,
      *      valid until the response is sent) ---- */
 
-    /* Request method, e.g. "GET". Since 1.0. */
+    /* Request method, e.g. "GET"; "HEAD" for the HEAD a GET route answers
+     * automatically (build the GET response; the host sends no body).
+     * Since 1.0. */
     const char *(*method)(const ph_request *req);
     /* Request path without the query string, as sent. Since 1.0. */
     const char *(*path)(const ph_request *req);
@@ -210,7 +212,9 @@ typedef struct ph_host_api {
 
     /* Finish a request whose handle() returned PH_PENDING: the host sends
      * the response built so far (to fail, respond_error(req, 500, ...)
-     * first). After it, `req` must not be touched. Do not call it inside
+     * first). Its pending timers and fetches are cancelled; offloads still
+     * running call their done with a NULL request. After it, `req` must
+     * not be touched. Do not call it inside
      * handle() (return PH_OK there): the host tolerates it, the mock host
      * reports it. Returns 0, or -1 when called twice or off the loop
      * thread. Since 1.0. */
@@ -243,9 +247,12 @@ typedef struct ph_host_api {
     ph_timer *(*timer_repeat)(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg);
 
     /* Send an HTTP/1.1 request to another server (connections to the same
-     * host:port are reused). `cb` runs once with the outcome. Returns the
-     * fetch (valid until its callback runs or it is cancelled) or NULL when
-     * it could not be started. Loop thread. Since 1.1. */
+     * host:port are reused). The host sets Host (unless given) and
+     * Content-Length, and drops a plugin's Content-Length, Transfer-Encoding
+     * and Expect. `cb` runs once with the outcome, always later from the
+     * loop, never inside fetch(). Returns the fetch (valid until its
+     * callback runs or it is cancelled) or NULL when it could not be
+     * started (bad URL or method, no memory: logged). Loop thread. Since 1.1. */
     ph_fetch *(*fetch)(ph_request *req, const ph_fetch_request *freq, ph_fetch_cb cb, void *arg);
     /* Cancel a fetch whose callback has not run. Loop thread. Since 1.1. */
     void (*fetch_cancel)(ph_fetch *fetch);
@@ -257,9 +264,12 @@ typedef struct ph_host_api {
      * (aborted), `req` is NULL and `done` only frees `arg`. Since 1.1. */
     int (*offload)(ph_request *req, ph_work_fn work, ph_work_done_fn done, void *arg);
 
-    /* Streaming (async): send the status and headers now; the body follows
-     * in stream_write calls (chunked for HTTP/1.1, close-delimited for 1.0)
-     * and ends with complete(). Returns 0 or -1. Loop thread. Since 1.1. */
+    /* Streaming (async): send the status and headers set so far now; the
+     * body follows in stream_write calls (chunked for HTTP/1.1,
+     * close-delimited for 1.0) and ends with complete(), or with handle()
+     * returning PH_OK. After stream_begin the route timeout no longer
+     * applies, and PH_ERROR can only cut the stream short (the connection
+     * closes). Returns 0 or -1. Loop thread. Since 1.1. */
     int (*stream_begin)(ph_request *req);
     /* Queue `len` bytes of body. Returns 0, 1 when the buffered output is
      * above the high-water mark (stop writing until the drain callback),

@@ -125,7 +125,7 @@ struct ph_fetch {
 };
 
 /* An offloaded job: `work` still runs after its request ended (as on the
- * real pool), `done` only while the request is in flight. */
+ * real pool), and `done` then runs with a NULL request. */
 typedef struct mock_job {
     struct mock_job *next; /* g.jobs, in offload order: every job since reset */
     ph_request *req;       /* NULL once the request is freed */
@@ -134,8 +134,8 @@ typedef struct mock_job {
     ph_work_done_fn done;
     void *arg;
     bool worked;   /* work() has returned */
-    bool discard;  /* the request ended: done() must not run */
-    bool finished; /* done() ran, or was dropped after work() */
+    bool discard;  /* the request ended: done() gets a NULL request */
+    bool finished; /* done() ran */
 } mock_job;
 
 typedef struct mock_line {
@@ -370,8 +370,8 @@ static void host_log(ph_log_level level, const char *fmt, ...)
 }
 
 /* The request is ending (response final, aborted, freed): cancel every
- * pending timer and fetch bound to `req` and drop the done callbacks of its
- * offloaded jobs (their work still runs). Detach them all when `detach`
+ * pending timer and fetch bound to `req`; its offloaded jobs still run and
+ * their done callbacks get a NULL request. Detach them all when `detach`
  * (the request memory is going away). */
 static void end_primitives(ph_request *req, bool detach)
 {
@@ -2017,7 +2017,8 @@ size_t ph_mock_run_offload_work(void)
 }
 
 /* The first worked job whose done callback is due, claimed (finished), or
- * NULL. Worked jobs of ended requests are retired on the way. */
+ * NULL. A job of an ended request is due too: like the host, its done runs
+ * with a NULL request, only to free its argument. */
 static mock_job *next_done(void)
 {
     mock_job *found = NULL;
@@ -2026,8 +2027,7 @@ static mock_job *next_done(void)
         if (!j->worked || j->finished)
             continue;
         j->finished = true;
-        if (!j->discard)
-            found = j;
+        found = j;
     }
     pthread_mutex_unlock(&g.lock);
     return found;
@@ -2042,7 +2042,7 @@ size_t ph_mock_run_offloads(void)
         if (!j)
             break;
         tl_inst = j->inst;
-        j->done(j->req, j->arg);
+        j->done(j->discard ? NULL : j->req, j->arg);
         tl_inst = NULL;
         n++;
     }
