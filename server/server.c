@@ -152,6 +152,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         reload_and_rewatch(srv, "SIGHUP");
         return;
     }
+    if (sig == SIGUSR1) { /* logrotate's habit; must not kill the server */
+        ph_log_info("SIGUSR1: the log goes to stderr, which the process manager owns; nothing to reopen");
+        return;
+    }
     if (srv->draining) {
         ph_log_warn("%s again: exiting without waiting", strsignal((int)sig));
         event_base_loopbreak(srv->base);
@@ -221,8 +225,8 @@ static int setup(ph_server *srv)
     srv->accept_resume = evtimer_new(srv->base, on_accept_resume, srv);
     if (!srv->pool || !srv->drain_timer || !srv->accept_resume)
         return -1;
-    const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
-    for (int i = 0; i < 3; i++) {
+    const int sigs[4] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    for (int i = 0; i < 4; i++) {
         srv->signals[i] = evsignal_new(srv->base, sigs[i], on_signal, srv);
         if (!srv->signals[i] || event_add(srv->signals[i], NULL) < 0)
             return -1;
@@ -249,7 +253,7 @@ static void teardown(ph_server *srv)
     ph_fetch_shutdown();
     ph_pool_destroy(srv->pool);
     ph_watchdog_shutdown();
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (srv->signals[i])
             event_free(srv->signals[i]);
     }

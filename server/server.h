@@ -27,7 +27,7 @@ typedef struct ph_server {
     bool draining;
     struct event *drain_timer;
     struct event *accept_resume; /* re-enables accepting after EMFILE */
-    struct event *signals[3];    /* SIGTERM, SIGINT, SIGHUP */
+    struct event *signals[4];    /* SIGTERM, SIGINT, SIGHUP, SIGUSR1 */
     struct ph_watch *watch;      /* NULL when watch = false */
 } ph_server;
 

@@ -39,6 +39,20 @@ static void test_sigterm_exits_0(void **state)
     it_server_stop(s);
 }
 
+/* SIGUSR1 (logrotate's "reopen logs") must not end the server. */
+static void test_sigusr1_keeps_serving(void **state)
+{
+    (void)state;
+    it_server *s = it_start("", IT_ROUTES_STD);
+    kill(s->pid, SIGUSR1);
+    assert_true(it_server_log_wait(s, "SIGUSR1", IT_WAIT_MS));
+    it_response r;
+    assert_int_equal(it_request(s->port, GET_HELLO, &r, false), IT_OK);
+    it_assert_status(&r, 200);
+    it_response_free(&r);
+    it_server_stop(s);
+}
+
 static void test_sigint_exits_0(void **state)
 {
     (void)state;
@@ -151,6 +165,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         IT_TEST(test_sigterm_exits_0),
         IT_TEST(test_sigint_exits_0),
+        IT_TEST(test_sigusr1_keeps_serving),
         IT_TEST(test_sigterm_drains_inflight_sync),
         IT_TEST(test_sigterm_drains_inflight_async),
         IT_TEST(test_sigterm_with_idle_keepalive),
