@@ -167,6 +167,7 @@ static const server_key server_keys[] = {
     SK("timeout", V_DURATION, timeout_ms, 0, 0),
     SK("loop_warn", V_DURATION, loop_warn_ms, 0, 0),
     SK("status_path", V_STRING, status_path, 0, 0),
+    SK("upstream_connections", V_INT, upstream_connections, 1, 100000),
     SK("log_level", V_LOGLEVEL, log_level, 0, 0),
 };
 #define N_SERVER_KEYS (sizeof server_keys / sizeof server_keys[0])
@@ -315,6 +316,7 @@ static void set_defaults(ph_server_conf *s)
     s->drain_timeout_ms = 30000;
     s->timeout_ms = 60000;
     s->loop_warn_ms = 100;
+    s->upstream_connections = 256;
     s->log_level = PH_LOG_INFO;
 }
 

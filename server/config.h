@@ -46,6 +46,7 @@ typedef struct ph_server_conf {
     uint64_t drain_timeout_ms;
     uint64_t timeout_ms;    /* default per-request handler timeout → 504 */
     uint64_t loop_warn_ms;  /* async callbacks longer than this are logged */
+    int upstream_connections; /* fetch: open connections per upstream */
     char *status_path;      /* built-in JSON status (loop lag, load); NULL = off */
     ph_log_level log_level;
 } ph_server_conf;

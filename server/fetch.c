@@ -7,7 +7,7 @@
  *  evhttp_connection carries one request at a time here (two are never
  *  queued on one: libevent would not pipeline them anyway), so concurrent
  *  fetches to one upstream use several connections, at most
- *  FETCH_MAX_CONNS; past that a fetch waits in the upstream's FIFO (at most
+ *  max_conns ([server] upstream_connections, default 256); past that a fetch waits in the upstream's FIFO (at most
  *  FETCH_MAX_WAITING, past that fetch() returns NULL). When a response
  *  completes, its connection goes to the oldest waiting fetch or onto the
  *  upstream's idle stack (at most FETCH_MAX_IDLE kept, each freed after
@@ -64,9 +64,13 @@
 #include <string.h>
 
 #define FETCH_DEFAULT_TIMEOUT_MS 30000u
-#define FETCH_MAX_CONNS 256u    /* connections per upstream */
+#define FETCH_DEFAULT_MAX_CONNS 256u /* connections per upstream, unless configured */
 #define FETCH_MAX_IDLE 64u      /* idle connections kept per upstream */
 #define FETCH_MAX_WAITING 4096u /* fetches queued per upstream */
+
+static unsigned max_conns = FETCH_DEFAULT_MAX_CONNS;
+
+void ph_fetch_set_max_connections(unsigned n) { max_conns = n ? n : FETCH_DEFAULT_MAX_CONNS; }
 #define FETCH_IDLE_MS 30000u
 #define FETCH_MAX_URL 8192u
 #define FETCH_MAX_HEADERS_SIZE (64 * 1024)
@@ -426,7 +430,7 @@ static void fetch_send(ph_fetch *f, upstream *up, fetch_conn *c)
  * new ones. Does nothing while shutting down. Never calls plugin code. */
 static void pump(upstream *up)
 {
-    while (!F.shutting_down && up->wait_head && (up->idle || up->nconns < FETCH_MAX_CONNS)) {
+    while (!F.shutting_down && up->wait_head && (up->idle || up->nconns < max_conns)) {
         ph_fetch *f = up->wait_head;
         wait_remove(up, f);
         fetch_conn *c = up->idle;
@@ -900,7 +904,7 @@ ph_fetch *ph_fetch_start(ph_request *req, const ph_fetch_request *freq, ph_fetch
         why = "no memory";
         goto fail;
     }
-    if (!up->idle && up->nconns >= FETCH_MAX_CONNS && up->nwait >= FETCH_MAX_WAITING) {
+    if (!up->idle && up->nconns >= max_conns && up->nwait >= FETCH_MAX_WAITING) {
         why = "too many fetches waiting for this upstream";
         goto fail;
     }

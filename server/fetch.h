@@ -11,6 +11,10 @@ struct event_base;
 /* Set up DNS and the connection pool on `base`. Returns 0 or -1 (logged). */
 int ph_fetch_setup(struct event_base *base);
 
+/* Connections kept open at once per upstream host:port (0 = default 256);
+ * fetches beyond wait in a FIFO. */
+void ph_fetch_set_max_connections(unsigned n);
+
 /* Cancel everything in flight and free the pool and DNS. */
 void ph_fetch_shutdown(void);
 

@@ -141,6 +141,7 @@ static void reload_and_rewatch(ph_server *srv, const char *trigger)
     if (ph_reload(srv, trigger) == 0) {
         update_watch(srv);
         ph_watchdog_set_threshold(ph_server_conf_now(srv)->loop_warn_ms);
+        ph_fetch_set_max_connections((unsigned)ph_server_conf_now(srv)->upstream_connections);
     }
 }
 
@@ -219,6 +220,7 @@ static int setup(ph_server *srv)
     srv->pool = ph_pool_create(srv->base, sc->sync_threads, sc->sync_queue);
     ph_offload_setup(srv->pool);
     ph_watchdog_set_threshold(sc->loop_warn_ms);
+    ph_fetch_set_max_connections((unsigned)sc->upstream_connections);
     if (ph_watchdog_setup(srv->base) < 0 || ph_fetch_setup(srv->base) < 0)
         return -1;
     srv->drain_timer = evtimer_new(srv->base, on_drain_timeout, srv);

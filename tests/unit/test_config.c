@@ -114,6 +114,7 @@ static void assert_defaults(fixture *f, const ph_config *c)
     assert_int_equal(s->drain_timeout_ms, 30000);
     assert_int_equal(s->timeout_ms, 60000);
     assert_int_equal(s->loop_warn_ms, 100);
+    assert_int_equal(s->upstream_connections, 256);
     assert_null(s->status_path);
     assert_int_equal(s->log_level, PH_LOG_INFO);
     char want[PATH_MAX];
@@ -162,6 +163,7 @@ static void config_reads_every_server_key(void **state)
                              "timeout = 5s\n"
                              "loop_warn = 50ms\n"
                              "status_path = /_status\n"
+                             "upstream_connections = 1024\n"
                              "log_level = debug\n");
     if (!c)
         fail_msg("%s", f->err);
@@ -186,6 +188,7 @@ static void config_reads_every_server_key(void **state)
     assert_int_equal(s->timeout_ms, 5000);
     assert_int_equal(s->loop_warn_ms, 50);
     assert_string_equal(s->status_path, "/_status");
+    assert_int_equal(s->upstream_connections, 1024);
     assert_int_equal(s->log_level, PH_LOG_DEBUG);
 }
 

@@ -597,6 +597,28 @@ static void test_cancel_all_frees_fetches_queued_past_the_connection_cap(void **
     free_request(r);
 }
 
+/* upstream_connections: a configured cap of 20 keeps 20 open, the rest wait. */
+static void test_configured_connection_cap_is_kept(void **state)
+{
+    (void)state;
+    T.slow_delay_ms = 2000;
+    ph_fetch_set_max_connections(20);
+    ph_request *r = fake_request();
+    char *url = url_of(T.port, "/slow");
+    ph_fetch_request fr = get(url);
+    for (int i = 0; i < 30; i++)
+        assert_non_null(ph_fetch_start(r, &fr, never, NULL));
+    run_until(&T.requests, 20, 5000);
+    run_for(200); /* no 21st connection shows up */
+    assert_int_equal(T.requests, 20);
+    assert_int_equal(T.accepted, 20);
+    ph_fetch_cancel_all(r);
+    ph_fetch_set_max_connections(0); /* back to the default */
+    run_for(300);
+    free(url);
+    free_request(r);
+}
+
 static int callbacks_left;
 
 static void count_down(ph_request *req, const ph_fetch_response *resp, void *arg)
@@ -846,6 +868,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_before_reply_never_calls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_right_after_start_never_calls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_all_cancels_only_that_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_configured_connection_cap_is_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_all_frees_fetches_queued_past_the_connection_cap, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_200_concurrent_fetches_all_complete, setup, teardown),
