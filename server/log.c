@@ -12,8 +12,6 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void ph_log_set_level(ph_log_level level) { min_level = level; }
 
-ph_log_level ph_log_get_level(void) { return min_level; }
-
 int ph_log_parse_level(const char *name, ph_log_level *out)
 {
     for (int i = 0; i < 4; i++) {

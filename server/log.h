@@ -7,7 +7,6 @@
 
 /* Records below `level` are dropped. Call before threads start. */
 void ph_log_set_level(ph_log_level level);
-ph_log_level ph_log_get_level(void);
 
 /* Parse "debug", "info", "warn" or "error". Returns 0 or -1. */
 int ph_log_parse_level(const char *name, ph_log_level *out);

@@ -102,8 +102,6 @@ void ph_request_free_cache(void)
     free_count = 0;
 }
 
-const char *ph_request_url(const ph_request *req) { return req->arena.len ? req->arena.data : ""; }
-
 const char *ph_request_path(const ph_request *req)
 {
     /* The parser stores the path NUL-terminated right after the URL. */

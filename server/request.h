@@ -57,7 +57,6 @@ struct ph_request {
     unsigned method_bit;       /* PH_METHOD_*, 0 for others */
     uint8_t http_major, http_minor;
     bool keep_alive;
-    bool expect_continue;
 
     /* query parameters, decoded on first use into one buffer */
     ph_buf query_decoded;
@@ -109,8 +108,7 @@ void ph_request_release(struct ph_request *req);
 /* Free the whole free list (at exit). Loop thread. */
 void ph_request_free_cache(void);
 
-/* NUL-terminated URL, path (no query) and raw query ("" when absent). */
-const char *ph_request_url(const struct ph_request *req);
+/* NUL-terminated path (no query) and raw query ("" when absent). */
 const char *ph_request_path(const struct ph_request *req);
 const char *ph_request_query(const struct ph_request *req);
 
