@@ -141,6 +141,28 @@ static void http10_stream_is_close_delimited(void **state)
     it_server_stop(s);
 }
 
+/* A client that reads slowly: the plugin is told to pause (stream_write
+ * returns 1) instead of the host buffering without bound, resumes on the
+ * drain callback, and every byte arrives in order. */
+static void slow_reader_pauses_the_stream_and_gets_every_byte(void **state)
+{
+    (void)state;
+    enum { CHUNKS = 256, CHUNK = 16384 }; /* 4 MiB */
+    it_server *s = start_kit("", "[route /flood]\nplugin = it_async_kit\nmode = flood\ncount = 256\n\n");
+    it_conn *c = it_connect(s->port);
+    assert_int_equal(it_send_str(c, GET("/flood")), 0);
+    it_sleep_ms(300); /* not reading: socket buffers fill, the host must push back */
+    wait_log(s, "paused at chunk");
+    it_response r;
+    assert_int_equal(it_recv(c, &r, false, 30000), IT_OK);
+    it_assert_status(&r, 200);
+    assert_int_equal(r.body_len, (size_t)CHUNKS * CHUNK);
+    for (size_t i = 0; i < CHUNKS; i++)
+        assert_int_equal(r.body[i * CHUNK], 'a' + (int)(i % 26));
+    it_response_free(&r);
+    it_server_stop(s);
+}
+
 static void client_leaving_mid_stream_aborts_once(void **state)
 {
     (void)state;
@@ -277,6 +299,7 @@ int main(void)
         IT_TEST(server_timeout_is_the_default_route_timeout),
         IT_TEST(streaming_response_is_chunked_and_keeps_the_connection),
         IT_TEST(http10_stream_is_close_delimited),
+        IT_TEST(slow_reader_pauses_the_stream_and_gets_every_byte),
         IT_TEST(client_leaving_mid_stream_aborts_once),
         IT_TEST(offload_answers_from_the_pool),
         IT_TEST(client_leaving_mid_offload_aborts_once_and_done_only_frees),

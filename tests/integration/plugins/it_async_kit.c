@@ -7,6 +7,9 @@
  *   hang     never answer (only the route timeout or a disconnect ends it)
  *   block    block the loop for `ms` in handle() (the watchdog must tell)
  *   param    answer the value of path parameter `param` at once
+ *   flood    stream `count` chunks of 16 KiB as fast as the host accepts:
+ *            when stream_write says 1 it waits for the drain callback
+ *            (logging "paused at chunk <n>"), then goes on
  * Every mode registers an abort callback that logs "abort ran for <path>";
  * an offload's done logs "offload done", or "offload done after abort"
  * when the request was aborted first, so tests can count them in the log.
@@ -19,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-typedef enum { MODE_STREAM, MODE_OFFLOAD, MODE_HANG, MODE_BLOCK, MODE_PARAM } kit_mode;
+typedef enum { MODE_STREAM, MODE_OFFLOAD, MODE_HANG, MODE_BLOCK, MODE_PARAM, MODE_FLOOD } kit_mode;
 
 typedef struct kit {
     const ph_host_api *api;
@@ -59,6 +62,8 @@ static int kit_init(const ph_host_api *api, const ph_settings *settings, void **
         k->mode = MODE_HANG;
     else if (strcmp(mode, "block") == 0)
         k->mode = MODE_BLOCK;
+    else if (strcmp(mode, "flood") == 0)
+        k->mode = MODE_FLOOD;
     else if (strcmp(mode, "param") == 0 && api->setting(settings, "param"))
         k->mode = MODE_PARAM;
     else
@@ -97,6 +102,28 @@ static void on_tick(ph_request *req, void *arg)
         free(call);
         api->complete(req);
     }
+}
+
+/* Write 16 KiB chunks until done or the host says pause. */
+static void flood(ph_request *req, void *arg)
+{
+    static char chunk[16384];
+    kit_call *call = arg;
+    const ph_host_api *api = call->k->api;
+    while (call->sent < (unsigned)call->k->count) {
+        memset(chunk, 'a' + (int)(call->sent % 26), sizeof chunk);
+        call->sent++;
+        int rc = api->stream_write(req, chunk, sizeof chunk);
+        if (rc < 0)
+            return; /* the client is gone: the abort callback frees call */
+        if (rc == 1 && call->sent < (unsigned)call->k->count) {
+            api->log(req, PH_LOG_INFO, "paused at chunk %u", call->sent);
+            return; /* flood() again from the drain callback */
+        }
+    }
+    api->on_abort(req, NULL, NULL);
+    free(call);
+    api->complete(req);
 }
 
 static void offload_work(void *arg) { sleep_ms(((kit_call *)arg)->sleep_ms); }
@@ -153,6 +180,12 @@ static int kit_handle(void *state, ph_request *req)
         }
         return PH_PENDING;
     case MODE_HANG:
+        return PH_PENDING;
+    case MODE_FLOOD:
+        api->add_header(req, "Content-Type", "application/octet-stream");
+        if (api->stream_begin(req) < 0 || api->stream_on_drain(req, flood, call) < 0)
+            break;
+        flood(req, call);
         return PH_PENDING;
     case MODE_BLOCK:
     case MODE_PARAM:
