@@ -58,6 +58,8 @@ set -euo pipefail
 
 # ---------------------------------------------------------------- settings
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 REPO=$(cd -- "$HERE/../.." && pwd)
 SRC=${SRC:-auto}
 case "$SRC" in auto|worktree|head) ;; *) echo "SRC must be auto, worktree or head" >&2; exit 2 ;; esac
@@ -80,19 +82,7 @@ PY=${PY:-/usr/bin/python3}
 log()  { printf '[bench-async] %s\n' "$*" >&2; }
 warn() { printf '[bench-async] WARNING: %s\n' "$*" >&2; }
 die()  { printf '[bench-async] ERROR: %s\n' "$*" >&2; exit 1; }
-want() { [[ " $SERVERS " == *" $1 "* ]]; }
 
-# "10s" / "2m" / "500ms" / "3" -> whole seconds (rounded up)
-to_secs() {
-  local v=$1
-  case "$v" in
-    *ms) echo $(( (${v%ms} + 999) / 1000 )) ;;
-    *s)  echo "${v%s}" ;;
-    *m)  echo $(( ${v%m} * 60 )) ;;
-    *h)  echo $(( ${v%h} * 3600 )) ;;
-    *)   echo "$v" ;;
-  esac
-}
 DUR_S=$(to_secs "$DURATION")
 TMO_S=$(to_secs "$WRK_TIMEOUT")
 [[ "$DUR_S" =~ ^[0-9]+$ && "$DUR_S" -ge 2 ]] || die "DURATION must be at least 2s (got $DURATION)"
@@ -135,17 +125,6 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/plughost-bench-async.XXXXXX")
 PIDS=()          # process-group leaders we started (each via setsid)
 WRK_PID=""
 
-stop_server() {  # stop_server PID : TERM the group, KILL after 5 s
-  local pid=$1
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL -- "-$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 # shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
@@ -162,22 +141,7 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- ports
 NEXT_PORT=$PORT_BASE
-port_busy() {
-  ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q . && return 0
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-free_port() {    # sets PORT to the next port with nothing bound or connected on it
-  while port_busy "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
-  PORT=$NEXT_PORT
-  NEXT_PORT=$((NEXT_PORT + 1))
-}
 
-# ---------------------------------------------------------------- processes
-tree_pids() {    # PID and all its descendants
-  local p=$1 c
-  echo "$p"
-  for c in $(pgrep -P "$p" 2>/dev/null || true); do tree_pids "$c"; done
-}
 mem_kib() {      # mem_kib PID FIELD -> sum of FIELD (VmRSS/VmHWM) over the tree
   local sum=0 p v
   for p in $(tree_pids "$1"); do
@@ -203,35 +167,9 @@ nthreads() {     # threads of the tree
   done
   echo "$sum"
 }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 CLK_TCK=$(getconf CLK_TCK)
 
-# start_server LOGFILE CMD... : CMD in its own session (killable as a group); sets SRV_PID
-start_server() {
-  local logf=$1; shift
-  setsid "$@" >"$logf" 2>&1 </dev/null &
-  SRV_PID=$!
-  PIDS+=("$SRV_PID")
-}
 
-# wait_http PID PORT PATH LOGFILE : 0 once anything answers HTTP on PORT
-wait_http() {
-  local pid=$1 port=$2 path=$3 logf=$4 deadline code
-  deadline=$((SECONDS + STARTUP_TIMEOUT))
-  while ((SECONDS < deadline)); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      warn "server exited during start-up; last lines of $logf:"
-      tail -n 15 "$logf" >&2 || true
-      return 1
-    fi
-    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port$path" || true)
-    [[ -n "$code" && "$code" != 000 ]] && return 0
-    sleep 0.2
-  done
-  warn "server did not answer on 127.0.0.1:$port within ${STARTUP_TIMEOUT}s; last lines of $logf:"
-  tail -n 15 "$logf" >&2 || true
-  return 1
-}
 
 # ---------------------------------------------------------------- build
 PH_STATUS="not built"

@@ -50,6 +50,8 @@
 set -euo pipefail
 
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 REPO=$(cd -- "$HERE/../.." && pwd)
 SRC=${SRC:-worktree}
 case "$SRC" in
@@ -76,18 +78,7 @@ PY=${PY:-python3}
 log()  { printf '[bench-reload] %s\n' "$*" >&2; }
 warn() { printf '[bench-reload] WARNING: %s\n' "$*" >&2; }
 die()  { printf '[bench-reload] ERROR: %s\n' "$*" >&2; exit 1; }
-want() { [[ " $SERVERS " == *" $1 "* ]]; }
 
-to_secs() {   # "60s" / "2m" / "60" -> whole seconds
-  local v=$1
-  case "$v" in
-    *ms) echo $(( (${v%ms} + 999) / 1000 )) ;;
-    *s)  echo "${v%s}" ;;
-    *m)  echo $(( ${v%m} * 60 )) ;;
-    *h)  echo $(( ${v%h} * 3600 )) ;;
-    *)   echo "$v" ;;
-  esac
-}
 DUR_S=$(to_secs "$DURATION")
 [[ "$DUR_S" =~ ^[0-9]+$ && "$DUR_S" -ge 5 ]] || die "DURATION must be at least 5s (got $DURATION)"
 

@@ -1,0 +1,78 @@
+#!/bin/bash
+# lib.sh - helpers shared by the benchmark scripts (sourced, not run).
+# They use the caller's globals: SERVERS, NEXT_PORT, PIDS, STARTUP_TIMEOUT,
+# and its warn().
+
+want() { [[ " $SERVERS " == *" $1 "* ]]; }
+
+# "10s" / "2m" / "1h" / "500ms" / "3" -> whole seconds (rounded up)
+to_secs() {
+  local v=$1
+  case "$v" in
+    *ms) echo $(( (${v%ms} + 999) / 1000 )) ;;
+    *s)  echo "${v%s}" ;;
+    *m)  echo $(( ${v%m} * 60 )) ;;
+    *h)  echo $(( ${v%h} * 3600 )) ;;
+    *)   echo "$v" ;;
+  esac
+}
+
+port_busy() {
+  ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q . && return 0
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+free_port() {    # sets PORT to the next port with nothing bound or connected on it
+  while port_busy "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
+  PORT=$NEXT_PORT
+  NEXT_PORT=$((NEXT_PORT + 1))
+}
+
+# ---------------------------------------------------------------- processes / memory
+tree_pids() {    # PID and all its descendants
+  local p=$1 c
+  echo "$p"
+  for c in $(pgrep -P "$p" 2>/dev/null || true); do tree_pids "$c"; done
+}
+
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# start_server LOGFILE CMD... : starts CMD in its own session (so that the
+# whole group can be killed), sets SRV_PID
+start_server() {
+  local logf=$1; shift
+  setsid "$@" >"$logf" 2>&1 </dev/null &
+  SRV_PID=$!
+  PIDS+=("$SRV_PID")
+}
+
+stop_server() {  # stop_server PID : TERM the group, KILL after 5 s
+  local pid=$1
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# wait_http PID PORT PATH LOGFILE : 0 once anything answers HTTP on PORT
+wait_http() {
+  local pid=$1 port=$2 path=$3 logf=$4 deadline code
+  deadline=$((SECONDS + STARTUP_TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      warn "server exited during start-up; last lines of $logf:"
+      tail -n 15 "$logf" >&2 || true
+      return 1
+    fi
+    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port$path" || true)
+    [[ -n "$code" && "$code" != 000 ]] && return 0
+    sleep 0.2
+  done
+  warn "server did not answer on 127.0.0.1:$port within ${STARTUP_TIMEOUT}s; last lines of $logf:"
+  tail -n 15 "$logf" >&2 || true
+  return 1
+}
