@@ -895,7 +895,13 @@ void ph_conn_begin_drain(ph_conn *c)
 {
     if (c->phase == READ_LINGER)
         return;
-    if (!c->head) {
+    bool streaming = false;
+    for (const ph_request *r = c->head; r; r = r->next)
+        streaming |= r->streaming && r->state == PH_REQ_RUNNING;
+    if (!c->head || streaming) {
+        /* Idle, or an open-ended stream (server-sent events) that would
+         * hold the drain to its timeout: close now; the stream's plugin
+         * gets its abort callback, and clients reconnect elsewhere. */
         ph_conn_close(c);
         return;
     }

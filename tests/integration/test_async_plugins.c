@@ -148,6 +148,20 @@ static void sse_clock_ticks_and_a_client_leaving_stops_it(void **state)
     it_server_stop(s); /* drains: the abandoned streams must not hold it (ASan: no leak) */
 }
 
+/* SIGTERM does not wait drain_timeout for an open-ended event stream. */
+static void stop_cuts_open_event_streams_instead_of_waiting(void **state)
+{
+    (void)state;
+    it_server *s = it_start("drain_timeout = 20s", "[route /forever]\nplugin = sse_clock\ninterval = 10ms\n\n");
+    it_conn *c = it_connect(s->port);
+    assert_int_equal(it_send_str(c, GET("/forever")), 0);
+    it_sleep_ms(100);
+    double t0 = it_now();
+    it_server_stop(s); /* exit 0 */
+    assert_true(it_now() - t0 < 10.0); /* well before the 20 s drain timeout */
+    assert_true(it_wait_closed(c, IT_WAIT_MS, NULL));
+}
+
 static void items_put_get_delete_by_path_parameter(void **state)
 {
     (void)state;
@@ -223,6 +237,7 @@ int main(void)
         IT_TEST(proxy_answers_504_when_the_upstream_is_slow),
         IT_TEST(two_hundred_concurrent_proxied_requests_all_complete),
         IT_TEST(sse_clock_ticks_and_a_client_leaving_stops_it),
+        IT_TEST(stop_cuts_open_event_streams_instead_of_waiting),
         IT_TEST(items_put_get_delete_by_path_parameter),
         IT_TEST(hash_digests_the_body_on_the_pool),
         IT_TEST(watchdog_names_blocking_mistake_and_not_the_proxy),
