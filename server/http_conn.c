@@ -368,6 +368,8 @@ static int on_headers_complete(llhttp_t *p)
     req->method_bit = ph_method_bit(req->method, strlen(req->method));
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
+    if (req->http_major == 1 && req->http_minor >= 1 && !ph_request_header(req, "Host"))
+        return fail_with(c, 400); /* RFC 9112 3.2: a 1.1 request without Host */
     if (p->flags & F_CONTENT_LENGTH) {
         if (p->content_length > conf(c)->max_body_size)
             return fail_with(c, 413);

@@ -169,6 +169,7 @@ static void test_bad_request_line_400(void **state)
     expect_status(s, "GET /hello HTTX/1.1\r\nHost: t\r\n\r\n", 400, true);
     expect_status(s, "GET /hello HTTP/1.1 trailing\r\nHost: t\r\n\r\n", 400, true);
     expect_status(s, "GET /hello HTTP/1.1\r\nBad Header Line\r\n\r\n", 400, true);
+    expect_status(s, "GET /hello HTTP/1.1\r\nAccept: */*\r\n\r\n", 400, true); /* 1.1 without Host */
     it_server_stop(s);
 }
 
