@@ -22,16 +22,6 @@ int ph_buf_reserve(ph_buf *b, size_t extra)
     return 0;
 }
 
-int ph_buf_append(ph_buf *b, const void *data, size_t len)
-{
-    if (ph_buf_reserve(b, len) < 0)
-        return -1;
-    if (len)
-        memcpy(b->data + b->len, data, len);
-    b->len += len;
-    return 0;
-}
-
 int ph_buf_append_str(ph_buf *b, const char *s) { return ph_buf_append(b, s, strlen(s)); }
 
 void ph_buf_trim(ph_buf *b, size_t keep)

@@ -4,6 +4,7 @@
 #define PH_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct ph_buf {
     char *data;
@@ -15,8 +16,17 @@ typedef struct ph_buf {
  * buffer is unchanged). */
 int ph_buf_reserve(ph_buf *b, size_t extra);
 
-/* Append bytes. Returns 0 or -1 (no memory). */
-int ph_buf_append(ph_buf *b, const void *data, size_t len);
+/* Append bytes. Returns 0 or -1 (no memory). Inline: the request parser
+ * and the response builder call it a dozen times per request. */
+static inline int ph_buf_append(ph_buf *b, const void *data, size_t len)
+{
+    if (len > b->cap - b->len && ph_buf_reserve(b, len) < 0)
+        return -1;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
 
 /* Append a NUL-terminated string (without its NUL). Returns 0 or -1. */
 int ph_buf_append_str(ph_buf *b, const char *s);

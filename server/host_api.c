@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,33 +98,51 @@ static int api_set_status(ph_request *req, int status)
     return 0;
 }
 
-static int is_token_char(unsigned char c)
+/* RFC 9110 token characters: visible ASCII except the separators. */
+static bool is_token_char(unsigned char c)
 {
-    return c > 32 && c < 127 && !strchr("()<>@,;:\\\"/[]?={}", c);
+    if (c <= 32 || c >= 127)
+        return false;
+    switch (c) {
+    case '(': case ')': case '<': case '>': case '@': case ',': case ';': case ':':
+    case '\\': case '"': case '/': case '[': case ']': case '?': case '=': case '{': case '}':
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* Content-Length, Transfer-Encoding, Connection and Date are the host's. */
+static bool is_managed_header(const char *name, size_t len)
+{
+    switch (len) {
+    case 4: return strcasecmp(name, "Date") == 0;
+    case 10: return strcasecmp(name, "Connection") == 0;
+    case 14: return strcasecmp(name, "Content-Length") == 0;
+    case 17: return strcasecmp(name, "Transfer-Encoding") == 0;
+    default: return false;
+    }
 }
 
 static int api_add_header(ph_request *req, const char *name, const char *value)
 {
-    static const char *const managed[] = {"Content-Length", "Transfer-Encoding", "Connection", "Date"};
     if (!name || !value || !name[0])
         return -1;
-    for (const char *p = name; *p; p++) {
-        if (!is_token_char((unsigned char)*p))
+    size_t nlen = 0;
+    for (; name[nlen]; nlen++) {
+        if (!is_token_char((unsigned char)name[nlen]))
             return -1;
     }
-    if (strpbrk(value, "\r\n"))
+    size_t vlen = strcspn(value, "\r\n");
+    if (value[vlen] || is_managed_header(name, nlen))
         return -1;
-    for (size_t i = 0; i < sizeof managed / sizeof managed[0]; i++) {
-        if (strcasecmp(name, managed[i]) == 0)
-            return -1;
-    }
     size_t mark = req->resp_headers.len;
-    if (ph_buf_append_str(&req->resp_headers, name) < 0 || ph_buf_append(&req->resp_headers, ": ", 2) < 0 ||
-        ph_buf_append_str(&req->resp_headers, value) < 0 || ph_buf_append(&req->resp_headers, "\r\n", 2) < 0) {
+    if (ph_buf_append(&req->resp_headers, name, nlen) < 0 || ph_buf_append(&req->resp_headers, ": ", 2) < 0 ||
+        ph_buf_append(&req->resp_headers, value, vlen) < 0 || ph_buf_append(&req->resp_headers, "\r\n", 2) < 0) {
         req->resp_headers.len = mark;
         return -1;
     }
-    if (strcasecmp(name, "Content-Type") == 0)
+    if (nlen == 12 && strcasecmp(name, "Content-Type") == 0)
         req->has_content_type = true;
     return 0;
 }
