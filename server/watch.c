@@ -6,14 +6,19 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
-/* Quiet time after the last event before the change counts. */
-#define SETTLE_MS 250
+/* Quiet time after the last event before the change counts: short after
+ * an event that ends a write (close after writing, a rename into place, a
+ * chmod), long while a file may still be being written (created,
+ * modified, deleted), so a half-written .so is not loaded. */
+#define SETTLE_DONE_MS 20
+#define SETTLE_WRITING_MS 250
 
 struct ph_watch {
     int fd;
@@ -51,6 +56,7 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
     ph_watch *w = arg;
     char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
     int hit = 0;
+    uint32_t last_mask = 0;
     for (;;) {
         ssize_t n = read(fd, buf, sizeof buf);
         if (n <= 0)
@@ -59,17 +65,20 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
             const struct inotify_event *ev = (const struct inotify_event *)p;
             if (ev->mask & IN_Q_OVERFLOW) {
                 hit = 1;
+                last_mask = IN_MODIFY;
                 snprintf(w->changed, sizeof w->changed, "(event queue overflow)");
             } else if (relevant(w, ev)) {
                 hit = 1;
+                last_mask = ev->mask;
                 snprintf(w->changed, sizeof w->changed, "%s", ev->name);
             }
             p += sizeof *ev + ev->len;
         }
     }
-    if (hit) {
-        struct timeval tv = {0, SETTLE_MS * 1000};
-        event_add(w->settle_ev, &tv); /* restarts the quiet period */
+    if (hit) { /* (re)start the quiet period, as the last event says */
+        long ms = (last_mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB)) ? SETTLE_DONE_MS : SETTLE_WRITING_MS;
+        struct timeval tv = {0, ms * 1000};
+        event_add(w->settle_ev, &tv);
     }
 }
 

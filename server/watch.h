@@ -1,7 +1,9 @@
 /* watch.h - inotify on server.ini's folder and the plugin folder, through
  * a libevent event. Bursts of events (an editor's rename dance, a build
  * writing a .so in place) are coalesced: the callback runs once the
- * watched files have been quiet for a settle period. Loop thread only. */
+ * watched files have been quiet for a settle period — 20 ms after a write
+ * was closed or a file renamed into place, 250 ms while a file may still
+ * be being written. Loop thread only. */
 #ifndef PH_WATCH_H
 #define PH_WATCH_H
 
