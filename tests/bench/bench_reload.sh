@@ -347,9 +347,10 @@ if want nginx; then run_nginx; fi
        "one reload at a time (next after the new body is seen, then ${PAUSE}s)"
   if [[ $SRC == head ]]; then src_desc="commit $(cut -c1-7 "$SRC_DIR/.bench-commit" 2>/dev/null || echo '?') (SRC=head: clean export)"
   else src_desc="working tree at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(
-        [[ -n $(git -C "$REPO" status --porcelain -- server sdk plugins 2>/dev/null) ]] && echo ' with uncommitted changes in server/ sdk/ plugins/')"; fi
+        if [[ -n $(git -C "$REPO" status --porcelain -- server sdk plugins 2>/dev/null) ]]; then
+          echo ' with uncommitted changes in server/ sdk/ plugins/'; fi)"; fi
   echo "plughost: $src_desc,"\
-       "odd reloads edit server.ini in place, even ones rename it_v1/it_v2 over app.so (watch = true, 250 ms settle)"
+       "odd reloads edit server.ini in place, even ones rename it_v1/it_v2 over app.so (watch = true; settle 20 ms after a close/rename)"
   echo "nginx:    $(nginx -v 2>&1 | sed 's/^nginx version: //'), every reload edits nginx.conf in place + nginx -s reload"
   echo "machine:  $(nproc) cores, $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC');" \
        "load average $LOAD_START at start, $(cut -d' ' -f1 /proc/loadavg) at end"
@@ -363,7 +364,8 @@ unanswered      requests wrk wrote that got no response, beyond the ones still i
 in flight@stop  sent - answered that the per-connection bound explains: requests written
                 just before wrk's deadline (at most CONNS, pipeline depth 1).
 change->new     file change complete (close/rename) -> first probe response with the new body;
-                for plughost this includes the watcher's 250 ms settle time, for nginx the
+                for plughost this includes the watcher's settle time (20 ms after a closed
+                write or a rename, 250 ms while a file may still be written), for nginx the
                 `nginx -s reload` command and the old worker closing the probe's connection.
 EOF
 } | tee "$TMP/table.txt"
