@@ -4,6 +4,7 @@
 #define PH_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct ph_buf {
@@ -20,7 +21,7 @@ int ph_buf_reserve(ph_buf *b, size_t extra);
  * and the response builder call it a dozen times per request. */
 static inline int ph_buf_append(ph_buf *b, const void *data, size_t len)
 {
-    if (len > b->cap - b->len && ph_buf_reserve(b, len) < 0)
+    if (len > PTRDIFF_MAX || (len > b->cap - b->len && ph_buf_reserve(b, len) < 0))
         return -1;
     if (len)
         memcpy(b->data + b->len, data, len);
