@@ -230,7 +230,7 @@ static void file_id_differs_after_the_file_is_replaced_or_rewritten(void **state
     assert_false(ph_file_id_equal(&lib->id, &v2));
 
     /* rewritten in place, same inode, other size */
-    size_t len;
+    size_t len = 0;
     char *data = ut_read_file(HELLO_SO, &len);
     assert_non_null(data);
     FILE *f = fopen(path, "ab");
