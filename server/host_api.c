@@ -312,6 +312,19 @@ static int api_stream_on_drain(ph_request *req, ph_drain_cb cb, void *arg)
     return 0;
 }
 
+static size_t api_header_count(const ph_request *req) { return req ? req->nheaders : 0; }
+
+static int api_header_at(const ph_request *req, size_t i, const char **name, const char **value)
+{
+    if (!req || i >= req->nheaders || !name || !value)
+        return -1;
+    *name = req->arena.data + req->headers[i].name_off;
+    *value = req->arena.data + req->headers[i].value_off;
+    return 0;
+}
+
+static const char *api_client_addr(const ph_request *req) { return req ? req->client_addr : ""; }
+
 static const ph_host_api host_api = {
     .struct_size = sizeof(ph_host_api),
     .abi_version = PH_ABI_VERSION,
@@ -342,6 +355,9 @@ static const ph_host_api host_api = {
     .stream_begin = api_stream_begin,
     .stream_write = api_stream_write,
     .stream_on_drain = api_stream_on_drain,
+    .header_count = api_header_count,
+    .header_at = api_header_at,
+    .client_addr = api_client_addr,
 };
 
 const ph_host_api *ph_host_api_table(void) { return &host_api; }

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <llhttp.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -69,6 +70,7 @@ struct ph_conn {
     bool no_more;                /* parse no further requests; close when written */
     bool read_eof;
     bool in_field, value_open;   /* header parsing state */
+    char peer[48];               /* client IP as text, copied into requests */
     ph_conn *prev, *next;        /* the server's list */
 };
 
@@ -231,6 +233,7 @@ static int on_message_begin(llhttp_t *p)
     if (!req)
         return fail_with(c, 503);
     req->conn = c;
+    memcpy(req->client_addr, c->peer, sizeof req->client_addr);
     c->parsing = req;
     c->served = true;
     c->in_field = c->value_open = false;
@@ -851,7 +854,17 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     arm_timer(c);
 }
 
-int ph_conn_accept(ph_server *srv, int fd)
+/* The peer's IP as text into buf ("" when unknown). */
+static void format_peer(const struct sockaddr *addr, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (addr && addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)addr)->sin_addr, buf, (socklen_t)len);
+    else if (addr && addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr, buf, (socklen_t)len);
+}
+
+int ph_conn_accept(ph_server *srv, int fd, const struct sockaddr *addr)
 {
     if (!parser_settings_ready)
         init_parser_settings();
@@ -860,6 +873,7 @@ int ph_conn_accept(ph_server *srv, int fd)
         goto fail;
     c->fd = fd;
     c->srv = srv;
+    format_peer(addr, c->peer, sizeof c->peer);
     c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->wev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     c->tev = evtimer_new(srv->base, on_timer, c);

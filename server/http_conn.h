@@ -12,9 +12,11 @@ struct ph_server;
 
 typedef struct ph_conn ph_conn;
 
-/* Take over the accepted non-blocking socket `fd`. Returns 0, or -1
- * (the fd is closed). */
-int ph_conn_accept(struct ph_server *srv, int fd);
+struct sockaddr;
+
+/* Take over the accepted non-blocking socket `fd` from peer `addr` (may be
+ * NULL). Returns 0, or -1 (the fd is closed). */
+int ph_conn_accept(struct ph_server *srv, int fd, const struct sockaddr *addr);
 
 /* The response of `req` (still queued on its connection) is final. The
  * write happens from the loop, never under the caller (which may be plugin

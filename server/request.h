@@ -57,6 +57,7 @@ struct ph_request {
     unsigned method_bit;       /* PH_METHOD_*, 0 for others */
     uint8_t http_major, http_minor;
     bool keep_alive;
+    char client_addr[48];      /* the peer's IP as text, "" when unknown */
 
     /* query parameters, decoded on first use into one buffer */
     ph_buf query_decoded;

@@ -29,10 +29,9 @@ const ph_server_conf *ph_server_conf_now(const ph_server *srv) { return &srv->ge
 static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len,
                       void *arg)
 {
-    (void)addr;
     (void)len;
     ph_server *srv = arg;
-    ph_conn_accept(srv, fd);
+    ph_conn_accept(srv, fd, addr);
     if (srv->nconns >= ph_server_conf_now(srv)->max_connections && !srv->listener_paused) {
         ph_log_warn("max_connections (%d) reached; not accepting until a connection closes",
                     ph_server_conf_now(srv)->max_connections);

@@ -14,15 +14,12 @@
  *   timeout   the whole upstream exchange, a duration ("500ms", "2s", a bare
  *             number is seconds); default 30s, 1ms to 1 day.
  *
- * Forwarded: the method, the body, and the request headers named in
- * forwarded_headers[] below (unless the client's Connection header lists
- * them). SDK limitation: the host API looks a request header up by name
- * (api->header) and cannot enumerate them, and returns only the first of a
- * repeated field; so an end-to-end header missing from the list
- * (X-Custom-Anything) is not forwarded, and of a repeated one only the first
- * is. Host and Content-Length are the fetch's own. No X-Forwarded-For entry
- * is added for the client: the API does not expose the client address (an
- * incoming X-Forwarded-For is forwarded as is).
+ * Forwarded: the method, the body, and every end-to-end request header
+ * (repeated fields each time): all but the hop-by-hop ones (Connection,
+ * Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade, and any the
+ * client's Connection header lists) and Host, Content-Length and Expect,
+ * which the fetch sets itself. The client's address is appended to
+ * X-Forwarded-For.
  *
  * Relayed back: the upstream status, its body, and its headers except the
  * hop-by-hop ones (Connection, Keep-Alive, Proxy-*, TE, Trailer,
@@ -46,16 +43,12 @@
 
 #define PROXY_DEFAULT_TIMEOUT_MS 30000u
 
-/* End-to-end request headers forwarded when present (see the SDK limitation
- * above). */
-static const char *const forwarded_headers[] = {
-    "Accept",          "Accept-Encoding",   "Accept-Language",   "Authorization",
-    "Cache-Control",   "Content-Encoding",  "Content-Type",      "Cookie",
-    "If-Match",        "If-Modified-Since", "If-None-Match",     "If-Unmodified-Since",
-    "Origin",          "Range",             "Referer",           "User-Agent",
-    "X-Forwarded-For", "X-Request-Id",
+/* Request headers never forwarded: hop-by-hop (RFC 9110 7.6.1, plus the
+ * Proxy-* family), the fetch's own, and X-Forwarded-For (rebuilt). */
+static const char *const dropped_request_headers[] = {
+    "Connection", "Keep-Alive",     "TE",     "Trailer",         "Transfer-Encoding",
+    "Upgrade",    "Content-Length", "Expect", "X-Forwarded-For", "Host",
 };
-#define NFORWARDED (sizeof forwarded_headers / sizeof *forwarded_headers)
 
 /* Response headers never relayed: hop-by-hop (RFC 9110 7.6.1, plus the
  * Proxy-* family) and those the host writes itself. */
@@ -185,10 +178,10 @@ static int read_upstream(const ph_host_api *api, const ph_settings *settings, pr
  * logged. Loop thread. */
 static int proxy_init(const ph_host_api *api, const ph_settings *settings, void **state)
 {
-    if (!PH_HOST_HAS(api, fetch) || !PH_HOST_HAS(api, fetch_cancel) ||
-        !PH_HOST_HAS(api, on_abort)) {
+    if (!PH_HOST_HAS(api, fetch) || !PH_HOST_HAS(api, fetch_cancel) || !PH_HOST_HAS(api, on_abort) ||
+        !PH_HOST_HAS(api, header_at) || !PH_HOST_HAS(api, client_addr)) {
         api->log(NULL, PH_LOG_ERROR,
-                 "proxy: route %s: the host lacks fetch/on_abort (needs SDK ABI 1.1)",
+                 "proxy: route %s: the host lacks fetch/on_abort/header_at (needs SDK ABI 1.1)",
                  api->route_path(settings));
         return -1;
     }
@@ -237,21 +230,70 @@ static char *build_url(const proxy_state *st, const char *query)
     return url;
 }
 
-/* Fill `out` (room for 2 * NFORWARDED + 1) with name, value pairs of the
- * forwarded request headers present, NULL-terminated. The values point
- * into the request (valid during handle; fetch copies them). Loop thread. */
-static void collect_headers(const ph_host_api *api, ph_request *req, const char **out)
+/* True when the request header `name` must not be forwarded; `connection`
+ * is the client's Connection header value, or NULL. */
+static bool drop_request_header(const char *name, const char *connection)
 {
-    const char *connection = api->header(req, "Connection");
-    size_t n = 0;
-    for (size_t i = 0; i < NFORWARDED; i++) {
-        const char *value = api->header(req, forwarded_headers[i]);
-        if (!value || (connection && token_listed(connection, forwarded_headers[i])))
-            continue;
-        out[n++] = forwarded_headers[i];
-        out[n++] = value;
+    if (strncasecmp(name, "Proxy-", 6) == 0 || (connection && token_listed(connection, name)))
+        return true;
+    for (size_t i = 0; i < sizeof dropped_request_headers / sizeof *dropped_request_headers; i++) {
+        if (strcasecmp(name, dropped_request_headers[i]) == 0)
+            return true;
     }
-    out[n] = NULL;
+    return false;
+}
+
+/* The forwarded X-Forwarded-For: the incoming value(s) and the client's
+ * address, comma-separated (malloc'ed; NULL when out of memory). */
+static char *forwarded_for(const ph_host_api *api, ph_request *req)
+{
+    size_t n = api->header_count(req), len = strlen(api->client_addr(req)) + 1;
+    const char *name, *value;
+    for (size_t i = 0; i < n; i++) {
+        if (api->header_at(req, i, &name, &value) == 0 && strcasecmp(name, "X-Forwarded-For") == 0)
+            len += strlen(value) + 2;
+    }
+    char *out = malloc(len);
+    if (!out)
+        return NULL;
+    char *p = out;
+    for (size_t i = 0; i < n; i++) {
+        if (api->header_at(req, i, &name, &value) == 0 && strcasecmp(name, "X-Forwarded-For") == 0) {
+            size_t vlen = strlen(value);
+            memcpy(p, value, vlen);
+            p += vlen;
+            *p++ = ',';
+            *p++ = ' ';
+        }
+    }
+    strcpy(p, api->client_addr(req));
+    return out;
+}
+
+/* The name, value, ..., NULL list of headers to forward (malloc'ed; the
+ * strings point into the request and `xff`, valid during handle — fetch
+ * copies them). NULL when out of memory. Loop thread. */
+static const char **collect_headers(const ph_host_api *api, ph_request *req, const char *xff)
+{
+    size_t n = api->header_count(req);
+    const char **out = malloc((2 * n + 3) * sizeof *out);
+    if (!out)
+        return NULL;
+    const char *connection = api->header(req, "Connection");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name, *value;
+        if (api->header_at(req, i, &name, &value) == 0 && !drop_request_header(name, connection)) {
+            out[k++] = name;
+            out[k++] = value;
+        }
+    }
+    if (xff[0]) {
+        out[k++] = "X-Forwarded-For";
+        out[k++] = xff;
+    }
+    out[k] = NULL;
+    return out;
 }
 
 /* True when the upstream response header `name` must not be relayed;
@@ -369,15 +411,17 @@ static int proxy_handle(void *state, ph_request *req)
 {
     const proxy_state *st = state;
     const ph_host_api *api = st->api;
-    const char *headers[2 * NFORWARDED + 1];
-    collect_headers(api, req, headers);
     size_t body_len;
     const void *body = api->body(req, &body_len);
+    char *xff = forwarded_for(api, req);
+    const char **headers = xff ? collect_headers(api, req, xff) : NULL;
     proxy_call *call = malloc(sizeof *call);
     char *url = build_url(st, api->query(req));
-    if (!call || !url) {
+    if (!call || !url || !headers) {
         free(call);
         free(url);
+        free(headers);
+        free(xff);
         api->log(req, PH_LOG_ERROR, "proxy: out of memory");
         return api->respond_error(req, 500, "out of memory") == 0 ? PH_OK : PH_ERROR;
     }
@@ -390,7 +434,9 @@ static int proxy_handle(void *state, ph_request *req)
                              .timeout_ms = st->timeout_ms};
     call->st = st;
     call->fetch = api->fetch(req, &freq, on_upstream_response, call);
-    free(url); /* fetch copied it */
+    free(url); /* fetch copied these */
+    free(headers);
+    free(xff);
     if (!call->fetch) {
         free(call);
         api->log(req, PH_LOG_ERROR, "proxy: cannot start the request to %s", st->upstream);

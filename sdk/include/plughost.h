@@ -278,6 +278,17 @@ typedef struct ph_host_api {
     /* Set the callback run when buffered output drains below the low-water
      * mark after stream_write returned 1. Loop thread. Since 1.1. */
     int (*stream_on_drain)(ph_request *req, ph_drain_cb cb, void *arg);
+
+    /* Number of request headers, repeated fields counted each time. Any
+     * thread. Since 1.1. */
+    size_t (*header_count)(const ph_request *req);
+    /* Header `i` (0-based, in arrival order) into *name and *value (owned
+     * by the request). Returns 0, or -1 when i is out of range. Any
+     * thread. Since 1.1. */
+    int (*header_at)(const ph_request *req, size_t i, const char **name, const char **value);
+    /* The client's IP address as text ("127.0.0.1", "::1"), "" when
+     * unknown. Any thread. Since 1.1. */
+    const char *(*client_addr)(const ph_request *req);
 } ph_host_api;
 
 /* True when the host's table has slot `field` (it may be older). */

@@ -69,6 +69,7 @@ struct ph_request {
     size_t body_len;
     mock_decoded *decoded;
     mock_pairs path_params; /* set by the test, names case-sensitive */
+    char client_addr[48];   /* "127.0.0.1" unless the test sets another */
 
     int status;
     mock_pairs resp_headers;
@@ -638,6 +639,25 @@ static const char *mock_header(const ph_request *req, const char *name)
         return NULL;
     long i = pairs_find(&req->headers, name, true);
     return i < 0 ? NULL : req->headers.v[i].value;
+}
+
+static size_t mock_header_count(const ph_request *req)
+{
+    return check_readable(req, "header_count") ? req->headers.n : 0;
+}
+
+static int mock_header_at(const ph_request *req, size_t i, const char **name, const char **value)
+{
+    if (!check_readable(req, "header_at") || !name || !value || i >= req->headers.n)
+        return -1;
+    *name = req->headers.v[i].name;
+    *value = req->headers.v[i].value;
+    return 0;
+}
+
+static const char *mock_client_addr(const ph_request *req)
+{
+    return check_readable(req, "client_addr") ? req->client_addr : "";
 }
 
 static const char *mock_path_param(ph_request *req, const char *name)
@@ -1244,6 +1264,9 @@ static const ph_host_api mock_api = {
     .stream_begin = mock_stream_begin,
     .stream_write = mock_stream_write,
     .stream_on_drain = mock_stream_on_drain,
+    .header_count = mock_header_count,
+    .header_at = mock_header_at,
+    .client_addr = mock_client_addr,
 };
 
 const ph_host_api *ph_mock_api(void) { return &mock_api; }
@@ -1535,6 +1558,7 @@ ph_request *ph_mock_request_new(const char *method, const char *target)
     }
     req->status = 200;
     req->state = REQ_NEW;
+    snprintf(req->client_addr, sizeof req->client_addr, "127.0.0.1");
     pthread_mutex_lock(&g.lock);
     req->next = g.requests;
     if (g.requests)
@@ -1542,6 +1566,14 @@ ph_request *ph_mock_request_new(const char *method, const char *target)
     g.requests = req;
     pthread_mutex_unlock(&g.lock);
     return req;
+}
+
+int ph_mock_request_set_client_addr(ph_request *req, const char *addr)
+{
+    if (!req || !addr || strlen(addr) >= sizeof req->client_addr)
+        return -1;
+    snprintf(req->client_addr, sizeof req->client_addr, "%s", addr);
+    return 0;
 }
 
 int ph_mock_request_add_header(ph_request *req, const char *name, const char *value)

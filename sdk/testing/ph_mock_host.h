@@ -177,6 +177,10 @@ int ph_mock_plugin_close(void *handle);
  * body. Returns NULL on no memory or a NULL argument. */
 ph_request *ph_mock_request_new(const char *method, const char *target);
 
+/* The client address client_addr() reports ("127.0.0.1" by default).
+ * Returns 0 or -1 (NULL or longer than 47 bytes). */
+int ph_mock_request_set_client_addr(ph_request *req, const char *addr);
+
 /* Append a request header (duplicates kept, lookup is case-insensitive
  * and returns the first). Returns 0 or -1 (no memory, NULL argument). */
 int ph_mock_request_add_header(ph_request *req, const char *name, const char *value);

@@ -69,6 +69,39 @@ static void proxy_relays_status_headers_and_body(void **state)
     it_server_stop(up);
 }
 
+/* Every end-to-end request header reaches the upstream, hop-by-hop ones
+ * do not, and the client's address is appended to X-Forwarded-For. */
+static void proxy_forwards_end_to_end_headers_and_the_client_address(void **state)
+{
+    (void)state;
+    it_server *up = it_server_new();
+    it_server_add_plugin(up, "it_async_kit");
+    it_server_write_ini(up, "[server]\nlisten = 127.0.0.1:0\nplugin_dir = %s\nwatch = false\n\n"
+                            "[route /headers]\nplugin = it_async_kit\nmode = headers\n",
+                        up->plugin_dir);
+    it_server_start(up);
+    char routes[256];
+    snprintf(routes, sizeof routes, "[route /p]\nplugin = proxy\nupstream = http://127.0.0.1:%d/headers\n", up->port);
+    it_server *px = it_start("", routes);
+    it_response r;
+    assert_int_equal(it_request(px->port,
+                                "GET /p HTTP/1.1\r\nHost: t\r\nX-Custom: one\r\nX-Custom: two\r\n"
+                                "X-Forwarded-For: 203.0.113.9\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n\r\n",
+                                &r, false),
+                     IT_OK);
+    it_assert_status(&r, 200);
+    it_assert_contains(r.body, "X-Custom: one\n");
+    it_assert_contains(r.body, "X-Custom: two\n");
+    it_assert_contains(r.body, "X-Forwarded-For: 203.0.113.9, 127.0.0.1\n");
+    it_assert_contains(r.body, "Host: 127.0.0.1:"); /* the fetch's own */
+    assert_null(strstr(r.body, "Keep-Alive"));
+    assert_null(strstr(r.body, "TE:"));
+    assert_null(strstr(r.body, "Host: t\n"));
+    it_response_free(&r);
+    it_server_stop(px);
+    it_server_stop(up);
+}
+
 static void proxy_answers_502_when_the_upstream_refuses(void **state)
 {
     (void)state;
@@ -233,6 +266,7 @@ int main(void)
     it_init();
     const struct CMUnitTest tests[] = {
         IT_TEST(proxy_relays_status_headers_and_body),
+        IT_TEST(proxy_forwards_end_to_end_headers_and_the_client_address),
         IT_TEST(proxy_answers_502_when_the_upstream_refuses),
         IT_TEST(proxy_answers_504_when_the_upstream_is_slow),
         IT_TEST(two_hundred_concurrent_proxied_requests_all_complete),

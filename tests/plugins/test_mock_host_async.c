@@ -65,6 +65,24 @@ static void mock_api_fills_every_1_1_slot_and_can_play_a_1_0_host(void **state)
     assert_true(PH_HOST_HAS(api, stream_begin));
     assert_true(PH_HOST_HAS(api, stream_write));
     assert_true(PH_HOST_HAS(api, stream_on_drain));
+    assert_true(PH_HOST_HAS(api, header_count));
+    assert_true(PH_HOST_HAS(api, header_at));
+    assert_true(PH_HOST_HAS(api, client_addr));
+
+    /* header enumeration and the client address, like the host's */
+    ph_request *req = ph_mock_request_new("GET", "/");
+    assert_int_equal(ph_mock_request_add_header(req, "A", "1"), 0);
+    assert_int_equal(ph_mock_request_add_header(req, "A", "2"), 0);
+    assert_int_equal(api->header_count(req), 2);
+    const char *name, *value;
+    assert_int_equal(api->header_at(req, 1, &name, &value), 0);
+    assert_string_equal(name, "A");
+    assert_string_equal(value, "2");
+    assert_int_equal(api->header_at(req, 2, &name, &value), -1);
+    assert_string_equal(api->client_addr(req), "127.0.0.1");
+    assert_int_equal(ph_mock_request_set_client_addr(req, "::1"), 0);
+    assert_string_equal(api->client_addr(req), "::1");
+    ph_mock_request_free(req);
 
     ph_host_api old = *api;
     old.struct_size = offsetof(ph_host_api, path_param);

@@ -133,8 +133,9 @@ static void proxy_forwards_end_to_end_headers_and_drops_hop_by_hop(void **state)
         {"Cookie", "a=1"},
         {"User-Agent", "test/1"},
         {"X-Request-Id", "req-42"},
-        {"X-Forwarded-For", "10.0.0.1"},
         {"Accept-Language", "fr"},
+        {"X-Custom", "kept"}, /* any end-to-end header, not a fixed list */
+        {"X-Custom", "twice"}, /* repeated fields each time */
         /* hop-by-hop, or the fetch's own: never forwarded */
         {"Connection", "keep-alive, Upgrade"},
         {"Keep-Alive", "timeout=5"},
@@ -146,23 +147,30 @@ static void proxy_forwards_end_to_end_headers_and_drops_hop_by_hop(void **state)
         {"Upgrade", "websocket"},
         {"Host", "client.example"},
         {"Content-Length", "2"},
-        /* end-to-end but not in the list the SDK lets us look up */
-        {"X-Custom", "lost"},
+        {"Expect", "100-continue"},
     };
     for (size_t i = 0; i < sizeof sent / sizeof *sent; i++)
         assert_int_equal(ph_mock_request_add_header(req, sent[i][0], sent[i][1]), 0);
+    assert_int_equal(ph_mock_request_add_header(req, "X-Forwarded-For", "10.0.0.1"), 0);
+    assert_int_equal(ph_mock_request_set_client_addr(req, "192.0.2.7"), 0);
     ph_mock_request_set_body_str(req, "{}");
     ph_fetch *f = forward(inst, req);
 
-    for (size_t i = 0; i < 8; i++)
+    for (size_t i = 0; i < 8; i++) /* the first X-Custom is what a lookup sees */
         assert_string_equal(ph_mock_fetch_header(f, sent[i][0]), sent[i][1]);
-    for (size_t i = 8; i < sizeof sent / sizeof *sent; i++) {
+    for (size_t i = 10; i < sizeof sent / sizeof *sent; i++) {
         if (ph_mock_fetch_header(f, sent[i][0]))
             fail_msg("header %s was forwarded", sent[i][0]);
     }
+    /* the client is appended to the incoming X-Forwarded-For */
+    assert_string_equal(ph_mock_fetch_header(f, "X-Forwarded-For"), "10.0.0.1, 192.0.2.7");
     ph_mock_fetch_info info;
     ph_mock_fetch_get(f, &info);
-    assert_int_equal(info.nheaders, 8);
+    assert_int_equal(info.nheaders, 10); /* 8 + the second X-Custom + X-Forwarded-For */
+    bool twice = false;
+    for (size_t i = 0; i < info.nheaders; i++)
+        twice |= strcmp(info.headers[2 * i], "X-Custom") == 0 && strcmp(info.headers[2 * i + 1], "twice") == 0;
+    assert_true(twice);
     ph_mock_request_free(req);
     mock_unload(inst, s);
 }

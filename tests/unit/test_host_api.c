@@ -88,6 +88,9 @@ static void table_reports_its_size_version_and_fills_every_slot(void **state)
     assert_true(PH_HOST_HAS(api, stream_begin));
     assert_true(PH_HOST_HAS(api, stream_write));
     assert_true(PH_HOST_HAS(api, stream_on_drain));
+    assert_true(PH_HOST_HAS(api, header_count));
+    assert_true(PH_HOST_HAS(api, header_at));
+    assert_true(PH_HOST_HAS(api, client_addr));
 }
 
 /* ---- settings ---- */
@@ -157,6 +160,32 @@ static void accessors_read_method_path_query_headers_and_body(void **state)
     body = api->body(req, &len);
     assert_int_equal(len, 7);
     assert_memory_equal(body, "{\"a\":1}", 7);
+    ph_request_release(req);
+}
+
+/* Headers enumerate in arrival order, repeats included; the client
+ * address is what the connection recorded. */
+static void header_at_enumerates_every_header_and_client_addr_reports_the_peer(void **state)
+{
+    (void)state;
+    const ph_host_api *api = ph_host_api_table();
+    ph_request *req = ph_request_new();
+    ut_request_set_url(req, "/h");
+    ut_request_add_header(req, "A", "1");
+    ut_request_add_header(req, "B", "2");
+    ut_request_add_header(req, "A", "3");
+    assert_int_equal(api->header_count(req), 3);
+    const char *name, *value;
+    const char *want[3][2] = {{"A", "1"}, {"B", "2"}, {"A", "3"}};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(api->header_at(req, i, &name, &value), 0);
+        assert_string_equal(name, want[i][0]);
+        assert_string_equal(value, want[i][1]);
+    }
+    assert_int_equal(api->header_at(req, 3, &name, &value), -1);
+    assert_string_equal(api->client_addr(req), "");
+    snprintf(req->client_addr, sizeof req->client_addr, "::1");
+    assert_string_equal(api->client_addr(req), "::1");
     ph_request_release(req);
 }
 
@@ -610,6 +639,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(table_reports_its_size_version_and_fills_every_slot),
         T(setting_returns_value_or_null),
+        T(header_at_enumerates_every_header_and_client_addr_reports_the_peer),
         T(setting_double_parses_numbers_and_defaults_when_absent),
         T(setting_double_refuses_text_trailing_empty_and_non_finite),
         T(accessors_read_method_path_query_headers_and_body),

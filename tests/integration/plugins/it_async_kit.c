@@ -7,6 +7,8 @@
  *   hang     never answer (only the route timeout or a disconnect ends it)
  *   block    block the loop for `ms` in handle() (the watchdog must tell)
  *   param    answer the value of path parameter `param` at once
+ *   headers  answer every request header as "name: value" lines, then
+ *            "client: <client_addr>"
  *   flood    stream `count` chunks of 16 KiB as fast as the host accepts:
  *            when stream_write says 1 it waits for the drain callback
  *            (logging "paused at chunk <n>"), then goes on
@@ -22,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-typedef enum { MODE_STREAM, MODE_OFFLOAD, MODE_HANG, MODE_BLOCK, MODE_PARAM, MODE_FLOOD } kit_mode;
+typedef enum { MODE_STREAM, MODE_OFFLOAD, MODE_HANG, MODE_BLOCK, MODE_PARAM, MODE_FLOOD, MODE_HEADERS } kit_mode;
 
 typedef struct kit {
     const ph_host_api *api;
@@ -64,6 +66,8 @@ static int kit_init(const ph_host_api *api, const ph_settings *settings, void **
         k->mode = MODE_BLOCK;
     else if (strcmp(mode, "flood") == 0)
         k->mode = MODE_FLOOD;
+    else if (strcmp(mode, "headers") == 0)
+        k->mode = MODE_HEADERS;
     else if (strcmp(mode, "param") == 0 && api->setting(settings, "param"))
         k->mode = MODE_PARAM;
     else
@@ -147,6 +151,17 @@ static int kit_handle(void *state, ph_request *req)
 {
     kit *k = state;
     const ph_host_api *api = k->api;
+    if (k->mode == MODE_HEADERS) {
+        char out[4096];
+        size_t n = 0;
+        const char *name, *value;
+        for (size_t i = 0; api->header_at(req, i, &name, &value) == 0 && n < sizeof out; i++)
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s: %s\n", name, value);
+        if (n < sizeof out)
+            n += (size_t)snprintf(out + n, sizeof out - n, "client: %s\n", api->client_addr(req));
+        api->set_body(req, out, n < sizeof out ? n : sizeof out - 1);
+        return PH_OK;
+    }
     if (k->mode == MODE_PARAM) {
         const char *v = api->path_param(req, k->param);
         if (!v)
@@ -189,6 +204,7 @@ static int kit_handle(void *state, ph_request *req)
         return PH_PENDING;
     case MODE_BLOCK:
     case MODE_PARAM:
+    case MODE_HEADERS:
         break;
     }
     api->on_abort(req, NULL, NULL);
