@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
+
 #include "ph_mock_host.h"
 
 /* Setup: a fresh mock (clock 0, no timers, empty log). */
@@ -104,6 +106,23 @@ static inline void mock_assert_refuses_a_1_0_host(const char *route)
     assert_int_not_equal(ph_mock_init_with_api(&old, ph_plugin_entry(), s, &inst), 0);
     assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "ABI 1.1"), 1);
     ph_mock_settings_free(s);
+}
+
+/* Assert `req` completed once with 200, Content-Type application/json and
+ * the one-key object {`key`: `expect`}. */
+static inline void mock_assert_json_reply(ph_request *req, const char *key, const char *expect)
+{
+    assert_true(ph_mock_responded(req));
+    assert_int_equal(ph_mock_complete_calls(req), 1);
+    assert_int_equal(ph_mock_response_status(req), 200);
+    assert_string_equal(ph_mock_response_header(req, "Content-Type"), "application/json");
+    cJSON *json = ph_mock_response_json(req);
+    assert_non_null(json);
+    assert_int_equal(cJSON_GetArraySize(json), 1);
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(json, key);
+    assert_true(cJSON_IsString(value));
+    assert_string_equal(value->valuestring, expect);
+    cJSON_Delete(json);
 }
 
 #endif

@@ -35,29 +35,13 @@ static ph_request *start(ph_mock_instance *inst, const void *body, size_t len)
     return req;
 }
 
-/* Assert `req` was answered 200 {"sha256": hex}. */
-static void assert_digest(ph_request *req, const char *hex)
-{
-    assert_true(ph_mock_responded(req));
-    assert_int_equal(ph_mock_complete_calls(req), 1);
-    assert_int_equal(ph_mock_response_status(req), 200);
-    assert_string_equal(ph_mock_response_header(req, "Content-Type"), "application/json");
-    cJSON *json = ph_mock_response_json(req);
-    assert_non_null(json);
-    assert_int_equal(cJSON_GetArraySize(json), 1);
-    const cJSON *digest = cJSON_GetObjectItemCaseSensitive(json, "sha256");
-    assert_true(cJSON_IsString(digest));
-    assert_string_equal(digest->valuestring, hex);
-    cJSON_Delete(json);
-}
-
 /* Hash `len` bytes of `body` end to end and check the digest. */
 static void assert_hashes_to(const void *body, size_t len, const char *hex)
 {
     ph_mock_instance *inst = load();
     ph_request *req = start(inst, body, len);
     assert_int_equal(ph_mock_run_offloads(), 1);
-    assert_digest(req, hex);
+    mock_assert_json_reply(req, "sha256", hex);
     ph_mock_request_free(req);
     ph_mock_fini(inst);
 }
@@ -107,7 +91,7 @@ static void hash_waits_for_the_pool_then_answers_on_the_loop(void **state)
     assert_false(ph_mock_responded(req));
     assert_int_equal(ph_mock_offloads_pending(req), 1);
     assert_int_equal(ph_mock_run_offloads(), 1);
-    assert_digest(req, SHA256_ABC);
+    mock_assert_json_reply(req, "sha256", SHA256_ABC);
     ph_mock_request_free(req);
     ph_mock_fini(inst);
 }
@@ -130,7 +114,7 @@ static void hash_serves_concurrent_requests_on_parallel_pool_threads(void **stat
     }
     assert_int_equal(ph_mock_run_offloads(), 4); /* the four works run at once */
     for (int i = 0; i < 4; i++) {
-        assert_digest(reqs[i], digests[i]);
+        mock_assert_json_reply(reqs[i], "sha256", digests[i]);
         ph_mock_request_free(reqs[i]);
     }
     ph_mock_fini(inst);

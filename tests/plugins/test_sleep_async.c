@@ -26,22 +26,6 @@ static ph_request *start(ph_mock_instance *inst)
     return req;
 }
 
-/* Assert `req` completed once with 200 {"message": `expect`}. */
-static void assert_answered(ph_request *req, const char *expect)
-{
-    assert_true(ph_mock_responded(req));
-    assert_int_equal(ph_mock_complete_calls(req), 1);
-    assert_int_equal(ph_mock_response_status(req), 200);
-    assert_string_equal(ph_mock_response_header(req, "Content-Type"), "application/json");
-    cJSON *json = ph_mock_response_json(req);
-    assert_non_null(json);
-    assert_int_equal(cJSON_GetArraySize(json), 1);
-    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(json, "message");
-    assert_true(cJSON_IsString(msg));
-    assert_string_equal(msg->valuestring, expect);
-    cJSON_Delete(json);
-}
-
 /* Serve one request with `seconds`; assert the timer is exactly `ms` long
  * and the answer is `expect`. */
 static void assert_waits_then_says(const char *seconds, uint64_t ms, const char *expect)
@@ -61,7 +45,7 @@ static void assert_waits_then_says(const char *seconds, uint64_t ms, const char 
         assert_int_equal(ph_mock_complete_calls(req), 0);
     }
     assert_int_equal(ph_mock_run_timers(1), 1);
-    assert_answered(req, expect);
+    mock_assert_json_reply(req, "message", expect);
 
     ph_mock_request_free(req);
     ph_mock_fini(inst);
@@ -91,7 +75,7 @@ static void sleep_async_does_not_respond_until_the_timer_fires(void **state)
 
     assert_int_equal(ph_mock_run_timers(1), 1);
     assert_int_equal(ph_mock_now_ms(), 2000);
-    assert_answered(req, "Async response after 2 seconds");
+    mock_assert_json_reply(req, "message", "Async response after 2 seconds");
 
     ph_mock_request_free(req);
     ph_mock_fini(inst);
@@ -150,11 +134,11 @@ static void sleep_async_serves_overlapping_requests_independently(void **state)
     assert_int_equal(ph_mock_timers_pending(NULL), 2);
 
     assert_int_equal(ph_mock_run_timers(600), 1); /* t = 1000 */
-    assert_answered(a, "Async response after 1 seconds");
+    mock_assert_json_reply(a, "message", "Async response after 1 seconds");
     assert_false(ph_mock_responded(b));
 
     assert_int_equal(ph_mock_run_timers(400), 1); /* t = 1400 */
-    assert_answered(b, "Async response after 1 seconds");
+    mock_assert_json_reply(b, "message", "Async response after 1 seconds");
 
     ph_mock_request_free(a);
     ph_mock_request_free(b);
