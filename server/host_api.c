@@ -157,16 +157,9 @@ static int api_set_body(ph_request *req, const void *data, size_t len)
 
 static int api_respond_json(ph_request *req, int status, const cJSON *json)
 {
-    if (!json || api_set_status(req, status) < 0)
+    if (!json || status < 100 || status > 599)
         return -1;
-    char *text = cJSON_PrintUnformatted(json);
-    if (!text)
-        return -1;
-    int rc = api_set_body(req, text, strlen(text));
-    cJSON_free(text);
-    if (rc == 0 && !req->has_content_type)
-        rc = api_add_header(req, "Content-Type", "application/json");
-    return rc;
+    return ph_request_set_json(req, status, json);
 }
 
 static int api_respond_error(ph_request *req, int status, const char *message)

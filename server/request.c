@@ -6,6 +6,7 @@
 #include "offload.h"
 #include "request_timer.h"
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
 
 #include <stdlib.h>
@@ -214,6 +215,23 @@ const char *ph_request_query_param(ph_request *req, const char *name)
         p = value + strlen(value) + 1;
     }
     return NULL;
+}
+
+int ph_request_set_json(ph_request *req, int status, const cJSON *json)
+{
+    char *text = cJSON_PrintUnformatted(json);
+    if (!text)
+        return -1;
+    ph_buf_reset(&req->resp_body);
+    int rc = ph_buf_append(&req->resp_body, text, strlen(text));
+    cJSON_free(text);
+    if (rc == 0 && !req->has_content_type) {
+        rc = ph_buf_append_str(&req->resp_headers, "Content-Type: application/json\r\n");
+        req->has_content_type = rc == 0;
+    }
+    if (rc == 0)
+        req->status = status;
+    return rc;
 }
 
 void ph_request_set_error(ph_request *req, int status, const char *message, const char *extra_header)

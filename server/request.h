@@ -120,6 +120,11 @@ const char *ph_request_header(const struct ph_request *req, const char *name);
  * request. */
 const char *ph_request_query_param(struct ph_request *req, const char *name);
 
+/* Set `status` and the compact serialisation of `json` as the body, with
+ * "Content-Type: application/json" unless a Content-Type was added
+ * already. Returns 0 or -1 (no memory). */
+int ph_request_set_json(struct ph_request *req, int status, const struct cJSON *json);
+
 /* Replace the response with a host-generated error: status and a JSON body
  * {"error": message}. Extra header line ("Allow: GET\r\n") may be NULL. */
 void ph_request_set_error(struct ph_request *req, int status, const char *message, const char *extra_header);
