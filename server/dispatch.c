@@ -5,7 +5,6 @@
 #include "config_value.h"
 #include "http_conn.h"
 #include "log.h"
-#include "request_timer.h"
 #include "router.h"
 #include "server.h"
 #include "status.h"
@@ -21,6 +20,7 @@ void ph_dispatch_init(struct ph_server *srv) { server = srv; }
 /* The response in req is final: send it, or drop it when the client left. */
 static void finish(ph_request *req)
 {
+    ph_request_end_async(req); /* no plugin callback for it from now on */
     if (req->deadline)
         event_del(req->deadline);
     req->state = PH_REQ_DONE;
@@ -130,7 +130,6 @@ static void run_async(ph_request *req)
         arm_deadline(req);
         return; /* complete() will follow */
     }
-    ph_request_timer_cancel_all(req);
     if (req->streaming && rc != PH_OK && rc != PH_PENDING) {
         ph_log_error("route %s (plugin %s): handle() failed after stream_begin; cutting the stream short",
                      route->path, ph_instance_name(inst));
@@ -201,7 +200,6 @@ int ph_dispatch_complete(ph_request *req)
     req->completed = true;
     if (req->in_handler)
         return 0; /* run_async finishes it when handle() returns */
-    ph_request_timer_cancel_all(req);
     if (req->streaming)
         ph_conn_stream_end(req);
     finish(req);

@@ -52,13 +52,18 @@ static void free_request(ph_request *req)
     free(req);
 }
 
+void ph_request_end_async(ph_request *req)
+{
+    ph_request_timer_cancel_all(req);
+    ph_fetch_cancel_all(req);
+    ph_offload_cancel_all(req);
+}
+
 void ph_request_release(ph_request *req)
 {
     if (!req)
         return;
-    ph_request_timer_cancel_all(req);
-    ph_fetch_cancel_all(req);
-    ph_offload_cancel_all(req);
+    ph_request_end_async(req);
     if (req->deadline)
         event_del(req->deadline);
     if (req->gen)

@@ -102,8 +102,13 @@ const char *ph_request_path_param(const struct ph_request *req, const char *name
 /* A fresh request from the free list or the heap, or NULL. Loop thread. */
 struct ph_request *ph_request_new(void);
 
-/* Return a request to the free list (releasing timers, generation and
- * oversized buffers). Loop thread. */
+/* The request's answer is final: cancel its timers and fetches, and let
+ * its pending offloads call done with a NULL request. Idempotent. Loop
+ * thread. */
+void ph_request_end_async(struct ph_request *req);
+
+/* Return a request to the free list (ending its async work, releasing its
+ * generation and oversized buffers). Loop thread. */
 void ph_request_release(struct ph_request *req);
 
 /* Free the whole free list (at exit). Loop thread. */
