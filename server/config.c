@@ -169,6 +169,9 @@ static const server_key server_keys[] = {
     SK("status_path", V_STRING, status_path, 0, 0),
     SK("upstream_connections", V_INT, upstream_connections, 1, 100000),
     SK("log_level", V_LOGLEVEL, log_level, 0, 0),
+    SK("max_requests", V_INT, max_requests, 0, 2000000000),
+    SK("max_worker_rss", V_SIZE, max_worker_rss, 0, 0),
+    SK("max_stuck_sync", V_INT, max_stuck_sync, 0, 4096),
 };
 #define N_SERVER_KEYS (sizeof server_keys / sizeof server_keys[0])
 
@@ -366,9 +369,9 @@ static int finish_config(parse_state *st)
     return 0;
 }
 
-ph_config *ph_config_load(const char *path, char *err, size_t errlen)
+ph_config *ph_config_load_stream(FILE *file, const char *path, char *err, size_t errlen)
 {
-    parse_state st = {.path = path, .err = err, .errlen = errlen};
+    parse_state st = {.path = path, .err = err, .errlen = errlen, .file = file};
     err[0] = '\0';
     st.config = calloc(1, sizeof *st.config);
     if (!st.config || !(st.config->path = strdup(path))) {
@@ -377,14 +380,7 @@ ph_config *ph_config_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     set_defaults(&st.config->server);
-    st.file = fopen(path, "r");
-    if (!st.file) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        ph_config_free(st.config);
-        return NULL;
-    }
     int rc = ini_parse_stream(read_line, &st, handle_key, &st);
-    fclose(st.file);
     free(st.linebuf);
     if (rc != 0 && !st.failed)
         fail(&st, rc > 0 ? rc : st.line, "syntax error (expected 'key = value', '[server]' or '[route /path]')");
@@ -395,6 +391,18 @@ ph_config *ph_config_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     return st.config;
+}
+
+ph_config *ph_config_load(const char *path, char *err, size_t errlen)
+{
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    ph_config *config = ph_config_load_stream(file, path, err, errlen);
+    fclose(file);
+    return config;
 }
 
 void ph_config_free(ph_config *config)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* One key of a route section handed to the plugin. */
 typedef struct ph_setting {
@@ -49,6 +50,9 @@ typedef struct ph_server_conf {
     int upstream_connections; /* fetch: open connections per upstream */
     char *status_path;      /* built-in JSON status (loop lag, load); NULL = off */
     ph_log_level log_level;
+    int max_requests;       /* recycle a worker after this many requests; 0 = never */
+    size_t max_worker_rss;  /* recycle a worker above this RSS (bytes); 0 = never */
+    int max_stuck_sync;     /* recycle a worker with this many stuck sync threads; 0 = never */
 } ph_server_conf;
 
 typedef struct ph_config {
@@ -64,6 +68,11 @@ typedef struct ph_config {
  * anywhere rejects the whole file. Touches no plugin files. Any thread.
  */
 ph_config *ph_config_load(const char *path, char *err, size_t errlen);
+
+/* The same from an open stream (read from its current position); `path`
+ * names the file in messages and relative paths resolve against its
+ * folder. The stream stays the caller's. */
+ph_config *ph_config_load_stream(FILE *file, const char *path, char *err, size_t errlen);
 
 void ph_config_free(ph_config *config);
 

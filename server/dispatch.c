@@ -2,7 +2,9 @@
  * abort of pending async requests, and the result back to its connection. */
 #include "dispatch.h"
 
+#include "board.h"
 #include "config_value.h"
+#include "crash_handler.h"
 #include "http_conn.h"
 #include "log.h"
 #include "router.h"
@@ -20,6 +22,10 @@ void ph_dispatch_init(struct ph_server *srv) { server = srv; }
 /* The response in req is final: send it, or drop it when the client left. */
 static void finish(ph_request *req)
 {
+    ph_board_record *board = ph_board_self();
+    if (board)
+        ph_board_add(&board->in_flight, -1);
+    server->requests_done++;
     ph_request_end_async(req); /* no plugin callback for it from now on */
     if (req->deadline)
         event_del(req->deadline);
@@ -51,7 +57,9 @@ static void run_sync(ph_job *job)
 {
     ph_request *req = (ph_request *)job;
     const ph_instance *inst = req->route->instance;
+    ph_crash_mark previous = ph_crash_enter(req->route->path, inst->lib, "handle()");
     req->handler_result = inst->lib->desc->handle(inst->state, req);
+    ph_crash_leave(previous);
 }
 
 /* Loop thread: a sync handler returned. */
@@ -71,9 +79,9 @@ void ph_dispatch_abort(ph_request *req)
     ph_abort_cb cb = req->abort_cb;
     req->abort_cb = NULL;
     if (cb) {
-        uint64_t t = ph_watchdog_begin();
+        ph_plugin_call call = ph_watchdog_begin(route, "abort callback");
         cb(req, req->abort_arg);
-        ph_watchdog_end(t, route, "abort callback");
+        ph_watchdog_end(&call);
     }
     finish(req); /* conn-less: releases it with its timers, fetches, offloads */
 }
@@ -122,9 +130,9 @@ static void run_async(ph_request *req)
     const ph_route *route = req->route;
     const ph_instance *inst = route->instance;
     req->in_handler = true;
-    uint64_t t = ph_watchdog_begin();
+    ph_plugin_call call = ph_watchdog_begin(route, "handle()");
     int rc = inst->lib->desc->handle(inst->state, req);
-    ph_watchdog_end(t, route, "handle()");
+    ph_watchdog_end(&call);
     req->in_handler = false;
     if (rc == PH_PENDING && !req->completed) {
         arm_deadline(req);
@@ -146,6 +154,9 @@ static void run_async(ph_request *req)
 
 void ph_dispatch_request(ph_request *req)
 {
+    ph_board_record *board = ph_board_self();
+    if (board)
+        ph_board_add(&board->in_flight, 1);
     const ph_route *route;
     ph_generation *gen = server->gen;
     const char *status_path = gen->config->server.status_path;

@@ -364,9 +364,9 @@ static void deliver(ph_fetch *f, const ph_fetch_response *resp)
     void *arg = f->arg;
     const struct ph_route *route = req->route; /* before: cb may release req */
     fetch_destroy(f);
-    uint64_t t = ph_watchdog_begin();
+    ph_plugin_call call = ph_watchdog_begin(route, "fetch callback");
     cb(req, resp, arg);
-    ph_watchdog_end(t, route, "fetch callback");
+    ph_watchdog_end(&call);
 }
 
 static void deliver_error(ph_fetch *f, ph_fetch_error err, const char *text)

@@ -38,6 +38,7 @@
 #define LINGER_MS 2000    /* reading leftovers after our close */
 #define MAX_IOV 64
 #define STREAM_HIGH_WATER (64u << 10) /* stream_write says "pause" above */
+#define DRAIN_IDLE_GRACE_MS 250        /* drain: an idle keep-alive connection closes after */
 #define STREAM_LOW_WATER (16u << 10)  /* the drain callback runs below */
 
 typedef enum read_phase {
@@ -473,6 +474,8 @@ static void parse_buffered(ph_conn *c)
                 c->no_more = true; /* upgrades are not served: answer, then close */
             ph_request *req = c->received;
             c->received = NULL;
+            if (c->srv->draining)
+                c->no_more = true; /* answered with Connection: close */
             if (req)
                 ph_dispatch_request(req);
             continue;
@@ -641,9 +644,9 @@ static bool signal_drain(ph_conn *c)
     if (!r->drain_cb)
         return false;
     const struct ph_route *route = r->route;
-    uint64_t t = ph_watchdog_begin();
+    ph_plugin_call call = ph_watchdog_begin(route, "drain callback");
     r->drain_cb(r, r->drain_arg);
-    ph_watchdog_end(t, route, "drain callback");
+    ph_watchdog_end(&call);
     return true;
 }
 
@@ -914,11 +917,19 @@ void ph_conn_begin_drain(ph_conn *c)
     bool streaming = false;
     for (const ph_request *r = c->head; r; r = r->next)
         streaming |= r->streaming && r->state == PH_REQ_RUNNING;
-    if (!c->head || streaming) {
-        /* Idle, or an open-ended stream (server-sent events) that would
-         * hold the drain to its timeout: close now; the stream's plugin
-         * gets its abort callback, and clients reconnect elsewhere. */
+    if (streaming) {
+        /* An open-ended stream (server-sent events) would hold the drain
+         * to its timeout: close now; the stream's plugin gets its abort
+         * callback, and clients reconnect elsewhere. */
         ph_conn_close(c);
+        return;
+    }
+    if (!c->head) {
+        /* Idle or mid-request: a request may be on its way (a keep-alive
+         * client under load sends the next one at once). Answer it with
+         * Connection: close; an idle one closes after a short grace. */
+        if (!c->parsing && c->rpos == c->rlen)
+            set_read_phase(c, READ_IDLE, DRAIN_IDLE_GRACE_MS);
         return;
     }
     c->no_more = true;

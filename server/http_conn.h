@@ -39,9 +39,11 @@ int ph_conn_stream_write(ph_request *req, const void *data, size_t len);
 /* Append the end of a streaming body (the last chunk). */
 void ph_conn_stream_end(ph_request *req);
 
-/* Drain: close `conn` when idle or streaming (an open-ended stream is
- * aborted), else stop reading further requests and close once the queued
- * responses are written. */
+/* Drain: close `conn` now when it streams (an open-ended stream is
+ * aborted); an idle one may bring one more request within a short grace
+ * (a keep-alive client under load sends it at once), answered with
+ * Connection: close; else stop reading further requests and close once
+ * the queued responses are written. */
 void ph_conn_begin_drain(ph_conn *conn);
 
 /* Close `conn` now; requests still running finish without a client. */

@@ -9,6 +9,15 @@
 
 static ph_log_level min_level = PH_LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static char tag[40]; /* "[worker 2] " or "" for the supervisor */
+
+void ph_log_set_tag(const char *name)
+{
+    if (name && name[0])
+        snprintf(tag, sizeof tag, "[%s] ", name);
+    else
+        tag[0] = '\0';
+}
 
 void ph_log_set_level(ph_log_level level) { min_level = level; }
 
@@ -35,8 +44,8 @@ void ph_log_v(ph_log_level level, const char *fmt, va_list ap)
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof line - n, ".%03dZ [%s] ", (int)(tv.tv_usec / 1000),
-                          level_names[level]);
+    n += (size_t)snprintf(line + n, sizeof line - n, ".%03dZ [%s] %s", (int)(tv.tv_usec / 1000),
+                          level_names[level], tag);
     int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
     if (m < 0)
         m = 0;

@@ -8,6 +8,10 @@
 /* Records below `level` are dropped. Call before threads start. */
 void ph_log_set_level(ph_log_level level);
 
+/* Name this process in every record ("worker 2" → "[worker 2] "); NULL
+ * or "" for none. Call before threads start. */
+void ph_log_set_tag(const char *name);
+
 /* Parse "debug", "info", "warn" or "error". Returns 0 or -1. */
 int ph_log_parse_level(const char *name, ph_log_level *out);
 

@@ -4,11 +4,13 @@
 #include "host_api.h"
 #include "log.h"
 #include "plugin_loader.h"
-#include "server.h"
+#include "supervisor.h"
+#include "worker.h"
 
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef PLUGHOST_VERSION
@@ -23,11 +25,13 @@ static void usage(FILE *out)
             "  -t, --test         check the config and load every plugin, then exit 0/1\n"
             "  -v, --version      print the version\n"
             "  -h, --help         this help\n"
-            "signals: SIGHUP reloads, SIGTERM/SIGINT drain and exit\n");
+            "signals to the supervisor: SIGHUP reloads, SIGTERM/SIGINT drain and exit,\n"
+            "  SIGUSR2 starts the binary at the same path again and hands over to it\n");
 }
 
 int main(int argc, char **argv)
 {
+    const char *worker_env = getenv(PH_WORKER_ENV);
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"test", no_argument, NULL, 't'},
@@ -53,6 +57,11 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    if (worker_env)
+        return ph_worker_main(path, worker_env);
+    if (!test_only)
+        return ph_supervisor_run(path, argv);
+
     char err[2048];
     ph_config *config = ph_config_load(path, err, sizeof err);
     if (!config) {
@@ -60,25 +69,18 @@ int main(int argc, char **argv)
         return 1;
     }
     ph_log_set_level(config->server.log_level);
-    if (config->server.workers != 1)
-        ph_log_warn("%s: workers = %d: only one worker process is implemented so far; serving with one", path,
-                    config->server.workers);
     ph_host_api_set_loop_thread(pthread_self());
     if (ph_loader_init() < 0)
         return 1;
     ph_generation *gen = ph_generation_build(config, NULL, 1, err, sizeof err);
+    int status = 0;
     if (!gen) {
         fprintf(stderr, "plughost: %s\n", err);
-        ph_loader_cleanup();
-        return 1;
-    }
-    int status = 0;
-    if (test_only) {
+        status = 1;
+    } else {
         fprintf(stderr, "plughost: %s: configuration ok (%zu routes, plugins loaded)\n", path,
                 ph_router_count(gen->router));
         ph_generation_unref(gen);
-    } else {
-        status = ph_server_run(gen, path);
     }
     ph_loader_cleanup();
     return status;

@@ -1,6 +1,7 @@
 /* offload.c - plugin work on the sync pool, results back on the loop. */
 #include "offload.h"
 
+#include "crash_handler.h"
 #include "generation.h"
 #include "pool.h"
 #include "request.h"
@@ -26,7 +27,9 @@ void ph_offload_setup(ph_pool *pool) { offload_pool = pool; }
 static void run_work(ph_job *job)
 {
     ph_offload *o = (ph_offload *)job;
+    ph_crash_mark previous = ph_crash_enter(o->route->path, o->route->instance->lib, "offload work");
     o->work(o->arg); /* pool thread: touches only arg */
+    ph_crash_leave(previous);
 }
 
 static void unlink_offload(ph_offload *o)
@@ -46,9 +49,9 @@ static void work_done(ph_job *job)
     const struct ph_route *route = req ? req->route : o->route;
     if (req)
         unlink_offload(o);
-    uint64_t t = ph_watchdog_begin();
+    ph_plugin_call call = ph_watchdog_begin(route, "offload done callback");
     o->done(req, o->arg); /* req NULL: aborted, the plugin frees arg */
-    ph_watchdog_end(t, route, "offload done callback");
+    ph_watchdog_end(&call);
     ph_generation_unref(o->gen);
     free(o);
 }

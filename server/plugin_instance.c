@@ -1,6 +1,7 @@
 /* plugin_instance.c - a plugin serving one route. */
 #include "plugin_instance.h"
 
+#include "crash_handler.h"
 #include "host_api.h"
 #include "log.h"
 
@@ -45,7 +46,9 @@ ph_instance *ph_instance_create(ph_plugin_lib *lib, const ph_route_conf *route, 
     }
     const ph_plugin *d = lib->desc;
     if (d->init) {
+        ph_crash_mark previous = ph_crash_enter(route->path, lib, "init()");
         int rc = d->init(ph_host_api_table(), &inst->settings, &inst->state);
+        ph_crash_leave(previous);
         if (rc != 0) {
             snprintf(err, errlen, "%s: init failed (plugin '%s' returned %d for route %s; see its log lines above)",
                      lib->path, d->name, rc, route->path);
@@ -82,8 +85,11 @@ void ph_instance_unref(ph_instance *inst)
 {
     if (!inst || --inst->refs > 0)
         return;
-    if (inst->lib->desc->fini)
+    if (inst->lib->desc->fini) {
+        ph_crash_mark previous = ph_crash_enter(inst->settings.route_path, inst->lib, "fini()");
         inst->lib->desc->fini(inst->state);
+        ph_crash_leave(previous);
+    }
     ph_plugin_lib_unref(inst->lib);
     free_settings(&inst->settings);
     free(inst);

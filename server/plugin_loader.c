@@ -1,6 +1,7 @@
 /* plugin_loader.c - plugin shared objects: private copy, dlopen, ABI check. */
 #include "plugin_loader.h"
 
+#include "crash_handler.h"
 #include "log.h"
 
 #include <dlfcn.h>
@@ -139,8 +140,9 @@ static int check_descriptor(const char *path, const ph_plugin *d, char *err, siz
 }
 
 /* Copy `path` privately and dlopen the copy. Returns the handle or NULL
- * with err set; fills *id from the copied file. */
-static void *open_private_copy(const char *path, ph_file_id *id, char *err, size_t errlen)
+ * with err set; fills *id from the copied file and *copy_path (malloc'd)
+ * with the copy's name. */
+static void *open_private_copy(const char *path, ph_file_id *id, char **copy_path, char *err, size_t errlen)
 {
     int src = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -169,7 +171,13 @@ static void *open_private_copy(const char *path, ph_file_id *id, char *err, size
     void *dl = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
     if (!dl)
         snprintf(err, errlen, "%s: not a loadable shared object (%s)", path, dl_reason(copy));
+    else if (!(*copy_path = strdup(copy)))
+        snprintf(err, errlen, "%s: out of memory", path);
     unlink(copy);
+    if (dl && !*copy_path) {
+        dlclose(dl);
+        return NULL;
+    }
     return dl;
 }
 
@@ -180,9 +188,11 @@ ph_plugin_lib *ph_plugin_lib_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     ph_file_id id;
-    void *dl = open_private_copy(path, &id, err, errlen);
+    char *copy_path = NULL;
+    void *dl = open_private_copy(path, &id, &copy_path, err, errlen);
     if (!dl)
         return NULL;
+    ph_crash_register_copy(copy_path, path); /* a crash in it names `path` */
     dlerror();
     ph_plugin_entry_fn entry = (ph_plugin_entry_fn)dlsym(dl, PH_PLUGIN_ENTRY_SYMBOL);
     if (!entry) {
@@ -201,11 +211,14 @@ ph_plugin_lib *ph_plugin_lib_load(const char *path, char *err, size_t errlen)
     }
     lib->id = id;
     lib->dl = dl;
+    lib->copy_path = copy_path;
     lib->desc = desc;
     lib->refs = 1;
     return lib;
 fail:
     dlclose(dl);
+    ph_crash_unregister_copy(copy_path);
+    free(copy_path);
     return NULL;
 }
 
@@ -217,6 +230,8 @@ void ph_plugin_lib_unref(ph_plugin_lib *lib)
         return;
     if (dlclose(lib->dl) != 0)
         ph_log_warn("%s: dlclose failed: %s", lib->path, dlerror());
+    ph_crash_unregister_copy(lib->copy_path);
+    free(lib->copy_path);
     free(lib->path);
     free(lib);
 }

@@ -26,6 +26,7 @@ typedef struct ph_plugin_lib {
     char *path;               /* the file named by the config */
     ph_file_id id;            /* of the file when it was copied */
     void *dl;                 /* dlopen handle of the private copy */
+    char *copy_path;          /* the copy's name (unlinked), for crash reports */
     const ph_plugin *desc;    /* the plugin's descriptor */
     int refs;
 } ph_plugin_lib;

@@ -1,6 +1,7 @@
 /* pool.c - bounded FIFO worker pool with completions back on the loop. */
 #include "pool.h"
 
+#include "crash_handler.h"
 #include "log.h"
 
 #include <errno.h>
@@ -32,6 +33,7 @@ struct ph_pool {
 static void *worker_main(void *arg)
 {
     ph_pool *pool = arg;
+    ph_crash_thread_init("pool"); /* without it a crash is still reported, a stack overflow not */
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         while (!pool->queue_head && !pool->stopping)
@@ -60,6 +62,7 @@ static void *worker_main(void *arg)
         }
     }
     pthread_mutex_unlock(&pool->lock);
+    ph_crash_thread_exit();
     return NULL;
 }
 

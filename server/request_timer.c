@@ -58,9 +58,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     firing = t;
     firing_cancelled = !repeat;
     const struct ph_route *route = req->route;
-    uint64_t started = ph_watchdog_begin();
+    ph_plugin_call call = ph_watchdog_begin(route, "timer callback");
     t->cb(req, t->arg);
-    ph_watchdog_end(started, route, "timer callback");
+    ph_watchdog_end(&call);
     firing = NULL;
     if (firing_cancelled) {
         event_free(t->ev);

@@ -1,4 +1,5 @@
-/* server.c - one worker: listener, signals, drain, and the loop. */
+/* server.c - one worker: accepting from the shared listening socket,
+ * signals, the generation switch, drain, and the loop. */
 #include "server.h"
 
 #include "dispatch.h"
@@ -7,48 +8,68 @@
 #include "http_conn.h"
 #include "log.h"
 #include "offload.h"
-#include "reload.h"
 #include "request_timer.h"
-#include "watch.h"
 #include "watchdog.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <event2/listener.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#define LISTEN_BACKLOG 4096
+/* Connections taken per wake-up of the shared socket: small, so that a
+ * burst of new connections spreads over the workers racing for it. */
+#define ACCEPT_BATCH 4
 
 const ph_server_conf *ph_server_conf_now(const ph_server *srv) { return &srv->gen->config->server; }
 
-static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len,
-                      void *arg)
+static void pause_accepting(ph_server *srv)
 {
-    (void)len;
-    ph_server *srv = arg;
-    ph_conn_accept(srv, fd, addr);
-    if (srv->nconns >= ph_server_conf_now(srv)->max_connections && !srv->listener_paused) {
-        ph_log_warn("max_connections (%d) reached; not accepting until a connection closes",
-                    ph_server_conf_now(srv)->max_connections);
-        evconnlistener_disable(listener);
-        srv->listener_paused = true;
-    }
+    if (srv->listen_ev && !srv->accept_paused)
+        event_del(srv->listen_ev);
+    srv->accept_paused = true;
 }
 
-/* accept() failed (EMFILE, ENOBUFS, ...): pause 100 ms rather than spin. */
-static void on_accept_error(struct evconnlistener *listener, void *arg)
+static void resume_accepting(ph_server *srv)
 {
-    ph_server *srv = arg;
-    int err = EVUTIL_SOCKET_ERROR();
-    ph_log_warn("accept failed: %s; pausing accepts for 100 ms", evutil_socket_error_to_string(err));
-    evconnlistener_disable(listener);
+    if (srv->listen_ev && srv->accept_paused && !srv->draining)
+        event_add(srv->listen_ev, NULL);
+    srv->accept_paused = false;
+}
+
+/* accept() failed for want of a resource (EMFILE, ENOBUFS, ...): pause
+ * 100 ms rather than spin. */
+static void accept_failed(ph_server *srv, int err)
+{
+    ph_log_warn("accept failed: %s; pausing accepts for 100 ms", strerror(err));
+    pause_accepting(srv);
     struct timeval tv = {0, 100000};
     event_add(srv->accept_resume, &tv);
+}
+
+static void on_listen_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    ph_server *srv = arg;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_failed(srv, errno);
+            return; /* EAGAIN: another worker took it; ECONNABORTED: gone */
+        }
+        ph_conn_accept(srv, c, (struct sockaddr *)&ss);
+        if (srv->nconns >= ph_server_conf_now(srv)->max_connections) {
+            ph_log_warn("max_connections (%d) reached; not accepting until a connection closes",
+                        ph_server_conf_now(srv)->max_connections);
+            pause_accepting(srv);
+            return;
+        }
+    }
 }
 
 static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
@@ -56,16 +77,15 @@ static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     ph_server *srv = arg;
-    if (srv->listener && !srv->listener_paused)
-        evconnlistener_enable(srv->listener);
+    if (srv->nconns < ph_server_conf_now(srv)->max_connections)
+        resume_accepting(srv);
 }
 
 void ph_server_on_conn_closed(ph_server *srv)
 {
-    if (srv->listener_paused && srv->listener && srv->nconns < ph_server_conf_now(srv)->max_connections) {
-        evconnlistener_enable(srv->listener);
-        srv->listener_paused = false;
-    }
+    if (srv->accept_paused && srv->nconns < ph_server_conf_now(srv)->max_connections &&
+        !event_pending(srv->accept_resume, EV_TIMEOUT, NULL))
+        resume_accepting(srv);
     ph_server_check_drained(srv);
 }
 
@@ -75,14 +95,27 @@ void ph_server_check_drained(ph_server *srv)
         event_base_loopbreak(srv->base);
 }
 
-static void begin_drain(ph_server *srv)
+/* Close this worker's copy of the listening socket: the supervisor and
+ * the other workers keep it, so queued connections go to them. */
+static void stop_listening(ph_server *srv)
 {
-    srv->draining = true;
-    if (srv->listener) {
-        evconnlistener_free(srv->listener);
-        srv->listener = NULL;
+    if (srv->listen_ev) {
+        event_free(srv->listen_ev);
+        srv->listen_ev = NULL;
     }
-    ph_log_info("draining: %d connections, %d requests in flight; up to %llu ms", srv->nconns,
+    if (srv->listen_fd >= 0) {
+        close(srv->listen_fd);
+        srv->listen_fd = -1;
+    }
+}
+
+void ph_server_begin_drain(ph_server *srv, const char *why)
+{
+    if (srv->draining)
+        return;
+    srv->draining = true;
+    stop_listening(srv);
+    ph_log_info("%s: draining %d connections, %d requests in flight; up to %llu ms", why, srv->nconns,
                 ph_pool_pending(srv->pool) + srv->detached,
                 (unsigned long long)ph_server_conf_now(srv)->drain_timeout_ms);
     ph_conn *c = srv->conns;
@@ -107,41 +140,15 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(srv->base);
 }
 
-static void reload_and_rewatch(ph_server *srv, const char *trigger);
-
-static void on_files_changed(void *arg, const char *what)
+void ph_server_switch(ph_server *srv, ph_generation *gen)
 {
-    char trigger[300];
-    snprintf(trigger, sizeof trigger, "change of %s", what);
-    reload_and_rewatch(arg, trigger);
-}
-
-/* Follow `watch` and `plugin_dir` of the current generation. */
-static void update_watch(ph_server *srv)
-{
+    ph_generation *old = srv->gen;
+    srv->gen = gen;
     const ph_server_conf *sc = ph_server_conf_now(srv);
-    if (!sc->watch) {
-        if (srv->watch)
-            ph_log_info("watch = false: no longer watching for changes (SIGHUP still reloads)");
-        ph_watch_stop(srv->watch);
-        srv->watch = NULL;
-        return;
-    }
-    if (srv->watch && ph_watch_is_for(srv->watch, srv->config_path, sc->plugin_dir))
-        return;
-    ph_watch_stop(srv->watch);
-    srv->watch = ph_watch_start(srv->base, srv->config_path, sc->plugin_dir, on_files_changed, srv);
-}
-
-static void reload_and_rewatch(ph_server *srv, const char *trigger)
-{
-    if (srv->draining)
-        return;
-    if (ph_reload(srv, trigger) == 0) {
-        update_watch(srv);
-        ph_watchdog_set_threshold(ph_server_conf_now(srv)->loop_warn_ms);
-        ph_fetch_set_max_connections((unsigned)ph_server_conf_now(srv)->upstream_connections);
-    }
+    ph_log_set_level(sc->log_level);
+    ph_watchdog_set_threshold(sc->loop_warn_ms);
+    ph_fetch_set_max_connections((unsigned)sc->upstream_connections);
+    ph_generation_unref(old);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -149,61 +156,17 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     (void)what;
     ph_server *srv = arg;
     if (sig == SIGHUP) {
-        reload_and_rewatch(srv, "SIGHUP");
+        ph_log_info("SIGHUP to a worker: reloads are the supervisor's; send it there");
         return;
     }
-    if (sig == SIGUSR1) { /* logrotate's habit; must not kill the server */
-        ph_log_info("SIGUSR1: the log goes to stderr, which the process manager owns; nothing to reopen");
+    if (sig == SIGUSR1) /* logrotate's habit; must not kill the server */
         return;
-    }
     if (srv->draining) {
         ph_log_warn("%s again: exiting without waiting", strsignal((int)sig));
         event_base_loopbreak(srv->base);
         return;
     }
-    ph_log_info("%s: stopping", strsignal((int)sig));
-    begin_drain(srv);
-}
-
-/* Bind the configured address. Returns 0 or -1 (logged). */
-static int start_listener(ph_server *srv)
-{
-    const ph_server_conf *sc = ph_server_conf_now(srv);
-    char port[8];
-    snprintf(port, sizeof port, "%u", (unsigned)sc->listen_port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *ai = NULL;
-    int rc = getaddrinfo(sc->listen_host, port, &hints, &ai);
-    if (rc != 0) {
-        ph_log_error("listen %s: %s", sc->listen, gai_strerror(rc));
-        return -1;
-    }
-    srv->listener = evconnlistener_new_bind(srv->base, on_accept, srv,
-                                            LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                                            LISTEN_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
-    freeaddrinfo(ai);
-    if (!srv->listener) {
-        ph_log_error("listen %s: %s", sc->listen, strerror(errno));
-        return -1;
-    }
-    evconnlistener_set_error_cb(srv->listener, on_accept_error);
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned bound = 0;
-    if (getsockname(evconnlistener_get_fd(srv->listener), (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
-            bound = ntohs(s6->sin6_port);
-        } else {
-            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
-            bound = ntohs(s4->sin_port);
-        }
-    }
-    ph_log_info(ss.ss_family == AF_INET6 ? "listening on [%s]:%u" : "listening on %s:%u", host, bound);
-    return 0;
+    ph_server_begin_drain(srv, strsignal((int)sig));
 }
 
 static int setup(ph_server *srv)
@@ -224,7 +187,9 @@ static int setup(ph_server *srv)
         return -1;
     srv->drain_timer = evtimer_new(srv->base, on_drain_timeout, srv);
     srv->accept_resume = evtimer_new(srv->base, on_accept_resume, srv);
-    if (!srv->pool || !srv->drain_timer || !srv->accept_resume)
+    srv->listen_ev = event_new(srv->base, srv->listen_fd, EV_READ | EV_PERSIST, on_listen_readable, srv);
+    if (!srv->pool || !srv->drain_timer || !srv->accept_resume || !srv->listen_ev ||
+        event_add(srv->listen_ev, NULL) < 0)
         return -1;
     const int sigs[4] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
     for (int i = 0; i < 4; i++) {
@@ -232,9 +197,6 @@ static int setup(ph_server *srv)
         if (!srv->signals[i] || event_add(srv->signals[i], NULL) < 0)
             return -1;
     }
-    if (start_listener(srv) < 0)
-        return -1;
-    update_watch(srv);
     return 0;
 }
 
@@ -248,9 +210,7 @@ static void teardown(ph_server *srv)
         ph_log_warn("exiting with %d requests still running", ph_pool_pending(srv->pool) + srv->detached);
         _exit(0);
     }
-    if (srv->listener)
-        evconnlistener_free(srv->listener);
-    ph_watch_stop(srv->watch);
+    stop_listening(srv);
     ph_fetch_shutdown();
     ph_pool_destroy(srv->pool);
     ph_watchdog_shutdown();
@@ -269,18 +229,18 @@ static void teardown(ph_server *srv)
         event_base_free(srv->base);
 }
 
-int ph_server_run(ph_generation *gen, const char *config_path)
+int ph_server_run(ph_generation *gen, const char *config_path, int worker_id, int listen_fd,
+                  ph_server_ready_fn ready, void *ready_arg)
 {
-    ph_server srv = {.config_path = config_path, .gen = gen};
+    ph_server srv = {.config_path = config_path, .worker_id = worker_id, .gen = gen, .listen_fd = listen_fd};
     signal(SIGPIPE, SIG_IGN);
     ph_host_api_set_loop_thread(pthread_self());
     int status = 0;
-    if (setup(&srv) < 0) {
+    if (setup(&srv) < 0 || (ready && ready(&srv, ready_arg) < 0)) {
         ph_log_error("cannot start serving");
         status = 1;
     } else {
         event_base_dispatch(srv.base);
-        ph_log_info("stopped");
     }
     teardown(&srv);
     return status;

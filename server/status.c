@@ -5,6 +5,7 @@
 #include "watchdog.h"
 
 #include <cjson/cJSON.h>
+#include <unistd.h>
 
 void ph_status_respond(const ph_server *srv, ph_request *req)
 {
@@ -17,6 +18,9 @@ void ph_status_respond(const ph_server *srv, ph_request *req)
         !cJSON_AddNumberToObject(loop, "lag_max_ms", lag.max_ms) ||
         !cJSON_AddNumberToObject(loop, "slow_callbacks", (double)lag.slow_callbacks) ||
         !cJSON_AddNumberToObject(doc, "generation", (double)srv->gen->number) ||
+        !cJSON_AddNumberToObject(doc, "worker", srv->worker_id) ||
+        !cJSON_AddNumberToObject(doc, "pid", (double)getpid()) ||
+        !cJSON_AddNumberToObject(doc, "requests_done", (double)srv->requests_done) ||
         !cJSON_AddNumberToObject(doc, "connections", srv->nconns) ||
         !cJSON_AddNumberToObject(doc, "sync_pending", ph_pool_pending(srv->pool)) ||
         !cJSON_AddNumberToObject(doc, "sync_stuck", srv->stuck_sync) ||

@@ -60,21 +60,29 @@ void ph_watchdog_shutdown(void)
 
 void ph_watchdog_set_threshold(uint64_t ms) { threshold_ms = ms; }
 
-uint64_t ph_watchdog_begin(void) { return now_ns(); }
-
-void ph_watchdog_end(uint64_t started, const struct ph_route *route, const char *what)
+ph_plugin_call ph_watchdog_begin(const struct ph_route *route, const char *what)
 {
-    uint64_t took_ns = now_ns() - started;
+    ph_plugin_call call = {.route = route, .what = what};
+    call.previous = ph_crash_enter(route ? route->path : NULL, route ? route->instance->lib : NULL, what);
+    call.started = now_ns();
+    return call;
+}
+
+void ph_watchdog_end(const ph_plugin_call *call)
+{
+    uint64_t took_ns = now_ns() - call->started;
+    ph_crash_leave(call->previous);
     if (!threshold_ms || took_ns < threshold_ms * 1000000u)
         return;
     lag.slow_callbacks++;
     double ms = (double)took_ns / 1e6;
-    if (route)
+    if (call->route)
         ph_log_warn("route %s (plugin %s): %s held the event loop for %.0f ms (loop_warn %llu ms); "
                     "a blocking call in an async plugin stalls every connection",
-                    route->path, ph_instance_name(route->instance), what, ms, (unsigned long long)threshold_ms);
+                    call->route->path, ph_instance_name(call->route->instance), call->what, ms,
+                    (unsigned long long)threshold_ms);
     else
-        ph_log_warn("%s held the event loop for %.0f ms (loop_warn %llu ms)", what, ms,
+        ph_log_warn("%s held the event loop for %.0f ms (loop_warn %llu ms)", call->what, ms,
                     (unsigned long long)threshold_ms);
 }
 

@@ -5,6 +5,7 @@
 #ifndef PH_WATCHDOG_H
 #define PH_WATCHDOG_H
 
+#include "crash_handler.h"
 #include "plughost.h"
 
 #include <stdint.h>
@@ -20,16 +21,26 @@ void ph_watchdog_set_threshold(uint64_t ms);
 
 struct ph_route;
 
+/* One call into plugin code on the loop thread, between begin and end. */
+typedef struct ph_plugin_call {
+    uint64_t started;
+    const struct ph_route *route;
+    const char *what;
+    ph_crash_mark previous; /* the crash handler's mark to restore */
+} ph_plugin_call;
+
 /* Bracket every call into plugin code on the loop thread:
  *   const struct ph_route *route = req->route;   (before: the callback may
  *                                                 release req)
- *   uint64_t t = ph_watchdog_begin();
+ *   ph_plugin_call call = ph_watchdog_begin(route, "timer callback");
  *   cb(...);
- *   ph_watchdog_end(t, route, "timer callback");
- * The route (plugin and path, for the warning) stays valid until control
- * returns to the loop, since generations are freed from their own event. */
-uint64_t ph_watchdog_begin(void);
-void ph_watchdog_end(uint64_t started, const struct ph_route *route, const char *what);
+ *   ph_watchdog_end(&call);
+ * It times the call (loop_warn) and marks the thread for the crash
+ * handler, so a crash inside names the route and plugin. The route stays
+ * valid until control returns to the loop, since generations are freed
+ * from their own event. */
+ph_plugin_call ph_watchdog_begin(const struct ph_route *route, const char *what);
+void ph_watchdog_end(const ph_plugin_call *call);
 
 /* Loop lag: the latest and the largest delay of the probe timer (ms). */
 typedef struct ph_loop_lag {

@@ -66,8 +66,13 @@ static ph_plugin_lib lib = {.path = (char *)"/x/blocker.so", .desc = &desc, .ref
 static ph_instance inst = {.lib = &lib, .refs = 1};
 static ph_route route = {.path = (char *)"/block", .path_len = 6, .instance = &inst};
 
-/* A start time `ms` milliseconds in the past. */
-static uint64_t started_ago(uint64_t ms) { return ph_watchdog_begin() - ms * 1000000u; }
+/* End a plugin call on `route` as if it had begun `ms` milliseconds ago. */
+static void end_call_started_ago(uint64_t ms, const ph_route *r, const char *what)
+{
+    ph_plugin_call call = ph_watchdog_begin(r, what);
+    call.started -= ms * 1000000u;
+    ph_watchdog_end(&call);
+}
 
 static void callback_over_threshold_is_counted_and_logged_with_route_and_plugin(void **state)
 {
@@ -75,7 +80,7 @@ static void callback_over_threshold_is_counted_and_logged_with_route_and_plugin(
     ph_watchdog_set_threshold(5);
     uint64_t before = ph_watchdog_lag().slow_callbacks;
     capture_begin();
-    ph_watchdog_end(started_ago(40), &route, "timer callback");
+    end_call_started_ago(40, &route, "timer callback");
     char *text = capture_end();
     assert_int_equal(ph_watchdog_lag().slow_callbacks, before + 1);
     const char *want = "[warn] route /block (plugin blocker): timer callback held the event loop for ";
@@ -89,7 +94,7 @@ static void callback_without_route_is_logged_by_what_it_was(void **state)
     (void)state;
     ph_watchdog_set_threshold(5);
     capture_begin();
-    ph_watchdog_end(started_ago(40), NULL, "offload done callback");
+    end_call_started_ago(40, NULL, "offload done callback");
     char *text = capture_end();
     if (!strstr(text, "[warn] offload done callback held the event loop for "))
         fail_msg("log: '%s'", text);
@@ -102,7 +107,7 @@ static void callback_under_threshold_is_neither_counted_nor_logged(void **state)
     ph_watchdog_set_threshold(1000);
     uint64_t before = ph_watchdog_lag().slow_callbacks;
     capture_begin();
-    ph_watchdog_end(started_ago(40), &route, "handle()");
+    end_call_started_ago(40, &route, "handle()");
     char *text = capture_end();
     assert_int_equal(ph_watchdog_lag().slow_callbacks, before);
     assert_string_equal(text, "");
@@ -115,7 +120,7 @@ static void threshold_zero_never_warns(void **state)
     ph_watchdog_set_threshold(0);
     uint64_t before = ph_watchdog_lag().slow_callbacks;
     capture_begin();
-    ph_watchdog_end(started_ago(5000), &route, "handle()");
+    end_call_started_ago(5000, &route, "handle()");
     char *text = capture_end();
     assert_int_equal(ph_watchdog_lag().slow_callbacks, before);
     assert_string_equal(text, "");

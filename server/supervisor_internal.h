@@ -1,0 +1,141 @@
+/* supervisor_internal.h - the supervisor's state, shared by its three
+ * files: supervisor.c (keeping workers), supervisor_reload.c (watching
+ * and coordinating reloads), supervisor_upgrade.c (handing over to a new
+ * binary). Main thread only; not for other modules. */
+#ifndef PH_SUPERVISOR_INTERNAL_H
+#define PH_SUPERVISOR_INTERNAL_H
+
+#include "board.h"
+#include "config.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define PH_SUP_MAX_SLOTS 256
+#define PH_SUP_SIGNALS 6
+
+struct event_base;
+struct event;
+struct ph_watch;
+struct ph_ctl_msg;
+typedef struct ph_supervisor ph_supervisor;
+
+typedef enum ph_proc_state {
+    PH_PROC_STARTING, /* started, not yet READY */
+    PH_PROC_READY,    /* serving */
+    PH_PROC_RETIRING, /* told to drain (stop, recycle, stale) */
+} ph_proc_state;
+
+typedef enum ph_proc_reload {
+    PH_PROC_IDLE,       /* not part of the reload in progress */
+    PH_PROC_PREPARING,  /* PREPARE sent, no answer yet */
+    PH_PROC_PREPARED,   /* answered yes */
+    PH_PROC_COMMITTING, /* COMMIT sent, no answer yet */
+} ph_proc_reload;
+
+/* One worker process; indexed by its board record. */
+typedef struct ph_proc {
+    pid_t pid;              /* 0: free entry */
+    int slot;               /* the position 1..target it fills */
+    int record;             /* board record = index in procs */
+    int ctl;                /* supervisor's end of the control channel */
+    struct event *ctl_ev;
+    ph_proc_state state;
+    ph_proc_reload reload;
+    unsigned long generation; /* the generation it serves */
+    double started;         /* monotonic seconds */
+    bool replaced;          /* recycling: a replacement is starting */
+    ph_supervisor *sv_back;
+} ph_proc;
+
+/* Back-off state of one position. */
+typedef struct ph_slot {
+    int quick_deaths;       /* deaths in a row soon after a start */
+    double respawn_at;      /* monotonic seconds; 0 = at once */
+} ph_slot;
+
+/* A reload in progress: every READY worker prepares, then all commit. */
+typedef struct ph_sup_reload {
+    bool active;
+    bool committing;
+    unsigned long number;
+    int fd;                 /* memfd of the new server.ini */
+    ph_config *config;
+    char trigger[320];
+    char refusal[1700];     /* the first worker's reason to refuse */
+    double started;
+    int workers;            /* how many took part */
+    bool again;             /* another trigger came meanwhile */
+    char again_trigger[320];
+    struct event *timer;    /* answer deadline */
+} ph_sup_reload_state;
+
+struct ph_supervisor {
+    const char *config_path;
+    char *const *argv;
+    char exe[PATH_MAX];      /* this binary's path at start, for upgrades */
+    struct event_base *base;
+    int listen_fd;
+    int board_fd;
+    ph_board_record *board;
+    unsigned long good_number; /* the generation workers start on */
+    int good_fd;               /* its server.ini, as a memfd */
+    ph_config *good_config;
+    int target;                /* workers wanted */
+    bool serving;              /* the first generation came up */
+    bool stopping;
+    int exit_status;
+    ph_proc procs[PH_BOARD_RECORDS];
+    ph_slot slots[PH_SUP_MAX_SLOTS + 1];
+    struct event *respawn_timer;
+    struct event *kill_timer;
+    struct event *signals[PH_SUP_SIGNALS];
+    struct ph_watch *watch;
+    ph_sup_reload_state reload;
+    pid_t upgrade_pid;         /* the new binary being started, or -1 */
+    int upgrade_pipe;          /* its readiness pipe (read end), or -1 */
+    struct event *upgrade_ev;
+    int upgrade_ready_fd;      /* as the new binary: tell the old one here */
+};
+
+/* supervisor.c */
+double ph_sup_now(void);
+int ph_sup_target_workers(const ph_config *config);
+int ph_sup_live_count(const ph_supervisor *sv, ph_proc_state state);
+/* Start a worker for `slot` on the good generation. Returns 0 or -1. */
+int ph_sup_spawn(ph_supervisor *sv, int slot);
+/* Start workers for slots that have none and whose back-off is over. */
+void ph_sup_fill_slots(ph_supervisor *sv);
+/* SIGTERM `p`: it drains and exits; no respawn for it. */
+void ph_sup_retire(ph_supervisor *sv, ph_proc *p, const char *why);
+/* Stop every worker (drain), then leave the loop. Idempotent. */
+void ph_sup_stop(ph_supervisor *sv, const char *why);
+/* Copy server.ini into a memfd and parse it. Returns the fd or -1. */
+int ph_sup_snapshot_config(const char *path, ph_config **config, char *err, size_t errlen);
+
+/* supervisor_reload.c */
+int ph_sup_reload_setup(ph_supervisor *sv);
+void ph_sup_reload_teardown(ph_supervisor *sv);
+/* Start a reload (or queue it behind the one in progress). */
+void ph_sup_reload(ph_supervisor *sv, const char *trigger);
+void ph_sup_reload_prepared(ph_supervisor *sv, ph_proc *p, const struct ph_ctl_msg *msg);
+void ph_sup_reload_committed(ph_supervisor *sv, ph_proc *p, const struct ph_ctl_msg *msg);
+/* `p` is gone: it no longer takes part in the reload. */
+void ph_sup_reload_forget(ph_supervisor *sv, ph_proc *p);
+/* Stopping: abandon a reload in progress. */
+void ph_sup_reload_cancel(ph_supervisor *sv);
+/* Follow `watch` and `plugin_dir` of the good generation. */
+void ph_sup_watch_update(ph_supervisor *sv);
+void ph_sup_watch_stop(ph_supervisor *sv);
+
+/* supervisor_upgrade.c */
+/* SIGUSR2: start the binary at sv->exe with the listening socket. */
+void ph_sup_upgrade(ph_supervisor *sv);
+/* The new binary's process ended (waitpid status). */
+void ph_sup_upgrade_ended(ph_supervisor *sv, int status);
+/* As the new binary: every worker serves; tell the old supervisor. */
+void ph_sup_upgrade_tell_ready(ph_supervisor *sv);
+void ph_sup_upgrade_teardown(ph_supervisor *sv);
+
+#endif
