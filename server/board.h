@@ -44,6 +44,7 @@ typedef struct ph_board_record {
     atomic_int connections;       /* open client connections */
     atomic_ulong generation;      /* the generation it serves */
     atomic_ulong requests_done;   /* requests finished since start */
+    char copy_dir[256];           /* its private plugin-copy folder, removed after its death */
     ph_crash_record crash;
 } ph_board_record;
 

@@ -165,7 +165,8 @@ void ph_crash_unregister_copy(const char *copy_path)
 }
 
 /* The configured plugin file of the copy named by path[0..len), or NULL.
- * Async-signal-safe. */
+ * Async-signal-safe. A slot the loop thread rewrites at that very moment
+ * may be missed or misread: the frame then names the copy, nothing worse. */
 static const char *copy_origin(const char *path, size_t len)
 {
     if (len >= COPY_PATH_MAX)

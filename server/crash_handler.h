@@ -6,7 +6,8 @@
  * so `addr2line -e plugins/x.so 0x1a2b` names the line. Without a board
  * (plughost -t, unit tests) the same report goes to stderr. Then the
  * process dies by that very signal, so the supervisor reads it with
- * WTERMSIG.
+ * WTERMSIG. Frame #0 is the faulting instruction; later frames are return
+ * addresses (addr2line at offset - 1 names the line of the call).
  *
  * Threads tell the handler what they run with ph_crash_enter/leave around
  * every call into plugin code: a thread-local mark, a few plain stores.

@@ -31,6 +31,8 @@ int ph_loader_init(void)
     return 0;
 }
 
+const char *ph_loader_copy_dir(void) { return copy_dir; }
+
 void ph_loader_cleanup(void)
 {
     if (copy_dir[0] && rmdir(copy_dir) < 0)

@@ -34,6 +34,9 @@ typedef struct ph_plugin_lib {
 /* Create the private copy folder. Returns 0 or -1 (logged). */
 int ph_loader_init(void);
 
+/* The private copy folder ("" before ph_loader_init). */
+const char *ph_loader_copy_dir(void);
+
 /* Remove the private copy folder. */
 void ph_loader_cleanup(void);
 

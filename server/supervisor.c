@@ -10,6 +10,7 @@
 #include "worker.h"
 #include "worker_channel.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -241,8 +242,29 @@ static void log_backtrace(const ph_proc *p, const ph_crash_record *cr)
         ph_log_error("  %s", line);
 }
 
+/* Remove what a dead worker left in its plugin-copy folder (a copy is
+ * unlinked once loaded, but a worker can die while copying). */
+static void remove_copy_dir(const char *dir)
+{
+    if (!dir[0] || strncmp(dir, "/", 1) != 0 || !strstr(dir, "/plughost-"))
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
 static void release_proc(ph_supervisor *sv, ph_proc *p)
 {
+    char dir[sizeof sv->board[0].copy_dir];
+    memcpy(dir, sv->board[p->record].copy_dir, sizeof dir);
+    dir[sizeof dir - 1] = '\0';
+    remove_copy_dir(dir);
     if (p->ctl_ev)
         event_free(p->ctl_ev);
     if (p->ctl >= 0)

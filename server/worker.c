@@ -233,6 +233,7 @@ int ph_worker_main(const char *config_path, const char *env_value)
     ph_host_api_set_loop_thread(pthread_self());
     if (ph_loader_init() < 0)
         return 1;
+    snprintf(ph_board_self()->copy_dir, sizeof ph_board_self()->copy_dir, "%s", ph_loader_copy_dir());
     char err[2048];
     ph_config *config = ph_worker_read_config(w.spec.config_fd, config_path, err, sizeof err);
     close(w.spec.config_fd);
