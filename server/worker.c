@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define RECYCLE_CHECK_MS 100
@@ -57,19 +58,23 @@ static int spec_parse(const char *text, ph_worker_spec *s)
 
 ph_config *ph_worker_read_config(int fd, const char *config_path, char *err, size_t errlen)
 {
-    int copy = dup(fd);
-    FILE *f = copy >= 0 ? fdopen(copy, "r") : NULL;
-    if (!f || fseek(f, 0, SEEK_SET) < 0) {
+    /* pread, not read: the supervisor and every worker share the memfd's
+     * file offset, and several workers read it at once */
+    struct stat st;
+    char *text = NULL;
+    FILE *f = NULL;
+    if (fstat(fd, &st) == 0 && (text = malloc((size_t)st.st_size + 1)) &&
+        pread(fd, text, (size_t)st.st_size, 0) == (ssize_t)st.st_size)
+        f = st.st_size > 0 ? fmemopen(text, (size_t)st.st_size, "r") : fopen("/dev/null", "r");
+    if (!f) {
         snprintf(err, errlen, "%s: cannot read the config handed over by the supervisor: %s", config_path,
                  strerror(errno));
-        if (f)
-            fclose(f);
-        else if (copy >= 0)
-            close(copy);
+        free(text);
         return NULL;
     }
     ph_config *config = ph_config_load_stream(f, config_path, err, errlen);
     fclose(f);
+    free(text);
     return config;
 }
 

@@ -307,6 +307,15 @@ typedef struct ph_host_api {
  * fini   Called on the loop thread after the last request of the instance
  *        finished; frees `state`. May be NULL.
  * handle Serves one request (thread per the mode). Returns a ph_result.
+ *
+ * Processes: the host serves with several worker processes (`workers`),
+ * and each loads the plugin and runs init() on its own, so state set up in
+ * init lives once per worker and a request may reach any of them; a
+ * worker that is recycled or crashed starts with fresh state. Keep state
+ * that must be shared outside (a database, a file, shared memory with its
+ * own locking). A plugin that crashes its worker (SIGSEGV, abort()) is
+ * named in the supervisor's log with a backtrace of "file+0xoffset"
+ * frames for addr2line; build plugins with -g to get lines.
  */
 typedef struct ph_plugin {
     uint32_t abi_version; /* PH_ABI_VERSION the plugin was built with; since 1.0 */
