@@ -200,6 +200,49 @@ static void config_workers_auto_means_one_per_core_zero(void **state)
     assert_int_equal(c->server.workers, 0);
 }
 
+static void config_recycling_keys_are_off_by_default_and_parsed_when_set(void **state)
+{
+    fixture *f = *state;
+    ph_config *c = load_text(f, "[server]\n");
+    assert_non_null(c);
+    assert_int_equal(c->server.max_requests, 0);
+    assert_int_equal(c->server.max_worker_rss, 0);
+    assert_int_equal(c->server.max_stuck_sync, 0);
+    c = load_text(f, "[server]\nmax_requests = 5000\nmax_worker_rss = 256m\nmax_stuck_sync = 8\n");
+    assert_non_null(c);
+    assert_int_equal(c->server.max_requests, 5000);
+    assert_int_equal(c->server.max_worker_rss, 256u << 20);
+    assert_int_equal(c->server.max_stuck_sync, 8);
+}
+
+static void config_bad_recycling_values_are_refused_with_the_line(void **state)
+{
+    fixture *f = *state;
+    assert_null(load_text(f, "[server]\nmax_requests = -1\n"));
+    assert_non_null(strstr(f->err, ":2: max_requests: '-1' is not an integer"));
+    assert_null(load_text(f, "[server]\nmax_worker_rss = lots\n"));
+    assert_non_null(strstr(f->err, ":2: max_worker_rss: 'lots' is not a size"));
+}
+
+static void config_load_stream_reads_an_open_stream_named_by_path(void **state)
+{
+    fixture *f = *state;
+    const char text[] = "[server]\nlisten = 127.0.0.1:9\nplugin_dir = p\n\n[route /x]\nplugin = hello\n";
+    FILE *stream = fmemopen((void *)text, sizeof text - 1, "r");
+    assert_non_null(stream);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/named.ini", f->dir);
+    ph_config *c = ph_config_load_stream(stream, path, f->err, sizeof f->err);
+    fclose(stream);
+    assert_non_null(c);
+    assert_string_equal(c->path, path);
+    char want[PATH_MAX + 16];
+    snprintf(want, sizeof want, "%s/p", f->dir); /* relative to the named file's folder */
+    assert_string_equal(c->server.plugin_dir, want);
+    assert_int_equal(c->nroutes, 1);
+    ph_config_free(c);
+}
+
 static void config_listen_accepts_bracketed_ipv6(void **state)
 {
     fixture *f = *state;
@@ -595,6 +638,9 @@ int main(void)
         T(config_empty_file_gives_documented_defaults),
         T(config_reads_every_server_key),
         T(config_workers_auto_means_one_per_core_zero),
+        T(config_recycling_keys_are_off_by_default_and_parsed_when_set),
+        T(config_bad_recycling_values_are_refused_with_the_line),
+        T(config_load_stream_reads_an_open_stream_named_by_path),
         T(config_listen_accepts_bracketed_ipv6),
         T(config_strips_inline_comments_from_values),
         T(config_rejects_unknown_server_key_with_line),

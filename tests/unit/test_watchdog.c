@@ -157,10 +157,24 @@ static void lag_probe_measures_a_blocked_loop(void **state)
     event_base_free(base);
 }
 
+static void a_plugin_call_marks_the_thread_for_the_crash_handler_until_it_ends(void **state)
+{
+    (void)state;
+    assert_null(ph_crash_current.lib);
+    ph_plugin_call call = ph_watchdog_begin(&route, "timer callback");
+    assert_ptr_equal(ph_crash_current.lib, &lib);
+    assert_string_equal(ph_crash_current.route, "/block");
+    assert_string_equal(ph_crash_current.what, "timer callback");
+    ph_watchdog_end(&call);
+    assert_null(ph_crash_current.lib);
+    assert_null(ph_crash_current.route);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_teardown(name, restore_threshold)
     const struct CMUnitTest tests[] = {
+        T(a_plugin_call_marks_the_thread_for_the_crash_handler_until_it_ends),
         T(callback_over_threshold_is_counted_and_logged_with_route_and_plugin),
         T(callback_without_route_is_logged_by_what_it_was),
         T(callback_under_threshold_is_neither_counted_nor_logged),
