@@ -13,6 +13,7 @@
 #include "crash_handler.h"
 
 #include "board.h"
+#include "crash_copies.h"
 #include "log.h"
 #include "plugin_loader.h"
 
@@ -108,76 +109,6 @@ void ph_crash_thread_exit(void)
     munmap(alt_map, alt_map_size);
     alt_map = NULL;
     alt_map_size = 0;
-}
-
-/* ---- private copies and the plugin files they came from ---- */
-
-#define COPIES 128
-#define COPY_PATH_MAX 1024
-
-typedef struct crash_copy {
-    atomic_int used;     /* 1: the strings are complete (release/acquire) */
-    unsigned long seq;   /* registration order, to reuse the oldest */
-    char copy[COPY_PATH_MAX];
-    char plugin[COPY_PATH_MAX];
-} crash_copy;
-
-static crash_copy copies[COPIES];
-static unsigned long copies_seq;
-
-void ph_crash_register_copy(const char *copy_path, const char *plugin_path)
-{
-    if (!copy_path || !plugin_path)
-        return;
-    if (strlen(copy_path) >= COPY_PATH_MAX) {
-        ph_log_warn("crash handler: copy path %s is too long; crash frames in it will name the copy", copy_path);
-        return;
-    }
-    crash_copy *slot = NULL;
-    for (int i = 0; i < COPIES && !slot; i++)
-        if (atomic_load_explicit(&copies[i].used, memory_order_relaxed) && strcmp(copies[i].copy, copy_path) == 0)
-            slot = &copies[i];
-    for (int i = 0; i < COPIES && !slot; i++)
-        if (!atomic_load_explicit(&copies[i].used, memory_order_relaxed))
-            slot = &copies[i];
-    if (!slot) {
-        slot = &copies[0];
-        for (int i = 1; i < COPIES; i++)
-            if (copies[i].seq < slot->seq)
-                slot = &copies[i];
-    }
-    /* A handler running meanwhile skips the slot while it is rewritten. */
-    atomic_store_explicit(&slot->used, 0, memory_order_release);
-    atomic_signal_fence(memory_order_seq_cst);
-    copy_str(slot->copy, sizeof slot->copy, copy_path);
-    copy_str(slot->plugin, sizeof slot->plugin, plugin_path);
-    slot->seq = ++copies_seq;
-    atomic_store_explicit(&slot->used, 1, memory_order_release);
-}
-
-void ph_crash_unregister_copy(const char *copy_path)
-{
-    if (!copy_path)
-        return;
-    for (int i = 0; i < COPIES; i++)
-        if (atomic_load_explicit(&copies[i].used, memory_order_relaxed) && strcmp(copies[i].copy, copy_path) == 0)
-            atomic_store_explicit(&copies[i].used, 0, memory_order_release);
-}
-
-/* The configured plugin file of the copy named by path[0..len), or NULL.
- * Async-signal-safe. A slot the loop thread rewrites at that very moment
- * may be missed or misread: the frame then names the copy, nothing worse. */
-static const char *copy_origin(const char *path, size_t len)
-{
-    if (len >= COPY_PATH_MAX)
-        return NULL;
-    for (int i = 0; i < COPIES; i++) {
-        crash_copy *c = &copies[i];
-        if (atomic_load_explicit(&c->used, memory_order_acquire) && memcmp(c->copy, path, len) == 0 &&
-            c->copy[len] == '\0')
-            return c->plugin;
-    }
-    return NULL;
 }
 
 /* ---- async-signal-safe text output ---- */
@@ -452,7 +383,7 @@ static uintptr_t context_return_address(const void *uctx)
  * line fits. */
 static void out_frame(crash_out *o, int n, uintptr_t addr)
 {
-    char line[COPY_PATH_MAX + 64];
+    char line[PH_CRASH_COPY_PATH_MAX + 64];
     crash_out l = {line, sizeof line, 0};
     out_str(&l, "  #");
     out_dec(&l, n);
@@ -461,7 +392,7 @@ static void out_frame(crash_out *o, int n, uintptr_t addr)
     size_t path_len;
     uintptr_t rel;
     if (maps_len && maps_find(addr, &path, &path_len, &rel)) {
-        const char *origin = copy_origin(path, path_len);
+        const char *origin = ph_crash_copy_origin(path, path_len);
         if (origin)
             out_str(&l, origin);
         else

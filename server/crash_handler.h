@@ -82,14 +82,4 @@ int ph_crash_thread_init(const char *thread_kind);
  * exits) and restore whatever alternate stack it had before. */
 void ph_crash_thread_exit(void);
 
-/* The loader tells which private copy (as dlopened, e.g.
- * "/tmp/plughost-Ab12Cd/3-hello.so") came from which configured plugin
- * file, so frames in the copy are named by the configured file. Loop
- * thread; a fixed table of 128 entries, the oldest reused when full; a
- * copy path of 1024 bytes or more is not registered (logged). */
-void ph_crash_register_copy(const char *copy_path, const char *plugin_path);
-
-/* Forget a copy (after its dlclose). Loop thread. */
-void ph_crash_unregister_copy(const char *copy_path);
-
 #endif

@@ -1,7 +1,7 @@
 /* plugin_loader.c - plugin shared objects: private copy, dlopen, ABI check. */
 #include "plugin_loader.h"
 
-#include "crash_handler.h"
+#include "crash_copies.h"
 #include "log.h"
 
 #include <dlfcn.h>

@@ -4,6 +4,7 @@
  * created; the mapping is shared, so the parent reads the record after
  * waitpid. Children never return into cmocka: they die or _exit. */
 #include "crash_handler.h"
+#include "crash_copies.h"
 
 #include "board.h"
 #include "plugin_loader.h"
