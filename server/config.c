@@ -172,6 +172,10 @@ static const server_key server_keys[] = {
     SK("max_requests", V_INT, max_requests, 0, 2000000000),
     SK("max_worker_rss", V_SIZE, max_worker_rss, 0, 0),
     SK("max_stuck_sync", V_INT, max_stuck_sync, 0, 4096),
+    SK("load_timeout", V_DURATION, load_timeout_ms, 0, 0),
+    SK("crash_limit", V_INT, crash_limit, 0, 1000),
+    SK("crash_window", V_DURATION, crash_window_ms, 0, 0),
+    SK("user", V_STRING, user, 0, 0),
 };
 #define N_SERVER_KEYS (sizeof server_keys / sizeof server_keys[0])
 
@@ -205,6 +209,8 @@ static int set_server_value(parse_state *st, const server_key *k, const char *va
     case V_STRING: {
         if (strcmp(k->name, "status_path") == 0 && value[0] != '/')
             return fail(st, st->line, "status_path: '%s' must start with '/'", value);
+        if (strcmp(k->name, "user") == 0 && !value[0])
+            return fail(st, st->line, "user: give a user name, or leave the key out");
         char *copy = strdup(value);
         if (!copy)
             return fail(st, st->line, "out of memory");
@@ -321,6 +327,9 @@ static void set_defaults(ph_server_conf *s)
     s->loop_warn_ms = 100;
     s->upstream_connections = 256;
     s->log_level = PH_LOG_INFO;
+    s->load_timeout_ms = 10000;
+    s->crash_limit = 3;
+    s->crash_window_ms = 60000;
 }
 
 /* Fill the derived fields once the file is read: defaults that need
@@ -414,6 +423,7 @@ void ph_config_free(ph_config *config)
         free(r->path);
         free(r->plugin);
         free(r->plugin_path);
+        free(r->plugin_source);
         for (size_t j = 0; j < r->nsettings; j++) {
             free(r->settings[j].key);
             free(r->settings[j].value);
@@ -425,6 +435,7 @@ void ph_config_free(ph_config *config)
     free(config->server.listen_host);
     free(config->server.plugin_dir);
     free(config->server.status_path);
+    free(config->server.user);
     free(config->path);
     free(config);
 }

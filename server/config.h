@@ -19,7 +19,9 @@ typedef struct ph_route_conf {
     char *path;        /* "/sync" */
     int line;          /* line of the [route ...] header */
     char *plugin;      /* plugin name as written */
-    char *plugin_path; /* <plugin_dir>/<plugin>.so */
+    char *plugin_path; /* <plugin_dir>/<plugin>.so: the plugin's name in logs */
+    char *plugin_source;  /* the file to load: a checked snapshot of plugin_path; NULL = plugin_path itself */
+    bool plugin_disabled; /* rolled back with no version to go back to: its routes answer 503 */
     unsigned methods;  /* PH_METHOD_* bits; default GET */
     bool has_timeout;    /* route `timeout` given (also handed to the plugin) */
     uint64_t timeout_ms; /* else the [server] timeout applies */
@@ -53,6 +55,10 @@ typedef struct ph_server_conf {
     int max_requests;       /* recycle a worker after this many requests; 0 = never */
     size_t max_worker_rss;  /* recycle a worker above this RSS (bytes); 0 = never */
     int max_stuck_sync;     /* recycle a worker with this many stuck sync threads; 0 = never */
+    uint64_t load_timeout_ms;  /* a plugin's check (load, init, fini) in a throwaway process */
+    int crash_limit;           /* crashes of one plugin within crash_window → roll it back; 0 = never */
+    uint64_t crash_window_ms;
+    char *user;                /* workers and the check run as this user; NULL = as started */
 } ph_server_conf;
 
 typedef struct ph_config {

@@ -1,6 +1,8 @@
 /* generation.c - building and releasing serving generations. */
 #include "generation.h"
 
+#include "disabled_plugin.h"
+
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -32,8 +34,17 @@ static ph_plugin_lib *find_lib(const ph_router *built, const ph_generation *prev
 static ph_instance *instance_for_route(const ph_router *built, const ph_generation *previous,
                                        const ph_route_conf *rc, char *err, size_t errlen)
 {
+    if (rc->plugin_disabled) {
+        ph_plugin_lib *stand_in = ph_plugin_lib_placeholder(rc->plugin_path, ph_disabled_plugin());
+        ph_instance *inst = stand_in ? ph_instance_create(stand_in, rc, err, errlen) : NULL;
+        if (!stand_in)
+            snprintf(err, errlen, "%s: out of memory", rc->plugin_path);
+        ph_plugin_lib_unref(stand_in);
+        return inst;
+    }
+    const char *source = rc->plugin_source ? rc->plugin_source : rc->plugin_path;
     ph_file_id id;
-    if (ph_file_id_of(rc->plugin_path, &id) < 0) {
+    if (ph_file_id_of(source, &id) < 0) {
         snprintf(err, errlen, "%s: %s", rc->plugin_path, strerror(errno));
         return NULL;
     }
@@ -50,7 +61,7 @@ static ph_instance *instance_for_route(const ph_router *built, const ph_generati
     if (lib) {
         ph_plugin_lib_ref(lib);
     } else {
-        lib = ph_plugin_lib_load(rc->plugin_path, err, errlen);
+        lib = ph_plugin_lib_load(rc->plugin_path, source, err, errlen);
         if (!lib)
             return NULL;
     }

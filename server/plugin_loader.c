@@ -2,8 +2,10 @@
 #include "plugin_loader.h"
 
 #include "crash_copies.h"
+#include "elf_check.h"
 #include "log.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +33,31 @@ int ph_loader_init(void)
     return 0;
 }
 
+int ph_loader_init_at(const char *dir)
+{
+    if (snprintf(copy_dir, sizeof copy_dir, "%s", dir) >= (int)sizeof copy_dir) {
+        copy_dir[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 const char *ph_loader_copy_dir(void) { return copy_dir; }
+
+void ph_loader_remove_dir(const char *dir)
+{
+    if (!dir || !dir[0])
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+    rmdir(dir);
+}
 
 void ph_loader_cleanup(void)
 {
@@ -144,9 +170,10 @@ static int check_descriptor(const char *path, const ph_plugin *d, char *err, siz
 /* Copy `path` privately and dlopen the copy. Returns the handle or NULL
  * with err set; fills *id from the copied file and *copy_path (malloc'd)
  * with the copy's name. */
-static void *open_private_copy(const char *path, ph_file_id *id, char **copy_path, char *err, size_t errlen)
+static void *open_private_copy(const char *path, const char *source, ph_file_id *id, char **copy_path, char *err,
+                               size_t errlen)
 {
-    int src = open(path, O_RDONLY | O_CLOEXEC);
+    int src = open(source, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (src < 0 || fstat(src, &st) < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -156,6 +183,12 @@ static void *open_private_copy(const char *path, ph_file_id *id, char **copy_pat
     }
     if (!S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "%s: not a regular file", path);
+        close(src);
+        return NULL;
+    }
+    char why[512];
+    if (ph_elf_check_fd(src, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: not a loadable shared object: %s", path, why);
         close(src);
         return NULL;
     }
@@ -183,7 +216,7 @@ static void *open_private_copy(const char *path, ph_file_id *id, char **copy_pat
     return dl;
 }
 
-ph_plugin_lib *ph_plugin_lib_load(const char *path, char *err, size_t errlen)
+ph_plugin_lib *ph_plugin_lib_load(const char *path, const char *source, char *err, size_t errlen)
 {
     if (!copy_dir[0] && ph_loader_init() < 0) {
         snprintf(err, errlen, "%s: no private folder for plugin copies", path);
@@ -191,7 +224,7 @@ ph_plugin_lib *ph_plugin_lib_load(const char *path, char *err, size_t errlen)
     }
     ph_file_id id;
     char *copy_path = NULL;
-    void *dl = open_private_copy(path, &id, &copy_path, err, errlen);
+    void *dl = open_private_copy(path, source ? source : path, &id, &copy_path, err, errlen);
     if (!dl)
         return NULL;
     ph_crash_register_copy(copy_path, path); /* a crash in it names `path` */
@@ -224,13 +257,25 @@ fail:
     return NULL;
 }
 
+ph_plugin_lib *ph_plugin_lib_placeholder(const char *path, const ph_plugin *desc)
+{
+    ph_plugin_lib *lib = calloc(1, sizeof *lib);
+    if (!lib || !(lib->path = strdup(path))) {
+        free(lib);
+        return NULL;
+    }
+    lib->desc = desc;
+    lib->refs = 1;
+    return lib;
+}
+
 void ph_plugin_lib_ref(ph_plugin_lib *lib) { lib->refs++; }
 
 void ph_plugin_lib_unref(ph_plugin_lib *lib)
 {
     if (!lib || --lib->refs > 0)
         return;
-    if (dlclose(lib->dl) != 0)
+    if (lib->dl && dlclose(lib->dl) != 0)
         ph_log_warn("%s: dlclose failed: %s", lib->path, dlerror());
     ph_crash_unregister_copy(lib->copy_path);
     free(lib->copy_path);

@@ -25,7 +25,7 @@ typedef struct ph_file_id {
 typedef struct ph_plugin_lib {
     char *path;               /* the file named by the config */
     ph_file_id id;            /* of the file when it was copied */
-    void *dl;                 /* dlopen handle of the private copy */
+    void *dl;                 /* dlopen handle of the private copy; NULL for a placeholder */
     char *copy_path;          /* the copy's name (unlinked), for crash reports */
     const ph_plugin *desc;    /* the plugin's descriptor */
     int refs;
@@ -34,15 +34,29 @@ typedef struct ph_plugin_lib {
 /* Create the private copy folder. Returns 0 or -1 (logged). */
 int ph_loader_init(void);
 
+/* Use the existing folder `dir` for private copies (a throwaway check
+ * process whose parent creates and removes it). Returns 0 or -1. */
+int ph_loader_init_at(const char *dir);
+
 /* The private copy folder ("" before ph_loader_init). */
 const char *ph_loader_copy_dir(void);
+
+/* Remove folder `dir` and the files in it (a dead process's copies). */
+void ph_loader_remove_dir(const char *dir);
 
 /* Remove the private copy folder. */
 void ph_loader_cleanup(void);
 
-/* Load and check `path`. Returns a library with one reference, or NULL
- * with "<path>: <reason>" in err. */
-ph_plugin_lib *ph_plugin_lib_load(const char *path, char *err, size_t errlen);
+/* Load and check plugin `path` from the file `source` (a checked snapshot
+ * of it; NULL: `path` itself): ELF checks, private copy, dlopen, ABI.
+ * Returns a library with one reference, or NULL with "<path>: <reason>"
+ * in err. */
+ph_plugin_lib *ph_plugin_lib_load(const char *path, const char *source, char *err, size_t errlen);
+
+/* A library with no code behind it, serving `desc` (a host-internal
+ * descriptor, e.g. the one that answers 503 for a disabled plugin).
+ * Returns it with one reference, or NULL (no memory). */
+ph_plugin_lib *ph_plugin_lib_placeholder(const char *path, const ph_plugin *desc);
 
 /* Identity of the file at `path` now. Returns 0 or -1 (errno set). */
 int ph_file_id_of(const char *path, ph_file_id *out);

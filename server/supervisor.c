@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,12 +89,18 @@ static char **worker_environment(const ph_worker_spec *spec)
 /* Child side of a spawn, between fork and exec: async-signal-safe only. */
 static void exec_worker(const ph_supervisor *sv, const ph_worker_spec *spec, char *const *argv, char *const *env)
 {
-    const int keep[] = {spec->listen_fd, spec->control_fd, spec->board_fd, spec->config_fd};
+    const int keep[] = {spec->listen_fd, spec->control_fd, spec->board_fd, spec->config_fd, spec->map_fd};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
         if (fcntl(keep[i], F_SETFD, 0) < 0)
             _exit(127);
     }
-    (void)sv;
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* besides the channel's end-of-file */
+    if (ph_priv_drop(&sv->privileges) < 0) {
+        static const char msg[] = "plughost: worker: cannot switch to the configured user\n";
+        ssize_t ignored = write(2, msg, sizeof msg - 1);
+        (void)ignored;
+        _exit(126);
+    }
     execve("/proc/self/exe", argv, env);
     _exit(127);
 }
@@ -111,7 +118,8 @@ int ph_sup_spawn(ph_supervisor *sv, int slot)
         return -1;
     }
     ph_worker_spec spec = {.id = slot, .record = rec, .listen_fd = sv->listen_fd, .control_fd = pair[1],
-                           .board_fd = sv->board_fd, .config_fd = sv->good_fd, .generation = sv->good_number};
+                           .board_fd = sv->board_fd, .config_fd = sv->good_fd, .map_fd = sv->good_map_fd,
+                           .generation = sv->good_number};
     char name[32];
     snprintf(name, sizeof name, "plughost: worker %d", slot);
     char *argv[] = {name, "-c", (char *)sv->config_path, NULL};
@@ -291,6 +299,11 @@ static void on_worker_exit(ph_supervisor *sv, ph_proc *p, int status)
         ph_log_error("%s%s", line, sv->stopping || !sv->serving ? "" : "; starting a new one");
         log_backtrace(p, &rec->crash);
     }
+    const ph_crash_record *cr = &rec->crash;
+    bool plugin_fault = WIFSIGNALED(status) && atomic_load_explicit(&cr->written, memory_order_acquire) == 1 &&
+                        cr->marked && !cr->external;
+    char crashed_plugin[sizeof cr->plugin];
+    snprintf(crashed_plugin, sizeof crashed_plugin, "%s", plugin_fault ? cr->plugin : "");
     int slot = p->slot;
     double lived = ph_sup_now() - p->started;
     bool was_ready = p->state != PH_PROC_STARTING;
@@ -306,6 +319,11 @@ static void on_worker_exit(ph_supervisor *sv, ph_proc *p, int status)
                 ph_sup_live_count(sv, PH_PROC_RETIRING) == 0)
             event_base_loopbreak(sv->base);
         return;
+    }
+    if (crashed_plugin[0] && ph_sup_plugins_crashed(sv, crashed_plugin, sv->good_hash)) {
+        char trigger[sizeof crashed_plugin + 32];
+        snprintf(trigger, sizeof trigger, "rollback of %s", crashed_plugin);
+        ph_sup_reload_good(sv, trigger);
     }
     if (expected)
         return; /* a replacement already serves its slot */
@@ -330,6 +348,8 @@ static void reap_children(ph_supervisor *sv)
             ph_sup_upgrade_ended(sv, status);
             continue;
         }
+        if (ph_sup_reload_check_reaped(sv, pid, status))
+            continue;
         for (int i = 0; i < PH_BOARD_RECORDS; i++) {
             if (sv->procs[i].pid == pid) {
                 on_worker_exit(sv, &sv->procs[i], status);
@@ -592,16 +612,44 @@ static void teardown(ph_supervisor *sv)
         close(sv->listen_fd);
     if (sv->good_fd >= 0)
         close(sv->good_fd);
+    if (sv->good_map_fd >= 0)
+        close(sv->good_map_fd);
+    ph_sup_plugins_teardown(sv);
     ph_config_free(sv->good_config);
     if (sv->base)
         event_base_free(sv->base);
+}
+
+/* Trust, snapshot and check (in a throwaway process) every plugin of the
+ * first generation, before any worker starts. Returns 0 or -1 with err
+ * set. */
+static int first_generation(ph_supervisor *sv, char *err, size_t errlen)
+{
+    if (ph_sup_plugins_setup(sv, err, errlen) < 0)
+        return -1;
+    sv->good_hash = ph_sup_fd_hash(sv->good_fd);
+    ph_plugin_version **versions = NULL;
+    size_t *unchecked = NULL, n = 0;
+    sv->good_map_fd = ph_sup_plugins_resolve(sv, sv->good_config, sv->good_hash, &versions, &unchecked, &n, err, errlen);
+    if (sv->good_map_fd < 0)
+        return -1;
+    int rc = ph_check_run(sv->good_config, unchecked, n, true, &sv->privileges, err, errlen);
+    free(unchecked);
+    if (rc < 0) {
+        free(versions);
+        return -1;
+    }
+    ph_sup_plugins_checked(sv, sv->good_config, versions);
+    ph_sup_plugins_committed(sv, sv->good_config, versions);
+    return 0;
 }
 
 int ph_supervisor_run(const char *config_path, char *const argv[])
 {
     static ph_supervisor sv; /* large (the process table); one per process */
     sv = (ph_supervisor){.config_path = config_path, .argv = argv, .listen_fd = -1, .board_fd = -1,
-                         .good_fd = -1, .upgrade_ready_fd = -1, .upgrade_pipe = -1, .upgrade_pid = -1,
+                         .good_fd = -1, .good_map_fd = -1, .upgrade_ready_fd = -1, .upgrade_pipe = -1,
+                         .upgrade_pid = -1, .reload = {.fd = -1, .map_fd = -1},
                          .good_number = 1};
     signal(SIGPIPE, SIG_IGN);
     ph_log_set_tag(NULL);
@@ -615,6 +663,11 @@ int ph_supervisor_run(const char *config_path, char *const argv[])
     }
     ph_log_set_level(sv.good_config->server.log_level);
     sv.target = ph_sup_target_workers(sv.good_config);
+    if (first_generation(&sv, err, sizeof err) < 0) {
+        fprintf(stderr, "plughost: %s\n", err);
+        teardown(&sv);
+        return 1;
+    }
     if (setup(&sv) < 0) {
         ph_log_error("cannot start the supervisor");
         teardown(&sv);

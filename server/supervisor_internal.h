@@ -7,9 +7,13 @@
 
 #include "board.h"
 #include "config.h"
+#include "plugin_check.h"
+#include "plugin_store.h"
+#include "privileges.h"
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define PH_SUP_MAX_SLOTS 256
@@ -20,6 +24,7 @@ struct event;
 struct ph_watch;
 struct ph_ctl_msg;
 typedef struct ph_supervisor ph_supervisor;
+typedef struct ph_plugin_history ph_plugin_history;
 
 typedef enum ph_proc_state {
     PH_PROC_STARTING, /* started, not yet READY */
@@ -61,7 +66,14 @@ typedef struct ph_sup_reload {
     bool committing;
     unsigned long number;
     int fd;                 /* memfd of the new server.ini */
+    int map_fd;             /* memfd of its plugin map */
+    uint64_t config_hash;
     ph_config *config;
+    ph_plugin_version **versions; /* per route; NULL = disabled */
+    bool checking;          /* the throwaway plugin check runs */
+    bool check_timed_out;
+    ph_check check;
+    struct event *check_ev; /* its report pipe */
     char trigger[320];
     char refusal[1700];     /* the first worker's reason to refuse */
     double started;
@@ -81,7 +93,15 @@ struct ph_supervisor {
     ph_board_record *board;
     unsigned long good_number; /* the generation workers start on */
     int good_fd;               /* its server.ini, as a memfd */
+    int good_map_fd;           /* its plugin map, as a memfd */
+    uint64_t good_hash;        /* of good_fd's bytes */
     ph_config *good_config;
+    ph_plugin_version **good_versions; /* per route of good_config */
+    ph_plugin_store *store;
+    ph_privileges privileges;
+    ph_plugin_history *history;
+    char **checked;            /* what passed the throwaway check */
+    size_t nchecked;
     int target;                /* workers wanted */
     bool serving;              /* the first generation came up */
     bool stopping;
@@ -128,6 +148,31 @@ void ph_sup_reload_cancel(ph_supervisor *sv);
 /* Follow `watch` and `plugin_dir` of the good generation. */
 void ph_sup_watch_update(ph_supervisor *sv);
 void ph_sup_watch_stop(ph_supervisor *sv);
+
+/* Start a reload of the good config itself (a rollback pinned a
+ * plugin version): no file is read again. */
+void ph_sup_reload_good(ph_supervisor *sv, const char *trigger);
+/* The plugin check child `pid` ended with `status`. Returns true when it
+ * was the check's. */
+bool ph_sup_reload_check_reaped(ph_supervisor *sv, pid_t pid, int status);
+
+/* supervisor_plugins.c */
+int ph_sup_plugins_setup(ph_supervisor *sv, char *err, size_t errlen);
+void ph_sup_plugins_teardown(ph_supervisor *sv);
+uint64_t ph_sup_fd_hash(int fd);
+/* Trust checks, snapshots and pins for every route of `config`: sets
+ * each route's plugin_source (or plugin_disabled), returns the map memfd
+ * with the chosen versions (malloc'd, per route) and the routes not yet
+ * checked (malloc'd), or -1 with err set. */
+int ph_sup_plugins_resolve(ph_supervisor *sv, ph_config *config, uint64_t config_hash, ph_plugin_version ***versions,
+                           size_t **unchecked, size_t *nunchecked, char *err, size_t errlen);
+/* The check passed: remember it for these routes. */
+void ph_sup_plugins_checked(ph_supervisor *sv, const ph_config *config, ph_plugin_version *const *versions);
+/* `versions` (taken over) serve now. */
+void ph_sup_plugins_committed(ph_supervisor *sv, const ph_config *config, ph_plugin_version **versions);
+/* A worker crashed in plugin `path`. Returns true when that made a
+ * rollback due (pinned; the caller reloads the good config). */
+bool ph_sup_plugins_crashed(ph_supervisor *sv, const char *path, uint64_t config_hash);
 
 /* supervisor_upgrade.c */
 /* SIGUSR2: start the binary at sv->exe with the listening socket. */

@@ -6,22 +6,35 @@
 #include "watch.h"
 #include "worker_channel.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "plugin_loader.h"
+#include "worker.h"
 
 /* How long workers get to prepare (load and init) or commit. */
 #define RELOAD_ANSWER_MS 30000
 
 static void finish(ph_supervisor *sv);
+static void stop_check(ph_supervisor *sv);
 
 static void on_answer_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     ph_supervisor *sv = arg;
+    if (sv->reload.checking) {
+        sv->reload.check_timed_out = true;
+        kill(sv->reload.check.pid, SIGKILL); /* its reaping gives the verdict */
+        return;
+    }
     for (int i = 0; i < PH_BOARD_RECORDS; i++) {
         ph_proc *p = &sv->procs[i];
         if (p->pid <= 0 || (p->reload != PH_PROC_PREPARING && p->reload != PH_PROC_COMMITTING))
@@ -36,7 +49,6 @@ static void on_answer_timeout(evutil_socket_t fd, short what, void *arg)
 
 int ph_sup_reload_setup(ph_supervisor *sv)
 {
-    sv->reload.fd = -1;
     sv->reload.timer = evtimer_new(sv->base, on_answer_timeout, sv);
     return sv->reload.timer ? 0 : -1;
 }
@@ -46,9 +58,15 @@ static void clear(ph_supervisor *sv)
     ph_sup_reload_state *r = &sv->reload;
     if (r->fd >= 0)
         close(r->fd);
+    if (r->map_fd >= 0)
+        close(r->map_fd);
     ph_config_free(r->config);
+    free(r->versions);
+    stop_check(sv);
     r->fd = -1;
+    r->map_fd = -1;
     r->config = NULL;
+    r->versions = NULL;
     r->active = false;
     r->committing = false;
     if (r->timer)
@@ -105,6 +123,135 @@ static void report_static_changes(const ph_server_conf *old, const ph_server_con
                     old->sync_threads, old->sync_queue);
 }
 
+/* Kill and forget a check still running (stopping, teardown). */
+static void stop_check(ph_supervisor *sv)
+{
+    ph_sup_reload_state *r = &sv->reload;
+    if (!r->checking)
+        return;
+    if (r->check_ev)
+        event_free(r->check_ev);
+    r->check_ev = NULL;
+    if (r->check.pid > 0) {
+        kill(r->check.pid, SIGKILL);
+        waitpid(r->check.pid, NULL, 0);
+    }
+    if (r->check.report_fd >= 0)
+        close(r->check.report_fd);
+    ph_loader_remove_dir(r->check.copy_dir);
+    r->checking = false;
+}
+
+static void reject(ph_supervisor *sv, const char *why)
+{
+    ph_log_error("reload (%s) rejected, still serving generation %lu: %s", sv->reload.trigger, sv->good_number, why);
+    finish(sv);
+}
+
+/* Every plugin is checked: hand the generation to the workers. */
+static void send_prepare(ph_supervisor *sv)
+{
+    ph_sup_reload_state *r = &sv->reload;
+    ph_ctl_msg map_msg = {.type = PH_CTL_MAP, .generation = r->number};
+    ph_ctl_msg msg = {.type = PH_CTL_PREPARE, .generation = r->number};
+    for (int i = 0; i < PH_BOARD_RECORDS; i++) {
+        ph_proc *p = &sv->procs[i];
+        if (p->pid <= 0 || p->state != PH_PROC_READY)
+            continue;
+        if (ph_ctl_send(p->ctl, &map_msg, r->map_fd) < 0 || ph_ctl_send(p->ctl, &msg, r->fd) < 0) {
+            ph_log_warn("worker %d (pid %d): cannot send the reload; it is restarted", p->slot, (int)p->pid);
+            ph_sup_retire(sv, p, "unreachable");
+            continue;
+        }
+        p->reload = PH_PROC_PREPARING;
+        r->workers++;
+    }
+    struct timeval tv = {RELOAD_ANSWER_MS / 1000, 0};
+    event_add(r->timer, &tv);
+    ph_sup_reload_prepared(sv, NULL, NULL); /* decides at once when no worker serves */
+}
+
+/* The check's report and its exit are both in: judge. */
+static void check_verdict(ph_supervisor *sv)
+{
+    ph_sup_reload_state *r = &sv->reload;
+    if (!r->checking || r->check.pid > 0 || r->check.report_fd >= 0)
+        return;
+    if (r->check_ev)
+        event_free(r->check_ev);
+    r->check_ev = NULL;
+    r->checking = false;
+    event_del(r->timer);
+    char err[1700];
+    if (ph_check_finish(&r->check, r->config, r->check_timed_out, err, sizeof err) < 0) {
+        reject(sv, err);
+        return;
+    }
+    ph_sup_plugins_checked(sv, r->config, r->versions);
+    send_prepare(sv);
+}
+
+static void on_check_report(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ph_supervisor *sv = arg;
+    if (ph_check_read(&sv->reload.check) == 1) {
+        event_free(sv->reload.check_ev);
+        sv->reload.check_ev = NULL;
+        check_verdict(sv);
+    }
+}
+
+bool ph_sup_reload_check_reaped(ph_supervisor *sv, pid_t pid, int status)
+{
+    ph_sup_reload_state *r = &sv->reload;
+    if (!r->checking || pid != r->check.pid)
+        return false;
+    r->check.pid = -1;
+    r->check.wait_status = status;
+    check_verdict(sv);
+    return true;
+}
+
+/* Start reload `trigger` of the config in memfd `fd` (taken over). */
+static void start(ph_supervisor *sv, const char *trigger, int fd, ph_config *config)
+{
+    ph_sup_reload_state *r = &sv->reload;
+    *r = (ph_sup_reload_state){.active = true, .number = sv->good_number + 1, .fd = fd, .map_fd = -1,
+                               .config = config, .started = ph_sup_now(), .timer = r->timer,
+                               .config_hash = ph_sup_fd_hash(fd)};
+    snprintf(r->trigger, sizeof r->trigger, "%s", trigger);
+    report_static_changes(&sv->good_config->server, &config->server);
+    char err[1700];
+    size_t *unchecked = NULL, n = 0;
+    r->map_fd = ph_sup_plugins_resolve(sv, config, r->config_hash, &r->versions, &unchecked, &n, err, sizeof err);
+    if (r->map_fd < 0) {
+        reject(sv, err);
+        return;
+    }
+    if (n == 0) {
+        free(unchecked);
+        send_prepare(sv);
+        return;
+    }
+    int rc = ph_check_start(&r->check, config, unchecked, n, false, &sv->privileges, err, sizeof err);
+    free(unchecked);
+    if (rc < 0) {
+        reject(sv, err);
+        return;
+    }
+    r->checking = true;
+    r->check_ev = event_new(sv->base, r->check.report_fd, EV_READ | EV_PERSIST, on_check_report, sv);
+    if (!r->check_ev || event_add(r->check_ev, NULL) < 0) {
+        reject(sv, "cannot watch the plugin check");
+        return;
+    }
+    uint64_t ms = config->server.load_timeout_ms;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    event_add(r->timer, &tv);
+}
+
 void ph_sup_reload(ph_supervisor *sv, const char *trigger)
 {
     ph_sup_reload_state *r = &sv->reload;
@@ -122,26 +269,39 @@ void ph_sup_reload(ph_supervisor *sv, const char *trigger)
         ph_log_error("reload (%s) rejected, still serving generation %lu: %s", trigger, sv->good_number, err);
         return;
     }
-    *r = (ph_sup_reload_state){.active = true, .number = sv->good_number + 1, .fd = fd, .config = config,
-                         .started = ph_sup_now(), .timer = r->timer};
-    snprintf(r->trigger, sizeof r->trigger, "%s", trigger);
-    report_static_changes(&sv->good_config->server, &config->server);
-    ph_ctl_msg msg = {.type = PH_CTL_PREPARE, .generation = r->number};
-    for (int i = 0; i < PH_BOARD_RECORDS; i++) {
-        ph_proc *p = &sv->procs[i];
-        if (p->pid <= 0 || p->state != PH_PROC_READY)
-            continue;
-        if (ph_ctl_send(p->ctl, &msg, fd) < 0) {
-            ph_log_warn("worker %d (pid %d): cannot send the reload; it is restarted", p->slot, (int)p->pid);
-            ph_sup_retire(sv, p, "unreachable");
-            continue;
-        }
-        p->reload = PH_PROC_PREPARING;
-        r->workers++;
+    start(sv, trigger, fd, config);
+}
+
+void ph_sup_reload_good(ph_supervisor *sv, const char *trigger)
+{
+    if (sv->stopping)
+        return;
+    if (sv->reload.active) { /* the reload after it applies the pin too */
+        sv->reload.again = true;
+        snprintf(sv->reload.again_trigger, sizeof sv->reload.again_trigger, "%s", trigger);
+        return;
     }
-    struct timeval tv = {RELOAD_ANSWER_MS / 1000, 0};
-    event_add(r->timer, &tv);
-    ph_sup_reload_prepared(sv, NULL, NULL); /* decides at once when no worker serves */
+    char err[1700];
+    int fd = memfd_create("server.ini", MFD_CLOEXEC);
+    ph_config *config = NULL;
+    char buf[65536];
+    ssize_t n;
+    off_t off = 0;
+    while (fd >= 0 && (n = pread(sv->good_fd, buf, sizeof buf, off)) > 0) {
+        if (write(fd, buf, (size_t)n) != n)
+            break;
+        off += n;
+    }
+    if (fd >= 0)
+        config = ph_worker_read_config(fd, sv->config_path, err, sizeof err);
+    if (!config) {
+        ph_log_error("reload (%s) failed: cannot copy the serving config: %s", trigger,
+                     fd < 0 ? strerror(errno) : err);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    start(sv, trigger, fd, config);
 }
 
 static int count(const ph_supervisor *sv, ph_proc_reload state)
@@ -157,11 +317,17 @@ static void commit(ph_supervisor *sv)
 {
     ph_sup_reload_state *r = &sv->reload;
     close(sv->good_fd);
+    close(sv->good_map_fd);
     ph_config_free(sv->good_config);
     sv->good_fd = r->fd;
+    sv->good_map_fd = r->map_fd;
+    sv->good_hash = r->config_hash;
     sv->good_config = r->config;
     sv->good_number = r->number;
+    ph_sup_plugins_committed(sv, sv->good_config, r->versions);
+    r->versions = NULL; /* now the good generation's */
     r->fd = -1;
+    r->map_fd = -1;
     r->config = NULL;
     r->committing = true;
     ph_log_set_level(sv->good_config->server.log_level);
@@ -198,8 +364,7 @@ void ph_sup_reload_prepared(ph_supervisor *sv, ph_proc *p, const ph_ctl_msg *msg
         if (sv->procs[i].pid > 0 && sv->procs[i].reload == PH_PROC_PREPARED)
             ph_ctl_send(sv->procs[i].ctl, &abort_msg, -1);
     }
-    ph_log_error("reload (%s) rejected, still serving generation %lu: %s", r->trigger, sv->good_number, r->refusal);
-    finish(sv);
+    reject(sv, r->refusal);
 }
 
 void ph_sup_reload_committed(ph_supervisor *sv, ph_proc *p, const ph_ctl_msg *msg)

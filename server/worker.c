@@ -9,6 +9,7 @@
 #include "host_api.h"
 #include "log.h"
 #include "plugin_loader.h"
+#include "plugin_map.h"
 #include "reload.h"
 #include "server.h"
 #include "worker_channel.h"
@@ -35,6 +36,7 @@ typedef struct worker {
     struct event control_ev;  /* event_assign'd: freed with the base */
     struct event recycle_ev;
     ph_generation *pending;   /* prepared, waiting for COMMIT or ABORT */
+    int next_map_fd;          /* the plugin map for the next PREPARE, or -1 */
     unsigned long recycle_at; /* max_requests with this worker's jitter; 0 = off */
     bool recycle_asked;
     unsigned ticks;
@@ -42,15 +44,15 @@ typedef struct worker {
 
 void ph_worker_spec_format(const ph_worker_spec *s, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%d,%d,%d,%d,%d,%d,%lu", s->id, s->record, s->listen_fd, s->control_fd, s->board_fd,
-             s->config_fd, s->generation);
+    snprintf(out, outlen, "%d,%d,%d,%d,%d,%d,%d,%lu", s->id, s->record, s->listen_fd, s->control_fd, s->board_fd,
+             s->config_fd, s->map_fd, s->generation);
 }
 
 static int spec_parse(const char *text, ph_worker_spec *s)
 {
     int used = 0;
-    if (sscanf(text, "%d,%d,%d,%d,%d,%d,%lu%n", &s->id, &s->record, &s->listen_fd, &s->control_fd, &s->board_fd,
-               &s->config_fd, &s->generation, &used) != 7 ||
+    if (sscanf(text, "%d,%d,%d,%d,%d,%d,%d,%lu%n", &s->id, &s->record, &s->listen_fd, &s->control_fd, &s->board_fd,
+               &s->config_fd, &s->map_fd, &s->generation, &used) != 8 ||
         text[used] != '\0' || s->id < 1)
         return -1;
     return 0;
@@ -85,14 +87,28 @@ static void drop_pending(worker *w)
     w->pending = NULL;
 }
 
+/* The config in memfd `fd` with the plugin map in `map_fd` applied, or
+ * NULL with err set. */
+static ph_config *read_config_and_map(int fd, int map_fd, const char *config_path, char *err, size_t errlen)
+{
+    if (fd < 0 || map_fd < 0) {
+        snprintf(err, errlen, "no config or plugin map came with the reload");
+        return NULL;
+    }
+    ph_config *config = ph_worker_read_config(fd, config_path, err, errlen);
+    if (config && ph_plugin_map_apply_fd(config, map_fd, err, errlen) < 0) {
+        ph_config_free(config);
+        config = NULL;
+    }
+    return config;
+}
+
 /* PREPARE: build the generation from the config in `fd`, answer. */
 static void on_prepare(worker *w, const ph_ctl_msg *msg, int fd)
 {
     char err[1536];
     drop_pending(w);
-    ph_config *config = fd >= 0 ? ph_worker_read_config(fd, w->config_path, err, sizeof err) : NULL;
-    if (fd < 0)
-        snprintf(err, sizeof err, "no config came with the reload");
+    ph_config *config = read_config_and_map(fd, w->next_map_fd, w->config_path, err, sizeof err);
     if (config)
         w->pending = ph_reload_prepare(w->srv, config, (unsigned long)msg->generation, err, sizeof err);
     if (w->pending)
@@ -133,6 +149,12 @@ static void on_control(evutil_socket_t fd, short what, void *arg)
             return;
         }
         switch (msg.type) {
+        case PH_CTL_MAP:
+            if (w->next_map_fd >= 0)
+                close(w->next_map_fd);
+            w->next_map_fd = mfd;
+            mfd = -1;
+            break;
         case PH_CTL_PREPARE: on_prepare(w, &msg, mfd); break;
         case PH_CTL_COMMIT: on_commit(w, &msg); break;
         case PH_CTL_ABORT: drop_pending(w); break;
@@ -222,7 +244,7 @@ static int on_server_ready(ph_server *srv, void *arg)
 
 int ph_worker_main(const char *config_path, const char *env_value)
 {
-    worker w = {.config_path = config_path};
+    worker w = {.config_path = config_path, .next_map_fd = -1};
     if (spec_parse(env_value, &w.spec) < 0) {
         fprintf(stderr, "plughost: %s='%s' is not a worker description\n", PH_WORKER_ENV, env_value);
         return 2;
@@ -240,8 +262,9 @@ int ph_worker_main(const char *config_path, const char *env_value)
         return 1;
     snprintf(ph_board_self()->copy_dir, sizeof ph_board_self()->copy_dir, "%s", ph_loader_copy_dir());
     char err[2048];
-    ph_config *config = ph_worker_read_config(w.spec.config_fd, config_path, err, sizeof err);
+    ph_config *config = read_config_and_map(w.spec.config_fd, w.spec.map_fd, config_path, err, sizeof err);
     close(w.spec.config_fd);
+    close(w.spec.map_fd);
     ph_generation *gen = config ? ph_generation_build(config, NULL, w.spec.generation, err, sizeof err) : NULL;
     if (!gen) {
         ph_log_error("%s", err);
@@ -251,6 +274,8 @@ int ph_worker_main(const char *config_path, const char *env_value)
     ph_log_set_level(gen->config->server.log_level);
     int status = ph_server_run(gen, config_path, w.spec.id, w.spec.listen_fd, on_server_ready, &w);
     drop_pending(&w);
+    if (w.next_map_fd >= 0)
+        close(w.next_map_fd);
     close(w.spec.control_fd);
     ph_loader_cleanup();
     return status;

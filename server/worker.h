@@ -23,6 +23,7 @@ typedef struct ph_worker_spec {
     int control_fd;
     int board_fd;
     int config_fd;            /* memfd with the good generation's server.ini */
+    int map_fd;               /* memfd with its plugin map (plugin_map.h) */
     unsigned long generation; /* that generation's number */
 } ph_worker_spec;
 

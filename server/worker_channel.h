@@ -4,7 +4,8 @@
  * reads end-of-file and drains; when a worker dies the supervisor does.
  *
  * Reload is two-phase so that all workers switch or none does:
- *   supervisor → PREPARE(n, config fd)   each worker builds generation n
+ *   supervisor → MAP(plugin map fd), PREPARE(n, config fd)
+ *                                        each worker builds generation n
  *   worker     → PREPARED(n, ok, reason)
  *   supervisor → COMMIT(n) when every worker prepared it, else ABORT(n)
  *   worker     → COMMITTED(n)
@@ -23,6 +24,7 @@ typedef enum ph_ctl_type {
     PH_CTL_COMMITTED,
     PH_CTL_ABORT,
     PH_CTL_RECYCLE,
+    PH_CTL_MAP,           /* supervisor → worker: the plugin map (fd) for the next PREPARE */
 } ph_ctl_type;
 
 typedef struct ph_ctl_msg {

@@ -74,7 +74,7 @@ static void route_conf_free(ph_route_conf *r)
 
 static ph_plugin_lib *load(const char *path)
 {
-    ph_plugin_lib *lib = ph_plugin_lib_load(path, err, sizeof err);
+    ph_plugin_lib *lib = ph_plugin_lib_load(path, NULL, err, sizeof err);
     if (!lib)
         fail_msg("%s", err);
     return lib;

@@ -62,7 +62,7 @@ static char *mapped_file_of(const ph_plugin_lib *lib)
 static void loader_loads_bundled_hello_with_descriptor_and_file_id(void **state)
 {
     (void)state;
-    ph_plugin_lib *lib = ph_plugin_lib_load(HELLO_SO, err, sizeof err);
+    ph_plugin_lib *lib = ph_plugin_lib_load(HELLO_SO, NULL, err, sizeof err);
     if (!lib)
         fail_msg("%s", err);
     assert_string_equal(lib->path, HELLO_SO);
@@ -82,7 +82,7 @@ static void loader_loads_bundled_hello_with_descriptor_and_file_id(void **state)
 static void loader_refuses_wrong_abi_naming_path_and_both_versions(void **state)
 {
     (void)state;
-    assert_null(ph_plugin_lib_load(WRONG_ABI_SO, err, sizeof err));
+    assert_null(ph_plugin_lib_load(WRONG_ABI_SO, NULL, err, sizeof err));
     char want[4096];
     snprintf(want, sizeof want,
              "%s: built for plugin ABI 2.0, host speaks %u.%u (rebuild it against this plughost.h)", WRONG_ABI_SO,
@@ -93,7 +93,7 @@ static void loader_refuses_wrong_abi_naming_path_and_both_versions(void **state)
 static void loader_refuses_library_without_entry_symbol(void **state)
 {
     (void)state;
-    assert_null(ph_plugin_lib_load(NO_ENTRY_SO, err, sizeof err));
+    assert_null(ph_plugin_lib_load(NO_ENTRY_SO, NULL, err, sizeof err));
     char want[4096];
     snprintf(want, sizeof want, "%s: does not export ph_plugin_entry (declare it with PH_PLUGIN_DECLARE)",
              NO_ENTRY_SO);
@@ -103,7 +103,7 @@ static void loader_refuses_library_without_entry_symbol(void **state)
 static void loader_loads_plugin_whose_init_would_fail_without_running_init(void **state)
 {
     (void)state;
-    ph_plugin_lib *lib = ph_plugin_lib_load(INIT_FAIL_SO, err, sizeof err);
+    ph_plugin_lib *lib = ph_plugin_lib_load(INIT_FAIL_SO, NULL, err, sizeof err);
     if (!lib)
         fail_msg("%s", err);
     assert_string_equal(lib->desc->name, "it_init_fail");
@@ -116,7 +116,7 @@ static void loader_refuses_missing_file_naming_path_and_reason(void **state)
     (void)state;
     char path[PATH_MAX], want[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/absent.so", work);
-    assert_null(ph_plugin_lib_load(path, err, sizeof err));
+    assert_null(ph_plugin_lib_load(path, NULL, err, sizeof err));
     snprintf(want, sizeof want, "%s: No such file or directory", path);
     assert_string_equal(err, want);
 }
@@ -129,20 +129,72 @@ static void loader_refuses_non_elf_file_naming_original_path_not_copy(void **sta
     char text[512];
     memset(text, '#', sizeof text); /* longer than an ELF header */
     assert_int_equal(ut_write_file(path, text, sizeof text), 0);
-    assert_null(ph_plugin_lib_load(path, err, sizeof err));
-    snprintf(want, sizeof want, "%s: not a loadable shared object (", path);
-    if (strncmp(err, want, strlen(want)) != 0)
+    assert_null(ph_plugin_lib_load(path, NULL, err, sizeof err));
+    snprintf(want, sizeof want, "%s: not a loadable shared object: not an ELF file", path);
+    assert_string_equal(err, want);
+}
+
+/* The first `len` bytes of hello.so at `path`. */
+static void write_truncated_hello(const char *path, size_t len)
+{
+    FILE *in = fopen(HELLO_SO, "rb");
+    assert_non_null(in);
+    char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, len, in), len);
+    fclose(in);
+    assert_int_equal(ut_write_file(path, buf, len), 0);
+    free(buf);
+}
+
+static void loader_refuses_a_truncated_shared_object_before_mapping_it(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/truncated.so", work);
+    write_truncated_hello(path, 1000); /* header and program headers, no segments */
+    assert_null(ph_plugin_lib_load(path, NULL, err, sizeof err));
+    if (!strstr(err, "truncated.so: not a loadable shared object: loadable segment") ||
+        !strstr(err, "past the end of the 1000-byte file (truncated?"))
         fail_msg("error: '%s'", err);
-    if (strstr(err, "/plughost-"))
-        fail_msg("error names the private copy: '%s'", err);
-    assert_non_null(strstr(err, "invalid ELF header"));
+    write_truncated_hello(path, 40); /* not even a whole ELF header */
+    assert_null(ph_plugin_lib_load(path, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "not an ELF file (too short; truncated?)"));
+}
+
+static void loader_loads_from_the_source_and_names_the_configured_path(void **state)
+{
+    (void)state;
+    ph_plugin_lib *lib = ph_plugin_lib_load("/configured/name.so", HELLO_SO, err, sizeof err);
+    if (!lib)
+        fail_msg("%s", err);
+    assert_string_equal(lib->path, "/configured/name.so");
+    ph_file_id id;
+    assert_int_equal(ph_file_id_of(HELLO_SO, &id), 0);
+    assert_true(ph_file_id_equal(&lib->id, &id)); /* the source's identity */
+    ph_plugin_lib_unref(lib);
+    assert_null(ph_plugin_lib_load("/configured/name.so", "/nonexistent/source.so", err, sizeof err));
+    assert_string_equal(err, "/configured/name.so: No such file or directory");
+}
+
+static void a_placeholder_library_has_the_descriptor_and_no_code(void **state)
+{
+    (void)state;
+    static const ph_plugin desc = {PH_ABI_VERSION, sizeof(ph_plugin), "stand-in", "0", PH_MODE_ASYNC,
+                                   NULL, NULL, NULL};
+    ph_plugin_lib *lib = ph_plugin_lib_placeholder("/p/x.so", &desc);
+    assert_non_null(lib);
+    assert_null(lib->dl);
+    assert_ptr_equal(lib->desc, &desc);
+    assert_string_equal(lib->path, "/p/x.so");
+    ph_plugin_lib_unref(lib); /* no dlclose of a NULL handle */
 }
 
 static void loader_refuses_directory_as_not_regular_file(void **state)
 {
     (void)state;
     char want[PATH_MAX + 64];
-    assert_null(ph_plugin_lib_load(work, err, sizeof err));
+    assert_null(ph_plugin_lib_load(work, NULL, err, sizeof err));
     snprintf(want, sizeof want, "%s: not a regular file", work);
     assert_string_equal(err, want);
 }
@@ -152,8 +204,8 @@ static void loader_refuses_directory_as_not_regular_file(void **state)
 static void loader_same_path_twice_gives_two_distinct_mappings(void **state)
 {
     (void)state;
-    ph_plugin_lib *a = ph_plugin_lib_load(HELLO_SO, err, sizeof err);
-    ph_plugin_lib *b = ph_plugin_lib_load(HELLO_SO, err, sizeof err);
+    ph_plugin_lib *a = ph_plugin_lib_load(HELLO_SO, NULL, err, sizeof err);
+    ph_plugin_lib *b = ph_plugin_lib_load(HELLO_SO, NULL, err, sizeof err);
     assert_non_null(a);
     assert_non_null(b);
     assert_ptr_not_equal(a, b);
@@ -175,7 +227,7 @@ static void loader_maps_a_private_copy_that_is_already_unlinked(void **state)
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/own.so", work);
     assert_int_equal(ut_copy_file(HELLO_SO, path), 0);
-    ph_plugin_lib *lib = ph_plugin_lib_load(path, err, sizeof err);
+    ph_plugin_lib *lib = ph_plugin_lib_load(path, NULL, err, sizeof err);
     if (!lib)
         fail_msg("%s", err);
     char *mapped = mapped_file_of(lib);
@@ -194,7 +246,7 @@ static void loader_maps_a_private_copy_that_is_already_unlinked(void **state)
 static void loader_last_unref_unmaps_the_copy(void **state)
 {
     (void)state;
-    ph_plugin_lib *lib = ph_plugin_lib_load(HELLO_SO, err, sizeof err);
+    ph_plugin_lib *lib = ph_plugin_lib_load(HELLO_SO, NULL, err, sizeof err);
     assert_non_null(lib);
     char *mapped = mapped_file_of(lib);
     assert_true(ut_count_maps(mapped) > 0);
@@ -215,7 +267,7 @@ static void file_id_differs_after_the_file_is_replaced_or_rewritten(void **state
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/versioned.so", work);
     assert_int_equal(ut_copy_file(HELLO_SO, path), 0);
-    ph_plugin_lib *lib = ph_plugin_lib_load(path, err, sizeof err);
+    ph_plugin_lib *lib = ph_plugin_lib_load(path, NULL, err, sizeof err);
     assert_non_null(lib);
     ph_file_id v1, v2, v3, v4, again;
     assert_int_equal(ph_file_id_of(path, &v1), 0);
@@ -287,6 +339,9 @@ int main(void)
         cmocka_unit_test(loader_loads_plugin_whose_init_would_fail_without_running_init),
         cmocka_unit_test(loader_refuses_missing_file_naming_path_and_reason),
         cmocka_unit_test(loader_refuses_non_elf_file_naming_original_path_not_copy),
+        cmocka_unit_test(loader_refuses_a_truncated_shared_object_before_mapping_it),
+        cmocka_unit_test(loader_loads_from_the_source_and_names_the_configured_path),
+        cmocka_unit_test(a_placeholder_library_has_the_descriptor_and_no_code),
         cmocka_unit_test(loader_refuses_directory_as_not_regular_file),
         cmocka_unit_test(loader_same_path_twice_gives_two_distinct_mappings),
         cmocka_unit_test(loader_maps_a_private_copy_that_is_already_unlinked),
