@@ -2,8 +2,10 @@
  * it_crashy.c - a plugin that crashes its worker on request: `?boom=1`
  * writes through a NULL pointer inside handle(). Otherwise it answers
  * "pid <worker pid>" (after `?sleep=MS` milliseconds when asked, sync
- * build only), so tests can tell workers apart. Built twice: it_crashy
- * (sync, pool thread) and it_crashy_async (IT_CRASHY_ASYNC, loop thread).
+ * build only), so tests can tell workers apart. Built three times:
+ * it_crashy (sync, pool thread), it_crashy_async (IT_CRASHY_ASYNC, loop
+ * thread) and it_crashy_always (IT_CRASHY_ALWAYS: "it_crashy" 9.9.9, a
+ * broken release that crashes on every request, for rollback tests).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <plughost.h>
@@ -39,6 +41,9 @@ static int crashy_handle(void *state, ph_request *req)
 {
     (void)state;
     const char *boom = api->query_param(req, "boom");
+#ifdef IT_CRASHY_ALWAYS
+    boom = "1"; /* the broken release: every request crashes */
+#endif
     if (boom && strcmp(boom, "1") == 0)
         crashy_write_through_null();
 #ifndef IT_CRASHY_ASYNC
@@ -56,8 +61,10 @@ static int crashy_handle(void *state, ph_request *req)
     return PH_OK;
 }
 
-#ifdef IT_CRASHY_ASYNC
+#if defined(IT_CRASHY_ASYNC)
 PH_PLUGIN_DECLARE("it_crashy_async", "2.0.0", PH_MODE_ASYNC, crashy_init, NULL, crashy_handle)
+#elif defined(IT_CRASHY_ALWAYS)
+PH_PLUGIN_DECLARE("it_crashy", "9.9.9", PH_MODE_SYNC, crashy_init, NULL, crashy_handle)
 #else
 PH_PLUGIN_DECLARE("it_crashy", "1.0.0", PH_MODE_SYNC, crashy_init, NULL, crashy_handle)
 #endif
