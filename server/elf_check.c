@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -105,4 +106,101 @@ int ph_elf_check_fd(int fd, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+#if UINTPTR_MAX == 0xffffffffffffffffu
+typedef Elf64_Dyn host_dyn;
+#else
+typedef Elf32_Dyn host_dyn;
+#endif
+
+/* File offset of virtual address `addr` through the PT_LOAD segments, or
+ * -1. */
+static int64_t vaddr_to_offset(const host_phdr *ph, unsigned n, uint64_t addr)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (ph[i].p_type == PT_LOAD && addr >= ph[i].p_vaddr && addr < ph[i].p_vaddr + ph[i].p_filesz)
+            return (int64_t)(addr - ph[i].p_vaddr + ph[i].p_offset);
+    }
+    return -1;
+}
+
+/* Report `needed` in each $ORIGIN entry of run path `runpath`. */
+static int report_in_runpath(const char *runpath, const char *needed, const char *origin_dir, ph_elf_dep_fn fn,
+                             void *arg)
+{
+    int found = 0;
+    const char *p = runpath;
+    while (*p) {
+        size_t len = strcspn(p, ":");
+        const char *tail = NULL;
+        if (len >= 7 && strncmp(p, "$ORIGIN", 7) == 0)
+            tail = p + 7;
+        else if (len >= 9 && strncmp(p, "${ORIGIN}", 9) == 0)
+            tail = p + 9;
+        if (tail) {
+            char path[4096];
+            int n = snprintf(path, sizeof path, "%s%.*s/%s", origin_dir, (int)(len - (size_t)(tail - p)), tail, needed);
+            if (n > 0 && (size_t)n < sizeof path && access(path, R_OK) == 0) {
+                fn(path, arg);
+                return 1;
+            }
+        }
+        p += len;
+        if (*p == ':')
+            p++;
+    }
+    return found;
+}
+
+int ph_elf_origin_deps(int fd, const char *origin_dir, ph_elf_dep_fn fn, void *arg)
+{
+    host_ehdr eh;
+    if (full_pread(fd, &eh, sizeof eh, 0) < 0 || eh.e_phnum == 0 || eh.e_phnum > 256)
+        return -1;
+    host_phdr ph[256];
+    if (full_pread(fd, ph, sizeof(host_phdr) * eh.e_phnum, (off_t)eh.e_phoff) < 0)
+        return -1;
+    const host_phdr *dynamic = NULL;
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        if (ph[i].p_type == PT_DYNAMIC)
+            dynamic = &ph[i];
+    }
+    if (!dynamic)
+        return 0;
+    size_t ndyn = dynamic->p_filesz / sizeof(host_dyn);
+    if (ndyn == 0 || ndyn > 4096)
+        return -1;
+    host_dyn dyn[4096];
+    if (full_pread(fd, dyn, ndyn * sizeof(host_dyn), (off_t)dynamic->p_offset) < 0)
+        return -1;
+    uint64_t strtab = 0, strsz = 0, runpath = UINT64_MAX;
+    for (size_t i = 0; i < ndyn && dyn[i].d_tag != DT_NULL; i++) {
+        if (dyn[i].d_tag == DT_STRTAB)
+            strtab = dyn[i].d_un.d_ptr;
+        else if (dyn[i].d_tag == DT_STRSZ)
+            strsz = dyn[i].d_un.d_val;
+        else if (dyn[i].d_tag == DT_RUNPATH || (dyn[i].d_tag == DT_RPATH && runpath == UINT64_MAX))
+            runpath = dyn[i].d_un.d_val;
+    }
+    if (runpath == UINT64_MAX)
+        return 0; /* no run path: nothing relies on $ORIGIN */
+    int64_t stroff = vaddr_to_offset(ph, eh.e_phnum, strtab);
+    if (stroff < 0 || strsz == 0 || strsz > (1u << 20) || runpath >= strsz)
+        return -1;
+    char *strs = malloc(strsz + 1);
+    if (!strs || full_pread(fd, strs, strsz, (off_t)stroff) < 0) {
+        free(strs);
+        return -1;
+    }
+    strs[strsz] = '\0';
+    int found = 0;
+    if (strstr(strs + runpath, "ORIGIN")) {
+        for (size_t i = 0; i < ndyn && dyn[i].d_tag != DT_NULL; i++) {
+            if (dyn[i].d_tag == DT_NEEDED && dyn[i].d_un.d_val < strsz)
+                found += report_in_runpath(strs + runpath, strs + dyn[i].d_un.d_val, origin_dir, fn, arg);
+        }
+    }
+    free(strs);
+    return found;
 }

@@ -167,11 +167,30 @@ static int check_descriptor(const char *path, const ph_plugin *d, char *err, siz
     return 0;
 }
 
-/* Copy `path` privately and dlopen the copy. Returns the handle or NULL
- * with err set; fills *id from the copied file and *copy_path (malloc'd)
- * with the copy's name. */
-static void *open_private_copy(const char *path, const char *source, ph_file_id *id, char **copy_path, char *err,
-                               size_t errlen)
+/* dlopen one $ORIGIN dependency of a plugin before the plugin's private
+ * copy (which has lost its $ORIGIN): the copy then finds it loaded. */
+static void preload_dep(const char *dep, void *arg)
+{
+    ph_plugin_lib *lib = arg;
+    if (lib->ndeps >= PH_LIB_MAX_DEPS)
+        return;
+    void *h = dlopen(dep, RTLD_NOW | RTLD_LOCAL);
+    if (h)
+        lib->deps[lib->ndeps++] = h;
+}
+
+static void close_deps(ph_plugin_lib *lib)
+{
+    while (lib->ndeps > 0)
+        dlclose(lib->deps[--lib->ndeps]);
+}
+
+/* Copy `path` (read from `source`) privately and dlopen the copy, after
+ * the libraries its $ORIGIN run path finds beside `path` (into
+ * deps->deps). Returns the handle or NULL with err set; fills *id from
+ * the copied file and *copy_path (malloc'd) with the copy's name. */
+static void *open_private_copy(const char *path, const char *source, ph_file_id *id, char **copy_path,
+                               ph_plugin_lib *deps, char *err, size_t errlen)
 {
     int src = open(source, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -202,6 +221,9 @@ static void *open_private_copy(const char *path, const char *source, ph_file_id 
         close(src);
         return NULL;
     }
+    char origin[4096];
+    snprintf(origin, sizeof origin, "%.*s", base == path ? 1 : (int)(base - path - 1), base == path ? "." : path);
+    ph_elf_origin_deps(src, origin, preload_dep, deps);
     close(src);
     void *dl = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
     if (!dl)
@@ -224,9 +246,12 @@ ph_plugin_lib *ph_plugin_lib_load(const char *path, const char *source, char *er
     }
     ph_file_id id;
     char *copy_path = NULL;
-    void *dl = open_private_copy(path, source ? source : path, &id, &copy_path, err, errlen);
-    if (!dl)
+    ph_plugin_lib deps = {.ndeps = 0};
+    void *dl = open_private_copy(path, source ? source : path, &id, &copy_path, &deps, err, errlen);
+    if (!dl) {
+        close_deps(&deps);
         return NULL;
+    }
     ph_crash_register_copy(copy_path, path); /* a crash in it names `path` */
     dlerror();
     ph_plugin_entry_fn entry = (ph_plugin_entry_fn)dlsym(dl, PH_PLUGIN_ENTRY_SYMBOL);
@@ -247,11 +272,14 @@ ph_plugin_lib *ph_plugin_lib_load(const char *path, const char *source, char *er
     lib->id = id;
     lib->dl = dl;
     lib->copy_path = copy_path;
+    memcpy(lib->deps, deps.deps, sizeof deps.deps);
+    lib->ndeps = deps.ndeps;
     lib->desc = desc;
     lib->refs = 1;
     return lib;
 fail:
     dlclose(dl);
+    close_deps(&deps);
     ph_crash_unregister_copy(copy_path);
     free(copy_path);
     return NULL;
@@ -277,6 +305,7 @@ void ph_plugin_lib_unref(ph_plugin_lib *lib)
         return;
     if (lib->dl && dlclose(lib->dl) != 0)
         ph_log_warn("%s: dlclose failed: %s", lib->path, dlerror());
+    close_deps(lib);
     ph_crash_unregister_copy(lib->copy_path);
     free(lib->copy_path);
     free(lib->path);

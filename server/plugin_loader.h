@@ -22,11 +22,15 @@ typedef struct ph_file_id {
     struct timespec mtime;
 } ph_file_id;
 
+#define PH_LIB_MAX_DEPS 8
+
 typedef struct ph_plugin_lib {
     char *path;               /* the file named by the config */
     ph_file_id id;            /* of the file when it was copied */
     void *dl;                 /* dlopen handle of the private copy; NULL for a placeholder */
     char *copy_path;          /* the copy's name (unlinked), for crash reports */
+    void *deps[PH_LIB_MAX_DEPS]; /* $ORIGIN libraries beside the plugin, loaded before it */
+    int ndeps;
     const ph_plugin *desc;    /* the plugin's descriptor */
     int refs;
 } ph_plugin_lib;

@@ -308,9 +308,15 @@ typedef struct ph_host_api {
  *        finished; frees `state`. May be NULL.
  * handle Serves one request (thread per the mode). Returns a ph_result.
  *
- * Processes: the host serves with several worker processes (`workers`),
- * and each loads the plugin and runs init() on its own, so state set up in
- * init lives once per worker and a request may reach any of them; a
+ * Processes: before any serving process maps a new or changed plugin, the
+ * host proves it in a short-lived check process (dlopen, init() with the
+ * route's settings, fini(), then _exit): init and fini may run there as
+ * well as in each worker, so they must not take anything exclusive (a
+ * lock file, a port) that a second init would find taken, nor expect to
+ * run only once. The host then serves with several worker processes
+ * (`workers`), and each loads the plugin and runs init() on its own, so
+ * state set up in init lives once per worker and a request may reach any
+ * of them; a
  * worker that is recycled or crashed starts with fresh state. Keep state
  * that must be shared outside (a database, a file, shared memory with its
  * own locking). A plugin that crashes its worker (SIGSEGV, abort()) is

@@ -403,6 +403,33 @@ static void untrusted_files_are_refused_and_a_symlink_to_a_trusted_file_loads(vo
     stop_and_check_leftovers(s);
 }
 
+static void a_plugin_with_an_origin_run_path_finds_the_library_beside_it(void **state)
+{
+    (void)state;
+    it_server *s = it_server_new();
+    it_server_add_plugin(s, "hello");
+    it_server_add_plugin(s, "it_origin");
+    char dep[PATH_MAX + 32];
+    snprintf(dep, sizeof dep, "%s/libit_origin_dep.so.1", s->plugin_dir);
+    copy_plugin_bytes("libit_origin_dep", dep, 0);
+    it_server_write_ini(s, SERVER_HEAD "\n" HELLO_ROUTE "[route /origin]\nplugin = it_origin\n", s->plugin_dir,
+                        "false");
+    start_private(s);
+    it_response r;
+    assert_int_equal(it_request(s->port, "GET /origin HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
+    it_assert_status(&r, 200);
+    assert_string_equal(r.body, "from the library beside it");
+    it_response_free(&r);
+    /* without the library beside it, the plugin is refused with the reason */
+    assert_int_equal(unlink(dep), 0);
+    const char *args[] = {"-t", "-c", s->ini_path, NULL};
+    char *out = NULL;
+    assert_int_equal(it_run(args, IT_WAIT_MS, &out), 1);
+    it_assert_contains(out, "libit_origin_dep.so.1: cannot open shared object file");
+    free(out);
+    stop_and_check_leftovers(s);
+}
+
 static void workers_and_the_check_run_as_the_configured_user(void **state)
 {
     (void)state;
@@ -471,6 +498,7 @@ int main(void)
         IT_TEST(rollback_after_a_replacement_by_rename),
         IT_TEST(a_plugin_with_no_earlier_version_is_answered_503_after_its_crashes),
         IT_TEST(untrusted_files_are_refused_and_a_symlink_to_a_trusted_file_loads),
+        IT_TEST(a_plugin_with_an_origin_run_path_finds_the_library_beside_it),
         IT_TEST(workers_and_the_check_run_as_the_configured_user),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
