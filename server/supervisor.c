@@ -95,6 +95,11 @@ static void exec_worker(const ph_supervisor *sv, const ph_worker_spec *spec, cha
             _exit(127);
     }
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* besides the channel's end-of-file */
+    sigset_t held; /* until the worker's loop handles them: a stop then drains it, never kills it */
+    sigemptyset(&held);
+    for (size_t i = 0; i < sizeof ph_worker_held_signals / sizeof ph_worker_held_signals[0]; i++)
+        sigaddset(&held, ph_worker_held_signals[i]);
+    sigprocmask(SIG_BLOCK, &held, NULL);
     if (ph_priv_drop(&sv->privileges) < 0) {
         static const char msg[] = "plughost: worker: cannot switch to the configured user\n";
         ssize_t ignored = write(2, msg, sizeof msg - 1);
@@ -478,8 +483,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     case SIGCHLD: reap_children(sv); return;
     case SIGHUP: ph_sup_reload(sv, "SIGHUP"); return;
     case SIGUSR2: ph_sup_upgrade(sv); return;
-    case SIGUSR1:
-        ph_log_info("SIGUSR1: logs go to stderr, which the process manager owns; nothing to reopen");
+    case SIGUSR1: /* logrotate's habit: passed on to every worker */
+        for (int i = 0; i < PH_BOARD_RECORDS; i++) {
+            if (sv->procs[i].pid > 0)
+                kill(sv->procs[i].pid, SIGUSR1);
+        }
+        ph_log_info("SIGUSR1: passed on to the workers; logs go to stderr, which the process manager owns");
         return;
     default:
         break;

@@ -351,7 +351,8 @@ void ph_sup_reload_prepared(ph_supervisor *sv, ph_proc *p, const ph_ctl_msg *msg
             return; /* an answer to a reload already decided */
         p->reload = msg->ok ? PH_PROC_PREPARED : PH_PROC_IDLE;
         if (!msg->ok && !r->refusal[0])
-            snprintf(r->refusal, sizeof r->refusal, "%s", msg->text);
+            snprintf(r->refusal, sizeof r->refusal, "worker %d (pid %d) refused: %.1500s", p->slot, (int)p->pid,
+                     msg->text);
     }
     if (!r->active || r->committing || count(sv, PH_PROC_PREPARING) > 0)
         return;

@@ -239,6 +239,11 @@ static int on_server_ready(ph_server *srv, void *arg)
         ph_log_error("cannot reach the supervisor: %s", strerror(errno));
         return -1;
     }
+    sigset_t held; /* the loop handles them now: a stop that came early drains */
+    sigemptyset(&held);
+    for (size_t i = 0; i < sizeof ph_worker_held_signals / sizeof ph_worker_held_signals[0]; i++)
+        sigaddset(&held, ph_worker_held_signals[i]);
+    pthread_sigmask(SIG_UNBLOCK, &held, NULL);
     return 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include "config.h"
 
+#include <signal.h>
 #include <stddef.h>
 
 /* The environment variable carrying the worker's start parameters. */
@@ -26,6 +27,10 @@ typedef struct ph_worker_spec {
     int map_fd;               /* memfd with its plugin map (plugin_map.h) */
     unsigned long generation; /* that generation's number */
 } ph_worker_spec;
+
+/* Signals a worker starts with blocked (the supervisor blocks them
+ * before exec) and unblocks once its loop handles them. */
+static const int ph_worker_held_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 
 /* Exit status of a worker that could not build its first generation. */
 #define PH_WORKER_EXIT_CONFIG 78

@@ -26,6 +26,8 @@
 #   DURATION=60s        wrk duration of each row (reloads must fit in it)
 #   RELOADS=100         reloads per row
 #   CONNS=64 THREADS=2  wrk connections and threads
+#   WORKERS=2           plughost worker processes (every .so swap is checked in a
+#                       throwaway process first, then all workers switch)
 #   WRK_TIMEOUT=2s      wrk --timeout (wrk's default)
 #   START_DELAY=2       seconds of load before the first reload
 #   STOP_MARGIN=2       no reload starts later than this before wrk's end
@@ -53,6 +55,7 @@ HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 REPO=$(cd -- "$HERE/../.." && pwd)
+WORKERS=${WORKERS:-2}
 SRC=${SRC:-worktree}
 case "$SRC" in
   worktree) SRC_DIR=$REPO; BUILD=${BUILD_DIR:-$REPO/build-bench-reload} ;;
@@ -241,7 +244,7 @@ run_plughost() {
 ; bench_reload.sh: /app is reloaded, /hello is an unchanged plugin carried over
 [server]
 listen = 127.0.0.1:$port
-workers = 1
+workers = $WORKERS
 plugin_dir = plugins
 watch = true
 

@@ -392,6 +392,50 @@ static void max_requests_recycles_workers_under_load_without_a_failed_request(vo
     it_server_stop(s);
 }
 
+static void stuck_sync_threads_get_their_worker_recycled(void **state)
+{
+    (void)state;
+    it_server *s = it_server_new();
+    it_server_add_plugin(s, "it_crashy");
+    it_server_write_ini(s,
+                        "[server]\nlisten = 127.0.0.1:0\nworkers = 1\nplugin_dir = %s\nwatch = false\n"
+                        "max_stuck_sync = 2\ndrain_timeout = 3s\n\n"
+                        "[route /crashy]\nplugin = it_crashy\ntimeout = 100ms\n",
+                        s->plugin_dir);
+    it_server_start(s);
+    for (int i = 0; i < 2; i++) { /* two handlers sleep past their timeout: 504, stuck */
+        it_response r;
+        assert_int_equal(it_request(s->port, "GET /crashy?sleep=2500 HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
+        it_assert_status(&r, 504);
+        it_response_free(&r);
+    }
+    wait_log(s, "is recycled: 2 sync threads stuck past their route timeout (max_stuck_sync = 2)", IT_WAIT_MS);
+    wait_log(s, "worker 1 (pid ", IT_WAIT_MS);
+    /* the replacement serves while the old one drains */
+    double deadline = it_now() + IT_WAIT_MS / 1000.0;
+    while (log_count(s, "starting on generation 1") < 2 && it_now() < deadline)
+        it_sleep_ms(20);
+    assert_int_equal(log_count(s, "starting on generation 1"), 2);
+    it_response r;
+    assert_int_equal(it_request(s->port, "GET /crashy HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
+    it_assert_status(&r, 200);
+    it_response_free(&r);
+    it_server_stop(s);
+}
+
+static void a_worker_above_max_worker_rss_is_recycled(void **state)
+{
+    (void)state;
+    it_server *s = start_workers(1, "max_worker_rss = 1k\n"); /* below any process */
+    wait_log(s, "is recycled: RSS ", IT_WAIT_MS);
+    wait_log(s, "above max_worker_rss (1 KiB)", IT_WAIT_MS);
+    it_response r;
+    assert_int_equal(it_request(s->port, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
+    it_assert_status(&r, 200);
+    it_response_free(&r);
+    it_server_stop(s);
+}
+
 static pid_t upgrade_new_pid;
 
 static void send_upgrade_once(it_server *s, double elapsed)
@@ -549,6 +593,8 @@ int main(void)
         IT_TEST(a_worker_that_keeps_dying_is_respawned_with_back_off),
         IT_TEST(sigterm_answers_slow_requests_on_both_workers_then_exits),
         IT_TEST(max_requests_recycles_workers_under_load_without_a_failed_request),
+        IT_TEST(stuck_sync_threads_get_their_worker_recycled),
+        IT_TEST(a_worker_above_max_worker_rss_is_recycled),
         IT_TEST(binary_upgrade_under_load_fails_no_request),
         IT_TEST(every_worker_serves_the_same_generation_after_20_reloads_under_load),
         IT_TEST(workers_drain_and_exit_when_the_supervisor_is_killed),
