@@ -309,6 +309,7 @@ static void on_worker_exit(ph_supervisor *sv, ph_proc *p, int status)
                         cr->marked && !cr->external;
     char crashed_plugin[sizeof cr->plugin];
     snprintf(crashed_plugin, sizeof crashed_plugin, "%s", plugin_fault ? cr->plugin : "");
+    unsigned long crashed_generation = atomic_load(&rec->generation);
     int slot = p->slot;
     double lived = ph_sup_now() - p->started;
     bool was_ready = p->state != PH_PROC_STARTING;
@@ -325,7 +326,7 @@ static void on_worker_exit(ph_supervisor *sv, ph_proc *p, int status)
             event_base_loopbreak(sv->base);
         return;
     }
-    if (crashed_plugin[0] && ph_sup_plugins_crashed(sv, crashed_plugin, sv->good_hash)) {
+    if (crashed_plugin[0] && ph_sup_plugins_crashed(sv, crashed_plugin, sv->good_hash, crashed_generation)) {
         char trigger[sizeof crashed_plugin + 32];
         snprintf(trigger, sizeof trigger, "rollback of %s", crashed_plugin);
         ph_sup_reload_good(sv, trigger);
@@ -649,7 +650,7 @@ static int first_generation(ph_supervisor *sv, char *err, size_t errlen)
         return -1;
     }
     ph_sup_plugins_checked(sv, sv->good_config, versions);
-    ph_sup_plugins_committed(sv, sv->good_config, versions);
+    ph_sup_plugins_committed(sv, sv->good_config, versions, sv->good_number);
     return 0;
 }
 

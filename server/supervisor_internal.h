@@ -168,11 +168,14 @@ int ph_sup_plugins_resolve(ph_supervisor *sv, ph_config *config, uint64_t config
                            size_t **unchecked, size_t *nunchecked, char *err, size_t errlen);
 /* The check passed: remember it for these routes. */
 void ph_sup_plugins_checked(ph_supervisor *sv, const ph_config *config, ph_plugin_version *const *versions);
-/* `versions` (taken over) serve now. */
-void ph_sup_plugins_committed(ph_supervisor *sv, const ph_config *config, ph_plugin_version **versions);
-/* A worker crashed in plugin `path`. Returns true when that made a
- * rollback due (pinned; the caller reloads the good config). */
-bool ph_sup_plugins_crashed(ph_supervisor *sv, const char *path, uint64_t config_hash);
+/* `versions` (taken over) serve now, from generation `number` on. */
+void ph_sup_plugins_committed(ph_supervisor *sv, const ph_config *config, ph_plugin_version **versions,
+                              unsigned long number);
+/* A worker serving `generation` crashed in plugin `path`. Crashes of
+ * workers still on an older version, or while its rollback is under way,
+ * do not count. Returns true when that made a rollback due (pinned; the
+ * caller reloads the good config). */
+bool ph_sup_plugins_crashed(ph_supervisor *sv, const char *path, uint64_t config_hash, unsigned long generation);
 
 /* supervisor_upgrade.c */
 /* SIGUSR2: start the binary at sv->exe with the listening socket. */

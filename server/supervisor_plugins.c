@@ -18,6 +18,7 @@ struct ph_plugin_history {
     char *path;
     ph_plugin_version *current;   /* serving in the good generation */
     ph_plugin_version *previous;  /* served before it: the rollback target */
+    unsigned long since;          /* the generation from which `current` serves */
     double crashes[64];           /* monotonic times of recent crashes */
     int ncrashes;
     bool pinned;                  /* rolled back: serve `pin` until the file or config changes */
@@ -226,7 +227,8 @@ fail:
     return -1;
 }
 
-void ph_sup_plugins_committed(ph_supervisor *sv, const ph_config *config, ph_plugin_version **versions)
+void ph_sup_plugins_committed(ph_supervisor *sv, const ph_config *config, ph_plugin_version **versions,
+                              unsigned long number)
 {
     free(sv->good_versions);
     sv->good_versions = versions;
@@ -238,6 +240,7 @@ void ph_sup_plugins_committed(ph_supervisor *sv, const ph_config *config, ph_plu
         if (!h->pinned) /* a rollback keeps the previous version as it was */
             h->previous = h->current;
         h->current = v;
+        h->since = number;
         h->ncrashes = 0;
     }
     /* keep what serves, what a rollback could need, and pins */
@@ -263,12 +266,16 @@ void ph_sup_plugins_committed(ph_supervisor *sv, const ph_config *config, ph_plu
     free(keep);
 }
 
-bool ph_sup_plugins_crashed(ph_supervisor *sv, const char *path, uint64_t config_hash)
+bool ph_sup_plugins_crashed(ph_supervisor *sv, const char *path, uint64_t config_hash, unsigned long generation)
 {
     const ph_server_conf *sc = &sv->good_config->server;
     ph_plugin_history *h = history_of(sv, path, false);
     if (!h || sc->crash_limit <= 0)
         return false;
+    if (h->pinned && (!h->pin || h->current != h->pin))
+        return false; /* its rollback is under way (or it is disabled): late crashes of the bad version */
+    if (generation < h->since)
+        return false; /* a worker still on an older version of it */
     double now = ph_sup_now(), window = (double)sc->crash_window_ms / 1000.0;
     int kept = 0;
     for (int i = 0; i < h->ncrashes; i++) {

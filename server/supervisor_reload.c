@@ -324,7 +324,7 @@ static void commit(ph_supervisor *sv)
     sv->good_hash = r->config_hash;
     sv->good_config = r->config;
     sv->good_number = r->number;
-    ph_sup_plugins_committed(sv, sv->good_config, r->versions);
+    ph_sup_plugins_committed(sv, sv->good_config, r->versions, r->number);
     r->versions = NULL; /* now the good generation's */
     r->fd = -1;
     r->map_fd = -1;

@@ -120,5 +120,5 @@ printf '| %s with the bad deploy | %s | %s | %s |\n' "$DURATION" "$req1" "$err1"
 printf '| %ss after the rollback | %s | %s | %s |\n' "$AFTER" "$req2" "$err2" "$non2"
 printf '\nworker crashes: %s; file change -> rollback serving: %s s (crash_limit %s)\n' \
   "$crashes" "$until_rb" "$CRASH_LIMIT"
-grep -E "rollback|checked|rejected" "$TMP/plughost.log" | sed 's/^/  log: /' | head -5
+grep -E "rollback: |reload \(rollback|rejected" "$TMP/plughost.log" | sed 's/^/  log: /' | head -5
 [[ -n "$rolled" && "$err2" == 0 && "$non2" == 0 ]]
