@@ -218,16 +218,18 @@ void ph_sup_fill_slots(ph_supervisor *sv)
 static bool describe_death(const ph_proc *p, const ph_board_record *rec, int status, char *out, size_t len)
 {
     int in_flight = atomic_load(&rec->in_flight);
+    int conns = atomic_load(&rec->connections);
     const ph_crash_record *cr = &rec->crash;
     bool written = atomic_load_explicit(&cr->written, memory_order_acquire) == 1;
     int n;
     if (WIFEXITED(status))
-        n = snprintf(out, len, "worker %d (pid %d) exited with status %d with %d requests in flight", p->slot,
-                     (int)p->pid, WEXITSTATUS(status), in_flight);
+        n = snprintf(out, len, "worker %d (pid %d) exited with status %d with %d requests in flight on about %d "
+                     "connections", p->slot, (int)p->pid, WEXITSTATUS(status), in_flight, conns);
     else
-        n = snprintf(out, len, "worker %d (pid %d) killed by SIG%s%s with %d requests in flight", p->slot, (int)p->pid,
+        n = snprintf(out, len, "worker %d (pid %d) killed by SIG%s%s with %d requests in flight on about %d "
+                     "connections", p->slot, (int)p->pid,
                      sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?",
-                     written && cr->external ? " (sent by another process)" : "", in_flight);
+                     written && cr->external ? " (sent by another process)" : "", in_flight, conns);
     if (n < 0 || (size_t)n >= len)
         return false;
     if (!WIFSIGNALED(status) || !written || cr->external)
@@ -299,7 +301,8 @@ static void on_worker_exit(ph_supervisor *sv, ph_proc *p, int status)
     } else if (expected) {
         ph_log_error("%s while draining", line);
         log_backtrace(p, &rec->crash);
-        sv->exit_status = 1;
+        if (p->told_to_stop)
+            sv->exit_status = 1; /* the stop was not clean (under ASan: a leak report) */
     } else {
         ph_log_error("%s%s", line, sv->stopping || !sv->serving ? "" : "; starting a new one");
         log_backtrace(p, &rec->crash);
@@ -310,10 +313,11 @@ static void on_worker_exit(ph_supervisor *sv, ph_proc *p, int status)
     char crashed_plugin[sizeof cr->plugin];
     snprintf(crashed_plugin, sizeof crashed_plugin, "%s", plugin_fault ? cr->plugin : "");
     unsigned long crashed_generation = atomic_load(&rec->generation);
+    bool sent_from_outside = atomic_load(&cr->written) == 1 && cr->external;
     int slot = p->slot;
     double lived = ph_sup_now() - p->started;
     bool was_ready = p->state != PH_PROC_STARTING;
-    ph_sup_reload_forget(sv, p);
+    ph_sup_reload_forget(sv, p, plugin_fault && strcmp(cr->what, "init()") == 0);
     release_proc(sv, p);
     if (!sv->serving && !expected) {
         ph_log_error("worker %d could not start serving; stopping", slot);
@@ -334,7 +338,10 @@ static void on_worker_exit(ph_supervisor *sv, ph_proc *p, int status)
     if (expected)
         return; /* a replacement already serves its slot */
     ph_slot *s = &sv->slots[slot];
-    s->quick_deaths = lived < QUICK_DEATH_S || !was_ready ? s->quick_deaths + 1 : 1;
+    if (sent_from_outside) /* an operator's kill says nothing about a crash loop */
+        s->quick_deaths = 0;
+    else
+        s->quick_deaths = lived < QUICK_DEATH_S || !was_ready ? s->quick_deaths + 1 : 1;
     int delay = backoff_ms(s);
     if (delay > 0)
         ph_log_warn("worker %d died %d times in a row within %.0f s of its start; next start in %d ms", slot,
@@ -466,6 +473,7 @@ void ph_sup_stop(ph_supervisor *sv, const char *why)
         ph_proc *p = &sv->procs[i];
         if (p->pid > 0) {
             p->state = PH_PROC_RETIRING;
+            p->told_to_stop = true;
             kill(p->pid, SIGTERM);
         }
     }

@@ -51,6 +51,7 @@ typedef struct ph_proc {
     unsigned long generation; /* the generation it serves */
     double started;         /* monotonic seconds */
     bool replaced;          /* recycling: a replacement is starting */
+    bool told_to_stop;      /* by the supervisor's own stop: must exit cleanly */
     ph_supervisor *sv_back;
 } ph_proc;
 
@@ -141,8 +142,9 @@ void ph_sup_reload_teardown(ph_supervisor *sv);
 void ph_sup_reload(ph_supervisor *sv, const char *trigger);
 void ph_sup_reload_prepared(ph_supervisor *sv, ph_proc *p, const struct ph_ctl_msg *msg);
 void ph_sup_reload_committed(ph_supervisor *sv, ph_proc *p, const struct ph_ctl_msg *msg);
-/* `p` is gone: it no longer takes part in the reload. */
-void ph_sup_reload_forget(ph_supervisor *sv, ph_proc *p);
+/* `p` is gone: it no longer takes part in the reload. `died_preparing`:
+ * it crashed in a plugin's init() (the new generation's fault). */
+void ph_sup_reload_forget(ph_supervisor *sv, ph_proc *p, bool died_preparing);
 /* Stopping: abandon a reload in progress. */
 void ph_sup_reload_cancel(ph_supervisor *sv);
 /* Follow `watch` and `plugin_dir` of the good generation. */

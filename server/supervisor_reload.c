@@ -412,7 +412,7 @@ static void finish(ph_supervisor *sv)
         ph_sup_reload(sv, trigger);
 }
 
-void ph_sup_reload_forget(ph_supervisor *sv, ph_proc *p)
+void ph_sup_reload_forget(ph_supervisor *sv, ph_proc *p, bool died_preparing)
 {
     ph_sup_reload_state *r = &sv->reload;
     ph_proc_reload was = p->reload;
@@ -420,7 +420,12 @@ void ph_sup_reload_forget(ph_supervisor *sv, ph_proc *p)
     if (!r->active)
         return;
     if (was == PH_PROC_PREPARING) {
-        if (!r->refusal[0])
+        /* A death in the new generation's init() refuses it; any other
+         * (a crash of the version being replaced, a kill) just leaves the
+         * worker out: its replacement catches up after the switch. */
+        if (!died_preparing)
+            r->workers--;
+        else if (!r->refusal[0])
             snprintf(r->refusal, sizeof r->refusal, "worker %d (pid %d) died while preparing it", p->slot,
                      (int)p->pid);
         ph_sup_reload_prepared(sv, NULL, NULL);
