@@ -143,6 +143,15 @@ ph_plugin_version *ph_store_take(ph_plugin_store *store, const char *path, char 
     return v;
 }
 
+bool ph_store_keeps(const ph_plugin_store *store, const char *snapshot)
+{
+    for (const ph_plugin_version *v = store->versions; v; v = v->next) {
+        if (strcmp(v->snapshot, snapshot) == 0)
+            return true;
+    }
+    return false;
+}
+
 void ph_store_prune(ph_plugin_store *store, ph_plugin_version *const *keep, size_t n)
 {
     for (ph_plugin_version **p = &store->versions; *p;) {

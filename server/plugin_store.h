@@ -37,6 +37,9 @@ void ph_store_destroy(ph_plugin_store *store);
  * err (unreadable, changed while being copied). */
 ph_plugin_version *ph_store_take(ph_plugin_store *store, const char *path, char *err, size_t errlen);
 
+/* True when `snapshot` is the path of a version the store still keeps. */
+bool ph_store_keeps(const ph_plugin_store *store, const char *snapshot);
+
 /* Forget (and delete) every version not in keep[0..n). */
 void ph_store_prune(ph_plugin_store *store, ph_plugin_version *const *keep, size_t n);
 

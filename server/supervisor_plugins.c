@@ -264,6 +264,19 @@ void ph_sup_plugins_committed(ph_supervisor *sv, const ph_config *config, ph_plu
     }
     ph_store_prune(sv->store, keep, n);
     free(keep);
+    /* forget checks of versions the store no longer keeps */
+    size_t kept = 0;
+    for (size_t i = 0; i < sv->nchecked; i++) {
+        char *key = sv->checked[i];
+        size_t len = strcspn(key, "\n");
+        char snapshot[4096];
+        snprintf(snapshot, sizeof snapshot, "%.*s", (int)len, key);
+        if (ph_store_keeps(sv->store, snapshot))
+            sv->checked[kept++] = key;
+        else
+            free(key);
+    }
+    sv->nchecked = kept;
 }
 
 bool ph_sup_plugins_crashed(ph_supervisor *sv, const char *path, uint64_t config_hash, unsigned long generation)

@@ -242,6 +242,23 @@ static void init_abort_during_a_reload_is_refused_and_the_old_generation_serves(
     stop_and_check_leftovers(s);
 }
 
+static void an_init_that_hangs_is_stopped_after_load_timeout(void **state)
+{
+    (void)state;
+    it_server *s = start_two(false, "load_timeout = 300ms\n", "");
+    it_server_add_plugin(s, "it_crashy");
+    it_server_write_ini(s, SERVER_HEAD "load_timeout = 300ms\n\n" HELLO_ROUTE
+                           "[route /slow]\nplugin = it_crashy\ninit_sleep_ms = 20000\n",
+                        s->plugin_dir, "false");
+    double started = it_now();
+    assert_int_equal(kill(s->pid, SIGHUP), 0);
+    wait_log(s, "it_crashy.so: did not finish loading within 300 ms (load_timeout); stopped");
+    assert_true(it_now() - started < 5.0); /* not the 20 s the init wanted */
+    assert_get(s, "/hello", 200);
+    assert_get(s, "/slow", 404);
+    stop_and_check_leftovers(s);
+}
+
 static void init_failing_only_in_workers_switches_no_worker(void **state)
 {
     (void)state;
@@ -506,6 +523,7 @@ int main(void)
         IT_TEST(constructor_crash_is_refused_in_a_throwaway_process),
         IT_TEST(plughost_t_reports_broken_plugins_and_leaves_nothing_behind),
         IT_TEST(init_abort_during_a_reload_is_refused_and_the_old_generation_serves),
+        IT_TEST(an_init_that_hangs_is_stopped_after_load_timeout),
         IT_TEST(init_failing_only_in_workers_switches_no_worker),
         IT_TEST(rollback_after_a_replacement_by_cp),
         IT_TEST(rollback_after_a_replacement_by_rename),

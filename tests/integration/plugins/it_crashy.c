@@ -20,9 +20,13 @@ static const ph_host_api *api;
 
 static int crashy_init(const ph_host_api *host, const ph_settings *settings, void **state)
 {
-    (void)settings;
     api = host;
     *state = NULL;
+    double sleep_ms = 0; /* `init_sleep_ms`: an init that hangs, for load_timeout */
+    if (host->setting_double(settings, "init_sleep_ms", 0, &sleep_ms) == 0 && sleep_ms > 0) {
+        struct timespec ts = {(time_t)(sleep_ms / 1000), (long)((long)sleep_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     return 0;
 }
 
