@@ -287,7 +287,7 @@ def parse_log(kind, path):
     for line in lines:
         bad = False
         if kind == "plughost":
-            m = re.search(r"reload \((.*)\): generation (\d+) serving (\d+) routes, took ([\d.]+) ms", line)
+            m = re.search(r"reload \((.*)\): generation (\d+) serving (\d+) routes(?: on \d+ workers)?, took ([\d.]+) ms", line)
             if m:
                 out["reloads_logged"] += 1
                 out["took_ms"].append(float(m.group(4)))
