@@ -414,6 +414,24 @@ ph_config *ph_config_load(const char *path, char *err, size_t errlen)
     return config;
 }
 
+int ph_config_override_listen(ph_config *config, const char *value, char *err, size_t errlen)
+{
+    char *host = NULL;
+    uint16_t port = 0;
+    char *copy = strdup(value);
+    if (!copy || ph_value_listen(value, &host, &port) < 0) {
+        free(copy);
+        snprintf(err, errlen, "--listen: '%s' is not host:port", value);
+        return -1;
+    }
+    free(config->server.listen);
+    free(config->server.listen_host);
+    config->server.listen = copy;
+    config->server.listen_host = host;
+    config->server.listen_port = port;
+    return 0;
+}
+
 void ph_config_free(ph_config *config)
 {
     if (!config)

@@ -82,6 +82,10 @@ ph_config *ph_config_load_stream(FILE *file, const char *path, char *err, size_t
 
 void ph_config_free(ph_config *config);
 
+/* Replace `listen` (plughost -l ADDR:PORT). Returns 0, or -1 with the
+ * reason in err. */
+int ph_config_override_listen(ph_config *config, const char *value, char *err, size_t errlen);
+
 /* The route's setting `key`, or NULL. */
 const char *ph_route_conf_setting(const ph_route_conf *route, const char *key);
 

@@ -20,8 +20,9 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: plughost [-c FILE] [-t]\n"
+            "usage: plughost [-c FILE] [-l ADDR:PORT] [-t]\n"
             "  -c, --config FILE  server.ini to use (default conf/server.ini)\n"
+            "  -l, --listen ADDR:PORT  listen there instead of the config's `listen`\n"
             "  -t, --test         check the config and load every plugin, then exit 0/1\n"
             "  -v, --version      print the version\n"
             "  -h, --help         this help\n"
@@ -68,17 +69,20 @@ int main(int argc, char **argv)
     const char *worker_env = getenv(PH_WORKER_ENV);
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
         {"test", no_argument, NULL, 't'},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *path = "conf/server.ini";
+    const char *listen = NULL;
     int test_only = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:tvh", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:l:tvh", options, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
+        case 'l': listen = optarg; break;
         case 't': test_only = 1; break;
         case 'v': printf("plughost %s (plugin ABI %d.%d)\n", PLUGHOST_VERSION, PH_ABI_MAJOR, PH_ABI_MINOR); return 0;
         case 'h': usage(stdout); return 0;
@@ -94,7 +98,7 @@ int main(int argc, char **argv)
     if (worker_env)
         return ph_worker_main(path, worker_env);
     if (!test_only)
-        return ph_supervisor_run(path, argv);
+        return ph_supervisor_run(path, listen, argv);
 
     char err[2048];
     ph_config *config = ph_config_load(path, err, sizeof err);
@@ -103,6 +107,11 @@ int main(int argc, char **argv)
         return 1;
     }
     ph_log_set_level(config->server.log_level);
+    if (listen && ph_config_override_listen(config, listen, err, sizeof err) < 0) {
+        fprintf(stderr, "plughost: %s\n", err);
+        ph_config_free(config);
+        return 1;
+    }
     int status = check_config(config, err, sizeof err);
     if (status != 0)
         fprintf(stderr, "plughost: %s\n", err);

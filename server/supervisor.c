@@ -513,6 +513,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     ph_sup_stop(sv, strsignal((int)sig));
 }
 
+/* plughost -l: replaces `listen` in every parse of the config. */
+static const char *listen_override;
+
 /* Copy the config file into a new memfd (what the workers will parse) and
  * parse it. Returns the fd with *config, or -1 with the reason in err. */
 int ph_sup_snapshot_config(const char *path, ph_config **config, char *err, size_t errlen)
@@ -540,6 +543,10 @@ int ph_sup_snapshot_config(const char *path, ph_config **config, char *err, size
         return -1;
     }
     *config = ph_worker_read_config(fd, path, err, errlen);
+    if (*config && listen_override && ph_config_override_listen(*config, listen_override, err, errlen) < 0) {
+        ph_config_free(*config);
+        *config = NULL;
+    }
     if (!*config) {
         close(fd);
         return -1;
@@ -662,8 +669,9 @@ static int first_generation(ph_supervisor *sv, char *err, size_t errlen)
     return 0;
 }
 
-int ph_supervisor_run(const char *config_path, char *const argv[])
+int ph_supervisor_run(const char *config_path, const char *listen, char *const argv[])
 {
+    listen_override = listen;
     static ph_supervisor sv; /* large (the process table); one per process */
     sv = (ph_supervisor){.config_path = config_path, .argv = argv, .listen_fd = -1, .board_fd = -1,
                          .good_fd = -1, .good_map_fd = -1, .upgrade_ready_fd = -1, .upgrade_pipe = -1,

@@ -12,9 +12,10 @@
  * replacement binary: "<listen fd>,<ready fd>". */
 #define PH_UPGRADE_ENV "PLUGHOST_UPGRADE"
 
-/* Serve `config_path` (already checked to parse) until stopped. `argv` is
- * the command line, re-used to start a new binary on SIGUSR2. Returns the
- * process exit status. Main thread. */
-int ph_supervisor_run(const char *config_path, char *const argv[]);
+/* Serve `config_path` until stopped, on `listen` ("host:port") instead
+ * of the config's when not NULL. `argv` is the command line, re-used to
+ * start a new binary on SIGUSR2. Returns the process exit status. Main
+ * thread. */
+int ph_supervisor_run(const char *config_path, const char *listen, char *const argv[]);
 
 #endif

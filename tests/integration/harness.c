@@ -347,9 +347,11 @@ static int parse_port(const char *log)
     return (int)port;
 }
 
-void it_server_start(it_server *s)
+void it_server_start(it_server *s) { it_server_start_with(s, NULL); }
+
+void it_server_start_with(it_server *s, const char *listen)
 {
-    const char *argv[] = {"plughost", "-c", s->ini_path, NULL};
+    const char *argv[] = {"plughost", "-c", s->ini_path, listen ? "-l" : NULL, listen, NULL};
     s->pid = spawn(argv, s->log_path);
     double deadline = it_now() + IT_WAIT_MS / 1000.0;
     for (;;) {

@@ -85,6 +85,8 @@ void it_server_write_ini(it_server *s, const char *fmt, ...)
  * 127.0.0.1:PORT" in its log; fills s->port. Fails the test (printing the
  * log) if the server exits or does not get ready in time. */
 void it_server_start(it_server *s);
+/* The same with `plughost -l LISTEN` (NULL: none). */
+void it_server_start_with(it_server *s, const char *listen);
 
 /* The common case: a server whose ini is
  *   [server] listen = 127.0.0.1:0, workers = 1, plugin_dir = PLUGIN_DIR,

@@ -577,6 +577,31 @@ static void workers_auto_starts_one_per_online_core(void **state)
     it_server_stop(s);
 }
 
+static void listen_on_the_command_line_replaces_the_config_listen(void **state)
+{
+    (void)state;
+    it_server *s = it_server_new();
+    it_server_add_plugin(s, "hello");
+    /* the config's port is one nobody may bind twice: the override must win */
+    it_server_write_ini(s, "[server]\nlisten = 192.0.2.1:1\nworkers = 1\nplugin_dir = %s\nwatch = false\n\n"
+                           "[route /hello]\nplugin = hello\n",
+                        s->plugin_dir);
+    it_server_start_with(s, "127.0.0.1:0");
+    it_response r;
+    assert_int_equal(it_request(s->port, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
+    it_assert_status(&r, 200);
+    it_response_free(&r);
+    assert_int_equal(kill(s->pid, SIGHUP), 0); /* a reload keeps the override: no "listen changed" */
+    wait_log(s, "generation 2 serving", IT_WAIT_MS);
+    assert_int_equal(log_count(s, "listen changed"), 0);
+    it_server_stop(s);
+    const char *args[] = {"-t", "-c", s->ini_path, "-l", "nonsense", NULL};
+    char *out = NULL;
+    assert_int_equal(it_run(args, IT_WAIT_MS, &out), 1);
+    it_assert_contains(out, "plughost: --listen: 'nonsense' is not host:port");
+    free(out);
+}
+
 int main(void)
 {
     it_init();
@@ -599,6 +624,7 @@ int main(void)
         IT_TEST(every_worker_serves_the_same_generation_after_20_reloads_under_load),
         IT_TEST(workers_drain_and_exit_when_the_supervisor_is_killed),
         IT_TEST(workers_auto_starts_one_per_online_core),
+        IT_TEST(listen_on_the_command_line_replaces_the_config_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
