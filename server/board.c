@@ -8,11 +8,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define BOARD_BYTES (sizeof(ph_board_record) * PH_BOARD_RECORDS)
+#define BOARD_BYTES sizeof(ph_board)
 
 static ph_board_record *self;
+static const ph_board *shared;
 
-int ph_board_create(ph_board_record **board)
+int ph_board_create(ph_board **board)
 {
     int fd = memfd_create("plughost-board", 0); /* inherited by workers across exec */
     if (fd < 0 || ftruncate(fd, (off_t)BOARD_BYTES) < 0) {
@@ -42,10 +43,13 @@ int ph_board_attach(int fd, int index)
         ph_log_error("cannot map the worker board: %s", strerror(errno));
         return -1;
     }
-    self = (ph_board_record *)p + index;
+    shared = p;
+    self = &((ph_board *)p)->records[index];
     return 0;
 }
 
 ph_board_record *ph_board_self(void) { return self; }
+
+const ph_board *ph_board_shared(void) { return shared; }
 
 void ph_board_reset(ph_board_record *rec) { memset(rec, 0, sizeof *rec); }

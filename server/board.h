@@ -41,16 +41,30 @@ typedef struct ph_crash_record {
 typedef struct ph_board_record {
     atomic_int pid;               /* the worker's pid; 0 when free */
     atomic_int in_flight;         /* requests dispatched, not finished */
-    atomic_int connections;       /* open client connections */
+    atomic_int connections;       /* open client connections (kept current by the worker) */
     atomic_ulong generation;      /* the generation it serves */
     atomic_ulong requests_done;   /* requests finished since start */
     char copy_dir[256];           /* its private plugin-copy folder, removed after its death */
     ph_crash_record crash;
 } ph_board_record;
 
+/* Which records belong to workers that accept connections now, kept by
+ * the supervisor (a worker reads it to take its fair share). */
+#define PH_BOARD_INDEX_MAX 512
+typedef struct ph_board_index {
+    atomic_int count;
+    atomic_int records[PH_BOARD_INDEX_MAX];
+} ph_board_index;
+
+/* The whole shared mapping. */
+typedef struct ph_board {
+    ph_board_index accepting;
+    ph_board_record records[PH_BOARD_RECORDS];
+} ph_board;
+
 /* Supervisor: create the board. Returns the memfd (to be inherited by
  * workers) and maps it at *board, or -1 (logged). */
-int ph_board_create(ph_board_record **board);
+int ph_board_create(ph_board **board);
 
 /* Worker: map the board inherited as `fd` and pick record `index` as this
  * process's own. Returns 0 or -1 (logged). */
@@ -59,6 +73,9 @@ int ph_board_attach(int fd, int index);
 /* This process's own record, or NULL when it runs without a supervisor
  * (plughost -t, unit tests). Any thread; async-signal-safe. */
 ph_board_record *ph_board_self(void);
+
+/* The whole board as a worker sees it, or NULL without a supervisor. */
+const ph_board *ph_board_shared(void);
 
 /* Supervisor: clear record `rec` for a new worker. */
 void ph_board_reset(ph_board_record *rec);

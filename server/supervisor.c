@@ -59,6 +59,17 @@ int ph_sup_live_count(const ph_supervisor *sv, ph_proc_state state)
 
 static void on_control(evutil_socket_t fd, short what, void *arg);
 
+void ph_sup_publish_accepting(ph_supervisor *sv)
+{
+    ph_board_index *idx = &sv->board->accepting;
+    int n = 0;
+    for (int i = 0; i < PH_BOARD_RECORDS && n < PH_BOARD_INDEX_MAX; i++) {
+        if (sv->procs[i].pid > 0 && sv->procs[i].state == PH_PROC_READY)
+            atomic_store_explicit(&idx->records[n++], i, memory_order_relaxed);
+    }
+    atomic_store_explicit(&idx->count, n, memory_order_release);
+}
+
 /* Build the environment of a new worker: ours plus PH_WORKER_ENV.
  * Returns a malloc'd array (strings borrowed but the last) or NULL. */
 static char **worker_environment(const ph_worker_spec *spec)
@@ -129,7 +140,7 @@ int ph_sup_spawn(ph_supervisor *sv, int slot)
     snprintf(name, sizeof name, "plughost: worker %d", slot);
     char *argv[] = {name, "-c", (char *)sv->config_path, NULL};
     char **env = worker_environment(&spec);
-    ph_board_reset(&sv->board[rec]);
+    ph_board_reset(&sv->board->records[rec]);
     pid_t pid = env ? fork() : -1;
     if (pid == 0)
         exec_worker(sv, &spec, argv, env);
@@ -150,7 +161,7 @@ int ph_sup_spawn(ph_supervisor *sv, int slot)
     ph_proc *p = &sv->procs[rec];
     *p = (ph_proc){.pid = pid, .slot = slot, .record = rec, .ctl = pair[0], .state = PH_PROC_STARTING,
                    .started = ph_sup_now(), .sv_back = sv};
-    atomic_store(&sv->board[rec].pid, pid);
+    atomic_store(&sv->board->records[rec].pid, pid);
     p->ctl_ev = event_new(sv->base, pair[0], EV_READ | EV_PERSIST, on_control, p);
     if (!p->ctl_ev || event_add(p->ctl_ev, NULL) < 0)
         ph_log_error("worker %d (pid %d): cannot watch its control channel", slot, (int)pid);
@@ -165,6 +176,7 @@ void ph_sup_retire(ph_supervisor *sv, ph_proc *p, const char *why)
         return;
     ph_log_info("worker %d (pid %d): %s; it drains and exits", p->slot, (int)p->pid, why);
     p->state = PH_PROC_RETIRING;
+    ph_sup_publish_accepting(sv);
     kill(p->pid, SIGTERM);
 }
 
@@ -276,22 +288,22 @@ static void remove_copy_dir(const char *dir)
 
 static void release_proc(ph_supervisor *sv, ph_proc *p)
 {
-    char dir[sizeof sv->board[0].copy_dir];
-    memcpy(dir, sv->board[p->record].copy_dir, sizeof dir);
+    char dir[sizeof sv->board->records[0].copy_dir];
+    memcpy(dir, sv->board->records[p->record].copy_dir, sizeof dir);
     dir[sizeof dir - 1] = '\0';
     remove_copy_dir(dir);
     if (p->ctl_ev)
         event_free(p->ctl_ev);
     if (p->ctl >= 0)
         close(p->ctl);
-    atomic_store(&sv->board[p->record].pid, 0);
+    atomic_store(&sv->board->records[p->record].pid, 0);
     *p = (ph_proc){.ctl = -1, .sv_back = sv};
 }
 
 /* A worker process ended with wait status `status`. */
 static void on_worker_exit(ph_supervisor *sv, ph_proc *p, int status)
 {
-    const ph_board_record *rec = &sv->board[p->record];
+    const ph_board_record *rec = &sv->board->records[p->record];
     char line[1400];
     bool expected = p->state == PH_PROC_RETIRING;
     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -319,6 +331,7 @@ static void on_worker_exit(ph_supervisor *sv, ph_proc *p, int status)
     bool was_ready = p->state != PH_PROC_STARTING;
     ph_sup_reload_forget(sv, p, plugin_fault && strcmp(cr->what, "init()") == 0);
     release_proc(sv, p);
+    ph_sup_publish_accepting(sv);
     if (!sv->serving && !expected) {
         ph_log_error("worker %d could not start serving; stopping", slot);
         sv->exit_status = 1;
@@ -377,6 +390,7 @@ static void on_ready(ph_supervisor *sv, ph_proc *p, unsigned long number)
 {
     p->state = PH_PROC_READY;
     p->generation = number;
+    ph_sup_publish_accepting(sv);
     /* An old worker this one replaces (recycling) now drains. */
     for (int i = 0; i < PH_BOARD_RECORDS; i++) {
         ph_proc *old = &sv->procs[i];
@@ -477,6 +491,7 @@ void ph_sup_stop(ph_supervisor *sv, const char *why)
             kill(p->pid, SIGTERM);
         }
     }
+    ph_sup_publish_accepting(sv);
     uint64_t ms = sv->good_config->server.drain_timeout_ms + STOP_GRACE_MS;
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     event_add(sv->kill_timer, &tv);
@@ -630,7 +645,7 @@ static void teardown(ph_supervisor *sv)
     if (sv->kill_timer)
         event_free(sv->kill_timer);
     if (sv->board)
-        munmap(sv->board, sizeof(ph_board_record) * PH_BOARD_RECORDS);
+        munmap(sv->board, sizeof(ph_board));
     if (sv->board_fd >= 0)
         close(sv->board_fd);
     if (sv->listen_fd >= 0)

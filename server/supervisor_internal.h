@@ -91,7 +91,7 @@ struct ph_supervisor {
     struct event_base *base;
     int listen_fd;
     int board_fd;
-    ph_board_record *board;
+    ph_board *board;
     unsigned long good_number; /* the generation workers start on */
     int good_fd;               /* its server.ini, as a memfd */
     int good_map_fd;           /* its plugin map, as a memfd */
@@ -128,6 +128,8 @@ int ph_sup_live_count(const ph_supervisor *sv, ph_proc_state state);
 int ph_sup_spawn(ph_supervisor *sv, int slot);
 /* Start workers for slots that have none and whose back-off is over. */
 void ph_sup_fill_slots(ph_supervisor *sv);
+/* Write the board's index of workers that accept connections. */
+void ph_sup_publish_accepting(ph_supervisor *sv);
 /* SIGTERM `p`: it drains and exits; no respawn for it. */
 void ph_sup_retire(ph_supervisor *sv, ph_proc *p, const char *why);
 /* Stop every worker (drain), then leave the loop. Idempotent. */

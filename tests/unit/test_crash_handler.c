@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <sys/wait.h>
 
-static ph_board_record *board;
+static ph_board *board;
 static int board_fd = -1;
 static char *dir;
 static char exe[4096];
@@ -57,7 +57,7 @@ static int group_teardown(void **state)
     return 0;
 }
 
-static ph_crash_record *record(void) { return &board[0].crash; }
+static ph_crash_record *record(void) { return &board->records[0].crash; }
 
 /* ---- children ---- */
 
@@ -68,7 +68,7 @@ typedef void (*child_fn)(void *arg);
  * The child gives up after 20 s (SIGALRM). */
 static pid_t start_child(bool with_board, child_fn fn, void *arg)
 {
-    ph_board_reset(&board[0]);
+    ph_board_reset(&board->records[0]);
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
