@@ -10,12 +10,8 @@
 #include "http_conn.h"
 
 #include "config_value.h"
-#include "dispatch.h"
 #include "http_response.h"
 #include "log.h"
-#include "router.h"
-#include "server.h"
-#include "watchdog.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -49,9 +45,10 @@ typedef enum read_phase {
     READ_LINGER,  /* our side closed; discarding what the client still sends */
 } read_phase;
 
+typedef struct ph_conn ph_conn;
+
 struct ph_conn {
     int fd;
-    ph_server *srv;
     struct event *rev, *wev, *tev;
     llhttp_t parser;
     ph_request *parsing;         /* request being received */
@@ -75,6 +72,16 @@ struct ph_conn {
     ph_conn *prev, *next;        /* the server's list */
 };
 
+/* The layer: its loop, the hooks up, the limits, the open connections. */
+static struct {
+    struct event_base *base;
+    ph_conn_hooks hooks;
+    const ph_server_conf *limits;
+    ph_conn *conns;
+    int nconns;
+    bool draining;
+} layer;
+
 static llhttp_settings_t parser_settings;
 static bool parser_settings_ready;
 
@@ -85,9 +92,22 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static const ph_server_conf *conf(const ph_conn *c) { return ph_server_conf_now(c->srv); }
+static const ph_server_conf *conf(const ph_conn *c)
+{
+    (void)c;
+    return layer.limits;
+}
 
-ph_conn *ph_conn_next(const ph_conn *conn) { return conn->next; }
+void ph_conn_setup(struct event_base *base, const ph_conn_hooks *hooks)
+{
+    layer.base = base;
+    layer.hooks = *hooks;
+    layer.draining = false;
+}
+
+void ph_conn_set_limits(const ph_server_conf *limits) { layer.limits = limits; }
+
+int ph_conn_count(void) { return layer.nconns; }
 
 /* ---- timers ---- */
 
@@ -140,44 +160,51 @@ static ph_request *dequeue(ph_conn *c)
 
 /* ---- closing ---- */
 
-void ph_conn_close(ph_conn *c)
+/* The connection lets go of `req`: a request it made itself (a parse
+ * error, an answer given instead, one still being received) is recycled
+ * here; one it handed up goes back through `dropped`. */
+static void let_go(ph_request *req)
 {
-    ph_server *srv = c->srv;
+    if (!req)
+        return;
+    req->conn = NULL;
+    req->next = NULL;
+    if (req->own)
+        ph_request_recycle(req);
+    else
+        layer.hooks.dropped(req);
+}
+
+/* Close `c` now and free it; then drop its requests (whose owners may
+ * run plugin code: the connection is gone by then). */
+static void conn_close(ph_conn *c)
+{
     event_free(c->rev);
     event_free(c->wev);
     event_free(c->tev);
     close(c->fd);
-    ph_request_release(c->parsing);
-    ph_request *running = NULL; /* pending async requests, aborted below */
-    while (c->head) {
-        ph_request *req = dequeue(c);
-        if (req->state != PH_REQ_RUNNING) {
-            ph_request_release(req);
-            continue;
-        }
-        req->conn = NULL; /* a sync handler finishes it without a client */
-        srv->detached++;
-        if (ph_instance_mode(req->route->instance) == PH_MODE_ASYNC) {
-            req->next = running;
-            running = req;
-        }
-    }
+    ph_request *drop = c->parsing; /* its requests, in pipeline order */
+    if (drop)
+        drop->next = c->head;
+    else
+        drop = c->head;
+    for (ph_request *r = drop; r; r = r->next)
+        r->conn = NULL;
     if (c->prev)
         c->prev->next = c->next;
     else
-        srv->conns = c->next;
+        layer.conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    srv->nconns--;
+    layer.nconns--;
     free(c->rbuf);
     free(c);
-    while (running) {
-        ph_request *req = running;
-        running = req->next;
-        req->next = NULL;
-        ph_dispatch_abort(req);
+    while (drop) {
+        ph_request *next = drop->next;
+        let_go(drop);
+        drop = next;
     }
-    ph_server_on_conn_closed(srv);
+    layer.hooks.closed();
 }
 
 /* Close our side after the last response and discard what the client
@@ -186,10 +213,10 @@ void ph_conn_close(ph_conn *c)
 static void begin_linger(ph_conn *c)
 {
     if (c->read_eof || shutdown(c->fd, SHUT_WR) < 0) {
-        ph_conn_close(c);
+        conn_close(c);
         return;
     }
-    ph_request_release(c->parsing);
+    let_go(c->parsing);
     c->parsing = NULL;
     if (c->writing) {
         event_del(c->wev);
@@ -214,7 +241,7 @@ static void linger_read(ph_conn *c)
             return;
         break;
     }
-    ph_conn_close(c);
+    conn_close(c);
 }
 
 /* ---- parser callbacks (c->parsing is the request) ---- */
@@ -234,6 +261,7 @@ static int on_message_begin(llhttp_t *p)
     if (!req)
         return fail_with(c, 503);
     req->conn = c;
+    req->own = true; /* until it is received whole and handed up */
     memcpy(req->client_addr, c->peer, sizeof req->client_addr);
     c->parsing = req;
     c->served = true;
@@ -449,10 +477,11 @@ static void queue_error(ph_conn *c, int status)
     if (!req)
         return; /* closes after the queued responses, without this one */
     req->conn = c;
+    req->own = true;
     req->keep_alive = false;
     req->method_bit = 0;
     ph_request_set_error(req, status, error_message(status), NULL);
-    req->state = PH_REQ_DONE;
+    req->final = true;
     enqueue(c, req);
 }
 
@@ -474,10 +503,12 @@ static void parse_buffered(ph_conn *c)
                 c->no_more = true; /* upgrades are not served: answer, then close */
             ph_request *req = c->received;
             c->received = NULL;
-            if (c->srv->draining)
+            if (layer.draining)
                 c->no_more = true; /* answered with Connection: close */
-            if (req)
-                ph_dispatch_request(req);
+            if (req) {
+                req->own = false;
+                layer.hooks.received(req);
+            }
             continue;
         }
         int status = c->error_status ? c->error_status : 400;
@@ -529,7 +560,7 @@ static size_t unsent(const ph_request *r)
  * head of the queue (what it has buffered so far). */
 static bool sendable(const ph_conn *c, const ph_request *r)
 {
-    return r->state == PH_REQ_DONE || (r->streaming && r == c->head);
+    return r->final || (r->streaming && r == c->head);
 }
 
 /* Gather the iovecs of what can be written from the head of the queue.
@@ -554,7 +585,7 @@ static int gather(ph_conn *c, struct iovec *iov, size_t *total)
             iov[n++] = (struct iovec){r->resp_body.data + off, blen - off};
             *total += blen - off;
         }
-        if (r->close_after || r->state != PH_REQ_DONE)
+        if (r->close_after || !r->final)
             break; /* nothing goes after a close or a running stream */
     }
     return n;
@@ -573,13 +604,13 @@ static bool advance(ph_conn *c, size_t w)
             return true;
         }
         w -= need;
-        if (r->state != PH_REQ_DONE) { /* a stream, all sent for now */
+        if (!r->final) { /* a stream, all sent for now */
             r->written = r->resp_head.len;
             ph_buf_reset(&r->resp_body);
             return true;
         }
         bool close_after = r->close_after;
-        ph_request_release(dequeue(c));
+        let_go(dequeue(c));
         if (close_after) {
             begin_linger(c);
             return false;
@@ -597,7 +628,7 @@ static flush_result flush(ph_conn *c)
         size_t total;
         int n = gather(c, iov, &total);
         if (n < 0) {
-            ph_conn_close(c);
+            conn_close(c);
             return FLUSH_CLOSED;
         }
         ssize_t w = writev(c->fd, iov, n);
@@ -608,7 +639,7 @@ static flush_result flush(ph_conn *c)
                 want_write(c, false);
                 return FLUSH_BLOCKED;
             }
-            ph_conn_close(c);
+            conn_close(c);
             return FLUSH_CLOSED;
         }
         if (!advance(c, (size_t)w))
@@ -625,7 +656,7 @@ static flush_result flush(ph_conn *c)
     c->write_deadline = 0;
     if (!c->head && (c->no_more || c->read_eof) && (c->rpos == c->rlen || c->no_more)) {
         if (c->read_eof)
-            ph_conn_close(c);
+            conn_close(c);
         else
             begin_linger(c);
         return FLUSH_CLOSED;
@@ -633,41 +664,43 @@ static flush_result flush(ph_conn *c)
     return FLUSH_DONE;
 }
 
-/* A stream at the head that was told to pause has drained: tell it.
- * Returns true when the plugin's drain callback ran. */
+/* A stream at the head that was told to pause has drained: tell its
+ * owner. Returns true when the `drained` hook ran. */
 static bool signal_drain(ph_conn *c)
 {
     ph_request *r = c->head;
-    if (!r || !r->streaming || r->state != PH_REQ_RUNNING || !r->drain_wanted || unsent(r) > STREAM_LOW_WATER)
+    if (!r || !r->streaming || r->final || !r->drain_wanted || unsent(r) > STREAM_LOW_WATER)
         return false;
     r->drain_wanted = false;
-    if (!r->drain_cb)
-        return false;
-    const struct ph_route *route = r->route;
-    ph_plugin_call call = ph_watchdog_begin(route, "drain callback");
-    r->drain_cb(r, r->drain_arg);
-    ph_watchdog_end(&call);
+    layer.hooks.drained(r);
     return true;
+}
+
+/* Write from the loop, never under the caller. */
+static void kick(ph_conn *c)
+{
+    if (!c->in_run)
+        event_active(c->wev, EV_WRITE, 1); /* conn_run from the loop */
 }
 
 int ph_conn_stream_begin(ph_request *req)
 {
     ph_conn *c = req->conn;
-    if (!c || req->streaming || req->state != PH_REQ_RUNNING)
+    if (!c || req->streaming || req->final)
         return -1;
     req->streaming = true;
     req->chunked = !(req->http_major == 1 && req->http_minor == 0);
-    if (req->deadline)
-        event_del(req->deadline); /* the timeout is for starting the response */
-    if (prepare_response(c, req) < 0)
+    if (prepare_response(c, req) < 0) {
+        req->streaming = false;
         return -1;
-    ph_conn_response_ready(req);
+    }
+    kick(c);
     return 0;
 }
 
 int ph_conn_stream_write(ph_request *req, const void *data, size_t len)
 {
-    if (!req->conn || !req->streaming || req->state != PH_REQ_RUNNING || (len && !data))
+    if (!req->conn || !req->streaming || req->final || (len && !data))
         return -1;
     if (len && req->method_bit != PH_METHOD_HEAD) {
         ph_buf *b = &req->resp_body;
@@ -679,7 +712,7 @@ int ph_conn_stream_write(ph_request *req, const void *data, size_t len)
             b->len = mark;
             return -1;
         }
-        ph_conn_response_ready(req);
+        kick(req->conn);
     }
     if (unsent(req) > STREAM_HIGH_WATER) {
         req->drain_wanted = true;
@@ -688,10 +721,12 @@ int ph_conn_stream_write(ph_request *req, const void *data, size_t len)
     return 0;
 }
 
-void ph_conn_stream_end(ph_request *req)
+void ph_conn_stream_end(ph_request *req, bool clean)
 {
-    if (req->chunked && req->method_bit != PH_METHOD_HEAD &&
-        ph_buf_append(&req->resp_body, "0\r\n\r\n", 5) < 0)
+    if (!clean)
+        req->close_after = true; /* no last chunk: the client sees a broken stream */
+    else if (req->chunked && req->method_bit != PH_METHOD_HEAD &&
+             ph_buf_append(&req->resp_body, "0\r\n\r\n", 5) < 0)
         req->close_after = true; /* no terminator: only a close ends the body */
 }
 
@@ -738,15 +773,13 @@ static void conn_run(ph_conn *c)
 
 void ph_conn_response_ready(ph_request *req)
 {
-    ph_conn *c = req->conn;
-    if (!c->in_run)
-        event_active(c->wev, EV_WRITE, 1); /* conn_run from the loop */
+    req->final = true;
+    kick(req->conn);
 }
 
 void ph_conn_answer_instead(ph_request *req, int status, const char *message)
 {
     ph_conn *c = req->conn;
-    req->conn = NULL;
     ph_request *sub = ph_request_new();
     ph_request **slot = &c->head;
     ph_request *prev = NULL;
@@ -759,24 +792,25 @@ void ph_conn_answer_instead(ph_request *req, int status, const char *message)
         if (c->tail == req)
             c->tail = prev;
         c->nqueued--;
-        req->next = NULL;
         ph_log_error("connection %d: out of memory for a %d response; closing", c->fd, status);
-        ph_conn_close(c);
+        let_go(req);
+        conn_close(c);
         return;
     }
     sub->conn = c;
+    sub->own = true;
     sub->http_major = req->http_major;
     sub->http_minor = req->http_minor;
     sub->keep_alive = req->keep_alive;
     sub->method_bit = req->method_bit;
     ph_request_set_error(sub, status, message, NULL);
-    sub->state = PH_REQ_DONE;
+    sub->final = true;
     sub->next = req->next;
     *slot = sub;
     if (c->tail == req)
         c->tail = sub;
-    req->next = NULL;
-    ph_conn_response_ready(sub);
+    let_go(req);
+    kick(c);
 }
 
 /* ---- events ---- */
@@ -807,13 +841,13 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n < 0) {
-        ph_conn_close(c);
+        conn_close(c);
         return;
     }
     /* EOF: the client sent everything; answer what it asked, then close. */
     c->read_eof = true;
     if (!c->head && c->rpos == c->rlen) {
-        ph_conn_close(c);
+        conn_close(c);
         return;
     }
     conn_run(c);
@@ -835,7 +869,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     uint64_t now = now_ms();
     if (c->write_deadline && now >= c->write_deadline) {
         ph_log_debug("connection %d: send timeout, closing", c->fd);
-        ph_conn_close(c);
+        conn_close(c);
         return;
     }
     if (c->read_deadline && now >= c->read_deadline) {
@@ -850,7 +884,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             break;
         case READ_IDLE:
         case READ_LINGER:
-            ph_conn_close(c);
+            conn_close(c);
             return;
         }
     }
@@ -867,7 +901,7 @@ static void format_peer(const struct sockaddr *addr, char *buf, size_t len)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr, buf, (socklen_t)len);
 }
 
-int ph_conn_accept(ph_server *srv, int fd, const struct sockaddr *addr)
+int ph_conn_accept(int fd, const struct sockaddr *addr)
 {
     if (!parser_settings_ready)
         init_parser_settings();
@@ -875,11 +909,10 @@ int ph_conn_accept(ph_server *srv, int fd, const struct sockaddr *addr)
     if (!c || !(c->rbuf = malloc(READ_BUF_SIZE)))
         goto fail;
     c->fd = fd;
-    c->srv = srv;
     format_peer(addr, c->peer, sizeof c->peer);
-    c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->wev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
-    c->tev = evtimer_new(srv->base, on_timer, c);
+    c->rev = event_new(layer.base, fd, EV_READ | EV_PERSIST, on_readable, c);
+    c->wev = event_new(layer.base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
+    c->tev = evtimer_new(layer.base, on_timer, c);
     if (!c->rev || !c->wev || !c->tev || event_add(c->rev, NULL) < 0)
         goto fail;
     c->reading = true;
@@ -887,11 +920,11 @@ int ph_conn_accept(ph_server *srv, int fd, const struct sockaddr *addr)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
-    c->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = c;
-    srv->conns = c;
-    srv->nconns++;
+    c->next = layer.conns;
+    if (layer.conns)
+        layer.conns->prev = c;
+    layer.conns = c;
+    layer.nconns++;
     set_read_phase(c, READ_IDLE, conf(c)->header_timeout_ms);
     return 0;
 fail:
@@ -910,18 +943,19 @@ fail:
     return -1;
 }
 
-void ph_conn_begin_drain(ph_conn *c)
+/* Drain one connection (see ph_conn_drain_all). May free it. */
+static void conn_drain(ph_conn *c)
 {
     if (c->phase == READ_LINGER)
         return;
     bool streaming = false;
     for (const ph_request *r = c->head; r; r = r->next)
-        streaming |= r->streaming && r->state == PH_REQ_RUNNING;
+        streaming |= r->streaming && !r->final;
     if (streaming) {
         /* An open-ended stream (server-sent events) would hold the drain
-         * to its timeout: close now; the stream's plugin gets its abort
-         * callback, and clients reconnect elsewhere. */
-        ph_conn_close(c);
+         * to its timeout: close now; the stream's owner hears of it
+         * through `dropped`, and clients reconnect elsewhere. */
+        conn_close(c);
         return;
     }
     if (!c->head) {
@@ -933,7 +967,24 @@ void ph_conn_begin_drain(ph_conn *c)
         return;
     }
     c->no_more = true;
-    ph_request_release(c->parsing); /* not in flight: never answered */
+    let_go(c->parsing); /* not in flight: never answered */
     c->parsing = NULL;
     update_interest(c);
+}
+
+void ph_conn_drain_all(void)
+{
+    layer.draining = true;
+    ph_conn *c = layer.conns;
+    while (c) {
+        ph_conn *next = c->next; /* conn_drain may free c, never another */
+        conn_drain(c);
+        c = next;
+    }
+}
+
+void ph_conn_close_all(void)
+{
+    while (layer.conns)
+        conn_close(layer.conns);
 }

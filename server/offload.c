@@ -27,7 +27,9 @@ void ph_offload_setup(ph_pool *pool) { offload_pool = pool; }
 static void run_work(ph_job *job)
 {
     ph_offload *o = (ph_offload *)job;
-    ph_crash_mark previous = ph_crash_enter(o->route->path, o->route->instance->lib, "offload work");
+    const struct ph_route *route = o->route; /* NULL only for requests made by hand in unit tests */
+    ph_crash_mark previous =
+        ph_crash_enter(route ? route->path : NULL, route ? route->instance->lib : NULL, "offload work");
     o->work(o->arg); /* pool thread: touches only arg */
     ph_crash_leave(previous);
 }
