@@ -69,7 +69,7 @@ struct ph_conn {
     bool read_eof;
     bool in_field, value_open;   /* header parsing state */
     char peer[48];               /* client IP as text, copied into requests */
-    ph_conn *prev, *next;        /* the server's list */
+    ph_conn *prev, *next;        /* the layer's list */
 };
 
 /* The layer: its loop, the hooks up, the limits, the open connections. */

@@ -49,6 +49,7 @@ typedef struct ph_job {
 
 struct ph_request {
     ph_job job; /* first: a job is a request (written by dispatch and the pool) */
+    int handler_result;        /* what a sync handle() returned (dispatch, on the pool thread) */
 
     /* ---- the parsed request: written by the connection layer while
      * receiving (http_conn.c), then read-only ---- */
@@ -104,7 +105,6 @@ struct ph_request {
     ph_drain_cb drain_cb;
     void *drain_arg;
     struct event *deadline;    /* route timeout; allocated once per object */
-    int handler_result;        /* what a sync handle() returned (pool thread) */
 
     /* ---- pending async work: each list written by its module ---- */
     ph_timer *timers;            /* request_timer.c */
