@@ -113,7 +113,8 @@ void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, boo
     req->async = async;
     req->life = PH_LIFE_RUNNING;
     req->in_handler = async;
-    arm_deadline(req);
+    if (!async)
+        arm_deadline(req); /* an async handler's starts when it returns PH_PENDING */
 }
 
 static void handler_failed(ph_request *req, const char *why)
@@ -130,7 +131,9 @@ void ph_life_returned(ph_request *req, int rc)
     if (req->async && rc == PH_PENDING) {
         if (req->detached)
             ph_life_abort(req); /* its client left while handle() ran */
-        return;                 /* complete() or an abort follows */
+        else if (!req->streaming)
+            arm_deadline(req); /* a stream's timeout ended with stream_begin */
+        return;                /* complete() or an abort follows */
     }
     if (req->streaming && rc != PH_OK) {
         ph_log_error("route %s (plugin %s): handle() failed after stream_begin; cutting the stream short",

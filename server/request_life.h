@@ -52,8 +52,9 @@ const ph_life_counts *ph_life_counts_now(void);
 void ph_life_begin(ph_request *req);
 
 /* A handler of `route` (from `gen`, referenced until release) takes `req`:
- * PARSED -> RUNNING, and the route's timeout starts. For an async one
- * handle() is about to run on the loop (call ph_life_returned after it). */
+ * PARSED -> RUNNING. A sync handler's route timeout starts now; for an
+ * async one handle() is about to run on the loop (call ph_life_returned
+ * after it: its timeout starts when it returns PH_PENDING). */
 void ph_life_run(ph_request *req, const struct ph_route *route, struct ph_generation *gen, bool async);
 
 /* handle() returned `rc` (async: on the loop; sync: done() of its pool
