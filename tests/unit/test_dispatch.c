@@ -264,52 +264,6 @@ static void a_sync_timeout_answers_504_counts_the_stuck_thread_and_discards_the_
     close(fd);
 }
 
-static void finish_twice_counts_once_and_releases_once(void **state)
-{
-    (void)state;
-    ph_request *req = ph_request_new();
-    assert_non_null(req);
-    int before = changes;
-    ph_life_begin(req);
-    assert_int_equal(ph_life_counts_now()->in_flight, 1);
-    ph_life_finish(req); /* no connection: released at once */
-    assert_int_equal(req->life, PH_LIFE_RELEASED);
-    ph_life_finish(req); /* logged and ignored */
-    ph_life_dropped(req); /* so is a drop of a released request */
-    assert_int_equal(ph_life_counts_now()->in_flight, 0);
-    assert_int_equal(ph_life_counts_now()->requests_done, 1);
-    assert_int_equal(changes, before + 1);
-    ph_request *a = ph_request_new(), *b = ph_request_new();
-    assert_ptr_equal(a, req); /* on the free list once, not twice */
-    assert_ptr_not_equal(b, req);
-    ph_request_recycle(a);
-    ph_request_recycle(b);
-}
-
-static void complete_is_refused_outside_a_pending_async_request(void **state)
-{
-    (void)state;
-    ph_request *req = ph_request_new();
-    assert_int_equal(ph_life_complete(req), -1); /* parsed, never handled */
-    req->life = PH_LIFE_RUNNING;
-    assert_int_equal(ph_life_complete(req), -1); /* a sync request */
-    req->async = true;
-    req->in_handler = true;
-    assert_int_equal(ph_life_complete(req), -1); /* inside handle() */
-    req->in_handler = false;
-    req->life = PH_LIFE_ABORTING;
-    assert_int_equal(ph_life_complete(req), -1); /* inside the abort callback */
-    assert_false(ph_life_allows(req, PH_CALL_BUILD, "set_status()"));
-    assert_false(ph_life_allows(req, PH_CALL_ASYNC, "timer_start()"));
-    req->life = PH_LIFE_RUNNING;
-    assert_true(ph_life_allows(req, PH_CALL_BUILD, "set_status()"));
-    req->streaming = true;
-    assert_false(ph_life_allows(req, PH_CALL_BUILD, "set_status()")); /* the head is sent */
-    assert_true(ph_life_allows(req, PH_CALL_ASYNC, "stream_write()"));
-    assert_false(ph_life_allows(NULL, PH_CALL_ASYNC, "stream_write()"));
-    ph_life_discard(req);
-}
-
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -320,8 +274,6 @@ int main(void)
         T(a_route_timeout_answers_504_and_aborts_once_refusing_complete),
         T(a_client_leaving_a_stream_aborts_it_once),
         T(a_sync_timeout_answers_504_counts_the_stuck_thread_and_discards_the_late_result),
-        T(finish_twice_counts_once_and_releases_once),
-        T(complete_is_refused_outside_a_pending_async_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
