@@ -1,7 +1,7 @@
 /*
  * test_conform_server.c - the conformance suite (tests/plugins/
  * conform_suite.c) on the real server: it_conform behind /c, and behind
- * /ct with a 30 ms route timeout. The mock host runs the same cases in
+ * /ct with a 30 ms route timeout, it_conform_sync behind /cs. The mock host runs the same cases in
  * tests/plugins/test_conform_mock.c.
  */
 #include "harness.h"
@@ -15,10 +15,10 @@ static it_server *server;
 
 /* The plugin's record for `id`, waiting for it (an abort is noticed a
  * moment after the client leaves), bounded. */
-static void report(unsigned long id, char *buf, size_t len)
+static void report(const conform_case *c, unsigned long id, char *buf, size_t len)
 {
     char req[128];
-    snprintf(req, sizeof req, "GET /c?case=report&id=%lu HTTP/1.1\r\nHost: t\r\n\r\n", id);
+    snprintf(req, sizeof req, "GET %s?case=report&id=%lu HTTP/1.1\r\nHost: t\r\n\r\n", c->sync ? "/cs" : "/c", id);
     double until = it_now() + IT_WAIT_MS / 1000.0;
     buf[0] = '\0';
     while (!buf[0] && it_now() < until) {
@@ -36,7 +36,7 @@ static void play(const conform_case *c, unsigned long id, conform_outcome *out)
 {
     char req[160];
     snprintf(req, sizeof req, "GET %s?case=%s&id=%lu HTTP/1.1\r\nHost: t\r\n\r\n",
-             c->end == CONFORM_ROUTE_TIMEOUT ? "/ct" : "/c", c->name, id);
+             c->sync ? "/cs" : c->end == CONFORM_ROUTE_TIMEOUT ? "/ct" : "/c", c->name, id);
     it_conn *conn = it_connect(server->port);
     assert_int_equal(it_send_str(conn, req), 0);
     if (c->end == CONFORM_CLIENT_LEAVES) {
@@ -68,10 +68,12 @@ static void the_real_server_conforms(void **state)
     (void)state;
     server = it_server_new();
     it_server_add_plugin(server, "it_conform");
+    it_server_add_plugin(server, "it_conform_sync");
     it_server_write_ini(server,
                         "[server]\nlisten = 127.0.0.1:0\nworkers = 1\nplugin_dir = %s\nwatch = false\n\n"
                         "[route /c]\nplugin = it_conform\n\n"
-                        "[route /ct]\nplugin = it_conform\ntimeout = 30ms\n\n",
+                        "[route /ct]\nplugin = it_conform\ntimeout = 30ms\n\n"
+                        "[route /cs]\nplugin = it_conform_sync\n\n",
                         server->plugin_dir);
     it_server_start(server);
     static const conform_host host = {"real", play, report};

@@ -19,6 +19,7 @@ typedef enum conform_end {
 
 typedef struct conform_case {
     const char *name;   /* it_conform's case */
+    int sync;           /* 1: played by it_conform_sync (a sync plugin) */
     conform_end end;
     int status;         /* the status the plugin's answer has (0: none, aborted) */
     const char *body;   /* its body (NULL: not compared, the host's error body) */
@@ -36,7 +37,7 @@ typedef struct conform_outcome {
 typedef struct conform_host {
     const char *name;
     void (*play)(const conform_case *c, unsigned long id, conform_outcome *out);
-    void (*report)(unsigned long id, char *buf, size_t len);
+    void (*report)(const conform_case *c, unsigned long id, char *buf, size_t len);
 } conform_host;
 
 /* Run every case on `host` (cmocka assertions). */

@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static ph_mock_instance *inst;
+static ph_mock_instance *inst;      /* it_conform, compiled in */
+static ph_mock_instance *sync_inst; /* it_conform_sync.so, loaded */
+
+static ph_mock_instance *instance_for(const conform_case *c) { return c->sync ? sync_inst : inst; }
 
 static ph_request *request_for(const char *kind, unsigned long id)
 {
@@ -26,7 +29,7 @@ static ph_request *request_for(const char *kind, unsigned long id)
 static void play(const conform_case *c, unsigned long id, conform_outcome *out)
 {
     ph_request *req = request_for(c->name, id);
-    int rc = ph_mock_handle(inst, req);
+    int rc = ph_mock_handle(instance_for(c), req);
     if (rc == PH_PENDING) {
         if (c->end == CONFORM_ANSWER)
             ph_mock_run_timers(100);
@@ -40,10 +43,10 @@ static void play(const conform_case *c, unsigned long id, conform_outcome *out)
     ph_mock_request_free(req);
 }
 
-static void report(unsigned long id, char *buf, size_t len)
+static void report(const conform_case *c, unsigned long id, char *buf, size_t len)
 {
     ph_request *req = request_for("report", id);
-    assert_int_equal(ph_mock_handle(inst, req), PH_OK);
+    assert_int_equal(ph_mock_handle(instance_for(c), req), PH_OK);
     snprintf(buf, len, "%s", ph_mock_response_body(req, NULL));
     ph_mock_request_free(req);
 }
@@ -53,9 +56,15 @@ static void the_mock_host_conforms(void **state)
     (void)state;
     ph_mock_reset();
     assert_int_equal(ph_mock_init(ph_plugin_entry(), NULL, &inst), 0);
+    void *lib;
+    const ph_plugin *sync_plugin = ph_mock_plugin_open(CONFORM_SYNC_SO, &lib);
+    assert_non_null(sync_plugin);
+    assert_int_equal(ph_mock_init(sync_plugin, NULL, &sync_inst), 0);
     static const conform_host host = {"mock", play, report};
     conform_run(&host);
+    ph_mock_fini(sync_inst);
     ph_mock_fini(inst);
+    assert_int_equal(ph_mock_plugin_close(lib), 0);
     ph_mock_reset(); /* the hostile cases were recorded as misuses: that is their point */
 }
 

@@ -14,6 +14,10 @@
  *   abort_stream       stream_begin, "started\n", then as abort
  *   stream_builders    stream_begin, then the builders, stream_write "x",
  *                      and complete() from a 5 ms timer
+ * Built with IT_CONFORM_SYNC it is a sync plugin (it_conform_sync), whose
+ * one case is
+ *   sync_primitives    the loop primitives from a sync handler, then
+ *                      body "ok", PH_OK
  */
 #include <plughost.h>
 
@@ -111,6 +115,19 @@ static int report(ph_request *req, unsigned long id)
     return PH_OK;
 }
 
+/* A sync handler on a pool thread: the loop primitives are refused. */
+static int sync_primitives(ph_request *req, unsigned long id)
+{
+    ph_timer *t = api->timer_start(req, 1, never_fires, NULL);
+    int comp = api->complete(req);
+    int abort_rc = api->on_abort(req, on_abort, NULL);
+    int stream = api->stream_begin(req);
+    int body = api->set_body(req, "ok", 2);
+    record(id, "timer_start=%s complete=%d on_abort=%d stream_begin=%d set_body=%d", t ? "timer" : "null", comp,
+           abort_rc, stream, body);
+    return PH_OK;
+}
+
 static int conform_handle(void *state, ph_request *req)
 {
     (void)state;
@@ -121,6 +138,8 @@ static int conform_handle(void *state, ph_request *req)
     unsigned long id = strtoul(id_text, NULL, 10);
     if (strcmp(kind, "report") == 0)
         return report(req, id);
+    if (strcmp(kind, "sync_primitives") == 0)
+        return sync_primitives(req, id);
     if (strcmp(kind, "ok") == 0) {
         record(id, "handled");
         api->set_body(req, "ok", 2);
@@ -165,4 +184,8 @@ static int conform_handle(void *state, ph_request *req)
     return PH_ERROR;
 }
 
+#ifdef IT_CONFORM_SYNC
+PH_PLUGIN_DECLARE("it_conform_sync", "1.0.0", PH_MODE_SYNC, conform_init, NULL, conform_handle)
+#else
 PH_PLUGIN_DECLARE("it_conform", "1.0.0", PH_MODE_ASYNC, conform_init, NULL, conform_handle)
+#endif
