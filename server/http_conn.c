@@ -1,8 +1,7 @@
 /* http_conn.c - the HTTP/1.1 connection layer.
  *
- * Each connection reads into a fixed buffer with read(2), parses with
- * llhttp (callbacks copy the request into the request's arena; the parser
- * pauses after every message), queues requests in arrival order and
+ * Each connection reads into a fixed buffer with read(2), parses it with
+ * http_parse.c (one message at a time), queues requests in arrival order and
  * writes finished responses from the head of the queue with writev(2),
  * arming EV_WRITE only when the socket would block. One timer per
  * connection enforces the header/body deadlines, the keep-alive idle
@@ -10,12 +9,12 @@
 #include "http_conn.h"
 
 #include "config_value.h"
+#include "http_parse.h"
 #include "http_response.h"
 #include "log.h"
 
 #include <errno.h>
 #include <event2/event.h>
-#include <llhttp.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,7 +29,6 @@
 
 #define READ_BUF_SIZE (16u << 10)
 #define MAX_PIPELINE 32   /* parsed requests queued per connection */
-#define MAX_HEADERS 100
 #define LINGER_MS 2000    /* reading leftovers after our close */
 #define MAX_IOV 64
 #define STREAM_HIGH_WATER (64u << 10) /* stream_write says "pause" above */
@@ -50,9 +48,7 @@ typedef struct ph_conn ph_conn;
 struct ph_conn {
     int fd;
     struct event *rev, *wev, *tev;
-    llhttp_t parser;
-    ph_request *parsing;         /* request being received */
-    ph_request *received;        /* message just completed, to dispatch */
+    ph_http_parser parser;       /* its request being received: parser.req */
     ph_request *head, *tail;     /* parsed requests, in arrival order */
     unsigned nqueued;
     char *rbuf;
@@ -61,13 +57,11 @@ struct ph_conn {
     uint64_t write_deadline;     /* while a write is blocked; 0 = none */
     uint64_t armed_deadline;     /* when the timer is set to fire; 0 = not armed */
     read_phase phase;
-    int error_status;            /* 413/414/431 set by a callback that fails */
     bool served;                 /* at least one request was received */
     bool reading, writing;       /* rev / wev are added */
     bool in_run;                 /* conn_run is on the stack */
     bool no_more;                /* parse no further requests; close when written */
     bool read_eof;
-    bool in_field, value_open;   /* header parsing state */
     char peer[48];               /* client IP as text, copied into requests */
     ph_conn *prev, *next;        /* the layer's list */
 };
@@ -82,8 +76,6 @@ static struct {
     bool draining;
 } layer;
 
-static llhttp_settings_t parser_settings;
-static bool parser_settings_ready;
 
 static uint64_t now_ms(void)
 {
@@ -183,7 +175,7 @@ static void conn_close(ph_conn *c)
     event_free(c->wev);
     event_free(c->tev);
     close(c->fd);
-    ph_request *drop = c->parsing; /* its requests, in pipeline order */
+    ph_request *drop = ph_http_parse_take(&c->parser); /* its requests, in pipeline order */
     if (drop)
         drop->next = c->head;
     else
@@ -216,8 +208,7 @@ static void begin_linger(ph_conn *c)
         conn_close(c);
         return;
     }
-    let_go(c->parsing);
-    c->parsing = NULL;
+    let_go(ph_http_parse_take(&c->parser));
     if (c->writing) {
         event_del(c->wev);
         c->writing = false;
@@ -244,138 +235,21 @@ static void linger_read(ph_conn *c)
     conn_close(c);
 }
 
-/* ---- parser callbacks (c->parsing is the request) ---- */
+/* ---- what the parser tells the connection ---- */
 
-#define CONN(p) ((ph_conn *)(p)->data)
-
-static int fail_with(ph_conn *c, int status)
+/* A message begins: its request, bound to this connection. */
+static ph_request *on_begin(void *owner)
 {
-    c->error_status = status;
-    return -1;
-}
-
-static int on_message_begin(llhttp_t *p)
-{
-    ph_conn *c = CONN(p);
+    ph_conn *c = owner;
     ph_request *req = ph_request_new();
     if (!req)
-        return fail_with(c, 503);
+        return NULL;
     req->conn = c;
     req->own = true; /* until it is received whole and handed up */
     memcpy(req->client_addr, c->peer, sizeof req->client_addr);
-    c->parsing = req;
     c->served = true;
-    c->in_field = c->value_open = false;
     set_read_phase(c, READ_HEADERS, conf(c)->header_timeout_ms);
-    return 0;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t len)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    if (req->url_len + len > conf(c)->max_url_size)
-        return fail_with(c, 414);
-    if (ph_buf_append(&req->arena, at, len) < 0)
-        return fail_with(c, 503);
-    req->url_len += (uint32_t)len;
-    return 0;
-}
-
-/* Store the URL's NUL and a NUL-terminated copy of its path after it. */
-static int on_url_complete(llhttp_t *p)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    const char *q = req->url_len ? memchr(req->arena.data, '?', req->url_len) : NULL;
-    req->path_len = q ? (uint32_t)(q - req->arena.data) : req->url_len;
-    if (ph_buf_reserve(&req->arena, req->path_len + 2) < 0)
-        return fail_with(c, 503);
-    char *a = req->arena.data;
-    a[req->url_len] = '\0';
-    memcpy(a + req->url_len + 1, a, req->path_len);
-    a[req->url_len + 1 + req->path_len] = '\0';
-    req->arena.len = req->url_len + req->path_len + 2;
-    if (req->path_len == 0 || a[0] != '/')
-        return fail_with(c, 400); /* "*" and absolute-form targets are not served */
-    return 0;
-}
-
-/* Terminate a header value whose value_complete callback did not come
- * (an empty value). Returns 0 or -1. */
-static int close_value(ph_conn *c)
-{
-    if (!c->value_open)
-        return 0;
-    c->value_open = false;
-    return ph_buf_append(&c->parsing->arena, "", 1);
-}
-
-static int count_header_bytes(ph_conn *c, size_t len)
-{
-    ph_request *req = c->parsing;
-    req->header_bytes += (uint32_t)len;
-    return req->header_bytes > conf(c)->max_header_size ? fail_with(c, 431) : 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t len)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    if (!c->in_field) {
-        if (close_value(c) < 0)
-            return fail_with(c, 503);
-        if (req->nheaders >= MAX_HEADERS)
-            return fail_with(c, 431);
-        if (req->nheaders == req->headers_cap) {
-            uint32_t cap = req->headers_cap ? req->headers_cap * 2 : 16;
-            ph_header *h = realloc(req->headers, cap * sizeof *h);
-            if (!h)
-                return fail_with(c, 503);
-            req->headers = h;
-            req->headers_cap = cap;
-        }
-        ph_header *h = &req->headers[req->nheaders++];
-        memset(h, 0, sizeof *h);
-        h->name_off = (uint32_t)req->arena.len;
-        c->in_field = true;
-    }
-    if (count_header_bytes(c, len) < 0)
-        return -1;
-    if (ph_buf_append(&req->arena, at, len) < 0)
-        return fail_with(c, 503);
-    req->headers[req->nheaders - 1].name_len += (uint32_t)len;
-    return 0;
-}
-
-static int on_header_field_complete(llhttp_t *p)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    if (ph_buf_append(&req->arena, "", 1) < 0)
-        return fail_with(c, 503);
-    c->in_field = false;
-    c->value_open = true;
-    req->headers[req->nheaders - 1].value_off = (uint32_t)req->arena.len;
-    return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t len)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    if (count_header_bytes(c, len) < 0)
-        return -1;
-    if (ph_buf_append(&req->arena, at, len) < 0)
-        return fail_with(c, 503);
-    req->headers[req->nheaders - 1].value_len += (uint32_t)len;
-    return 0;
-}
-
-static int on_header_value_complete(llhttp_t *p)
-{
-    ph_conn *c = CONN(p);
-    return close_value(c) < 0 ? fail_with(c, 503) : 0;
+    return req;
 }
 
 /* Answer "Expect: 100-continue" when nothing else is queued before it. */
@@ -390,68 +264,14 @@ static void maybe_continue(ph_conn *c, const ph_request *req)
         c->no_more = true; /* cannot interleave a partial interim response */
 }
 
-static int on_headers_complete(llhttp_t *p)
+static void on_body_follows(void *owner, ph_request *req)
 {
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    if (close_value(c) < 0)
-        return fail_with(c, 503);
-    req->method = llhttp_method_name((llhttp_method_t)p->method);
-    req->method_bit = ph_method_bit(req->method, strlen(req->method));
-    req->http_major = p->http_major;
-    req->http_minor = p->http_minor;
-    if (req->http_major == 1 && req->http_minor >= 1 && !ph_request_header(req, "Host"))
-        return fail_with(c, 400); /* RFC 9112 3.2: a 1.1 request without Host */
-    if (p->flags & F_CONTENT_LENGTH) {
-        if (p->content_length > conf(c)->max_body_size)
-            return fail_with(c, 413);
-        if (p->content_length && ph_buf_reserve(&req->body, (size_t)p->content_length) < 0)
-            return fail_with(c, 503);
-    }
-    if ((p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) && (p->content_length || (p->flags & F_CHUNKED))) {
-        maybe_continue(c, req);
-        set_read_phase(c, READ_BODY, conf(c)->body_timeout_ms);
-    }
-    return 0;
+    ph_conn *c = owner;
+    maybe_continue(c, req);
+    set_read_phase(c, READ_BODY, conf(c)->body_timeout_ms);
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t len)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    if (req->body.len + len > conf(c)->max_body_size)
-        return fail_with(c, 413);
-    return ph_buf_append(&req->body, at, len) < 0 ? fail_with(c, 503) : 0;
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    c->parsing = NULL;
-    req->keep_alive = llhttp_should_keep_alive(p);
-    enqueue(c, req);
-    c->received = req;
-    if (!req->keep_alive)
-        c->no_more = true;
-    return HPE_PAUSED; /* one message per llhttp_execute: dispatch it */
-}
-
-static void init_parser_settings(void)
-{
-    llhttp_settings_init(&parser_settings);
-    parser_settings.on_message_begin = on_message_begin;
-    parser_settings.on_url = on_url;
-    parser_settings.on_url_complete = on_url_complete;
-    parser_settings.on_header_field = on_header_field;
-    parser_settings.on_header_field_complete = on_header_field_complete;
-    parser_settings.on_header_value = on_header_value;
-    parser_settings.on_header_value_complete = on_header_value_complete;
-    parser_settings.on_headers_complete = on_headers_complete;
-    parser_settings.on_body = on_body;
-    parser_settings.on_message_complete = on_message_complete;
-    parser_settings_ready = true;
-}
+static const ph_http_parse_hooks parse_hooks = {on_begin, on_body_follows};
 
 /* ---- parsing and writing ---- */
 
@@ -471,8 +291,9 @@ static const char *error_message(int status)
  * stop reading requests: the connection closes once it is written. */
 static void queue_error(ph_conn *c, int status)
 {
-    ph_request *req = c->parsing ? c->parsing : ph_request_new();
-    c->parsing = NULL;
+    ph_request *req = ph_http_parse_take(&c->parser);
+    if (!req)
+        req = ph_request_new();
     c->no_more = true;
     if (!req)
         return; /* closes after the queued responses, without this one */
@@ -485,37 +306,32 @@ static void queue_error(ph_conn *c, int status)
     enqueue(c, req);
 }
 
-/* Parse buffered bytes into queued requests and dispatch each. */
+/* Parse buffered bytes into queued requests and hand each up. */
 static void parse_buffered(ph_conn *c)
 {
     while (c->rpos < c->rlen && !c->no_more && c->nqueued < MAX_PIPELINE) {
-        const char *start = c->rbuf + c->rpos;
-        llhttp_errno_t err = llhttp_execute(&c->parser, start, c->rlen - c->rpos);
-        if (err == HPE_OK) {
-            c->rpos = c->rlen;
+        size_t used;
+        ph_request *req;
+        int status;
+        ph_parse_status rc =
+            ph_http_parse(&c->parser, conf(c), c->rbuf + c->rpos, c->rlen - c->rpos, &used, &req, &status);
+        c->rpos += used;
+        if (rc == PH_PARSE_MORE)
+            break;
+        if (rc == PH_PARSE_ERROR) {
+            ph_log_debug("connection %d: %d for malformed request: %s", c->fd, status, ph_http_parse_why(&c->parser));
+            queue_error(c, status);
             break;
         }
-        if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-            c->rpos += (size_t)(llhttp_get_error_pos(&c->parser) - start);
-            if (err == HPE_PAUSED)
-                llhttp_resume(&c->parser);
-            else
-                c->no_more = true; /* upgrades are not served: answer, then close */
-            ph_request *req = c->received;
-            c->received = NULL;
-            if (layer.draining)
-                c->no_more = true; /* answered with Connection: close */
-            if (req) {
-                req->own = false;
-                layer.hooks.received(req);
-            }
+        if (rc == PH_PARSE_UPGRADE || layer.draining)
+            c->no_more = true; /* answered with Connection: close */
+        if (!req)
             continue;
-        }
-        int status = c->error_status ? c->error_status : 400;
-        ph_log_debug("connection %d: %d for malformed request: %s (%s)", c->fd, status, llhttp_errno_name(err),
-                     llhttp_get_error_reason(&c->parser));
-        queue_error(c, status);
-        break;
+        enqueue(c, req);
+        if (!req->keep_alive)
+            c->no_more = true;
+        req->own = false;
+        layer.hooks.received(req);
     }
     if (c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
@@ -538,7 +354,7 @@ static void want_write(ph_conn *c, bool progressed)
  * the connection's state says close. */
 static int prepare_response(ph_conn *c, ph_request *req)
 {
-    bool last = req->next == NULL && !c->parsing;
+    bool last = req->next == NULL && !c->parser.req;
     bool keep = req->keep_alive && !(c->no_more && last) && !(req->streaming && !req->chunked);
     req->close_after = !keep;
     if (ph_http_build_head(req, keep) < 0) {
@@ -741,7 +557,7 @@ static void update_interest(ph_conn *c)
             event_del(c->rev);
         c->reading = want_read;
     }
-    if (c->parsing)
+    if (c->parser.req)
         return; /* READ_HEADERS / READ_BODY deadline already running */
     if (c->head) {
         c->phase = READ_BUSY;
@@ -903,8 +719,6 @@ static void format_peer(const struct sockaddr *addr, char *buf, size_t len)
 
 int ph_conn_accept(int fd, const struct sockaddr *addr)
 {
-    if (!parser_settings_ready)
-        init_parser_settings();
     ph_conn *c = calloc(1, sizeof *c);
     if (!c || !(c->rbuf = malloc(READ_BUF_SIZE)))
         goto fail;
@@ -918,8 +732,7 @@ int ph_conn_accept(int fd, const struct sockaddr *addr)
     c->reading = true;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
-    c->parser.data = c;
+    ph_http_parser_init(&c->parser, &parse_hooks, c);
     c->next = layer.conns;
     if (layer.conns)
         layer.conns->prev = c;
@@ -962,13 +775,12 @@ static void conn_drain(ph_conn *c)
         /* Idle or mid-request: a request may be on its way (a keep-alive
          * client under load sends the next one at once). Answer it with
          * Connection: close; an idle one closes after a short grace. */
-        if (!c->parsing && c->rpos == c->rlen)
+        if (!c->parser.req && c->rpos == c->rlen)
             set_read_phase(c, READ_IDLE, DRAIN_IDLE_GRACE_MS);
         return;
     }
     c->no_more = true;
-    let_go(c->parsing); /* not in flight: never answered */
-    c->parsing = NULL;
+    let_go(ph_http_parse_take(&c->parser)); /* not in flight: never answered */
     update_interest(c);
 }
 
