@@ -167,8 +167,8 @@ static void let_go(ph_request *req)
         layer.hooks.dropped(req);
 }
 
-/* Close `c` now and free it; then drop its requests (whose owners may
- * run plugin code: the connection is gone by then). */
+/* Close `c` now and free it; then drop its requests (their owner may run
+ * code that touches other connections: this one is gone by then). */
 static void conn_close(ph_conn *c)
 {
     event_free(c->rev);
@@ -568,7 +568,7 @@ static void update_interest(ph_conn *c)
     }
 }
 
-/* Parse, dispatch and write as far as possible. May free the connection. */
+/* Parse, hand up and write as far as possible. May free the connection. */
 static void conn_run(ph_conn *c)
 {
     if (c->in_run)
