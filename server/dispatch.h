@@ -1,29 +1,25 @@
-/* dispatch.h - handing a parsed request to its plugin: async handlers on
- * the loop, sync handlers on the pool; answering 404/405/503/500; routing
- * the finished response back to its connection. Loop thread only. */
+/* dispatch.h - from a received request to its handler: the status
+ * document, 404/405, and the route's plugin — async handlers on the loop,
+ * sync handlers on the pool (503 when its queue is full). The request's
+ * life (request_life.h) begins here. Loop thread only. */
 #ifndef PH_DISPATCH_H
 #define PH_DISPATCH_H
 
 #include "request.h"
 
-struct ph_server;
+struct ph_pool;
+struct ph_generation;
 
-/* Remember the server the dispatcher serves. Call once. */
-void ph_dispatch_init(struct ph_server *srv);
+/* Dispatch onto `pool`; `worker_id` names this worker in the status
+ * document. Call once before serving. */
+void ph_dispatch_setup(struct ph_pool *pool, int worker_id);
 
-/* Route and run `req` (fully received, attached to its connection). The
- * response arrives at ph_conn_response_ready, possibly before this
- * returns. */
+/* Serve new requests from `gen` (borrowed: the caller keeps a reference
+ * until the next call). */
+void ph_dispatch_set_generation(struct ph_generation *gen);
+
+/* The connection hook `received`: route and run `req`. Its response goes
+ * back to the connection when final, possibly before this returns. */
 void ph_dispatch_request(ph_request *req);
-
-/* An async plugin finished `req` (api->complete). Returns 0, or -1 when
- * the request is not waiting for completion. */
-int ph_dispatch_complete(ph_request *req);
-
-/* End a pending async request early. Its connection has already let go
- * of it (req->conn is NULL, counted in the server's `detached`). Runs its
- * abort callback once, then releases it with every timer, fetch and
- * offload result. */
-void ph_dispatch_abort(ph_request *req);
 
 #endif

@@ -1,16 +1,11 @@
 /* host_api.c - the functions behind ph_host_api: settings, request
- * accessors, response builders, logging and async primitives. */
+ * accessors, argument checks of the response builders, and the hooks of
+ * the serving layer for everything that depends on a request's life. */
 #include "host_api.h"
 
-#include "dispatch.h"
-#include "fetch.h"
-#include "http_conn.h"
-#include "offload.h"
 #include "log.h"
-#include "plugin_instance.h"
 #include "request.h"
-#include "request_timer.h"
-#include "router.h"
+#include "route_settings.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -33,6 +28,34 @@ void ph_host_api_set_loop_thread(pthread_t loop)
 }
 
 int ph_host_api_on_loop_thread(void) { return loop_thread_set && pthread_equal(loop_thread, pthread_self()); }
+
+static const ph_host_hooks *hooks;
+
+void ph_host_api_set_hooks(const ph_host_hooks *h) { hooks = h; }
+
+/* The hooks, or NULL after logging that `slot` needs a serving host. */
+static const ph_host_hooks *serving(const char *slot)
+{
+    if (!hooks)
+        ph_log_error("%s: no request is served in this process; refused", slot);
+    return hooks;
+}
+
+/* True on the loop thread; logs the refusal of `slot` elsewhere. */
+static bool on_loop(const char *slot)
+{
+    if (ph_host_api_on_loop_thread())
+        return true;
+    ph_log_error("%s called off the loop thread; refused", slot);
+    return false;
+}
+
+/* May `slot` build the response of `req` now (logged when not)? */
+static bool may_build(ph_request *req, const char *slot)
+{
+    const ph_host_hooks *h = serving(slot);
+    return h && h->may_build(req, slot);
+}
 
 /* ---- settings ---- */
 
@@ -92,7 +115,7 @@ static const void *api_body(const ph_request *req, size_t *len)
 
 static int api_set_status(ph_request *req, int status)
 {
-    if (status < 100 || status > 599)
+    if (status < 100 || status > 599 || !may_build(req, "set_status()"))
         return -1;
     req->status = status;
     return 0;
@@ -134,7 +157,7 @@ static int api_add_header(ph_request *req, const char *name, const char *value)
             return -1;
     }
     size_t vlen = strcspn(value, "\r\n");
-    if (value[vlen] || is_managed_header(name, nlen))
+    if (value[vlen] || is_managed_header(name, nlen) || !may_build(req, "add_header()"))
         return -1;
     size_t mark = req->resp_headers.len;
     if (ph_buf_append(&req->resp_headers, name, nlen) < 0 || ph_buf_append(&req->resp_headers, ": ", 2) < 0 ||
@@ -149,27 +172,34 @@ static int api_add_header(ph_request *req, const char *name, const char *value)
 
 static int api_set_body(ph_request *req, const void *data, size_t len)
 {
-    ph_buf_reset(&req->resp_body);
-    if (len && !data)
+    if ((len && !data) || !may_build(req, "set_body()"))
         return -1;
+    ph_buf_reset(&req->resp_body);
     return ph_buf_append(&req->resp_body, data, len);
 }
 
-static int api_respond_json(ph_request *req, int status, const cJSON *json)
+static int respond_json(ph_request *req, int status, const cJSON *json, const char *slot)
 {
-    if (!json || status < 100 || status > 599)
+    if (!json || status < 100 || status > 599 || !may_build(req, slot))
         return -1;
     return ph_request_set_json(req, status, json);
 }
 
+static int api_respond_json(ph_request *req, int status, const cJSON *json)
+{
+    return respond_json(req, status, json, "respond_json()");
+}
+
 static int api_respond_error(ph_request *req, int status, const char *message)
 {
+    if (status < 100 || status > 599 || !may_build(req, "respond_error()"))
+        return -1;
     cJSON *obj = cJSON_CreateObject();
     if (!obj || !cJSON_AddStringToObject(obj, "error", message ? message : "")) {
         cJSON_Delete(obj);
         return -1;
     }
-    int rc = api_respond_json(req, status, obj);
+    int rc = ph_request_set_json(req, status, obj);
     cJSON_Delete(obj);
     return rc;
 }
@@ -183,39 +213,40 @@ static void api_log(const ph_request *req, ph_log_level level, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (req && req->route)
-        ph_log(level, "route %s (plugin %s): %s", req->route->path, ph_instance_name(req->route->instance), msg);
+    if (req && hooks)
+        hooks->log(req, level, msg);
     else
         ph_log(level, "plugin: %s", msg);
 }
 
-/* ---- async ---- */
+/* ---- async (loop thread; the hooks check the request's state) ---- */
 
 static int api_complete(ph_request *req)
 {
-    if (!req || !ph_host_api_on_loop_thread()) {
-        ph_log_error("complete() called off the loop thread; ignored");
+    const ph_host_hooks *h;
+    if (!on_loop("complete()") || !(h = serving("complete()")))
         return -1;
-    }
-    return ph_dispatch_complete(req);
+    return h->complete(req);
+}
+
+static ph_timer *timer_start(ph_request *req, uint64_t ms, bool repeat, ph_timer_cb cb, void *arg, const char *slot)
+{
+    const ph_host_hooks *h;
+    if (!on_loop(slot) || !(h = serving(slot)))
+        return NULL;
+    return h->timer_start(req, ms, repeat, cb, arg);
 }
 
 static ph_timer *api_timer_start(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg)
 {
-    if (!ph_host_api_on_loop_thread()) {
-        ph_log_error("timer_start() called off the loop thread; refused");
-        return NULL;
-    }
-    return ph_request_timer_start(req, ms, false, cb, arg);
+    return timer_start(req, ms, false, cb, arg, "timer_start()");
 }
 
 static void api_timer_cancel(ph_timer *timer)
 {
-    if (!ph_host_api_on_loop_thread()) {
-        ph_log_error("timer_cancel() called off the loop thread; ignored");
-        return;
-    }
-    ph_request_timer_cancel(timer);
+    const ph_host_hooks *h;
+    if (on_loop("timer_cancel()") && (h = serving("timer_cancel()")))
+        h->timer_cancel(timer);
 }
 
 /* ---- ABI 1.1 ---- */
@@ -225,84 +256,64 @@ static const char *api_path_param(ph_request *req, const char *name)
     return req && name ? ph_request_path_param(req, name) : NULL;
 }
 
-/* Refuse a loop-only call made elsewhere, or on a request that is not a
- * pending async one. */
-static int async_call_ok(const ph_request *req, const char *what)
+static ph_timer *api_timer_repeat(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg)
 {
-    if (!ph_host_api_on_loop_thread()) {
-        ph_log_error("%s called off the loop thread; refused", what);
-        return 0;
-    }
-    if (!req || req->state != PH_REQ_RUNNING || !req->route ||
-        ph_instance_mode(req->route->instance) != PH_MODE_ASYNC) {
-        ph_log_error("%s on a request that is not a pending async request; refused", what);
-        return 0;
-    }
-    return 1;
+    return timer_start(req, ms, true, cb, arg, "timer_repeat()");
 }
 
 static int api_on_abort(ph_request *req, ph_abort_cb cb, void *arg)
 {
-    if (!async_call_ok(req, "on_abort()"))
+    const ph_host_hooks *h;
+    if (!on_loop("on_abort()") || !(h = serving("on_abort()")))
         return -1;
-    req->abort_cb = cb;
-    req->abort_arg = arg;
-    return 0;
-}
-
-static ph_timer *api_timer_repeat(ph_request *req, uint64_t ms, ph_timer_cb cb, void *arg)
-{
-    if (!ph_host_api_on_loop_thread()) {
-        ph_log_error("timer_repeat() called off the loop thread; refused");
-        return NULL;
-    }
-    return ph_request_timer_start(req, ms, true, cb, arg);
+    return h->on_abort(req, cb, arg);
 }
 
 static ph_fetch *api_fetch(ph_request *req, const ph_fetch_request *freq, ph_fetch_cb cb, void *arg)
 {
-    if (!async_call_ok(req, "fetch()") || !freq || !cb)
+    const ph_host_hooks *h;
+    if (!on_loop("fetch()") || !(h = serving("fetch()")))
         return NULL;
-    return ph_fetch_start(req, freq, cb, arg);
+    return h->fetch(req, freq, cb, arg);
 }
 
 static void api_fetch_cancel(ph_fetch *fetch)
 {
-    if (!ph_host_api_on_loop_thread()) {
-        ph_log_error("fetch_cancel() called off the loop thread; ignored");
-        return;
-    }
-    ph_fetch_cancel(fetch);
+    const ph_host_hooks *h;
+    if (on_loop("fetch_cancel()") && (h = serving("fetch_cancel()")))
+        h->fetch_cancel(fetch);
 }
 
 static int api_offload(ph_request *req, ph_work_fn work, ph_work_done_fn done, void *arg)
 {
-    if (!async_call_ok(req, "offload()"))
+    const ph_host_hooks *h;
+    if (!on_loop("offload()") || !(h = serving("offload()")))
         return -1;
-    return ph_offload_start(req, work, done, arg);
+    return h->offload(req, work, done, arg);
 }
 
 static int api_stream_begin(ph_request *req)
 {
-    if (!async_call_ok(req, "stream_begin()"))
+    const ph_host_hooks *h;
+    if (!on_loop("stream_begin()") || !(h = serving("stream_begin()")))
         return -1;
-    return ph_conn_stream_begin(req);
+    return h->stream_begin(req);
 }
 
 static int api_stream_write(ph_request *req, const void *data, size_t len)
 {
-    if (!async_call_ok(req, "stream_write()"))
+    const ph_host_hooks *h;
+    if (!on_loop("stream_write()") || !(h = serving("stream_write()")))
         return -1;
-    return ph_conn_stream_write(req, data, len);
+    return h->stream_write(req, data, len);
 }
 
 static int api_stream_on_drain(ph_request *req, ph_drain_cb cb, void *arg)
 {
-    if (!async_call_ok(req, "stream_on_drain()"))
+    const ph_host_hooks *h;
+    if (!on_loop("stream_on_drain()") || !(h = serving("stream_on_drain()")))
         return -1;
-    req->drain_cb = cb;
-    req->drain_arg = arg;
-    return 0;
+    return h->stream_on_drain(req, cb, arg);
 }
 
 static size_t api_header_count(const ph_request *req) { return req ? req->nheaders : 0; }

@@ -1,8 +1,7 @@
 /* http_conn.c - the HTTP/1.1 connection layer.
  *
- * Each connection reads into a fixed buffer with read(2), parses with
- * llhttp (callbacks copy the request into the request's arena; the parser
- * pauses after every message), queues requests in arrival order and
+ * Each connection reads into a fixed buffer with read(2), parses it with
+ * http_parse.c (one message at a time), queues requests in arrival order and
  * writes finished responses from the head of the queue with writev(2),
  * arming EV_WRITE only when the socket would block. One timer per
  * connection enforces the header/body deadlines, the keep-alive idle
@@ -10,16 +9,12 @@
 #include "http_conn.h"
 
 #include "config_value.h"
-#include "dispatch.h"
+#include "http_parse.h"
 #include "http_response.h"
 #include "log.h"
-#include "router.h"
-#include "server.h"
-#include "watchdog.h"
 
 #include <errno.h>
 #include <event2/event.h>
-#include <llhttp.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,7 +29,6 @@
 
 #define READ_BUF_SIZE (16u << 10)
 #define MAX_PIPELINE 32   /* parsed requests queued per connection */
-#define MAX_HEADERS 100
 #define LINGER_MS 2000    /* reading leftovers after our close */
 #define MAX_IOV 64
 #define STREAM_HIGH_WATER (64u << 10) /* stream_write says "pause" above */
@@ -49,13 +43,12 @@ typedef enum read_phase {
     READ_LINGER,  /* our side closed; discarding what the client still sends */
 } read_phase;
 
+typedef struct ph_conn ph_conn;
+
 struct ph_conn {
     int fd;
-    ph_server *srv;
     struct event *rev, *wev, *tev;
-    llhttp_t parser;
-    ph_request *parsing;         /* request being received */
-    ph_request *received;        /* message just completed, to dispatch */
+    ph_http_parser parser;       /* its request being received: parser.req */
     ph_request *head, *tail;     /* parsed requests, in arrival order */
     unsigned nqueued;
     char *rbuf;
@@ -64,19 +57,25 @@ struct ph_conn {
     uint64_t write_deadline;     /* while a write is blocked; 0 = none */
     uint64_t armed_deadline;     /* when the timer is set to fire; 0 = not armed */
     read_phase phase;
-    int error_status;            /* 413/414/431 set by a callback that fails */
     bool served;                 /* at least one request was received */
     bool reading, writing;       /* rev / wev are added */
     bool in_run;                 /* conn_run is on the stack */
     bool no_more;                /* parse no further requests; close when written */
     bool read_eof;
-    bool in_field, value_open;   /* header parsing state */
     char peer[48];               /* client IP as text, copied into requests */
-    ph_conn *prev, *next;        /* the server's list */
+    ph_conn *prev, *next;        /* the layer's list */
 };
 
-static llhttp_settings_t parser_settings;
-static bool parser_settings_ready;
+/* The layer: its loop, the hooks up, the limits, the open connections. */
+static struct {
+    struct event_base *base;
+    ph_conn_hooks hooks;
+    const ph_server_conf *limits;
+    ph_conn *conns;
+    int nconns;
+    bool draining;
+} layer;
+
 
 static uint64_t now_ms(void)
 {
@@ -85,9 +84,22 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static const ph_server_conf *conf(const ph_conn *c) { return ph_server_conf_now(c->srv); }
+static const ph_server_conf *conf(const ph_conn *c)
+{
+    (void)c;
+    return layer.limits;
+}
 
-ph_conn *ph_conn_next(const ph_conn *conn) { return conn->next; }
+void ph_conn_setup(struct event_base *base, const ph_conn_hooks *hooks)
+{
+    layer.base = base;
+    layer.hooks = *hooks;
+    layer.draining = false;
+}
+
+void ph_conn_set_limits(const ph_server_conf *limits) { layer.limits = limits; }
+
+int ph_conn_count(void) { return layer.nconns; }
 
 /* ---- timers ---- */
 
@@ -140,44 +152,51 @@ static ph_request *dequeue(ph_conn *c)
 
 /* ---- closing ---- */
 
-void ph_conn_close(ph_conn *c)
+/* The connection lets go of `req`: a request it made itself (a parse
+ * error, an answer given instead, one still being received) is recycled
+ * here; one it handed up goes back through `dropped`. */
+static void let_go(ph_request *req)
 {
-    ph_server *srv = c->srv;
+    if (!req)
+        return;
+    req->conn = NULL;
+    req->next = NULL;
+    if (req->own)
+        ph_request_recycle(req);
+    else
+        layer.hooks.dropped(req);
+}
+
+/* Close `c` now and free it; then drop its requests (their owner may run
+ * code that touches other connections: this one is gone by then). */
+static void conn_close(ph_conn *c)
+{
     event_free(c->rev);
     event_free(c->wev);
     event_free(c->tev);
     close(c->fd);
-    ph_request_release(c->parsing);
-    ph_request *running = NULL; /* pending async requests, aborted below */
-    while (c->head) {
-        ph_request *req = dequeue(c);
-        if (req->state != PH_REQ_RUNNING) {
-            ph_request_release(req);
-            continue;
-        }
-        req->conn = NULL; /* a sync handler finishes it without a client */
-        srv->detached++;
-        if (ph_instance_mode(req->route->instance) == PH_MODE_ASYNC) {
-            req->next = running;
-            running = req;
-        }
-    }
+    ph_request *drop = ph_http_parse_take(&c->parser); /* its requests, in pipeline order */
+    if (drop)
+        drop->next = c->head;
+    else
+        drop = c->head;
+    for (ph_request *r = drop; r; r = r->next)
+        r->conn = NULL;
     if (c->prev)
         c->prev->next = c->next;
     else
-        srv->conns = c->next;
+        layer.conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    srv->nconns--;
+    layer.nconns--;
     free(c->rbuf);
     free(c);
-    while (running) {
-        ph_request *req = running;
-        running = req->next;
-        req->next = NULL;
-        ph_dispatch_abort(req);
+    while (drop) {
+        ph_request *next = drop->next;
+        let_go(drop);
+        drop = next;
     }
-    ph_server_on_conn_closed(srv);
+    layer.hooks.closed();
 }
 
 /* Close our side after the last response and discard what the client
@@ -186,11 +205,10 @@ void ph_conn_close(ph_conn *c)
 static void begin_linger(ph_conn *c)
 {
     if (c->read_eof || shutdown(c->fd, SHUT_WR) < 0) {
-        ph_conn_close(c);
+        conn_close(c);
         return;
     }
-    ph_request_release(c->parsing);
-    c->parsing = NULL;
+    let_go(ph_http_parse_take(&c->parser));
     if (c->writing) {
         event_del(c->wev);
         c->writing = false;
@@ -214,140 +232,24 @@ static void linger_read(ph_conn *c)
             return;
         break;
     }
-    ph_conn_close(c);
+    conn_close(c);
 }
 
-/* ---- parser callbacks (c->parsing is the request) ---- */
+/* ---- what the parser tells the connection ---- */
 
-#define CONN(p) ((ph_conn *)(p)->data)
-
-static int fail_with(ph_conn *c, int status)
+/* A message begins: its request, bound to this connection. */
+static ph_request *on_begin(void *owner)
 {
-    c->error_status = status;
-    return -1;
-}
-
-static int on_message_begin(llhttp_t *p)
-{
-    ph_conn *c = CONN(p);
+    ph_conn *c = owner;
     ph_request *req = ph_request_new();
     if (!req)
-        return fail_with(c, 503);
+        return NULL;
     req->conn = c;
+    req->own = true; /* until it is received whole and handed up */
     memcpy(req->client_addr, c->peer, sizeof req->client_addr);
-    c->parsing = req;
     c->served = true;
-    c->in_field = c->value_open = false;
     set_read_phase(c, READ_HEADERS, conf(c)->header_timeout_ms);
-    return 0;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t len)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    if (req->url_len + len > conf(c)->max_url_size)
-        return fail_with(c, 414);
-    if (ph_buf_append(&req->arena, at, len) < 0)
-        return fail_with(c, 503);
-    req->url_len += (uint32_t)len;
-    return 0;
-}
-
-/* Store the URL's NUL and a NUL-terminated copy of its path after it. */
-static int on_url_complete(llhttp_t *p)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    const char *q = req->url_len ? memchr(req->arena.data, '?', req->url_len) : NULL;
-    req->path_len = q ? (uint32_t)(q - req->arena.data) : req->url_len;
-    if (ph_buf_reserve(&req->arena, req->path_len + 2) < 0)
-        return fail_with(c, 503);
-    char *a = req->arena.data;
-    a[req->url_len] = '\0';
-    memcpy(a + req->url_len + 1, a, req->path_len);
-    a[req->url_len + 1 + req->path_len] = '\0';
-    req->arena.len = req->url_len + req->path_len + 2;
-    if (req->path_len == 0 || a[0] != '/')
-        return fail_with(c, 400); /* "*" and absolute-form targets are not served */
-    return 0;
-}
-
-/* Terminate a header value whose value_complete callback did not come
- * (an empty value). Returns 0 or -1. */
-static int close_value(ph_conn *c)
-{
-    if (!c->value_open)
-        return 0;
-    c->value_open = false;
-    return ph_buf_append(&c->parsing->arena, "", 1);
-}
-
-static int count_header_bytes(ph_conn *c, size_t len)
-{
-    ph_request *req = c->parsing;
-    req->header_bytes += (uint32_t)len;
-    return req->header_bytes > conf(c)->max_header_size ? fail_with(c, 431) : 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t len)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    if (!c->in_field) {
-        if (close_value(c) < 0)
-            return fail_with(c, 503);
-        if (req->nheaders >= MAX_HEADERS)
-            return fail_with(c, 431);
-        if (req->nheaders == req->headers_cap) {
-            uint32_t cap = req->headers_cap ? req->headers_cap * 2 : 16;
-            ph_header *h = realloc(req->headers, cap * sizeof *h);
-            if (!h)
-                return fail_with(c, 503);
-            req->headers = h;
-            req->headers_cap = cap;
-        }
-        ph_header *h = &req->headers[req->nheaders++];
-        memset(h, 0, sizeof *h);
-        h->name_off = (uint32_t)req->arena.len;
-        c->in_field = true;
-    }
-    if (count_header_bytes(c, len) < 0)
-        return -1;
-    if (ph_buf_append(&req->arena, at, len) < 0)
-        return fail_with(c, 503);
-    req->headers[req->nheaders - 1].name_len += (uint32_t)len;
-    return 0;
-}
-
-static int on_header_field_complete(llhttp_t *p)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    if (ph_buf_append(&req->arena, "", 1) < 0)
-        return fail_with(c, 503);
-    c->in_field = false;
-    c->value_open = true;
-    req->headers[req->nheaders - 1].value_off = (uint32_t)req->arena.len;
-    return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t len)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    if (count_header_bytes(c, len) < 0)
-        return -1;
-    if (ph_buf_append(&req->arena, at, len) < 0)
-        return fail_with(c, 503);
-    req->headers[req->nheaders - 1].value_len += (uint32_t)len;
-    return 0;
-}
-
-static int on_header_value_complete(llhttp_t *p)
-{
-    ph_conn *c = CONN(p);
-    return close_value(c) < 0 ? fail_with(c, 503) : 0;
+    return req;
 }
 
 /* Answer "Expect: 100-continue" when nothing else is queued before it. */
@@ -362,68 +264,14 @@ static void maybe_continue(ph_conn *c, const ph_request *req)
         c->no_more = true; /* cannot interleave a partial interim response */
 }
 
-static int on_headers_complete(llhttp_t *p)
+static void on_body_follows(void *owner, ph_request *req)
 {
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    if (close_value(c) < 0)
-        return fail_with(c, 503);
-    req->method = llhttp_method_name((llhttp_method_t)p->method);
-    req->method_bit = ph_method_bit(req->method, strlen(req->method));
-    req->http_major = p->http_major;
-    req->http_minor = p->http_minor;
-    if (req->http_major == 1 && req->http_minor >= 1 && !ph_request_header(req, "Host"))
-        return fail_with(c, 400); /* RFC 9112 3.2: a 1.1 request without Host */
-    if (p->flags & F_CONTENT_LENGTH) {
-        if (p->content_length > conf(c)->max_body_size)
-            return fail_with(c, 413);
-        if (p->content_length && ph_buf_reserve(&req->body, (size_t)p->content_length) < 0)
-            return fail_with(c, 503);
-    }
-    if ((p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) && (p->content_length || (p->flags & F_CHUNKED))) {
-        maybe_continue(c, req);
-        set_read_phase(c, READ_BODY, conf(c)->body_timeout_ms);
-    }
-    return 0;
+    ph_conn *c = owner;
+    maybe_continue(c, req);
+    set_read_phase(c, READ_BODY, conf(c)->body_timeout_ms);
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t len)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    if (req->body.len + len > conf(c)->max_body_size)
-        return fail_with(c, 413);
-    return ph_buf_append(&req->body, at, len) < 0 ? fail_with(c, 503) : 0;
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-    ph_conn *c = CONN(p);
-    ph_request *req = c->parsing;
-    c->parsing = NULL;
-    req->keep_alive = llhttp_should_keep_alive(p);
-    enqueue(c, req);
-    c->received = req;
-    if (!req->keep_alive)
-        c->no_more = true;
-    return HPE_PAUSED; /* one message per llhttp_execute: dispatch it */
-}
-
-static void init_parser_settings(void)
-{
-    llhttp_settings_init(&parser_settings);
-    parser_settings.on_message_begin = on_message_begin;
-    parser_settings.on_url = on_url;
-    parser_settings.on_url_complete = on_url_complete;
-    parser_settings.on_header_field = on_header_field;
-    parser_settings.on_header_field_complete = on_header_field_complete;
-    parser_settings.on_header_value = on_header_value;
-    parser_settings.on_header_value_complete = on_header_value_complete;
-    parser_settings.on_headers_complete = on_headers_complete;
-    parser_settings.on_body = on_body;
-    parser_settings.on_message_complete = on_message_complete;
-    parser_settings_ready = true;
-}
+static const ph_http_parse_hooks parse_hooks = {on_begin, on_body_follows};
 
 /* ---- parsing and writing ---- */
 
@@ -443,48 +291,47 @@ static const char *error_message(int status)
  * stop reading requests: the connection closes once it is written. */
 static void queue_error(ph_conn *c, int status)
 {
-    ph_request *req = c->parsing ? c->parsing : ph_request_new();
-    c->parsing = NULL;
+    ph_request *req = ph_http_parse_take(&c->parser);
+    if (!req)
+        req = ph_request_new();
     c->no_more = true;
     if (!req)
         return; /* closes after the queued responses, without this one */
     req->conn = c;
+    req->own = true;
     req->keep_alive = false;
     req->method_bit = 0;
     ph_request_set_error(req, status, error_message(status), NULL);
-    req->state = PH_REQ_DONE;
+    req->final = true;
     enqueue(c, req);
 }
 
-/* Parse buffered bytes into queued requests and dispatch each. */
+/* Parse buffered bytes into queued requests and hand each up. */
 static void parse_buffered(ph_conn *c)
 {
     while (c->rpos < c->rlen && !c->no_more && c->nqueued < MAX_PIPELINE) {
-        const char *start = c->rbuf + c->rpos;
-        llhttp_errno_t err = llhttp_execute(&c->parser, start, c->rlen - c->rpos);
-        if (err == HPE_OK) {
-            c->rpos = c->rlen;
+        size_t used;
+        ph_request *req;
+        int status;
+        ph_parse_status rc =
+            ph_http_parse(&c->parser, conf(c), c->rbuf + c->rpos, c->rlen - c->rpos, &used, &req, &status);
+        c->rpos += used;
+        if (rc == PH_PARSE_MORE)
+            break;
+        if (rc == PH_PARSE_ERROR) {
+            ph_log_debug("connection %d: %d for malformed request: %s", c->fd, status, ph_http_parse_why(&c->parser));
+            queue_error(c, status);
             break;
         }
-        if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-            c->rpos += (size_t)(llhttp_get_error_pos(&c->parser) - start);
-            if (err == HPE_PAUSED)
-                llhttp_resume(&c->parser);
-            else
-                c->no_more = true; /* upgrades are not served: answer, then close */
-            ph_request *req = c->received;
-            c->received = NULL;
-            if (c->srv->draining)
-                c->no_more = true; /* answered with Connection: close */
-            if (req)
-                ph_dispatch_request(req);
+        if (rc == PH_PARSE_UPGRADE || layer.draining)
+            c->no_more = true; /* answered with Connection: close */
+        if (!req)
             continue;
-        }
-        int status = c->error_status ? c->error_status : 400;
-        ph_log_debug("connection %d: %d for malformed request: %s (%s)", c->fd, status, llhttp_errno_name(err),
-                     llhttp_get_error_reason(&c->parser));
-        queue_error(c, status);
-        break;
+        enqueue(c, req);
+        if (!req->keep_alive)
+            c->no_more = true;
+        req->own = false;
+        layer.hooks.received(req);
     }
     if (c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
@@ -507,7 +354,7 @@ static void want_write(ph_conn *c, bool progressed)
  * the connection's state says close. */
 static int prepare_response(ph_conn *c, ph_request *req)
 {
-    bool last = req->next == NULL && !c->parsing;
+    bool last = req->next == NULL && !c->parser.req;
     bool keep = req->keep_alive && !(c->no_more && last) && !(req->streaming && !req->chunked);
     req->close_after = !keep;
     if (ph_http_build_head(req, keep) < 0) {
@@ -529,7 +376,7 @@ static size_t unsent(const ph_request *r)
  * head of the queue (what it has buffered so far). */
 static bool sendable(const ph_conn *c, const ph_request *r)
 {
-    return r->state == PH_REQ_DONE || (r->streaming && r == c->head);
+    return r->final || (r->streaming && r == c->head);
 }
 
 /* Gather the iovecs of what can be written from the head of the queue.
@@ -554,7 +401,7 @@ static int gather(ph_conn *c, struct iovec *iov, size_t *total)
             iov[n++] = (struct iovec){r->resp_body.data + off, blen - off};
             *total += blen - off;
         }
-        if (r->close_after || r->state != PH_REQ_DONE)
+        if (r->close_after || !r->final)
             break; /* nothing goes after a close or a running stream */
     }
     return n;
@@ -573,13 +420,13 @@ static bool advance(ph_conn *c, size_t w)
             return true;
         }
         w -= need;
-        if (r->state != PH_REQ_DONE) { /* a stream, all sent for now */
+        if (!r->final) { /* a stream, all sent for now */
             r->written = r->resp_head.len;
             ph_buf_reset(&r->resp_body);
             return true;
         }
         bool close_after = r->close_after;
-        ph_request_release(dequeue(c));
+        let_go(dequeue(c));
         if (close_after) {
             begin_linger(c);
             return false;
@@ -597,7 +444,7 @@ static flush_result flush(ph_conn *c)
         size_t total;
         int n = gather(c, iov, &total);
         if (n < 0) {
-            ph_conn_close(c);
+            conn_close(c);
             return FLUSH_CLOSED;
         }
         ssize_t w = writev(c->fd, iov, n);
@@ -608,7 +455,7 @@ static flush_result flush(ph_conn *c)
                 want_write(c, false);
                 return FLUSH_BLOCKED;
             }
-            ph_conn_close(c);
+            conn_close(c);
             return FLUSH_CLOSED;
         }
         if (!advance(c, (size_t)w))
@@ -625,7 +472,7 @@ static flush_result flush(ph_conn *c)
     c->write_deadline = 0;
     if (!c->head && (c->no_more || c->read_eof) && (c->rpos == c->rlen || c->no_more)) {
         if (c->read_eof)
-            ph_conn_close(c);
+            conn_close(c);
         else
             begin_linger(c);
         return FLUSH_CLOSED;
@@ -633,41 +480,43 @@ static flush_result flush(ph_conn *c)
     return FLUSH_DONE;
 }
 
-/* A stream at the head that was told to pause has drained: tell it.
- * Returns true when the plugin's drain callback ran. */
+/* A stream at the head that was told to pause has drained: tell its
+ * owner. Returns true when the `drained` hook ran. */
 static bool signal_drain(ph_conn *c)
 {
     ph_request *r = c->head;
-    if (!r || !r->streaming || r->state != PH_REQ_RUNNING || !r->drain_wanted || unsent(r) > STREAM_LOW_WATER)
+    if (!r || !r->streaming || r->final || !r->drain_wanted || unsent(r) > STREAM_LOW_WATER)
         return false;
     r->drain_wanted = false;
-    if (!r->drain_cb)
-        return false;
-    const struct ph_route *route = r->route;
-    ph_plugin_call call = ph_watchdog_begin(route, "drain callback");
-    r->drain_cb(r, r->drain_arg);
-    ph_watchdog_end(&call);
+    layer.hooks.drained(r);
     return true;
+}
+
+/* Write from the loop, never under the caller. */
+static void kick(ph_conn *c)
+{
+    if (!c->in_run)
+        event_active(c->wev, EV_WRITE, 1); /* conn_run from the loop */
 }
 
 int ph_conn_stream_begin(ph_request *req)
 {
     ph_conn *c = req->conn;
-    if (!c || req->streaming || req->state != PH_REQ_RUNNING)
+    if (!c || req->streaming || req->final)
         return -1;
     req->streaming = true;
     req->chunked = !(req->http_major == 1 && req->http_minor == 0);
-    if (req->deadline)
-        event_del(req->deadline); /* the timeout is for starting the response */
-    if (prepare_response(c, req) < 0)
+    if (prepare_response(c, req) < 0) {
+        req->streaming = false;
         return -1;
-    ph_conn_response_ready(req);
+    }
+    kick(c);
     return 0;
 }
 
 int ph_conn_stream_write(ph_request *req, const void *data, size_t len)
 {
-    if (!req->conn || !req->streaming || req->state != PH_REQ_RUNNING || (len && !data))
+    if (!req->conn || !req->streaming || req->final || (len && !data))
         return -1;
     if (len && req->method_bit != PH_METHOD_HEAD) {
         ph_buf *b = &req->resp_body;
@@ -679,7 +528,7 @@ int ph_conn_stream_write(ph_request *req, const void *data, size_t len)
             b->len = mark;
             return -1;
         }
-        ph_conn_response_ready(req);
+        kick(req->conn);
     }
     if (unsent(req) > STREAM_HIGH_WATER) {
         req->drain_wanted = true;
@@ -688,10 +537,12 @@ int ph_conn_stream_write(ph_request *req, const void *data, size_t len)
     return 0;
 }
 
-void ph_conn_stream_end(ph_request *req)
+void ph_conn_stream_end(ph_request *req, bool clean)
 {
-    if (req->chunked && req->method_bit != PH_METHOD_HEAD &&
-        ph_buf_append(&req->resp_body, "0\r\n\r\n", 5) < 0)
+    if (!clean)
+        req->close_after = true; /* no last chunk: the client sees a broken stream */
+    else if (req->chunked && req->method_bit != PH_METHOD_HEAD &&
+             ph_buf_append(&req->resp_body, "0\r\n\r\n", 5) < 0)
         req->close_after = true; /* no terminator: only a close ends the body */
 }
 
@@ -706,7 +557,7 @@ static void update_interest(ph_conn *c)
             event_del(c->rev);
         c->reading = want_read;
     }
-    if (c->parsing)
+    if (c->parser.req)
         return; /* READ_HEADERS / READ_BODY deadline already running */
     if (c->head) {
         c->phase = READ_BUSY;
@@ -717,7 +568,7 @@ static void update_interest(ph_conn *c)
     }
 }
 
-/* Parse, dispatch and write as far as possible. May free the connection. */
+/* Parse, hand up and write as far as possible. May free the connection. */
 static void conn_run(ph_conn *c)
 {
     if (c->in_run)
@@ -738,15 +589,13 @@ static void conn_run(ph_conn *c)
 
 void ph_conn_response_ready(ph_request *req)
 {
-    ph_conn *c = req->conn;
-    if (!c->in_run)
-        event_active(c->wev, EV_WRITE, 1); /* conn_run from the loop */
+    req->final = true;
+    kick(req->conn);
 }
 
 void ph_conn_answer_instead(ph_request *req, int status, const char *message)
 {
     ph_conn *c = req->conn;
-    req->conn = NULL;
     ph_request *sub = ph_request_new();
     ph_request **slot = &c->head;
     ph_request *prev = NULL;
@@ -759,24 +608,25 @@ void ph_conn_answer_instead(ph_request *req, int status, const char *message)
         if (c->tail == req)
             c->tail = prev;
         c->nqueued--;
-        req->next = NULL;
         ph_log_error("connection %d: out of memory for a %d response; closing", c->fd, status);
-        ph_conn_close(c);
+        let_go(req);
+        conn_close(c);
         return;
     }
     sub->conn = c;
+    sub->own = true;
     sub->http_major = req->http_major;
     sub->http_minor = req->http_minor;
     sub->keep_alive = req->keep_alive;
     sub->method_bit = req->method_bit;
     ph_request_set_error(sub, status, message, NULL);
-    sub->state = PH_REQ_DONE;
+    sub->final = true;
     sub->next = req->next;
     *slot = sub;
     if (c->tail == req)
         c->tail = sub;
-    req->next = NULL;
-    ph_conn_response_ready(sub);
+    let_go(req);
+    kick(c);
 }
 
 /* ---- events ---- */
@@ -807,13 +657,13 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n < 0) {
-        ph_conn_close(c);
+        conn_close(c);
         return;
     }
     /* EOF: the client sent everything; answer what it asked, then close. */
     c->read_eof = true;
     if (!c->head && c->rpos == c->rlen) {
-        ph_conn_close(c);
+        conn_close(c);
         return;
     }
     conn_run(c);
@@ -835,7 +685,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     uint64_t now = now_ms();
     if (c->write_deadline && now >= c->write_deadline) {
         ph_log_debug("connection %d: send timeout, closing", c->fd);
-        ph_conn_close(c);
+        conn_close(c);
         return;
     }
     if (c->read_deadline && now >= c->read_deadline) {
@@ -850,7 +700,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             break;
         case READ_IDLE:
         case READ_LINGER:
-            ph_conn_close(c);
+            conn_close(c);
             return;
         }
     }
@@ -867,31 +717,27 @@ static void format_peer(const struct sockaddr *addr, char *buf, size_t len)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr, buf, (socklen_t)len);
 }
 
-int ph_conn_accept(ph_server *srv, int fd, const struct sockaddr *addr)
+int ph_conn_accept(int fd, const struct sockaddr *addr)
 {
-    if (!parser_settings_ready)
-        init_parser_settings();
     ph_conn *c = calloc(1, sizeof *c);
     if (!c || !(c->rbuf = malloc(READ_BUF_SIZE)))
         goto fail;
     c->fd = fd;
-    c->srv = srv;
     format_peer(addr, c->peer, sizeof c->peer);
-    c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->wev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
-    c->tev = evtimer_new(srv->base, on_timer, c);
+    c->rev = event_new(layer.base, fd, EV_READ | EV_PERSIST, on_readable, c);
+    c->wev = event_new(layer.base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
+    c->tev = evtimer_new(layer.base, on_timer, c);
     if (!c->rev || !c->wev || !c->tev || event_add(c->rev, NULL) < 0)
         goto fail;
     c->reading = true;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
-    c->parser.data = c;
-    c->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = c;
-    srv->conns = c;
-    srv->nconns++;
+    ph_http_parser_init(&c->parser, &parse_hooks, c);
+    c->next = layer.conns;
+    if (layer.conns)
+        layer.conns->prev = c;
+    layer.conns = c;
+    layer.nconns++;
     set_read_phase(c, READ_IDLE, conf(c)->header_timeout_ms);
     return 0;
 fail:
@@ -910,30 +756,47 @@ fail:
     return -1;
 }
 
-void ph_conn_begin_drain(ph_conn *c)
+/* Drain one connection (see ph_conn_drain_all). May free it. */
+static void conn_drain(ph_conn *c)
 {
     if (c->phase == READ_LINGER)
         return;
     bool streaming = false;
     for (const ph_request *r = c->head; r; r = r->next)
-        streaming |= r->streaming && r->state == PH_REQ_RUNNING;
+        streaming |= r->streaming && !r->final;
     if (streaming) {
         /* An open-ended stream (server-sent events) would hold the drain
-         * to its timeout: close now; the stream's plugin gets its abort
-         * callback, and clients reconnect elsewhere. */
-        ph_conn_close(c);
+         * to its timeout: close now; the stream's owner hears of it
+         * through `dropped`, and clients reconnect elsewhere. */
+        conn_close(c);
         return;
     }
     if (!c->head) {
         /* Idle or mid-request: a request may be on its way (a keep-alive
          * client under load sends the next one at once). Answer it with
          * Connection: close; an idle one closes after a short grace. */
-        if (!c->parsing && c->rpos == c->rlen)
+        if (!c->parser.req && c->rpos == c->rlen)
             set_read_phase(c, READ_IDLE, DRAIN_IDLE_GRACE_MS);
         return;
     }
     c->no_more = true;
-    ph_request_release(c->parsing); /* not in flight: never answered */
-    c->parsing = NULL;
+    let_go(ph_http_parse_take(&c->parser)); /* not in flight: never answered */
     update_interest(c);
+}
+
+void ph_conn_drain_all(void)
+{
+    layer.draining = true;
+    ph_conn *c = layer.conns;
+    while (c) {
+        ph_conn *next = c->next; /* conn_drain may free c, never another */
+        conn_drain(c);
+        c = next;
+    }
+}
+
+void ph_conn_close_all(void)
+{
+    while (layer.conns)
+        conn_close(layer.conns);
 }

@@ -1,55 +1,92 @@
-/* http_conn.h - the HTTP/1.1 connection layer: plain fd events, direct
- * read()/writev(), llhttp parsing, keep-alive, pipelining with responses
- * in request order, limits, timeouts, lingering close. Loop thread only. */
+/* http_conn.h - the HTTP/1.1 connection layer: bytes in, requests out,
+ * responses back in request order. Plain fd events, direct
+ * read()/writev(), llhttp parsing, keep-alive, pipelining, limits,
+ * timeouts, lingering close.
+ *
+ * It knows no plugins: a request it has received goes up through the
+ * `received` hook (dispatch), and the layer above tells it when a response
+ * is final (ph_conn_response_ready), when to answer instead (a timeout),
+ * and what a stream writes. Every request it lets go of goes up through
+ * `dropped`, exactly once. Loop thread only. */
 #ifndef PH_HTTP_CONN_H
 #define PH_HTTP_CONN_H
 
+#include "config.h"
 #include "request.h"
 
 #include <stdbool.h>
 
-struct ph_server;
-
-typedef struct ph_conn ph_conn;
-
+struct event_base;
 struct sockaddr;
+
+/* The upward paths, registered once at start (all required). */
+typedef struct ph_conn_hooks {
+    /* `req` was received completely and queued on its connection (its
+     * slot in the pipeline): start it. Its response comes back through
+     * ph_conn_response_ready, possibly before this returns. */
+    void (*received)(ph_request *req);
+    /* The connection let go of `req` (req->conn is NULL by now): its
+     * response was written, it was answered instead (a 504), or the
+     * connection closed before that. Never twice for one request, and
+     * the layer never touches `req` again. */
+    void (*dropped)(ph_request *req);
+    /* The stream `req` (at the head of its queue) has written its
+     * buffered output down to the low-water mark after stream_write said
+     * 1: the writer may go on. */
+    void (*drained)(ph_request *req);
+    /* A connection closed (the count of open ones went down). */
+    void (*closed)(void);
+} ph_conn_hooks;
+
+/* Serve connections on `base` with `hooks` (copied). Call once before
+ * ph_conn_accept (again only after ph_conn_close_all, in tests). */
+void ph_conn_setup(struct event_base *base, const ph_conn_hooks *hooks);
+
+/* The limits and timeouts to apply from now on (the current
+ * generation's; the pointer must stay valid until the next call). */
+void ph_conn_set_limits(const ph_server_conf *limits);
 
 /* Take over the accepted non-blocking socket `fd` from peer `addr` (may be
  * NULL). Returns 0, or -1 (the fd is closed). */
-int ph_conn_accept(struct ph_server *srv, int fd, const struct sockaddr *addr);
+int ph_conn_accept(int fd, const struct sockaddr *addr);
 
-/* The response of `req` (still queued on its connection) is final. The
- * write happens from the loop, never under the caller (which may be plugin
- * code that must not see its connection closed under it). */
+/* Open connections. */
+int ph_conn_count(void);
+
+/* The response of `req` (still queued on its connection, req->conn set)
+ * is final: it is written from the loop, never under the caller (which
+ * may be plugin code that must not see its connection closed under it).
+ * The layer drops `req` once it is written. */
 void ph_conn_response_ready(ph_request *req);
 
-/* Take `req` off its connection (req->conn becomes NULL) and queue a host
- * error response with `status` in its place, in the same pipeline slot.
- * Without memory for that, the connection is closed instead. */
+/* Take `req` off its connection (req->conn becomes NULL, `dropped` runs
+ * for it before this returns) and queue a host error response with
+ * `status` in its place, in the same pipeline slot. Without memory for
+ * that, the connection is closed instead. */
 void ph_conn_answer_instead(ph_request *req, int status, const char *message);
 
-/* Streaming: send the head now (chunked for HTTP/1.1, close-delimited for
- * 1.0). Returns 0 or -1. */
+/* Streaming: send the head built so far now (chunked for HTTP/1.1,
+ * close-delimited for 1.0). Returns 0, or -1 (no connection, already
+ * streaming, no memory). */
 int ph_conn_stream_begin(ph_request *req);
 
-/* Queue body bytes of a streaming response. Returns 0, 1 when the
- * buffered output is above the high-water mark, or -1. */
+/* Queue body bytes of a stream. Returns 0, 1 when the buffered output is
+ * above the high-water mark (wait for `drained`), or -1. */
 int ph_conn_stream_write(ph_request *req, const void *data, size_t len);
 
-/* Append the end of a streaming body (the last chunk). */
-void ph_conn_stream_end(ph_request *req);
+/* The stream is over: append its end (the last chunk) when `clean`, else
+ * cut it short (the connection closes after what was queued). */
+void ph_conn_stream_end(ph_request *req, bool clean);
 
-/* Drain: close `conn` now when it streams (an open-ended stream is
- * aborted); an idle one may bring one more request within a short grace
- * (a keep-alive client under load sends it at once), answered with
- * Connection: close; else stop reading further requests and close once
- * the queued responses are written. */
-void ph_conn_begin_drain(ph_conn *conn);
+/* Drain every connection: a streaming one closes now (an open-ended stream
+ * is cut short); an idle one may bring one more request within a short
+ * grace (a keep-alive client under load sends it at once), answered with
+ * Connection: close; others stop reading and close once their queued
+ * responses are written. Requests parsed from now on are answered with
+ * Connection: close. */
+void ph_conn_drain_all(void);
 
-/* Close `conn` now; requests still running finish without a client. */
-void ph_conn_close(ph_conn *conn);
-
-/* Next connection in the server's list (for drain walks). */
-ph_conn *ph_conn_next(const ph_conn *conn);
+/* Close every connection now; requests still running are dropped. */
+void ph_conn_close_all(void);
 
 #endif

@@ -7,13 +7,7 @@
 
 #include "config.h"
 #include "plugin_loader.h"
-
-/* What the SDK calls ph_settings: the route's own copy of its keys. */
-struct ph_settings {
-    char *route_path;
-    ph_setting *items;
-    size_t count;
-};
+#include "route_settings.h" /* struct ph_settings */
 
 typedef struct ph_instance {
     ph_plugin_lib *lib;  /* one reference held */

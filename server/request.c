@@ -1,11 +1,6 @@
 /* request.c - request objects: recycling, accessors, host error bodies. */
 #include "request.h"
 
-#include "fetch.h"
-#include "generation.h"
-#include "offload.h"
-#include "request_timer.h"
-
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
@@ -33,7 +28,7 @@ ph_request *ph_request_new(void)
     }
     req->next = NULL;
     req->status = 200;
-    req->state = PH_REQ_PARSING;
+    req->life = PH_LIFE_PARSED;
     return req;
 }
 
@@ -52,22 +47,12 @@ static void free_request(ph_request *req)
     free(req);
 }
 
-void ph_request_end_async(ph_request *req)
-{
-    ph_request_timer_cancel_all(req);
-    ph_fetch_cancel_all(req);
-    ph_offload_cancel_all(req);
-}
-
-void ph_request_release(ph_request *req)
+void ph_request_recycle(ph_request *req)
 {
     if (!req)
         return;
-    ph_request_end_async(req);
     if (req->deadline)
         event_del(req->deadline);
-    if (req->gen)
-        ph_generation_unref(req->gen);
     if (free_count >= FREE_LIST_MAX) {
         free_request(req);
         return;
@@ -83,6 +68,7 @@ void ph_request_release(ph_request *req)
         ph_buf_reset(&bufs[i]);
     }
     memset(req, 0, sizeof *req);
+    req->life = PH_LIFE_RELEASED;
     req->params = bufs[6];
     req->deadline = deadline;
     req->arena = bufs[0];

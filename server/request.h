@@ -1,9 +1,14 @@
-/* request.h - one HTTP request and the response being built for it.
+/* request.h - one HTTP request and the response being built for it: the
+ * data, and who may write which part of it.
  *
- * Owned by the loop thread, except while a sync handler runs: then the pool
- * thread running it has the request to itself (the loop only reads `conn`
- * pointers it owns). Requests are recycled through a free list so a
- * keep-alive connection allocates nothing per request in steady state. */
+ * Every field has one writer, named on its section below; anyone may read.
+ * The life of a request (who holds it, when it is released) is
+ * request_life.c's; this file only recycles the memory. Requests are
+ * recycled through a free list so a keep-alive connection allocates
+ * nothing per request in steady state. Loop thread, except that a sync
+ * handler's pool thread has the request to itself while it runs (the loop
+ * then writes only fields that thread never reads: conn, next, and the
+ * life flags). */
 #ifndef PH_REQUEST_H
 #define PH_REQUEST_H
 
@@ -24,11 +29,16 @@ typedef struct ph_header {
     uint32_t value_off, value_len;
 } ph_header;
 
-typedef enum ph_request_state {
-    PH_REQ_PARSING, /* headers/body still arriving */
-    PH_REQ_RUNNING, /* handed to a handler (loop or pool) */
-    PH_REQ_DONE,    /* response ready to be written */
-} ph_request_state;
+/* The life of a request (request_life.c has every transition):
+ *   PARSED -> RUNNING -> DONE -> RELEASED, or PARSED -> DONE (host answer)
+ *   RUNNING -> ABORTING -> DONE (async: client gone or route timeout) */
+typedef enum ph_life_state {
+    PH_LIFE_PARSED = 0, /* received; not handed to a handler */
+    PH_LIFE_RUNNING,    /* a handler runs (loop or pool) or an async one is pending */
+    PH_LIFE_ABORTING,   /* the plugin's abort callback is on the stack */
+    PH_LIFE_DONE,       /* the response is final (or discarded): no plugin code for it */
+    PH_LIFE_RELEASED,   /* back on the free list */
+} ph_life_state;
 
 /* The pool job a sync request becomes (see pool.h). */
 typedef struct ph_job {
@@ -38,16 +48,13 @@ typedef struct ph_job {
 } ph_job;
 
 struct ph_request {
-    ph_job job;                 /* first: a job is a request */
-    struct ph_conn *conn;       /* NULL once the client is gone */
-    struct ph_request *next;    /* the connection's pipeline order */
-    struct ph_generation *gen;  /* generation that accepted it (ref held) */
-    const struct ph_route *route;
+    ph_job job; /* first: a job is a request (written by dispatch and the pool) */
+    int handler_result;        /* what a sync handle() returned (dispatch, on the pool thread) */
 
-    /* request, parsed: arena holds the URL and header names/values, each
-     * NUL-terminated; offsets stay valid when the arena grows */
-    ph_buf arena;
-    uint32_t url_len;          /* URL is at arena offset 0 */
+    /* ---- the parsed request: written by the connection layer while
+     * receiving (http_conn.c), then read-only ---- */
+    ph_buf arena;              /* URL at offset 0, then header names/values, NUL-terminated */
+    uint32_t url_len;
     uint32_t path_len;         /* path = URL up to '?' */
     ph_header *headers;
     uint32_t nheaders, headers_cap;
@@ -59,57 +66,61 @@ struct ph_request {
     bool keep_alive;
     char client_addr[48];      /* the peer's IP as text, "" when unknown */
 
-    /* query parameters, decoded on first use into one buffer */
-    ph_buf query_decoded;
-    bool query_ready;
-
-    /* response */
-    int status;
-    ph_buf resp_headers;       /* "Name: value\r\n" lines from the plugin */
-    ph_buf resp_body;
+    /* ---- the wire: written by the connection layer only ---- */
+    struct ph_conn *conn;      /* the connection holding it; NULL once it let go */
+    struct ph_request *next;   /* the connection's pipeline order */
     ph_buf resp_head;          /* status line + all headers, built to send */
-    bool has_content_type;
-    bool close_after;          /* the connection closes after this response */
     size_t written;            /* bytes of head+body already written */
-
-    /* lifecycle */
-    ph_request_state state;
-    bool in_handler;           /* async handle() is on the stack */
-    int handler_result;        /* what a sync handle() returned */
-    bool completed;            /* complete() was called */
-    ph_timer *timers;          /* pending plugin timers (request_timer.c) */
-    ph_fetch *fetches;         /* outbound requests in flight (fetch.c) */
-    struct ph_offload *offloads; /* offloaded work not yet done (offload.c) */
-    ph_abort_cb abort_cb;      /* async: client gone or timeout */
-    void *abort_arg;
-    struct event *deadline;    /* handler timeout; allocated once per object */
-    bool timed_out;            /* a sync handler outlived its timeout */
-
-    /* streaming (async): head sent early, body = chunks queued in resp_body */
-    bool streaming;
+    bool own;                  /* made by the connection itself, never handed up */
+    bool final;                /* the response is complete: write it all */
+    bool close_after;          /* the connection closes after this response */
+    bool streaming;            /* stream_begin: head sent early, body in chunks */
     bool chunked;              /* HTTP/1.1 framing; 1.0 streams until close */
     bool drain_wanted;         /* stream_write returned 1 */
+
+    /* ---- the response: written by the plugin (through host_api, while
+     * request_life allows it) or by the host answering instead ---- */
+    int status;
+    ph_buf resp_headers;       /* "Name: value\r\n" lines */
+    ph_buf resp_body;          /* a stream: chunks not yet written */
+    bool has_content_type;
+
+    /* ---- caches of request.c (query parameters, decoded on first use)
+     * and dispatch (path parameters of the matched route) ---- */
+    ph_buf query_decoded;
+    bool query_ready;
+    ph_buf params;             /* "name\0value\0..." */
+
+    /* ---- the life: written by request_life.c only ---- */
+    ph_life_state life;
+    const struct ph_route *route;  /* the handler's route (RUNNING on) */
+    struct ph_generation *gen;     /* generation that accepted it (ref held) */
+    bool async;                /* the route's plugin is async */
+    bool in_handler;           /* async handle() is on the stack */
+    bool counted;              /* in the in-flight count (board, drain) */
+    bool detached;             /* the client let go while it ran */
+    bool timed_out;            /* answered 504; a sync handler still runs */
+    ph_abort_cb abort_cb;
+    void *abort_arg;
     ph_drain_cb drain_cb;
     void *drain_arg;
+    struct event *deadline;    /* route timeout; allocated once per object */
 
-    /* path parameters of the matched route: "name\0value\0..." */
-    ph_buf params;
+    /* ---- pending async work: each list written by its module ---- */
+    ph_timer *timers;            /* request_timer.c */
+    ph_fetch *fetches;           /* fetch.c */
+    struct ph_offload *offloads; /* offload.c */
 };
 
-/* Decoded path parameter `name`, or NULL. */
-const char *ph_request_path_param(const struct ph_request *req, const char *name);
-
-/* A fresh request from the free list or the heap, or NULL. Loop thread. */
+/* A fresh request (PH_LIFE_PARSED, status 200) from the free list or the
+ * heap, or NULL. Loop thread. */
 struct ph_request *ph_request_new(void);
 
-/* The request's answer is final: cancel its timers and fetches, and let
- * its pending offloads call done with a NULL request. Idempotent. Loop
- * thread. */
-void ph_request_end_async(struct ph_request *req);
-
-/* Return a request to the free list (ending its async work, releasing its
- * generation and oversized buffers). Loop thread. */
-void ph_request_release(struct ph_request *req);
+/* Put `req` back on the free list, keeping its buffers' memory (and its
+ * deadline event), forgetting everything else. The caller has ended all
+ * its async work and released its generation: request_life.c's release
+ * is the only caller for a request a handler saw. Loop thread. */
+void ph_request_recycle(struct ph_request *req);
 
 /* Free the whole free list (at exit). Loop thread. */
 void ph_request_free_cache(void);
@@ -117,6 +128,9 @@ void ph_request_free_cache(void);
 /* NUL-terminated path (no query) and raw query ("" when absent). */
 const char *ph_request_path(const struct ph_request *req);
 const char *ph_request_query(const struct ph_request *req);
+
+/* Decoded path parameter `name`, or NULL. */
+const char *ph_request_path_param(const struct ph_request *req, const char *name);
 
 /* First header `name` (case-insensitive) or NULL. */
 const char *ph_request_header(const struct ph_request *req, const char *name);

@@ -8,7 +8,9 @@
 #include "http_conn.h"
 #include "log.h"
 #include "offload.h"
+#include "request_life.h"
 #include "request_timer.h"
+#include "sdk_calls.h"
 #include "watchdog.h"
 
 #include <errno.h>
@@ -23,7 +25,13 @@
  * burst of new connections spreads over the workers racing for it. */
 #define ACCEPT_BATCH 4
 
+/* The server of this process, for the hooks of the layers below (which
+ * carry no context: there is one server per worker process). */
+static ph_server *serving;
+
 const ph_server_conf *ph_server_conf_now(const ph_server *srv) { return &srv->gen->config->server; }
+
+static void check_drained(ph_server *srv);
 
 static void pause_accepting(ph_server *srv)
 {
@@ -62,7 +70,8 @@ static void on_listen_readable(evutil_socket_t fd, short what, void *arg)
                 accept_failed(srv, errno);
             return; /* EAGAIN: another worker took it; ECONNABORTED: gone */
         }
-        ph_conn_accept(srv, c, (struct sockaddr *)&ss);
+        ph_conn_accept(c, (struct sockaddr *)&ss);
+        srv->nconns = ph_conn_count();
         if (srv->nconns >= ph_server_conf_now(srv)->max_connections) {
             ph_log_warn("max_connections (%d) reached; not accepting until a connection closes",
                         ph_server_conf_now(srv)->max_connections);
@@ -81,17 +90,36 @@ static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
         resume_accepting(srv);
 }
 
-void ph_server_on_conn_closed(ph_server *srv)
+/* The connection hook `closed`: resume accepting below max_connections,
+ * finish a drain when nothing is left. */
+static void on_conn_closed(void)
 {
+    ph_server *srv = serving;
+    srv->nconns = ph_conn_count();
     if (srv->accept_paused && srv->nconns < ph_server_conf_now(srv)->max_connections &&
         !event_pending(srv->accept_resume, EV_TIMEOUT, NULL))
         resume_accepting(srv);
-    ph_server_check_drained(srv);
+    check_drained(srv);
 }
 
-void ph_server_check_drained(ph_server *srv)
+/* request_life's counts changed: mirror them, maybe finish a drain. */
+static void on_life_changed(void)
 {
-    if (srv->draining && srv->nconns == 0 && srv->detached == 0 && ph_pool_pending(srv->pool) == 0)
+    ph_server *srv = serving;
+    const ph_life_counts *n = ph_life_counts_now();
+    srv->requests_done = n->requests_done;
+    srv->detached = n->detached;
+    srv->stuck_sync = n->stuck_sync;
+    check_drained(srv);
+}
+
+/* In flight: requests begun and not finished, and pool jobs (sync
+ * handlers, offloads) whose done() has not run. */
+static int in_flight(const ph_server *srv) { return ph_life_counts_now()->in_flight + ph_pool_pending(srv->pool); }
+
+static void check_drained(ph_server *srv)
+{
+    if (srv->draining && ph_conn_count() == 0 && in_flight(srv) == 0)
         event_base_loopbreak(srv->base);
 }
 
@@ -115,19 +143,13 @@ void ph_server_begin_drain(ph_server *srv, const char *why)
         return;
     srv->draining = true;
     stop_listening(srv);
-    ph_log_info("%s: draining %d connections, %d requests in flight; up to %llu ms", why, srv->nconns,
-                ph_pool_pending(srv->pool) + srv->detached,
-                (unsigned long long)ph_server_conf_now(srv)->drain_timeout_ms);
-    ph_conn *c = srv->conns;
-    while (c) {
-        ph_conn *next = ph_conn_next(c);
-        ph_conn_begin_drain(c);
-        c = next;
-    }
+    ph_log_info("%s: draining %d connections, %d requests in flight; up to %llu ms", why, ph_conn_count(),
+                in_flight(srv), (unsigned long long)ph_server_conf_now(srv)->drain_timeout_ms);
+    ph_conn_drain_all();
     uint64_t ms = ph_server_conf_now(srv)->drain_timeout_ms;
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     event_add(srv->drain_timer, &tv);
-    ph_server_check_drained(srv);
+    check_drained(srv);
 }
 
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
@@ -135,8 +157,8 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     ph_server *srv = arg;
-    ph_log_warn("drain timeout: %d connections and %d requests still open; exiting", srv->nconns,
-                ph_pool_pending(srv->pool) + srv->detached);
+    ph_log_warn("drain timeout: %d connections and %d requests still open; exiting", ph_conn_count(),
+                in_flight(srv));
     event_base_loopbreak(srv->base);
 }
 
@@ -144,7 +166,9 @@ void ph_server_switch(ph_server *srv, ph_generation *gen)
 {
     ph_generation *old = srv->gen;
     srv->gen = gen;
+    ph_dispatch_set_generation(gen);
     const ph_server_conf *sc = ph_server_conf_now(srv);
+    ph_conn_set_limits(sc);
     ph_log_set_level(sc->log_level);
     ph_watchdog_set_threshold(sc->loop_warn_ms);
     ph_fetch_set_max_connections((unsigned)sc->upstream_connections);
@@ -175,12 +199,23 @@ static int setup(ph_server *srv)
     if (!srv->base)
         return -1;
     ph_request_timer_setup(srv->base);
-    ph_dispatch_init(srv);
     if (ph_generation_reaper_setup(srv->base) < 0)
         return -1;
     const ph_server_conf *sc = ph_server_conf_now(srv);
+    ph_sdk_calls_install(); /* before the pool threads start */
     srv->pool = ph_pool_create(srv->base, sc->sync_threads, sc->sync_queue);
     ph_offload_setup(srv->pool);
+    ph_life_setup(srv->base, on_life_changed);
+    ph_dispatch_setup(srv->pool, srv->worker_id);
+    ph_dispatch_set_generation(srv->gen);
+    static const ph_conn_hooks conn_hooks = {
+        .received = ph_dispatch_request,
+        .dropped = ph_life_dropped,
+        .drained = ph_life_drained,
+        .closed = on_conn_closed,
+    };
+    ph_conn_setup(srv->base, &conn_hooks);
+    ph_conn_set_limits(sc);
     ph_watchdog_set_threshold(sc->loop_warn_ms);
     ph_fetch_set_max_connections((unsigned)sc->upstream_connections);
     if (ph_watchdog_setup(srv->base) < 0 || ph_fetch_setup(srv->base) < 0)
@@ -204,10 +239,10 @@ static int setup(ph_server *srv)
  * instead, since a stuck sync handler cannot be joined. */
 static void teardown(ph_server *srv)
 {
-    while (srv->conns)
-        ph_conn_close(srv->conns);
-    if (srv->pool && (ph_pool_pending(srv->pool) > 0 || srv->detached > 0)) {
-        ph_log_warn("exiting with %d requests still running", ph_pool_pending(srv->pool) + srv->detached);
+    if (srv->base)
+        ph_conn_close_all();
+    if (srv->pool && in_flight(srv) > 0) {
+        ph_log_warn("exiting with %d requests still running", in_flight(srv));
         _exit(0);
     }
     stop_listening(srv);
@@ -222,6 +257,7 @@ static void teardown(ph_server *srv)
         event_free(srv->drain_timer);
     if (srv->accept_resume)
         event_free(srv->accept_resume);
+    ph_host_api_set_hooks(NULL);
     ph_generation_unref(srv->gen);
     ph_generation_reaper_shutdown();
     ph_request_free_cache();
@@ -233,6 +269,7 @@ int ph_server_run(ph_generation *gen, const char *config_path, int worker_id, in
                   ph_server_ready_fn ready, void *ready_arg)
 {
     ph_server srv = {.config_path = config_path, .worker_id = worker_id, .gen = gen, .listen_fd = listen_fd};
+    serving = &srv;
     signal(SIGPIPE, SIG_IGN);
     ph_host_api_set_loop_thread(pthread_self());
     int status = 0;

@@ -12,7 +12,6 @@
 
 struct event_base;
 struct event;
-struct ph_conn;
 
 typedef struct ph_server ph_server;
 
@@ -29,8 +28,9 @@ struct ph_server {
     bool accept_paused;       /* at max_connections or after EMFILE */
     ph_generation *gen;       /* current generation (one reference) */
     ph_pool *pool;
-    struct ph_conn *conns;    /* all open connections */
-    int nconns;
+    /* mirrors of the connection layer's and request_life's counts,
+     * refreshed whenever they change (read by the worker) */
+    int nconns;               /* open connections */
     int detached;             /* running requests whose client is gone */
     int stuck_sync;           /* sync handlers still running past their timeout */
     unsigned long requests_done; /* requests answered since start */
@@ -59,10 +59,5 @@ void ph_server_switch(ph_server *srv, ph_generation *gen);
 
 /* The server's limits and timeouts now (of the current generation). */
 const ph_server_conf *ph_server_conf_now(const ph_server *srv);
-
-/* A connection closed or a detached request finished: resume accepting
- * below max_connections, finish a drain when nothing is left. */
-void ph_server_on_conn_closed(ph_server *srv);
-void ph_server_check_drained(ph_server *srv);
 
 #endif

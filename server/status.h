@@ -6,9 +6,23 @@
 
 #include "request.h"
 
-struct ph_server;
+#include <stdint.h>
 
-/* Fill `req`'s response with the status of `srv`. */
-void ph_status_respond(const struct ph_server *srv, ph_request *req);
+/* What the document reports, gathered by the caller. */
+typedef struct ph_status_info {
+    double lag_ms, lag_max_ms;
+    uint64_t slow_callbacks;
+    unsigned long generation;
+    int worker;
+    long pid;
+    unsigned long requests_done;
+    int connections;
+    int sync_pending;
+    int sync_stuck;
+    int detached;
+} ph_status_info;
+
+/* Fill `req`'s response with `info` as JSON (500 when out of memory). */
+void ph_status_respond(ph_request *req, const ph_status_info *info);
 
 #endif

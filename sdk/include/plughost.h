@@ -88,7 +88,21 @@ typedef void (*ph_timer_cb)(ph_request *req, void *arg);
 /* ---- types of ABI 1.1 ---- */
 
 /* Called once on the loop thread when a pending async request ends before
- * complete(): the client went away or the route's timeout passed. */
+ * complete(): the client went away or the route's timeout passed. The
+ * request is ending: the callback frees what the plugin keeps for it and
+ * cancels what the host cannot (its own resources). Inside it:
+ *   allowed   the request accessors (method, path, query, query_param,
+ *             header, body, path_param, header_count, header_at,
+ *             client_addr), log, timer_cancel and fetch_cancel on handles
+ *             that are still valid
+ *   refused   complete() (the host finishes the request when the callback
+ *             returns), the response builders (set_status, add_header,
+ *             set_body, respond_json, respond_error: nothing is sent),
+ *             and new work: timer_start, timer_repeat, fetch, offload,
+ *             on_abort, stream_begin, stream_write, stream_on_drain.
+ *             Each returns -1 (or NULL) and the host logs it; the mock
+ *             host records it as a misuse.
+ * After the callback returns, `req` is gone. */
 typedef void (*ph_abort_cb)(ph_request *req, void *arg);
 
 /* Called on the loop thread when a stream's buffered output has drained
@@ -181,7 +195,10 @@ typedef struct ph_host_api {
     const void *(*body)(const ph_request *req, size_t *len);
 
     /* ---- response builders (the thread running handle(), or the loop
-     *      thread for an async request before complete()) ---- */
+     *      thread for an async request before complete()). Refused with
+     *      -1 and logged once the response is final (after complete() or
+     *      a returned handle()), inside the abort callback, after
+     *      stream_begin(), and from an offloaded work function ---- */
 
     /* Set the status code (default 200). Returns 0, -1 if not 100..599. Since 1.0. */
     int (*set_status)(ph_request *req, int status);
@@ -214,10 +231,11 @@ typedef struct ph_host_api {
      * the response built so far (to fail, respond_error(req, 500, ...)
      * first). Its pending timers and fetches are cancelled; offloads still
      * running call their done with a NULL request. After it, `req` must
-     * not be touched. Do not call it inside
-     * handle() (return PH_OK there): the host tolerates it, the mock host
-     * reports it. Returns 0, or -1 when called twice or off the loop
-     * thread. Since 1.0. */
+     * not be touched. Returns 0, or -1 (logged, nothing happens) when the
+     * request is not pending: inside handle() (return PH_OK there
+     * instead), inside the abort callback, a second time, on a sync
+     * request, or off the loop thread. The mock host and the real host
+     * refuse the same calls. Since 1.0. */
     int (*complete)(ph_request *req);
     /* Start a one-shot timer of `ms` milliseconds bound to `req`. The host
      * cancels it if the request completes first. The handle is valid until
@@ -239,7 +257,8 @@ typedef struct ph_host_api {
      * calls it once, then cancels every timer, fetch and offload result of
      * the request and frees it: after the callback returns `req` is gone.
      * A plugin that keeps `req` anywhere but in host primitives must
-     * register one. Loop thread. Returns 0 or -1. Since 1.1. */
+     * register one; what the callback may call is listed at ph_abort_cb.
+     * Loop thread. Returns 0 or -1. Since 1.1. */
     int (*on_abort)(ph_request *req, ph_abort_cb cb, void *arg);
 
     /* Like timer_start, but fires every `ms` until cancelled or the request

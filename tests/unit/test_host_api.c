@@ -4,8 +4,10 @@
 #include "config_value.h"
 #include "plugin_instance.h"
 #include "request.h"
+#include "request_life.h"
 #include "request_timer.h"
 #include "router.h"
+#include "sdk_calls.h"
 #include "unit_util.h"
 
 #include <setjmp.h>
@@ -33,6 +35,7 @@ static int setup(void **state)
 {
     (void)state;
     api = ph_host_api_table();
+    ph_sdk_calls_install();
     return 0;
 }
 
@@ -43,11 +46,21 @@ static int free_requests(void **state)
     return 0;
 }
 
+/* A request a sync handler is running (the builders are open). */
 static ph_request *new_request(void)
 {
     ph_request *req = ph_request_new();
     assert_non_null(req);
     ut_request_set_url(req, "/route?x=1");
+    req->life = PH_LIFE_RUNNING;
+    return req;
+}
+
+/* A pending async request (the loop primitives are open). */
+static ph_request *async_request(void)
+{
+    ph_request *req = new_request();
+    req->async = true;
     return req;
 }
 
@@ -160,7 +173,7 @@ static void accessors_read_method_path_query_headers_and_body(void **state)
     body = api->body(req, &len);
     assert_int_equal(len, 7);
     assert_memory_equal(body, "{\"a\":1}", 7);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 /* Headers enumerate in arrival order, repeats included; the client
@@ -186,7 +199,7 @@ static void header_at_enumerates_every_header_and_client_addr_reports_the_peer(v
     assert_string_equal(api->client_addr(req), "");
     snprintf(req->client_addr, sizeof req->client_addr, "::1");
     assert_string_equal(api->client_addr(req), "::1");
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 /* ---- response builders ---- */
@@ -202,7 +215,7 @@ static void set_status_accepts_100_to_599_only(void **state)
     assert_int_equal(api->set_status(req, 600), -1);
     assert_int_equal(api->set_status(req, -200), -1);
     assert_int_equal(req->status, 599);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void add_header_appends_name_value_lines(void **state)
@@ -216,7 +229,7 @@ static void add_header_appends_name_value_lines(void **state)
     assert_string_equal(h, "X-One: 1\r\nCache-Control: no-store, max-age=0\r\nX-Empty: \r\n");
     free(h);
     assert_false(req->has_content_type);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void add_header_refuses_cr_lf_in_value_and_bad_names(void **state)
@@ -235,7 +248,7 @@ static void add_header_refuses_cr_lf_in_value_and_bad_names(void **state)
     assert_int_equal(api->add_header(req, NULL, "1"), -1);
     assert_int_equal(api->add_header(req, "X-Null", NULL), -1);
     assert_int_equal(req->resp_headers.len, before);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void add_header_refuses_host_managed_headers_in_any_case(void **state)
@@ -249,7 +262,7 @@ static void add_header_refuses_host_managed_headers_in_any_case(void **state)
             fail_msg("add_header accepted managed header '%s'", managed[i]);
     }
     assert_int_equal(req->resp_headers.len, 0);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void add_header_content_type_in_any_case_marks_type_set(void **state)
@@ -258,7 +271,7 @@ static void add_header_content_type_in_any_case_marks_type_set(void **state)
     ph_request *req = new_request();
     assert_int_equal(api->add_header(req, "content-TYPE", "text/csv"), 0);
     assert_true(req->has_content_type);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void set_body_replaces_previous_body(void **state)
@@ -272,7 +285,7 @@ static void set_body_replaces_previous_body(void **state)
     assert_int_equal(api->set_body(req, NULL, 0), 0);
     assert_int_equal(req->resp_body.len, 0);
     assert_int_equal(api->set_body(req, NULL, 5), -1);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void respond_json_sets_status_compact_body_and_json_type(void **state)
@@ -294,7 +307,7 @@ static void respond_json_sets_status_compact_body_and_json_type(void **state)
     /* the caller still owns the tree */
     assert_string_equal(cJSON_GetObjectItem(obj, "message")->valuestring, "hi");
     cJSON_Delete(obj);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void respond_json_keeps_the_plugins_own_content_type(void **state)
@@ -311,7 +324,7 @@ static void respond_json_keeps_the_plugins_own_content_type(void **state)
     assert_string_equal(body, "[]");
     free(body);
     cJSON_Delete(arr);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void respond_json_twice_adds_content_type_once(void **state)
@@ -325,7 +338,7 @@ static void respond_json_twice_adds_content_type_once(void **state)
     assert_string_equal(h, "Content-Type: application/json\r\n");
     free(h);
     cJSON_Delete(t);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void respond_json_refuses_null_tree_and_bad_status_leaving_response(void **state)
@@ -340,7 +353,7 @@ static void respond_json_refuses_null_tree_and_bad_status_leaving_response(void 
     assert_int_equal(req->resp_body.len, 4);
     assert_int_equal(req->resp_headers.len, 0);
     cJSON_Delete(t);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void respond_error_escapes_message_into_json(void **state)
@@ -356,7 +369,7 @@ static void respond_error_escapes_message_into_json(void **state)
     cJSON_Delete(parsed);
     free(body);
     assert_true(req->has_content_type);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 /* ---- loop-only primitives ---- */
@@ -400,7 +413,7 @@ static void timer_start_and_complete_are_refused_off_the_loop_thread(void **stat
     ph_request_timer_setup(base);
     ph_host_api_set_loop_thread(pthread_self());
     assert_true(ph_host_api_on_loop_thread());
-    ph_request *req = new_request();
+    ph_request *req = async_request();
     off_loop_result r = {api, req, (ph_timer *)&r, 0};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, call_off_loop, &r), 0);
@@ -416,7 +429,7 @@ static void timer_start_and_complete_are_refused_off_the_loop_thread(void **stat
     event_base_loopexit(base, &wait);
     event_base_dispatch(base);
     assert_int_equal(fired, 1);
-    ph_request_release(req);
+    ph_life_discard(req);
     ph_request_timer_setup(NULL);
     event_base_free(base);
 }
@@ -433,7 +446,7 @@ static void path_param_reads_the_matched_routes_parameters(void **state)
     assert_null(api->path_param(req, "ID"));
     assert_null(api->path_param(req, NULL));
     assert_null(api->path_param(NULL, "id"));
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 /* A request as the dispatcher hands it to a handler of `mode`. */
@@ -462,7 +475,7 @@ static ph_request *running_request(const fake_route *f)
 {
     ph_request *req = new_request();
     req->route = &f->route;
-    req->state = PH_REQ_RUNNING;
+    req->async = f->desc.mode == PH_MODE_ASYNC;
     return req;
 }
 
@@ -503,7 +516,7 @@ static void on_abort_registers_only_for_pending_async_requests_on_the_loop(void 
     assert_ptr_equal(req->abort_arg, &arg);
     assert_int_equal(api->stream_on_drain(req, never_abort, &arg), 0);
     assert_ptr_equal(req->drain_cb, never_abort);
-    ph_request_release(req);
+    ph_life_discard(req);
 
     req = running_request(&sync_route); /* a sync handler may not */
     assert_int_equal(api->on_abort(req, never_abort, NULL), -1);
@@ -514,16 +527,16 @@ static void on_abort_registers_only_for_pending_async_requests_on_the_loop(void 
     assert_int_equal(api->stream_on_drain(req, never_abort, NULL), -1);
     ph_fetch_request freq = {.struct_size = sizeof freq, .url = "http://127.0.0.1:1/"};
     assert_null(api->fetch(req, &freq, never_fetched, NULL));
-    ph_request_release(req);
+    ph_life_discard(req);
 
     req = running_request(&async_route); /* an async one that is not running */
-    req->state = PH_REQ_DONE;
+    req->life = PH_LIFE_DONE;
     assert_int_equal(api->on_abort(req, never_abort, NULL), -1);
-    req->route = NULL;
-    req->state = PH_REQ_RUNNING;
+    req->life = PH_LIFE_ABORTING;
     assert_int_equal(api->on_abort(req, never_abort, NULL), -1);
+    req->life = PH_LIFE_RUNNING;
     assert_int_equal(api->on_abort(NULL, never_abort, NULL), -1);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 typedef struct off_loop_11 {
@@ -563,7 +576,7 @@ static void abi_11_loop_calls_are_refused_off_the_loop_thread(void **state)
     assert_null(r.repeat);
     assert_null(req->abort_cb);
     assert_null(req->timers);
-    ph_request_release(req);
+    ph_life_discard(req);
     ph_request_timer_setup(NULL);
     event_base_free(base);
 }
@@ -575,7 +588,7 @@ static void timer_repeat_on_the_loop_fires_until_cancelled(void **state)
     assert_non_null(base);
     ph_request_timer_setup(base);
     ph_host_api_set_loop_thread(pthread_self());
-    ph_request *req = new_request();
+    ph_request *req = async_request();
     fired = 0;
     ph_timer *t = api->timer_repeat(req, 3, count_fire, NULL);
     assert_non_null(t);
@@ -586,7 +599,7 @@ static void timer_repeat_on_the_loop_fires_until_cancelled(void **state)
     api->timer_cancel(t);
     assert_null(req->timers);
     assert_null(api->timer_repeat(req, 0, count_fire, NULL));
-    ph_request_release(req);
+    ph_life_discard(req);
     ph_request_timer_setup(NULL);
     event_base_free(base);
 }
@@ -630,7 +643,7 @@ static void log_with_request_names_route_and_plugin(void **state)
     if (!strstr(text, "[warn] plugin: value 7 of x\n"))
         fail_msg("log line: '%s'", text);
     free(text);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 int main(void)

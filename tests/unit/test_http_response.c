@@ -109,7 +109,7 @@ static void head_has_status_line_server_date_length_and_blank_line(void **state)
     assert_string_equal(head, want);
     assert_int_equal(ph_http_body_to_send(req), 13);
     free(head);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void head_status_line_uses_code_and_reason_for_any_status(void **state)
@@ -130,7 +130,7 @@ static void head_status_line_uses_code_and_reason_for_any_status(void **state)
         if (strncmp(head, cases[i].line, strlen(cases[i].line)) != 0)
             fail_msg("status %d: head starts '%.40s'", cases[i].status, head);
         free(head);
-        ph_request_release(req);
+        ph_request_recycle(req);
     }
 }
 
@@ -150,7 +150,7 @@ static void head_content_length_counts_body_bytes_including_zero(void **state)
     assert_int_equal(count_lines(head, "Content-Length: 1234567\r\n"), 1);
     assert_int_equal(count_lines(head, "Content-Length:"), 1);
     free(head);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void head_adds_octet_stream_type_only_when_plugin_set_none(void **state)
@@ -166,7 +166,7 @@ static void head_adds_octet_stream_type_only_when_plugin_set_none(void **state)
     assert_int_equal(count_lines(head, "Content-Type:"), 1);
     assert_int_equal(count_lines(head, "Content-Type: text/html\r\n"), 1);
     free(head);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void head_puts_plugin_headers_verbatim_before_the_blank_line(void **state)
@@ -181,7 +181,7 @@ static void head_puts_plugin_headers_verbatim_before_the_blank_line(void **state
     assert_memory_equal(head + hl - el - 2, extra, el);
     assert_string_equal(head + hl - 2, "\r\n");
     free(head);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void head_rebuilt_replaces_the_previous_head(void **state)
@@ -193,7 +193,7 @@ static void head_rebuilt_replaces_the_previous_head(void **state)
     assert_string_equal(first, second);
     free(first);
     free(second);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void head_for_head_request_keeps_length_but_sends_no_body(void **state)
@@ -208,7 +208,7 @@ static void head_for_head_request_keeps_length_but_sends_no_body(void **state)
     free(head);
     req->method_bit = PH_METHOD_GET;
     assert_int_equal(ph_http_body_to_send(req), 13);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void head_for_204_and_304_has_no_length_type_or_body(void **state)
@@ -222,13 +222,13 @@ static void head_for_204_and_304_has_no_length_type_or_body(void **state)
             fail_msg("status %d head: %s", statuses[i], head);
         assert_int_equal(ph_http_body_to_send(req), 0);
         free(head);
-        ph_request_release(req);
+        ph_request_recycle(req);
     }
     ph_request *req = response(100, NULL, 1);
     char *head = head_of(req, true);
     assert_int_equal(count_lines(head, "Content-Length:"), 0);
     free(head);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void connection_header_for_http11_only_when_closing(void **state)
@@ -242,7 +242,7 @@ static void connection_header_for_http11_only_when_closing(void **state)
     assert_int_equal(count_lines(head, "Connection: close\r\n"), 1);
     assert_int_equal(count_lines(head, "Connection:"), 1);
     free(head);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void connection_header_for_http10_says_keep_alive_or_close(void **state)
@@ -258,7 +258,7 @@ static void connection_header_for_http10_says_keep_alive_or_close(void **state)
     assert_int_equal(count_lines(head, "Connection: close\r\n"), 1);
     assert_int_equal(count_lines(head, "Connection:"), 1);
     free(head);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void streaming_head_over_http11_is_chunked_without_length(void **state)
@@ -275,7 +275,7 @@ static void streaming_head_over_http11_is_chunked_without_length(void **state)
     assert_int_equal(count_lines(head, "Content-Type:"), 1);
     assert_int_equal(count_lines(head, "Connection:"), 0);
     free(head);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void streaming_head_over_http10_is_close_delimited(void **state)
@@ -290,7 +290,7 @@ static void streaming_head_over_http10_is_close_delimited(void **state)
     assert_int_equal(count_lines(head, "Content-Type:"), 0);
     assert_int_equal(count_lines(head, "Connection: close\r\n"), 1);
     free(head);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void date_line_is_rfc7231_imf_fixdate_of_now(void **state)

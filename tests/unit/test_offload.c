@@ -7,6 +7,7 @@
 #include "generation.h"
 #include "pool.h"
 #include "request.h"
+#include "request_life.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -133,7 +134,7 @@ static void offload_runs_work_on_the_pool_and_done_on_the_loop(void **state)
     assert_int_equal(r.gen_refs_in_done, refs + 1); /* held while done runs */
     assert_int_equal(w->gen.refs, refs);
     assert_null(req->offloads);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void offload_done_gets_null_request_when_the_request_ended_first(void **state)
@@ -146,7 +147,7 @@ static void offload_done_gets_null_request_when_the_request_ended_first(void **s
     ph_request *req = request_of(w);
     int refs = w->gen.refs;
     assert_int_equal(ph_offload_start(req, work, done, &r), 0);
-    ph_request_release(req); /* client gone: the request ends, work still runs */
+    ph_life_discard(req); /* client gone: the request ends, work still runs */
     assert_int_equal(w->gen.refs, refs); /* the request's ref went, the offload's stays */
     pthread_mutex_lock(&lock);
     open = true;
@@ -180,7 +181,7 @@ static void offload_is_refused_when_the_pool_is_full(void **state)
     loop_until(w, &running.dones, 1);
     assert_int_equal(refused.works + refused.dones, 0);
     assert_null(req->offloads);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void offloads_of_one_request_each_finish_once(void **state)
@@ -209,7 +210,7 @@ static void offloads_of_one_request_each_finish_once(void **state)
         assert_ptr_equal(r[i].done_req, req);
     }
     assert_null(req->offloads);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void offload_without_pool_request_or_callbacks_is_refused(void **state)
@@ -226,7 +227,7 @@ static void offload_without_pool_request_or_callbacks_is_refused(void **state)
     ph_offload_setup(w->pool);
     assert_int_equal(w->gen.refs, refs);
     assert_null(req->offloads);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 int main(void)

@@ -5,7 +5,6 @@
 
 #include "config_value.h"
 #include "generation.h"
-#include "request_timer.h"
 #include "unit_util.h"
 
 #include <setjmp.h>
@@ -96,7 +95,7 @@ static void request_splits_url_into_path_and_raw_query(void **state)
     ph_request *req = request_with_url("/search?q=a%20b&x");
     assert_string_equal(ph_request_path(req), "/search");
     assert_string_equal(ph_request_query(req), "q=a%20b&x");
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void request_without_query_has_empty_query(void **state)
@@ -108,7 +107,7 @@ static void request_without_query_has_empty_query(void **state)
     ut_request_set_url(req, "/trailing?");
     assert_string_equal(ph_request_path(req), "/trailing");
     assert_string_equal(ph_request_query(req), "");
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void fresh_request_has_empty_path_and_query(void **state)
@@ -119,7 +118,7 @@ static void fresh_request_has_empty_path_and_query(void **state)
     assert_string_equal(ph_request_query(req), "");
     assert_null(ph_request_query_param(req, "a"));
     assert_null(ph_request_header(req, "Host"));
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 /* ---- query parameters ---- */
@@ -130,7 +129,7 @@ static void query_param_returns_first_of_repeated_names(void **state)
     ph_request *req = request_with_url("/p?a=1&b=2&a=3");
     assert_string_equal(ph_request_query_param(req, "a"), "1");
     assert_string_equal(ph_request_query_param(req, "b"), "2");
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void query_param_absent_name_is_null(void **state)
@@ -141,7 +140,7 @@ static void query_param_absent_name_is_null(void **state)
     assert_null(ph_request_query_param(req, "A"));
     assert_null(ph_request_query_param(req, ""));
     assert_null(ph_request_query_param(req, "1"));
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void query_param_without_equals_or_value_is_empty_string(void **state)
@@ -155,7 +154,7 @@ static void query_param_without_equals_or_value_is_empty_string(void **state)
     assert_non_null(empty);
     assert_string_equal(empty, "");
     assert_string_equal(ph_request_query_param(req, "x"), "1");
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void query_param_decodes_names_values_plus_and_bad_escapes(void **state)
@@ -167,7 +166,7 @@ static void query_param_decodes_names_values_plus_and_bad_escapes(void **state)
     assert_string_equal(ph_request_query_param(req, "bad"), "%zz%4");
     assert_string_equal(ph_request_query_param(req, "e=q"), "a&b");
     assert_null(ph_request_query_param(req, "na%6De"));
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void query_param_keeps_equals_signs_after_the_first_in_value(void **state)
@@ -176,7 +175,7 @@ static void query_param_keeps_equals_signs_after_the_first_in_value(void **state
     ph_request *req = request_with_url("/p?expr=a=b=c&=nokey");
     assert_string_equal(ph_request_query_param(req, "expr"), "a=b=c");
     assert_string_equal(ph_request_query_param(req, ""), "nokey");
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void query_param_skips_empty_pairs(void **state)
@@ -185,7 +184,7 @@ static void query_param_skips_empty_pairs(void **state)
     ph_request *req = request_with_url("/p?&&a=1&&b=2&");
     assert_string_equal(ph_request_query_param(req, "a"), "1");
     assert_string_equal(ph_request_query_param(req, "b"), "2");
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void query_param_without_query_is_null(void **state)
@@ -194,7 +193,7 @@ static void query_param_without_query_is_null(void **state)
     ph_request *req = request_with_url("/p");
     assert_null(ph_request_query_param(req, "p"));
     assert_null(ph_request_query_param(req, ""));
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 /* ---- path parameters (filled by the router) ---- */
@@ -212,7 +211,7 @@ static void path_param_reads_the_routers_parameters_by_name(void **state)
     assert_null(ph_request_path_param(req, "bob"));
     assert_null(ph_request_path_param(req, "use"));
     assert_null(ph_request_path_param(req, ""));
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 /* ---- headers ---- */
@@ -229,7 +228,7 @@ static void header_lookup_is_case_insensitive_and_returns_first(void **state)
     assert_string_equal(ph_request_header(req, "HOST"), "example.com");
     assert_string_equal(ph_request_header(req, "X-TOKEN"), "one");
     assert_string_equal(ph_request_header(req, "empty"), "");
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void header_lookup_needs_the_whole_name(void **state)
@@ -242,7 +241,7 @@ static void header_lookup_needs_the_whole_name(void **state)
     assert_null(ph_request_header(req, "Content-Typ"));
     assert_null(ph_request_header(req, ""));
     assert_string_equal(ph_request_header(req, "content-type"), "text/plain");
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 /* ---- host error responses ---- */
@@ -263,7 +262,7 @@ static void set_error_replaces_response_with_json_error_and_extra_header(void **
     assert_string_equal(body, "{\"error\":\"method not allowed\"}");
     free(headers);
     free(body);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 static void set_error_without_extra_header_has_only_content_type(void **state)
@@ -284,18 +283,15 @@ static void set_error_without_extra_header_has_only_content_type(void **state)
     assert_string_equal(body, "{\"error\":\"x\"}");
     assert_int_equal(req->resp_headers.len, strlen("Content-Type: application/json\r\n"));
     free(body);
-    ph_request_release(req);
+    ph_request_recycle(req);
 }
 
 /* ---- recycling ---- */
-
-static int timer_fired;
 
 static void count_timer(ph_request *req, void *arg)
 {
     (void)req;
     (void)arg;
-    timer_fired++;
 }
 
 /* Fill every field a request carries, as a finished exchange would. */
@@ -331,10 +327,14 @@ static void dirty(ph_request *req, ph_generation *gen)
     req->has_content_type = true;
     req->close_after = true;
     req->written = 1234;
-    req->state = PH_REQ_DONE;
+    req->life = PH_LIFE_DONE;
     req->in_handler = true;
     req->handler_result = PH_ERROR;
-    req->completed = true;
+    req->final = true;
+    req->own = true;
+    req->async = true;
+    req->counted = true;
+    req->detached = true;
 }
 
 static void recycled_request_keeps_nothing_from_the_previous_one(void **state)
@@ -345,8 +345,8 @@ static void recycled_request_keeps_nothing_from_the_previous_one(void **state)
     ph_generation gen = {.number = 1, .router = router, .refs = 2};
     ph_request *req = ph_request_new();
     dirty(req, &gen);
-    ph_request_release(req);
-    assert_int_equal(gen.refs, 1); /* the generation reference was dropped */
+    ph_request_recycle(req);
+    assert_int_equal(gen.refs, 2); /* the reference is request_life's to drop, not recycling's */
 
     ph_request *again = ph_request_new();
     assert_ptr_equal(again, req); /* really the recycled object */
@@ -374,10 +374,14 @@ static void recycled_request_keeps_nothing_from_the_previous_one(void **state)
     assert_false(again->has_content_type);
     assert_false(again->close_after);
     assert_int_equal(again->written, 0);
-    assert_int_equal(again->state, PH_REQ_PARSING);
+    assert_int_equal(again->life, PH_LIFE_PARSED);
     assert_false(again->in_handler);
     assert_int_equal(again->handler_result, 0);
-    assert_false(again->completed);
+    assert_false(again->final);
+    assert_false(again->own);
+    assert_false(again->async);
+    assert_false(again->counted);
+    assert_false(again->detached);
     assert_int_equal(again->params.len, 0);
     assert_null(ph_request_path_param(again, "id"));
     assert_null(again->fetches);
@@ -398,7 +402,7 @@ static void recycled_request_keeps_nothing_from_the_previous_one(void **state)
     assert_null(ph_request_query_param(again, "secret"));
     assert_string_equal(ph_request_query_param(again, "other"), "2");
     assert_null(ph_request_header(again, "Authorization"));
-    ph_request_release(again);
+    ph_request_recycle(again);
     ph_router_free(router);
 }
 
@@ -409,48 +413,20 @@ static void recycled_request_keeps_small_buffers_and_drops_large_ones(void **sta
     ut_request_set_url(req, "/small");
     assert_int_equal(ph_buf_reserve(&req->resp_body, 1u << 20), 0);
     char *arena = req->arena.data;
-    ph_request_release(req);
+    ph_request_recycle(req);
     ph_request *again = ph_request_new();
     assert_ptr_equal(again, req);
     assert_ptr_equal(again->arena.data, arena); /* kept: no malloc next time */
     assert_true(again->arena.cap > 0);
     assert_null(again->resp_body.data); /* 1 MiB is above the 64 KiB kept */
     assert_int_equal(again->resp_body.cap, 0);
-    ph_request_release(again);
-}
-
-static void release_cancels_the_requests_pending_timers(void **state)
-{
-    (void)state;
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
-    ph_request_timer_setup(base);
-    timer_fired = 0;
-    ph_request *req = ph_request_new();
-    assert_non_null(ph_request_timer_start(req, 0, false, count_timer, NULL));
-    assert_non_null(ph_request_timer_start(req, 1, false, count_timer, NULL));
-    ph_request_release(req);
-    assert_null(req->timers);
-    struct timeval wait = {0, 20000};
-    event_base_loopexit(base, &wait);
-    event_base_dispatch(base);
-    assert_int_equal(timer_fired, 0);
-
-    /* control: the same timer fires when the request is not released */
-    ph_request *live = ph_request_new();
-    assert_non_null(ph_request_timer_start(live, 0, false, count_timer, NULL));
-    event_base_loopexit(base, &wait);
-    event_base_dispatch(base);
-    assert_int_equal(timer_fired, 1);
-    ph_request_release(live);
-    ph_request_timer_setup(NULL);
-    event_base_free(base);
+    ph_request_recycle(again);
 }
 
 static void release_of_null_is_harmless(void **state)
 {
     (void)state;
-    ph_request_release(NULL);
+    ph_request_recycle(NULL);
 }
 
 int main(void)
@@ -478,7 +454,6 @@ int main(void)
         T(set_error_without_extra_header_has_only_content_type),
         T(recycled_request_keeps_nothing_from_the_previous_one),
         T(recycled_request_keeps_small_buffers_and_drops_large_ones),
-        T(release_cancels_the_requests_pending_timers),
         T(release_of_null_is_harmless),
     };
 #undef T

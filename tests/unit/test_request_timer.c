@@ -4,6 +4,7 @@
 #include "request_timer.h"
 
 #include "request.h"
+#include "request_life.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -70,7 +71,7 @@ static void timer_fires_once_with_request_and_arg_and_unlinks_itself(void **stat
     assert_null(req->timers);
     run_for_ms(*state, 10);
     assert_int_equal(log_.count, 1);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void timers_fire_in_deadline_order(void **state)
@@ -84,7 +85,7 @@ static void timers_fire_in_deadline_order(void **state)
     assert_int_equal(log_.order[0], 1);
     assert_int_equal(log_.order[1], 2);
     assert_int_equal(log_.order[2], 3);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void cancelled_timer_never_fires_and_others_still_do(void **state)
@@ -100,7 +101,7 @@ static void cancelled_timer_never_fires_and_others_still_do(void **state)
     assert_int_equal(log_.order[0], 2);
     assert_null(req->timers);
     ph_request_timer_cancel(NULL);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void cancel_all_stops_every_pending_timer(void **state)
@@ -112,7 +113,7 @@ static void cancel_all_stops_every_pending_timer(void **state)
     assert_null(req->timers);
     run_for_ms(*state, 30);
     assert_int_equal(log_.count, 0);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void timer_start_refuses_missing_request_callback_or_base(void **state)
@@ -124,7 +125,7 @@ static void timer_start_refuses_missing_request_callback_or_base(void **state)
     ph_request_timer_setup(NULL);
     assert_null(ph_request_timer_start(req, 1, false, on_fire, NULL));
     assert_null(req->timers);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 /* ---- repeating timers ---- */
@@ -142,7 +143,7 @@ static void timer_repeat_fires_every_period_until_cancelled(void **state)
     assert_null(req->timers);
     run_for_ms(*state, 30);
     assert_int_equal(log_.count, fired);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void timer_repeat_with_zero_period_is_refused(void **state)
@@ -151,7 +152,7 @@ static void timer_repeat_with_zero_period_is_refused(void **state)
     ph_request *req = ph_request_new();
     assert_null(ph_request_timer_start(req, 0, true, on_fire, NULL));
     assert_null(req->timers);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static ph_timer *self_timer;
@@ -175,7 +176,7 @@ static void timer_repeat_cancelled_inside_its_callback_stops(void **state)
     run_for_ms(*state, 40);
     assert_int_equal(self_calls, 1);
     assert_null(req->timers);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void timer_one_shot_cancelled_inside_its_callback_is_harmless(void **state)
@@ -191,14 +192,14 @@ static void timer_one_shot_cancelled_inside_its_callback_is_harmless(void **stat
     assert_ptr_not_equal(req->timers, self_timer);
     run_for_ms(*state, 50);
     assert_int_equal(log_.count, 1);
-    ph_request_release(req);
+    ph_life_discard(req);
 }
 
 static void release_request(ph_request *req, void *arg)
 {
     (void)arg;
     self_calls++;
-    ph_request_release(req); /* the request ends from its own timer */
+    ph_life_discard(req); /* the request ends from its own timer */
 }
 
 static void request_ended_inside_a_repeating_timer_callback_stops_it(void **state)

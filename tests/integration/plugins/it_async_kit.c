@@ -108,26 +108,34 @@ static void on_tick(ph_request *req, void *arg)
     }
 }
 
-/* Write 16 KiB chunks until done or the host says pause. */
-static void flood(ph_request *req, void *arg)
+/* Write 16 KiB chunks until done or the host says pause. Returns 1 when
+ * all are written (the caller ends the request), 0 when paused or gone. */
+static int flood_some(ph_request *req, kit_call *call)
 {
     static char chunk[16384];
-    kit_call *call = arg;
     const ph_host_api *api = call->k->api;
     while (call->sent < (unsigned)call->k->count) {
         memset(chunk, 'a' + (int)(call->sent % 26), sizeof chunk);
         call->sent++;
         int rc = api->stream_write(req, chunk, sizeof chunk);
         if (rc < 0)
-            return; /* the client is gone: the abort callback frees call */
+            return 0; /* the client is gone: the abort callback frees call */
         if (rc == 1 && call->sent < (unsigned)call->k->count) {
             api->log(req, PH_LOG_INFO, "paused at chunk %u", call->sent);
-            return; /* flood() again from the drain callback */
+            return 0; /* flood() again from the drain callback */
         }
     }
     api->on_abort(req, NULL, NULL);
     free(call);
-    api->complete(req);
+    return 1;
+}
+
+/* The drain callback: go on, and complete once all is written. */
+static void flood(ph_request *req, void *arg)
+{
+    const ph_host_api *api = ((kit_call *)arg)->k->api;
+    if (flood_some(req, arg))
+        api->complete(req);
 }
 
 static void offload_work(void *arg) { sleep_ms(((kit_call *)arg)->sleep_ms); }
@@ -200,8 +208,7 @@ static int kit_handle(void *state, ph_request *req)
         api->add_header(req, "Content-Type", "application/octet-stream");
         if (api->stream_begin(req) < 0 || api->stream_on_drain(req, flood, call) < 0)
             break;
-        flood(req, call);
-        return PH_PENDING;
+        return flood_some(req, call) ? PH_OK : PH_PENDING; /* never complete() inside handle() */
     case MODE_BLOCK:
     case MODE_PARAM:
     case MODE_HEADERS:

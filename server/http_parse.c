@@ -1,0 +1,247 @@
+/* http_parse.c - llhttp callbacks filling a ph_request. */
+#include "http_parse.h"
+
+#include "config_value.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_HEADERS 100
+
+#define PARSER(l) ((ph_http_parser *)(l)->data)
+
+static llhttp_settings_t settings;
+static bool settings_ready;
+
+static int fail_with(ph_http_parser *c, int status)
+{
+    c->error_status = status;
+    return -1;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->hooks->begin(c->owner);
+    if (!req)
+        return fail_with(c, 503);
+    c->req = req;
+    c->in_field = c->value_open = false;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    if (req->url_len + len > c->limits->max_url_size)
+        return fail_with(c, 414);
+    if (ph_buf_append(&req->arena, at, len) < 0)
+        return fail_with(c, 503);
+    req->url_len += (uint32_t)len;
+    return 0;
+}
+
+/* Store the URL's NUL and a NUL-terminated copy of its path after it. */
+static int on_url_complete(llhttp_t *p)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    const char *q = req->url_len ? memchr(req->arena.data, '?', req->url_len) : NULL;
+    req->path_len = q ? (uint32_t)(q - req->arena.data) : req->url_len;
+    if (ph_buf_reserve(&req->arena, req->path_len + 2) < 0)
+        return fail_with(c, 503);
+    char *a = req->arena.data;
+    a[req->url_len] = '\0';
+    memcpy(a + req->url_len + 1, a, req->path_len);
+    a[req->url_len + 1 + req->path_len] = '\0';
+    req->arena.len = req->url_len + req->path_len + 2;
+    if (req->path_len == 0 || a[0] != '/')
+        return fail_with(c, 400); /* "*" and absolute-form targets are not served */
+    return 0;
+}
+
+/* Terminate a header value whose value_complete callback did not come
+ * (an empty value). Returns 0 or -1. */
+static int close_value(ph_http_parser *c)
+{
+    if (!c->value_open)
+        return 0;
+    c->value_open = false;
+    return ph_buf_append(&c->req->arena, "", 1);
+}
+
+static int count_header_bytes(ph_http_parser *c, size_t len)
+{
+    ph_request *req = c->req;
+    req->header_bytes += (uint32_t)len;
+    return req->header_bytes > c->limits->max_header_size ? fail_with(c, 431) : 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    if (!c->in_field) {
+        if (close_value(c) < 0)
+            return fail_with(c, 503);
+        if (req->nheaders >= MAX_HEADERS)
+            return fail_with(c, 431);
+        if (req->nheaders == req->headers_cap) {
+            uint32_t cap = req->headers_cap ? req->headers_cap * 2 : 16;
+            ph_header *h = realloc(req->headers, cap * sizeof *h);
+            if (!h)
+                return fail_with(c, 503);
+            req->headers = h;
+            req->headers_cap = cap;
+        }
+        ph_header *h = &req->headers[req->nheaders++];
+        memset(h, 0, sizeof *h);
+        h->name_off = (uint32_t)req->arena.len;
+        c->in_field = true;
+    }
+    if (count_header_bytes(c, len) < 0)
+        return -1;
+    if (ph_buf_append(&req->arena, at, len) < 0)
+        return fail_with(c, 503);
+    req->headers[req->nheaders - 1].name_len += (uint32_t)len;
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    if (ph_buf_append(&req->arena, "", 1) < 0)
+        return fail_with(c, 503);
+    c->in_field = false;
+    c->value_open = true;
+    req->headers[req->nheaders - 1].value_off = (uint32_t)req->arena.len;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    if (count_header_bytes(c, len) < 0)
+        return -1;
+    if (ph_buf_append(&req->arena, at, len) < 0)
+        return fail_with(c, 503);
+    req->headers[req->nheaders - 1].value_len += (uint32_t)len;
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    ph_http_parser *c = PARSER(p);
+    return close_value(c) < 0 ? fail_with(c, 503) : 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    if (close_value(c) < 0)
+        return fail_with(c, 503);
+    req->method = llhttp_method_name((llhttp_method_t)p->method);
+    req->method_bit = ph_method_bit(req->method, strlen(req->method));
+    req->http_major = p->http_major;
+    req->http_minor = p->http_minor;
+    if (req->http_major == 1 && req->http_minor >= 1 && !ph_request_header(req, "Host"))
+        return fail_with(c, 400); /* RFC 9112 3.2: a 1.1 request without Host */
+    if (p->flags & F_CONTENT_LENGTH) {
+        if (p->content_length > c->limits->max_body_size)
+            return fail_with(c, 413);
+        if (p->content_length && ph_buf_reserve(&req->body, (size_t)p->content_length) < 0)
+            return fail_with(c, 503);
+    }
+    if ((p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) && (p->content_length || (p->flags & F_CHUNKED))) {
+        c->hooks->body_follows(c->owner, req);
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    if (req->body.len + len > c->limits->max_body_size)
+        return fail_with(c, 413);
+    return ph_buf_append(&req->body, at, len) < 0 ? fail_with(c, 503) : 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    c->req = NULL;
+    req->keep_alive = llhttp_should_keep_alive(p);
+    c->complete = req;
+    return HPE_PAUSED; /* one message per llhttp_execute */
+}
+
+static void init_settings(void)
+{
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = on_message_begin;
+    settings.on_url = on_url;
+    settings.on_url_complete = on_url_complete;
+    settings.on_header_field = on_header_field;
+    settings.on_header_field_complete = on_header_field_complete;
+    settings.on_header_value = on_header_value;
+    settings.on_header_value_complete = on_header_value_complete;
+    settings.on_headers_complete = on_headers_complete;
+    settings.on_body = on_body;
+    settings.on_message_complete = on_message_complete;
+    settings_ready = true;
+}
+
+void ph_http_parser_init(ph_http_parser *p, const ph_http_parse_hooks *hooks, void *owner)
+{
+    if (!settings_ready)
+        init_settings();
+    memset(p, 0, sizeof *p);
+    llhttp_init(&p->llhttp, HTTP_REQUEST, &settings);
+    p->llhttp.data = p;
+    p->hooks = hooks;
+    p->owner = owner;
+}
+
+ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, const char *data, size_t len,
+                              size_t *used, ph_request **msg, int *status)
+{
+    p->limits = limits;
+    *msg = NULL;
+    llhttp_errno_t err = llhttp_execute(&p->llhttp, data, len);
+    if (err == HPE_OK) {
+        *used = len;
+        return PH_PARSE_MORE;
+    }
+    if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+        *used = (size_t)(llhttp_get_error_pos(&p->llhttp) - data);
+        *msg = p->complete;
+        p->complete = NULL;
+        if (err == HPE_PAUSED_UPGRADE)
+            return PH_PARSE_UPGRADE; /* upgrades are not served: answer, then close */
+        llhttp_resume(&p->llhttp);
+        return PH_PARSE_MESSAGE;
+    }
+    *used = 0;
+    *status = p->error_status ? p->error_status : 400;
+    return PH_PARSE_ERROR;
+}
+
+ph_request *ph_http_parse_take(ph_http_parser *p)
+{
+    ph_request *req = p->req;
+    p->req = NULL;
+    return req;
+}
+
+const char *ph_http_parse_why(const ph_http_parser *p)
+{
+    const char *reason = llhttp_get_error_reason(&p->llhttp);
+    return reason ? reason : llhttp_errno_name(llhttp_get_errno(&p->llhttp));
+}

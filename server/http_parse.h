@@ -1,0 +1,63 @@
+/* http_parse.h - request bytes to ph_request: llhttp's callbacks copy the
+ * URL (and a NUL-terminated path), the headers and the body into the
+ * request's buffers, within the server's limits (400, 413, 414, 431, and
+ * 503 when out of memory). One message per call: the parser pauses after
+ * each, so pipelined requests come out one by one. No sockets here: the
+ * connection layer feeds it bytes. Loop thread. */
+#ifndef PH_HTTP_PARSE_H
+#define PH_HTTP_PARSE_H
+
+#include "config.h"
+#include "request.h"
+
+#include <llhttp.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* What the parser tells its owner while a message arrives. */
+typedef struct ph_http_parse_hooks {
+    /* A message begins: a fresh request to fill, or NULL (answered 503). */
+    ph_request *(*begin)(void *owner);
+    /* Its headers are complete and a body follows (the body timeout
+     * starts; "Expect: 100-continue" may be answered now). */
+    void (*body_follows)(void *owner, ph_request *req);
+} ph_http_parse_hooks;
+
+/* One connection's parser. The fields are this module's; the owner only
+ * reads `req`. */
+typedef struct ph_http_parser {
+    llhttp_t llhttp;
+    const ph_http_parse_hooks *hooks;
+    void *owner;
+    const ph_server_conf *limits; /* during ph_http_parse */
+    ph_request *req;              /* being received; NULL between messages */
+    ph_request *complete;         /* the message just completed */
+    int error_status;             /* set by a callback that fails */
+    bool in_field, value_open;    /* header state */
+} ph_http_parser;
+
+typedef enum ph_parse_status {
+    PH_PARSE_MORE,    /* every byte used; the message (if any) goes on */
+    PH_PARSE_MESSAGE, /* one message is complete */
+    PH_PARSE_UPGRADE, /* one message asking for an upgrade: serve no more */
+    PH_PARSE_ERROR,   /* malformed or over a limit: answer *status, serve no more */
+} ph_parse_status;
+
+void ph_http_parser_init(ph_http_parser *p, const ph_http_parse_hooks *hooks, void *owner);
+
+/* Parse `len` bytes of `data` under `limits`, up to the end of one
+ * message. Stores the bytes used in *used. MESSAGE and UPGRADE hand the
+ * complete request (keep_alive set) to the caller in *msg (NULL for an
+ * upgrade without one); ERROR stores the status to answer in *status,
+ * the request being received stays in p->req. */
+ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, const char *data, size_t len,
+                              size_t *used, ph_request **msg, int *status);
+
+/* Take the request being received (NULL between messages): the caller
+ * answers or drops it; parse no more after it. */
+ph_request *ph_http_parse_take(ph_http_parser *p);
+
+/* Why the last parse failed, for a debug log line. */
+const char *ph_http_parse_why(const ph_http_parser *p);
+
+#endif

@@ -1,0 +1,343 @@
+/* request_life.c - every state change of a request, the route timeout,
+ * the abort, and which SDK call each state allows. */
+#include "request_life.h"
+
+#include "board.h"
+#include "fetch.h"
+#include "generation.h"
+#include "http_conn.h"
+#include "log.h"
+#include "offload.h"
+#include "request_timer.h"
+#include "router.h"
+#include "watchdog.h"
+
+#include <event2/event.h>
+
+static struct event_base *life_base;
+static void (*life_changed)(void);
+static ph_life_counts counts;
+
+void ph_life_setup(struct event_base *base, void (*changed)(void))
+{
+    life_base = base;
+    life_changed = changed;
+    counts = (ph_life_counts){0};
+}
+
+const ph_life_counts *ph_life_counts_now(void) { return &counts; }
+
+static void notify(void)
+{
+    if (life_changed)
+        life_changed();
+}
+
+static const char *route_path(const ph_request *req) { return req->route ? req->route->path : "(none)"; }
+
+static const char *plugin_name(const ph_request *req)
+{
+    return req->route ? ph_instance_name(req->route->instance) : "host";
+}
+
+/* ---- the timers, fetches and offloads of a request ---- */
+
+static void end_async(ph_request *req)
+{
+    ph_request_timer_cancel_all(req);
+    ph_fetch_cancel_all(req);
+    ph_offload_cancel_all(req);
+    if (req->deadline)
+        event_del(req->deadline);
+}
+
+/* DONE -> RELEASED: the generation reference goes, the memory is
+ * recycled. The one place a handled request is released. */
+static void release(ph_request *req)
+{
+    if (req->life != PH_LIFE_DONE) {
+        ph_log_error("request of route %s: release in state %d refused (a bug in the host)", route_path(req),
+                     (int)req->life);
+        return;
+    }
+    if (req->gen)
+        ph_generation_unref(req->gen);
+    req->gen = NULL;
+    req->route = NULL;
+    ph_request_recycle(req); /* life = RELEASED */
+}
+
+void ph_life_discard(ph_request *req)
+{
+    if (!req)
+        return;
+    end_async(req);
+    if (req->counted) {
+        ph_life_finish(req);
+        return;
+    }
+    req->life = PH_LIFE_DONE;
+    if (!req->conn)
+        release(req);
+}
+
+/* ---- begin, run, return ---- */
+
+void ph_life_begin(ph_request *req)
+{
+    ph_board_record *board = ph_board_self();
+    if (board)
+        ph_board_add(&board->in_flight, 1);
+    req->counted = true;
+    counts.in_flight++;
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg);
+
+static void arm_deadline(ph_request *req)
+{
+    uint64_t ms = req->route->timeout_ms;
+    if (!ms)
+        return;
+    if (!req->deadline && !(req->deadline = evtimer_new(life_base, on_deadline, req)))
+        return; /* no memory: the request simply has no timeout */
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    event_add(req->deadline, &tv);
+}
+
+void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, bool async)
+{
+    req->route = route;
+    req->gen = gen;
+    ph_generation_ref(gen);
+    req->async = async;
+    req->life = PH_LIFE_RUNNING;
+    req->in_handler = async;
+    if (!async)
+        arm_deadline(req); /* an async handler's starts when it returns PH_PENDING */
+}
+
+static void handler_failed(ph_request *req, const char *why)
+{
+    ph_log_error("route %s (plugin %s): %s; answered 500", route_path(req), plugin_name(req), why);
+    ph_request_set_error(req, 500, "internal server error", NULL);
+}
+
+void ph_life_returned(ph_request *req, int rc)
+{
+    req->in_handler = false;
+    if (req->life != PH_LIFE_RUNNING)
+        return; /* cannot happen: nothing ends a request under its handle() */
+    if (req->async && rc == PH_PENDING) {
+        if (req->detached)
+            ph_life_abort(req); /* its client left while handle() ran */
+        else if (!req->streaming)
+            arm_deadline(req); /* a stream's timeout ended with stream_begin */
+        return;                /* complete() or an abort follows */
+    }
+    if (req->streaming && rc != PH_OK) {
+        ph_log_error("route %s (plugin %s): handle() failed after stream_begin; cutting the stream short",
+                     route_path(req), plugin_name(req));
+        if (req->conn)
+            ph_conn_stream_end(req, false);
+    } else if (rc == PH_ERROR) {
+        handler_failed(req, "handle() returned PH_ERROR");
+    } else if (rc == PH_PENDING) {
+        handler_failed(req, "a sync handle() must return PH_OK or PH_ERROR");
+    } else if (rc != PH_OK) {
+        handler_failed(req, "handle() returned an unknown result");
+    } else if (req->streaming && req->conn) {
+        ph_conn_stream_end(req, true);
+    }
+    ph_life_finish(req);
+}
+
+/* ---- finish, complete, abort ---- */
+
+void ph_life_finish(ph_request *req)
+{
+    if (req->life == PH_LIFE_DONE || req->life == PH_LIFE_RELEASED) {
+        ph_log_error("route %s (plugin %s): request finished twice; ignored (a bug in the host)", route_path(req),
+                     plugin_name(req));
+        return;
+    }
+    req->life = PH_LIFE_DONE;
+    end_async(req); /* no plugin callback for it from now on */
+    req->abort_cb = NULL;
+    req->drain_cb = NULL;
+    if (req->counted) {
+        req->counted = false;
+        ph_board_record *board = ph_board_self();
+        if (board)
+            ph_board_add(&board->in_flight, -1);
+        counts.in_flight--;
+        counts.requests_done++;
+    }
+    if (req->detached)
+        counts.detached--;
+    if (req->timed_out && !req->async) {
+        counts.stuck_sync--;
+        ph_log_warn("route %s (plugin %s): late result discarded (the client got 504); %d sync handlers "
+                    "still past their timeout",
+                    route_path(req), plugin_name(req), counts.stuck_sync);
+    }
+    if (req->conn)
+        ph_conn_response_ready(req);
+    else
+        release(req);
+    notify();
+}
+
+int ph_life_complete(ph_request *req)
+{
+    if (!ph_life_allows(req, PH_CALL_COMPLETE, "complete()"))
+        return -1;
+    if (req->streaming && req->conn)
+        ph_conn_stream_end(req, true);
+    ph_life_finish(req);
+    return 0;
+}
+
+void ph_life_abort(ph_request *req)
+{
+    if (req->life != PH_LIFE_RUNNING || !req->async || req->in_handler)
+        return;
+    req->life = PH_LIFE_ABORTING;
+    ph_abort_cb cb = req->abort_cb;
+    req->abort_cb = NULL;
+    if (cb) {
+        ph_plugin_call call = ph_watchdog_begin(req->route, "abort callback");
+        cb(req, req->abort_arg);
+        ph_watchdog_end(&call);
+    }
+    ph_life_finish(req); /* without a client: released with its timers, fetches, offloads */
+}
+
+/* The route's timeout passed before the handler answered: the client gets
+ * 504 now (the connection drops the request, which aborts an async one).
+ * A sync handler cannot be stopped: its thread counts as stuck and its
+ * late result is discarded. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ph_request *req = arg;
+    if (req->life != PH_LIFE_RUNNING)
+        return;
+    req->timed_out = true;
+    if (!req->async) {
+        counts.stuck_sync++;
+        ph_log_warn("route %s (plugin %s): no response within %llu ms, answered 504; the sync handler "
+                    "keeps its thread until it returns (%d stuck)",
+                    route_path(req), plugin_name(req), (unsigned long long)req->route->timeout_ms,
+                    counts.stuck_sync);
+    } else {
+        ph_log_warn("route %s (plugin %s): no response within %llu ms, answered 504 and aborted the request",
+                    route_path(req), plugin_name(req), (unsigned long long)req->route->timeout_ms);
+    }
+    if (req->conn)
+        ph_conn_answer_instead(req, 504, "handler timed out"); /* -> ph_life_dropped */
+    else
+        ph_life_abort(req);
+    notify();
+}
+
+/* ---- the connection's hooks ---- */
+
+void ph_life_dropped(ph_request *req)
+{
+    switch (req->life) {
+    case PH_LIFE_DONE:
+        release(req); /* written, or its connection closed first */
+        return;
+    case PH_LIFE_RUNNING:
+        req->detached = true;
+        counts.detached++;
+        if (req->async)
+            ph_life_abort(req);
+        notify(); /* a sync handler finishes it without a client */
+        return;
+    case PH_LIFE_PARSED:
+        req->life = PH_LIFE_DONE; /* never handed to a handler */
+        release(req);
+        return;
+    case PH_LIFE_ABORTING:
+    case PH_LIFE_RELEASED:
+        break;
+    }
+    ph_log_error("request of route %s: dropped in state %d; ignored (a bug in the host)", route_path(req),
+                 (int)req->life);
+}
+
+void ph_life_drained(ph_request *req)
+{
+    if (req->life != PH_LIFE_RUNNING || !req->drain_cb)
+        return;
+    const ph_route *route = req->route;
+    ph_plugin_call call = ph_watchdog_begin(route, "drain callback");
+    req->drain_cb(req, req->drain_arg);
+    ph_watchdog_end(&call);
+}
+
+/* ---- what each state allows ---- */
+
+/* Why `req` in its state refuses a call of kind `call`, or NULL. */
+static const char *refusal(const ph_request *req, ph_life_call call)
+{
+    switch (req->life) {
+    case PH_LIFE_RUNNING:
+        break;
+    case PH_LIFE_ABORTING:
+        return call == PH_CALL_COMPLETE
+                   ? "inside the abort callback: the request is ending, the host finishes it when the "
+                     "callback returns"
+                   : "inside the abort callback: the request is ending, no response or new work is possible";
+    case PH_LIFE_DONE:
+        return call == PH_CALL_COMPLETE ? "on a finished request (complete() twice, or after handle() returned)"
+                                        : "after the response was final";
+    case PH_LIFE_PARSED:
+    case PH_LIFE_RELEASED:
+    default:
+        return "on a request that is not being handled";
+    }
+    if (call == PH_CALL_BUILD)
+        return req->streaming ? "after stream_begin(): the status and headers are sent; the body goes "
+                                "through stream_write()"
+                              : NULL;
+    if (!req->async)
+        return "on a sync request: it is a loop primitive for async plugins";
+    if (call == PH_CALL_COMPLETE && req->in_handler)
+        return "inside handle(): build the response and return PH_OK instead";
+    return NULL;
+}
+
+bool ph_life_allows(const ph_request *req, ph_life_call call, const char *slot)
+{
+    if (!req) {
+        ph_log_error("%s with a NULL request; refused", slot);
+        return false;
+    }
+    const char *why = refusal(req, call);
+    if (!why)
+        return true;
+    ph_log_error("route %s (plugin %s): %s %s; refused", route_path(req), plugin_name(req), slot, why);
+    return false;
+}
+
+void ph_life_stream_begun(ph_request *req)
+{
+    if (req->deadline)
+        event_del(req->deadline);
+}
+
+void ph_life_set_abort(ph_request *req, ph_abort_cb cb, void *arg)
+{
+    req->abort_cb = cb;
+    req->abort_arg = arg;
+}
+
+void ph_life_set_drain(ph_request *req, ph_drain_cb cb, void *arg)
+{
+    req->drain_cb = cb;
+    req->drain_arg = arg;
+}

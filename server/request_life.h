@@ -1,0 +1,109 @@
+/* request_life.h - the one owner of a request's life.
+ *
+ * A request a connection has received is handed to dispatch, which starts
+ * its life here. Every state change (request.h: PARSED, RUNNING, ABORTING,
+ * DONE, RELEASED) happens in request_life.c, and nowhere else:
+ *
+ *   begin            counted in flight (PARSED)
+ *   run              a handler takes it (RUNNING), the route timeout armed
+ *   returned         the handler returned: PH_PENDING waits for complete,
+ *                    anything else finishes it
+ *   complete         the SDK's complete(): finishes a pending async request
+ *   abort            client gone or route timeout: the abort callback runs
+ *                    (ABORTING), then it finishes
+ *   finish           the response is final (DONE): its timers, fetches and
+ *                    offload results are cancelled, the in-flight count
+ *                    drops, the connection gets it to write. Idempotent.
+ *   dropped          the connection let go of it: a DONE request is
+ *                    released (RELEASED); a RUNNING one lost its client
+ *
+ * A request is released exactly once, when it is DONE and no connection
+ * holds it. The SDK calls a state does not allow (complete twice, complete
+ * or a response builder inside the abort callback, ...) are refused and
+ * logged by ph_life_allows, never acted on. Loop thread only, except
+ * ph_life_allows for builders (the pool thread of a sync handler). */
+#ifndef PH_REQUEST_LIFE_H
+#define PH_REQUEST_LIFE_H
+
+#include "request.h"
+
+#include <stdbool.h>
+
+struct event_base;
+struct ph_route;
+struct ph_generation;
+
+/* Requests in their life, for the status document, recycling and drain. */
+typedef struct ph_life_counts {
+    unsigned long requests_done; /* finished since start */
+    int in_flight;               /* begun, not finished */
+    int detached;                /* in flight without a client */
+    int stuck_sync;              /* sync handlers still running past their timeout */
+} ph_life_counts;
+
+/* Use `base` for route timeouts; `changed` (may be NULL) runs after the
+ * counts changed (a request finished, lost its client, got stuck). */
+void ph_life_setup(struct event_base *base, void (*changed)(void));
+
+const ph_life_counts *ph_life_counts_now(void);
+
+/* Count `req` (fresh from its connection) in flight: +1 on this worker's
+ * board. The matching -1 is in finish, once. */
+void ph_life_begin(ph_request *req);
+
+/* A handler of `route` (from `gen`, referenced until release) takes `req`:
+ * PARSED -> RUNNING. A sync handler's route timeout starts now; for an
+ * async one handle() is about to run on the loop (call ph_life_returned
+ * after it: its timeout starts when it returns PH_PENDING). */
+void ph_life_run(ph_request *req, const struct ph_route *route, struct ph_generation *gen, bool async);
+
+/* handle() returned `rc` (async: on the loop; sync: done() of its pool
+ * job). PH_PENDING from an async handler leaves it RUNNING; anything else
+ * finishes it (PH_ERROR and unknown results answer 500). */
+void ph_life_returned(ph_request *req, int rc);
+
+/* The response of `req` is final (PARSED or RUNNING or ABORTING -> DONE).
+ * A second call is logged and ignored. */
+void ph_life_finish(ph_request *req);
+
+/* The SDK's complete(). Returns 0, or -1 (logged) when `req` is not a
+ * pending async request: inside handle(), inside the abort callback,
+ * called twice, or on a sync request. */
+int ph_life_complete(ph_request *req);
+
+/* End a pending async request early: its abort callback runs once
+ * (ABORTING), then it finishes. Ignored when it is not RUNNING. */
+void ph_life_abort(ph_request *req);
+
+/* The connection hook `dropped` (see http_conn.h). */
+void ph_life_dropped(ph_request *req);
+
+/* The connection hook `drained`: the stream's drain callback runs. */
+void ph_life_drained(ph_request *req);
+
+/* What a plugin asks to do with a request. */
+typedef enum ph_life_call {
+    PH_CALL_BUILD,    /* set_status, add_header, set_body, respond_json, respond_error */
+    PH_CALL_ASYNC,    /* on_abort, timers, fetch, offload, stream_*: a pending async request */
+    PH_CALL_COMPLETE, /* complete() */
+} ph_life_call;
+
+/* True when the SDK call `slot` of kind `call` may act on `req` in its
+ * state; otherwise logs why (naming route and plugin) and returns false.
+ * The caller has checked the thread. */
+bool ph_life_allows(const ph_request *req, ph_life_call call, const char *slot);
+
+/* A stream began (stream_begin): the route timeout, which bounds the
+ * start of a response, no longer applies. */
+void ph_life_stream_begun(ph_request *req);
+
+/* Register the abort or drain callback of a pending async request. */
+void ph_life_set_abort(ph_request *req, ph_abort_cb cb, void *arg);
+void ph_life_set_drain(ph_request *req, ph_drain_cb cb, void *arg);
+
+/* Release a request that never was handed to a handler but was begun or
+ * made by a test: end its async work and recycle it. For unit tests and
+ * teardown. */
+void ph_life_discard(ph_request *req);
+
+#endif

@@ -1,0 +1,368 @@
+/* test_http_conn.c - server/http_conn.c over a socketpair: bytes in,
+ * requests handed up, responses back in request order, every request
+ * dropped exactly once. The layer above is played by this file. */
+#include "http_conn.h"
+
+#include "config_value.h"
+#include "unit_util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_REQS 16
+
+/* The layer above: what it was handed, what it got back. */
+static struct {
+    bool answer_now;            /* answer each request as it arrives */
+    ph_request *got[MAX_REQS];  /* received, in order */
+    int ngot;
+    int dropped_done;           /* dropped after their response was final */
+    int dropped_running;        /* dropped before (client gone, answered instead) */
+    ph_request *dropped_last;
+    int closed;
+    int drained;
+} up;
+
+static struct event_base *base;
+static int client = -1; /* the test's end of the socketpair */
+static ph_server_conf limits;
+
+static void answer(ph_request *req)
+{
+    char body[128];
+    int n = snprintf(body, sizeof body, "you asked %s", ph_request_path(req));
+    assert_int_equal(ph_buf_append(&req->resp_body, body, (size_t)n), 0);
+    req->life = PH_LIFE_DONE;
+    ph_conn_response_ready(req);
+}
+
+static void received(ph_request *req)
+{
+    assert_true(up.ngot < MAX_REQS);
+    assert_non_null(req->conn);
+    up.got[up.ngot++] = req;
+    req->life = PH_LIFE_RUNNING;
+    if (up.answer_now)
+        answer(req);
+}
+
+static void dropped(ph_request *req)
+{
+    assert_null(req->conn); /* let go before the call */
+    for (int i = 0; i < up.ngot; i++) {
+        if (up.got[i] == req)
+            up.got[i] = NULL; /* never dropped twice: a second drop finds no slot */
+    }
+    if (req->life == PH_LIFE_DONE)
+        up.dropped_done++;
+    else
+        up.dropped_running++;
+    up.dropped_last = req;
+    ph_request_recycle(req);
+}
+
+static void drained(ph_request *req)
+{
+    (void)req;
+    up.drained++;
+}
+
+static void closed(void) { up.closed++; }
+
+static const ph_conn_hooks hooks = {received, dropped, drained, closed};
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&up, 0, sizeof up);
+    base = event_base_new();
+    if (!base)
+        return -1;
+    limits = (ph_server_conf){.max_body_size = 1 << 20, .max_url_size = 4096, .max_header_size = 8192,
+                              .header_timeout_ms = 5000, .body_timeout_ms = 5000,
+                              .keepalive_timeout_ms = 5000, .send_timeout_ms = 5000};
+    ph_conn_setup(base, &hooks);
+    ph_conn_set_limits(&limits);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return -1;
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    client = sv[1];
+    return ph_conn_accept(sv[0], NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ph_conn_close_all();
+    if (client >= 0)
+        close(client);
+    client = -1;
+    event_base_free(base);
+    ph_request_free_cache();
+    return 0;
+}
+
+/* Run the loop for `ms` milliseconds. */
+static void run_for(int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+}
+
+static void send_str(const char *s) { assert_int_equal(write(client, s, strlen(s)), (ssize_t)strlen(s)); }
+
+/* Everything the server has written so far (runs the loop a little). */
+static char *read_all(void)
+{
+    static char buf[65536];
+    size_t len = 0;
+    run_for(20);
+    for (;;) {
+        struct pollfd p = {client, POLLIN, 0};
+        if (poll(&p, 1, 0) != 1 || len == sizeof buf - 1)
+            break;
+        ssize_t n = read(client, buf + len, sizeof buf - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/* True when the server closed its end (EOF, after reading what is left). */
+static bool server_closed(void)
+{
+    char tmp[4096];
+    run_for(20);
+    for (;;) {
+        struct pollfd p = {client, POLLIN, 0};
+        if (poll(&p, 1, 0) != 1)
+            return false;
+        ssize_t n = read(client, tmp, sizeof tmp);
+        if (n == 0)
+            return true;
+        if (n < 0)
+            return errno != EAGAIN;
+    }
+}
+
+#define GET(path) "GET " path " HTTP/1.1\r\nHost: t\r\n\r\n"
+
+static void a_request_is_handed_up_once_and_its_response_written(void **state)
+{
+    (void)state;
+    up.answer_now = true;
+    send_str("GET /a?x=1 HTTP/1.1\r\nHost: t\r\nX-Test: yes\r\n\r\n");
+    char *out = read_all();
+    assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(out, "Content-Length: 12\r\n"));
+    assert_non_null(strstr(out, "\r\n\r\nyou asked /a"));
+    assert_int_equal(up.ngot, 1);
+    assert_int_equal(up.dropped_done, 1); /* written, then let go */
+    assert_int_equal(up.dropped_running, 0);
+    assert_int_equal(ph_conn_count(), 1); /* keep-alive */
+}
+
+static void parsed_fields_reach_the_layer_above(void **state)
+{
+    (void)state;
+    send_str("POST /p?q=a+b HTTP/1.1\r\nHost: t\r\nX-One: 1\r\nContent-Length: 5\r\n\r\nhello");
+    run_for(20);
+    assert_int_equal(up.ngot, 1);
+    ph_request *req = up.got[0];
+    assert_string_equal(req->method, "POST");
+    assert_int_equal(req->method_bit, PH_METHOD_POST);
+    assert_string_equal(ph_request_path(req), "/p");
+    assert_string_equal(ph_request_query_param(req, "q"), "a b");
+    assert_string_equal(ph_request_header(req, "x-one"), "1");
+    assert_int_equal(req->body.len, 5);
+    assert_memory_equal(req->body.data, "hello", 5);
+    assert_true(req->keep_alive);
+    answer(req);
+    assert_non_null(strstr(read_all(), "you asked /p"));
+}
+
+static void pipelined_responses_go_out_in_request_order(void **state)
+{
+    (void)state;
+    send_str(GET("/1") GET("/2") GET("/3"));
+    run_for(20);
+    assert_int_equal(up.ngot, 3);
+    answer(up.got[2]); /* the last one is ready first */
+    assert_string_equal(read_all(), "");
+    answer(up.got[0]);
+    char *out = read_all();
+    assert_non_null(strstr(out, "you asked /1"));
+    assert_null(strstr(out, "you asked /3"));
+    answer(up.got[1]);
+    out = read_all();
+    char *two = strstr(out, "you asked /2"), *three = strstr(out, "you asked /3");
+    assert_non_null(two);
+    assert_non_null(three);
+    assert_true(two < three);
+    assert_int_equal(up.dropped_done, 3);
+}
+
+static void answer_instead_takes_the_requests_slot_and_drops_it_at_once(void **state)
+{
+    (void)state;
+    send_str(GET("/slow") GET("/fast"));
+    run_for(20);
+    assert_int_equal(up.ngot, 2);
+    ph_request *slow = up.got[0];
+    answer(up.got[1]);
+    ph_conn_answer_instead(slow, 504, "handler timed out");
+    assert_int_equal(up.dropped_running, 1); /* before answer_instead returned */
+    assert_ptr_equal(up.dropped_last, slow);
+    char *out = read_all();
+    char *timeout = strstr(out, "HTTP/1.1 504 Gateway Timeout\r\n"), *fast = strstr(out, "you asked /fast");
+    assert_non_null(timeout);
+    assert_non_null(fast);
+    assert_true(timeout < fast);
+    assert_int_equal(up.dropped_done, 1);
+}
+
+static void a_failed_write_closes_and_drops_each_request_once(void **state)
+{
+    (void)state;
+    send_str(GET("/1") GET("/2"));
+    run_for(20);
+    assert_int_equal(up.ngot, 2);
+    close(client); /* gone: the first write fails */
+    client = -1;
+    run_for(20);
+    assert_int_equal(up.dropped_done + up.dropped_running, 0); /* a FIN alone may be a half-close */
+    answer(up.got[0]);
+    run_for(20);
+    assert_int_equal(ph_conn_count(), 0);
+    assert_int_equal(up.closed, 1);
+    assert_int_equal(up.dropped_done, 1);
+    assert_int_equal(up.dropped_running, 1); /* /2 lost its client */
+    assert_null(up.got[0]);
+    assert_null(up.got[1]);
+}
+
+static void a_half_closed_client_still_gets_its_answers(void **state)
+{
+    (void)state;
+    up.answer_now = true;
+    send_str(GET("/1") GET("/2"));
+    shutdown(client, SHUT_WR);
+    char *out = read_all();
+    assert_non_null(strstr(out, "you asked /1"));
+    assert_non_null(strstr(out, "you asked /2"));
+    assert_true(server_closed());
+    assert_int_equal(up.dropped_done, 2);
+}
+
+static void a_malformed_request_gets_400_and_the_connection_closes(void **state)
+{
+    (void)state;
+    send_str("GARBAGE\r\n\r\n");
+    char *out = read_all();
+    assert_non_null(strstr(out, "HTTP/1.1 400 Bad Request\r\n"));
+    assert_non_null(strstr(out, "Connection: close\r\n"));
+    assert_true(server_closed());
+    assert_int_equal(up.ngot, 0); /* never handed up */
+    assert_int_equal(up.dropped_done + up.dropped_running, 0);
+}
+
+static void a_stream_sends_its_head_then_chunks_then_the_last_chunk(void **state)
+{
+    (void)state;
+    send_str(GET("/s"));
+    run_for(20);
+    ph_request *req = up.got[0];
+    assert_int_equal(ph_conn_stream_begin(req), 0);
+    assert_int_equal(ph_conn_stream_begin(req), -1); /* once */
+    assert_int_equal(ph_conn_stream_write(req, "hello", 5), 0);
+    char *out = read_all();
+    assert_non_null(strstr(out, "Transfer-Encoding: chunked\r\n"));
+    assert_non_null(strstr(out, "\r\n\r\n5\r\nhello\r\n"));
+    assert_int_equal(up.dropped_done + up.dropped_running, 0);
+    ph_conn_stream_end(req, true);
+    req->life = PH_LIFE_DONE;
+    ph_conn_response_ready(req);
+    assert_string_equal(read_all(), "0\r\n\r\n");
+    assert_int_equal(up.dropped_done, 1);
+    assert_int_equal(ph_conn_count(), 1);
+}
+
+static void a_stream_cut_short_closes_the_connection(void **state)
+{
+    (void)state;
+    send_str(GET("/s"));
+    run_for(20);
+    ph_request *req = up.got[0];
+    assert_int_equal(ph_conn_stream_begin(req), 0);
+    ph_conn_stream_end(req, false);
+    req->life = PH_LIFE_DONE;
+    ph_conn_response_ready(req);
+    char *out = read_all();
+    assert_null(strstr(out, "0\r\n\r\n"));
+    assert_true(server_closed());
+}
+
+static void drain_closes_an_idle_connection_and_closes_after_the_queued_answer(void **state)
+{
+    (void)state;
+    send_str(GET("/1"));
+    run_for(20);
+    ph_conn_drain_all();
+    answer(up.got[0]);
+    char *out = read_all();
+    assert_non_null(strstr(out, "Connection: close\r\n"));
+    assert_true(server_closed()); /* our side; it lingers for the client's */
+    close(client);
+    client = -1;
+    run_for(20);
+    assert_int_equal(ph_conn_count(), 0);
+}
+
+static void close_all_drops_running_requests_once(void **state)
+{
+    (void)state;
+    send_str(GET("/1") GET("/2"));
+    run_for(20);
+    answer(up.got[1]);
+    ph_conn_close_all();
+    assert_int_equal(up.dropped_running, 1);
+    assert_int_equal(up.dropped_done, 1); /* final but never written */
+    assert_int_equal(up.closed, 1);
+    assert_int_equal(ph_conn_count(), 0);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(a_request_is_handed_up_once_and_its_response_written),
+        T(parsed_fields_reach_the_layer_above),
+        T(pipelined_responses_go_out_in_request_order),
+        T(answer_instead_takes_the_requests_slot_and_drops_it_at_once),
+        T(a_failed_write_closes_and_drops_each_request_once),
+        T(a_half_closed_client_still_gets_its_answers),
+        T(a_malformed_request_gets_400_and_the_connection_closes),
+        T(a_stream_sends_its_head_then_chunks_then_the_last_chunk),
+        T(a_stream_cut_short_closes_the_connection),
+        T(drain_closes_an_idle_connection_and_closes_after_the_queued_answer),
+        T(close_all_drops_running_requests_once),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

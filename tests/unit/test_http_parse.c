@@ -1,0 +1,213 @@
+/* test_http_parse.c - server/http_parse.c without sockets: bytes in,
+ * requests out, one message per call, limits answered with their status. */
+#include "http_parse.h"
+
+#include "config_value.h"
+#include "unit_util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+static int begun, bodies;
+static ph_request *made[8];
+
+static ph_request *begin(void *owner)
+{
+    (void)owner;
+    ph_request *req = ph_request_new();
+    assert_non_null(req);
+    made[begun++ % 8] = req;
+    return req;
+}
+
+static void body_follows(void *owner, ph_request *req)
+{
+    (void)owner;
+    (void)req;
+    bodies++;
+}
+
+static const ph_http_parse_hooks hooks = {begin, body_follows};
+static ph_server_conf limits;
+static ph_http_parser parser;
+
+static int setup(void **state)
+{
+    (void)state;
+    begun = bodies = 0;
+    limits = (ph_server_conf){.max_body_size = 64, .max_url_size = 32, .max_header_size = 128};
+    ph_http_parser_init(&parser, &hooks, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ph_request_recycle(ph_http_parse_take(&parser));
+    ph_request_free_cache();
+    return 0;
+}
+
+/* Parse all of `text` expecting one message; returns it. */
+static ph_request *one(const char *text)
+{
+    size_t used;
+    ph_request *req;
+    int status = 0;
+    assert_int_equal(ph_http_parse(&parser, &limits, text, strlen(text), &used, &req, &status), PH_PARSE_MESSAGE);
+    assert_int_equal(used, strlen(text));
+    assert_non_null(req);
+    return req;
+}
+
+/* The status of the error `text` is answered with. */
+static int error_of(const char *text)
+{
+    size_t used;
+    ph_request *req;
+    int status = 0;
+    assert_int_equal(ph_http_parse(&parser, &limits, text, strlen(text), &used, &req, &status), PH_PARSE_ERROR);
+    assert_null(req);
+    return status;
+}
+
+static void a_request_comes_out_with_path_query_headers_and_body(void **state)
+{
+    (void)state;
+    ph_request *req = one("POST /a/b?x=1&y=two HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nContent-Length: 3\r\n\r\nabc");
+    assert_string_equal(req->method, "POST");
+    assert_int_equal(req->method_bit, PH_METHOD_POST);
+    assert_string_equal(ph_request_path(req), "/a/b");
+    assert_string_equal(ph_request_query(req), "x=1&y=two");
+    assert_string_equal(ph_request_header(req, "host"), "h");
+    assert_string_equal(ph_request_header(req, "X-Empty"), "");
+    assert_int_equal(req->nheaders, 3);
+    assert_int_equal(req->body.len, 3);
+    assert_memory_equal(req->body.data, "abc", 3);
+    assert_true(req->keep_alive);
+    assert_int_equal(begun, 1);
+    assert_int_equal(bodies, 1);
+    ph_request_recycle(req);
+}
+
+static void pipelined_messages_come_out_one_per_call(void **state)
+{
+    (void)state;
+    const char *two = "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    size_t used, len = strlen(two);
+    ph_request *a, *b;
+    int status;
+    assert_int_equal(ph_http_parse(&parser, &limits, two, len, &used, &a, &status), PH_PARSE_MESSAGE);
+    assert_string_equal(ph_request_path(a), "/1");
+    assert_true(used < len);
+    size_t first = used;
+    assert_int_equal(ph_http_parse(&parser, &limits, two + first, len - first, &used, &b, &status), PH_PARSE_MESSAGE);
+    assert_int_equal(first + used, len);
+    assert_string_equal(ph_request_path(b), "/2");
+    assert_false(b->keep_alive);
+    assert_int_equal(bodies, 0);
+    ph_request_recycle(a);
+    ph_request_recycle(b);
+}
+
+static void a_request_split_byte_by_byte_comes_out_whole(void **state)
+{
+    (void)state;
+    const char *text = "GET /slow?q=%20 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n";
+    ph_request *req = NULL;
+    for (size_t i = 0; i < strlen(text); i++) {
+        size_t used;
+        int status;
+        ph_parse_status rc = ph_http_parse(&parser, &limits, text + i, 1, &used, &req, &status);
+        assert_int_equal(used, 1);
+        if (i + 1 < strlen(text)) {
+            assert_int_equal(rc, PH_PARSE_MORE);
+            assert_non_null(parser.req); /* being received */
+        } else {
+            assert_int_equal(rc, PH_PARSE_MESSAGE);
+        }
+    }
+    assert_non_null(req);
+    assert_null(parser.req);
+    assert_string_equal(ph_request_query_param(req, "q"), " ");
+    assert_int_equal(req->body.len, 2); /* chunked, decoded */
+    assert_memory_equal(req->body.data, "hi", 2);
+    ph_request_recycle(req);
+}
+
+static void http_10_is_not_kept_alive_unless_asked(void **state)
+{
+    (void)state;
+    ph_request *req = one("GET / HTTP/1.0\r\n\r\n");
+    assert_false(req->keep_alive);
+    assert_int_equal(req->http_minor, 0);
+    ph_request_recycle(req);
+}
+
+static void limits_are_answered_with_their_status(void **state)
+{
+    (void)state;
+    assert_int_equal(error_of("GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n"), 414);
+    ph_request_recycle(ph_http_parse_take(&parser));
+    ph_http_parser_init(&parser, &hooks, NULL);
+    assert_int_equal(error_of("GET / HTTP/1.1\r\nHost: h\r\nX-Big: "
+                              "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+                              "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\r\n\r\n"),
+                     431);
+    ph_request_recycle(ph_http_parse_take(&parser));
+    ph_http_parser_init(&parser, &hooks, NULL);
+    assert_int_equal(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 65\r\n\r\n"), 413);
+    ph_request_recycle(ph_http_parse_take(&parser));
+    ph_http_parser_init(&parser, &hooks, NULL);
+    assert_int_equal(error_of("GET / HTTP/1.1\r\n\r\n"), 400); /* 1.1 without Host */
+    ph_request_recycle(ph_http_parse_take(&parser));
+    ph_http_parser_init(&parser, &hooks, NULL);
+    assert_int_equal(error_of("GET http://x/ HTTP/1.1\r\nHost: h\r\n\r\n"), 400); /* absolute form */
+    ph_request_recycle(ph_http_parse_take(&parser));
+    ph_http_parser_init(&parser, &hooks, NULL);
+    assert_int_equal(error_of("NONSENSE\r\n\r\n"), 400);
+    assert_non_null(ph_http_parse_why(&parser));
+}
+
+static void a_chunked_body_over_the_limit_is_413(void **state)
+{
+    (void)state;
+    assert_int_equal(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "41\r\n"
+                              "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\r\n0\r\n\r\n"),
+                     413);
+}
+
+static void take_hands_over_the_request_being_received(void **state)
+{
+    (void)state;
+    size_t used;
+    ph_request *req;
+    int status;
+    const char *half = "GET /half HTTP/1.1\r\nHo";
+    assert_int_equal(ph_http_parse(&parser, &limits, half, strlen(half), &used, &req, &status), PH_PARSE_MORE);
+    ph_request *taken = ph_http_parse_take(&parser);
+    assert_ptr_equal(taken, made[0]);
+    assert_null(ph_http_parse_take(&parser));
+    ph_request_recycle(taken);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(a_request_comes_out_with_path_query_headers_and_body),
+        T(pipelined_messages_come_out_one_per_call),
+        T(a_request_split_byte_by_byte_comes_out_whole),
+        T(http_10_is_not_kept_alive_unless_asked),
+        T(limits_are_answered_with_their_status),
+        T(a_chunked_body_over_the_limit_is_413),
+        T(take_hands_over_the_request_being_received),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
