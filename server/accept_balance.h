@@ -22,4 +22,10 @@ void ph_accept_note_connections(int mine);
  * share and should accept now. Without a board (no supervisor), always. */
 bool ph_accept_fair(int mine);
 
+/* How many of its `mine` connections this worker holds beyond its fair
+ * share and the slack (0 when fair): after a worker died, its clients
+ * reconnected to the survivors; these are the ones to move back to the
+ * replacement. */
+int ph_accept_excess(int mine);
+
 #endif

@@ -61,6 +61,7 @@ struct ph_conn {
     bool reading, writing;       /* rev / wev are added */
     bool in_run;                 /* conn_run is on the stack */
     bool no_more;                /* parse no further requests; close when written */
+    bool shed;                   /* to move to another worker: the next request is its last */
     bool read_eof;
     char peer[48];               /* client IP as text, copied into requests */
     ph_conn *prev, *next;        /* the layer's list */
@@ -323,7 +324,7 @@ static void parse_buffered(ph_conn *c)
             queue_error(c, status);
             break;
         }
-        if (rc == PH_PARSE_UPGRADE || layer.draining)
+        if (rc == PH_PARSE_UPGRADE || layer.draining || c->shed)
             c->no_more = true; /* answered with Connection: close */
         if (!req)
             continue;
@@ -793,6 +794,23 @@ void ph_conn_drain_all(void)
         conn_drain(c);
         c = next;
     }
+}
+
+int ph_conn_shed(int n)
+{
+    int marked = 0;
+    for (ph_conn *c = layer.conns; c && marked < n; c = c->next) {
+        bool streaming = false;
+        for (const ph_request *r = c->head; r; r = r->next)
+            streaming |= r->streaming && !r->final;
+        if (c->shed || c->no_more || streaming || c->phase == READ_LINGER)
+            continue; /* a stream stays where it is; others close anyway */
+        c->shed = true;
+        marked++;
+        if (!c->head && !c->parser.req && c->rpos == c->rlen)
+            set_read_phase(c, READ_IDLE, DRAIN_IDLE_GRACE_MS); /* idle: close after a short grace */
+    }
+    return marked;
 }
 
 void ph_conn_close_all(void)

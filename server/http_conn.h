@@ -89,4 +89,10 @@ void ph_conn_drain_all(void);
 /* Close every connection now; requests still running are dropped. */
 void ph_conn_close_all(void);
 
+/* Move up to `n` connections to other workers, gracefully: each answers
+ * its next request with Connection: close (an idle one closes after a
+ * short grace), so its client reconnects through the shared socket.
+ * Streams are left alone. Returns how many were marked. */
+int ph_conn_shed(int n);
+
 #endif

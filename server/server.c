@@ -2,6 +2,7 @@
  * signals, the generation switch, drain, and the loop. */
 #include "server.h"
 
+#include "accept_balance.h"
 #include "dispatch.h"
 #include "fetch.h"
 #include "host_api.h"
@@ -57,14 +58,24 @@ static void accept_failed(ph_server *srv, int err)
     event_add(srv->accept_resume, &tv);
 }
 
-static void on_listen_readable(evutil_socket_t fd, short what, void *arg)
+/* Accept up to ACCEPT_BATCH pending connections. Above its fair share
+ * of the workers' connections (accept_balance.h) a worker first leaves
+ * them to the others for PH_ACCEPT_DEFER_MS; `force` (the deferral is
+ * over, so nobody else took them) accepts regardless. */
+static void accept_some(ph_server *srv, bool force)
 {
-    (void)what;
-    ph_server *srv = arg;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
+        if (!force && !ph_accept_fair(srv->nconns)) {
+            if (!event_pending(srv->accept_defer, EV_TIMEOUT, NULL)) {
+                event_del(srv->listen_ev);
+                struct timeval tv = {0, PH_ACCEPT_DEFER_MS * 1000};
+                event_add(srv->accept_defer, &tv);
+            }
+            return;
+        }
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
-        int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int c = accept4(srv->listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 accept_failed(srv, errno);
@@ -72,6 +83,8 @@ static void on_listen_readable(evutil_socket_t fd, short what, void *arg)
         }
         ph_conn_accept(c, (struct sockaddr *)&ss);
         srv->nconns = ph_conn_count();
+        ph_accept_note_connections(srv->nconns);
+        force = false;
         if (srv->nconns >= ph_server_conf_now(srv)->max_connections) {
             ph_log_warn("max_connections (%d) reached; not accepting until a connection closes",
                         ph_server_conf_now(srv)->max_connections);
@@ -79,6 +92,37 @@ static void on_listen_readable(evutil_socket_t fd, short what, void *arg)
             return;
         }
     }
+}
+
+static void on_listen_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    accept_some(arg, false);
+}
+
+/* Every second: hand connections beyond this worker's fair share back
+ * (after a worker died its clients all reconnected to the survivors). */
+static void on_rebalance(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ph_server *srv = arg;
+    int excess = srv->draining ? 0 : ph_accept_excess(srv->nconns);
+    if (excess > 0)
+        ph_log_debug("%d connections above this worker's share: moving them on", ph_conn_shed(excess));
+}
+
+/* The deferral is over: listen again, and take what is still pending. */
+static void on_accept_defer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ph_server *srv = arg;
+    if (!srv->listen_ev || srv->accept_paused || srv->draining)
+        return;
+    event_add(srv->listen_ev, NULL);
+    accept_some(srv, true);
 }
 
 static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
@@ -96,6 +140,7 @@ static void on_conn_closed(void)
 {
     ph_server *srv = serving;
     srv->nconns = ph_conn_count();
+    ph_accept_note_connections(srv->nconns);
     if (srv->accept_paused && srv->nconns < ph_server_conf_now(srv)->max_connections &&
         !event_pending(srv->accept_resume, EV_TIMEOUT, NULL))
         resume_accepting(srv);
@@ -222,8 +267,12 @@ static int setup(ph_server *srv)
         return -1;
     srv->drain_timer = evtimer_new(srv->base, on_drain_timeout, srv);
     srv->accept_resume = evtimer_new(srv->base, on_accept_resume, srv);
+    srv->accept_defer = evtimer_new(srv->base, on_accept_defer, srv);
+    srv->rebalance = event_new(srv->base, -1, EV_PERSIST, on_rebalance, srv);
+    struct timeval every_second = {1, 0};
     srv->listen_ev = event_new(srv->base, srv->listen_fd, EV_READ | EV_PERSIST, on_listen_readable, srv);
-    if (!srv->pool || !srv->drain_timer || !srv->accept_resume || !srv->listen_ev ||
+    if (!srv->pool || !srv->drain_timer || !srv->accept_resume || !srv->accept_defer || !srv->rebalance ||
+        event_add(srv->rebalance, &every_second) < 0 || !srv->listen_ev ||
         event_add(srv->listen_ev, NULL) < 0)
         return -1;
     const int sigs[4] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
@@ -257,6 +306,10 @@ static void teardown(ph_server *srv)
         event_free(srv->drain_timer);
     if (srv->accept_resume)
         event_free(srv->accept_resume);
+    if (srv->accept_defer)
+        event_free(srv->accept_defer);
+    if (srv->rebalance)
+        event_free(srv->rebalance);
     ph_host_api_set_hooks(NULL);
     ph_generation_unref(srv->gen);
     ph_generation_reaper_shutdown();

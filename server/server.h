@@ -37,6 +37,8 @@ struct ph_server {
     bool draining;
     struct event *drain_timer;
     struct event *accept_resume; /* re-enables accepting after EMFILE */
+    struct event *accept_defer;  /* above its fair share: takes pending connections itself after a moment */
+    struct event *rebalance;     /* each second: moves connections beyond its share to other workers */
     struct event *signals[4];    /* SIGTERM, SIGINT, SIGHUP, SIGUSR1 */
 };
 
