@@ -11,6 +11,7 @@
 #include "request.h"
 #include "request_timer.h"
 #include "router.h"
+#include "settings_api.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -351,6 +352,10 @@ static const ph_host_api host_api = {
     .header_count = api_header_count,
     .header_at = api_header_at,
     .client_addr = api_client_addr,
+    .setting_duration_ms = ph_settings_api_duration_ms,
+    .setting_size = ph_settings_api_size,
+    .setting_int = ph_settings_api_int,
+    .setting_bool = ph_settings_api_bool,
 };
 
 const ph_host_api *ph_host_api_table(void) { return &host_api; }

@@ -92,7 +92,7 @@ PH_EXPORT const ph_plugin *ph_plugin_entry(void);
  * kept become invalid. */
 void ph_mock_reset(void);
 
-/* The host table the mock hands to init(): every slot up to ABI 1.1 filled,
+/* The host table the mock hands to init(): every slot up to ABI 1.2 filled,
  * struct_size = sizeof(ph_host_api), abi_version = PH_ABI_VERSION. To play
  * a 1.0 host, copy it and set struct_size = offsetof(ph_host_api,
  * path_param). Static storage; never NULL. */
