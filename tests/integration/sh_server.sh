@@ -56,12 +56,11 @@ sh_expect() {
     local timeout=$1 expected=$2 cmd=$3 out=""
     local deadline=$((SECONDS + timeout))
     while :; do
-        if out=$(bash -c "$cmd" 2>&1); then
+        # stdout only: curl's progress meter goes to stderr
+        if out=$(bash -c "$cmd" 2>/dev/null); then
             if [ -z "$expected" ] || grep -qF -- "$expected" <<<"$out"; then
                 return 0
             fi
-        elif [ -z "$expected" ]; then
-            :
         fi
         [ $SECONDS -lt $deadline ] || break
         sleep 0.3
