@@ -40,8 +40,9 @@
  *     ph_mock_fini(inst);
  *     ph_mock_settings_free(s);
  *
- * Link with the `ph_mock_host` CMake target (it brings plughost.h, cJSON and
- * pthreads along). Set PH_MOCK_LOG=1 in the environment to echo every
+ * Installed (cmake --install): `$(pkg-config --cflags --libs plughost-testing
+ * cmocka)`, or find_package(plughost) and plughost::testing; in this tree,
+ * the `ph_mock_host` CMake target. Set PH_MOCK_LOG=1 in the environment to echo every
  * plugin log line to stderr.
  *
  * Threads: the mock plays both the loop thread and the pool thread on the
