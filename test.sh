@@ -41,7 +41,7 @@ run_suite() {
 # there), then the sanitizers at -O0
 run_suite test "-DCMAKE_BUILD_TYPE=Release" ""
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite asan "-DCMAKE_BUILD_TYPE=Debug -DPLUGHOST_SANITIZE=address" ""
+    run_suite asan "-DCMAKE_BUILD_TYPE=Debug -DPLUGHOST_SANITIZE=address" "-LE install"
 TSAN_OPTIONS=halt_on_error=1 run_suite tsan "-DCMAKE_BUILD_TYPE=Debug -DPLUGHOST_SANITIZE=thread" "-R ^unit_|^plugins"
 
 echo "test: $passed passed, $failed failed"

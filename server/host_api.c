@@ -6,6 +6,7 @@
 #include "log.h"
 #include "request.h"
 #include "route_settings.h"
+#include "settings_typed.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -329,6 +330,28 @@ static int api_header_at(const ph_request *req, size_t i, const char **name, con
 
 static const char *api_client_addr(const ph_request *req) { return req ? req->client_addr : ""; }
 
+/* The typed setting slots (ABI 1.2): settings_typed.c's readers (one
+ * syntax with server.ini, shared with the mock host) over this table. */
+static int api_setting_duration_ms(const ph_settings *s, const char *key, uint64_t def, uint64_t *out)
+{
+    return ph_settings_typed_duration_ms(ph_host_api_table(), s, key, def, out);
+}
+
+static int api_setting_size(const ph_settings *s, const char *key, size_t def, size_t *out)
+{
+    return ph_settings_typed_size(ph_host_api_table(), s, key, def, out);
+}
+
+static int api_setting_int(const ph_settings *s, const char *key, long def, long min, long max, long *out)
+{
+    return ph_settings_typed_int(ph_host_api_table(), s, key, def, min, max, out);
+}
+
+static int api_setting_bool(const ph_settings *s, const char *key, int def, int *out)
+{
+    return ph_settings_typed_bool(ph_host_api_table(), s, key, def, out);
+}
+
 static const ph_host_api host_api = {
     .struct_size = sizeof(ph_host_api),
     .abi_version = PH_ABI_VERSION,
@@ -362,6 +385,10 @@ static const ph_host_api host_api = {
     .header_count = api_header_count,
     .header_at = api_header_at,
     .client_addr = api_client_addr,
+    .setting_duration_ms = api_setting_duration_ms,
+    .setting_size = api_setting_size,
+    .setting_int = api_setting_int,
+    .setting_bool = api_setting_bool,
 };
 
 const ph_host_api *ph_host_api_table(void) { return &host_api; }

@@ -3,6 +3,7 @@
 #include "file_trust.h"
 #include "log.h"
 #include "plugin_check.h"
+#include "plugin_template.h"
 #include "privileges.h"
 #include "supervisor.h"
 #include "worker.h"
@@ -21,6 +22,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: plughost [-c FILE] [-l ADDR:PORT] [-t]\n"
+            "       plughost new NAME [--async] [--dir DIR]   start a plugin folder\n"
             "  -c, --config FILE  server.ini to use (default conf/server.ini)\n"
             "  -l, --listen ADDR:PORT  listen there instead of the config's `listen`\n"
             "  -t, --test         check the config and load every plugin, then exit 0/1\n"
@@ -67,6 +69,8 @@ static int check_config(ph_config *config, char *err, size_t errlen)
 int main(int argc, char **argv)
 {
     const char *worker_env = getenv(PH_WORKER_ENV);
+    if (argc > 1 && strcmp(argv[1], "new") == 0)
+        return ph_plugin_template_main(argc - 1, argv + 1);
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},

@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define PH_ABI_MAJOR 1
-#define PH_ABI_MINOR 1
+#define PH_ABI_MINOR 2
 #define PH_ABI_VERSION ((uint32_t)((PH_ABI_MAJOR << 16) | PH_ABI_MINOR))
 #define PH_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define PH_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
@@ -308,6 +308,28 @@ typedef struct ph_host_api {
     /* The client's IP address as text ("127.0.0.1", "::1"), "" when
      * unknown. Any thread. Since 1.1. */
     const char *(*client_addr)(const ph_request *req);
+
+    /* ---- since 1.2: typed settings, spelled as in server.ini ----
+     *
+     * Each reads route key `key` into *out (`def` when the route has no
+     * such key) and returns 0; for a value that does not parse it logs one
+     * error line naming the route, the key, the value and the syntax
+     * expected (`route /x: interval = "10 s" is not a duration (...)`) and
+     * returns -1, so init() can simply return -1 to refuse the load (the
+     * reload is refused, the old configuration keeps serving). Any thread;
+     * meant for init(). */
+
+    /* "500ms", "10s", "1.5s", or a bare number of seconds ("2"), up to 30
+     * days, into milliseconds. Since 1.2. */
+    int (*setting_duration_ms)(const ph_settings *s, const char *key, uint64_t def, uint64_t *out);
+    /* "65536", "64k", "1m", "1g" (binary multiples; "64kb" too) into bytes.
+     * Since 1.2. */
+    int (*setting_size)(const ph_settings *s, const char *key, size_t def, size_t *out);
+    /* A decimal integer within [min, max] (a value outside is an error; the
+     * default is not checked). Since 1.2. */
+    int (*setting_int)(const ph_settings *s, const char *key, long def, long min, long max, long *out);
+    /* true/false, yes/no, on/off or 1/0 (any case) into 1 or 0. Since 1.2. */
+    int (*setting_bool)(const ph_settings *s, const char *key, int def, int *out);
 } ph_host_api;
 
 /* True when the host's table has slot `field` (it may be older). */

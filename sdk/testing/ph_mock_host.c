@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "ph_mock_host.h"
+#include "ph_mock_settings.h"
 
 #include <cjson/cJSON.h>
 #include <dlfcn.h>
@@ -1267,6 +1268,10 @@ static const ph_host_api mock_api = {
     .header_count = mock_header_count,
     .header_at = mock_header_at,
     .client_addr = mock_client_addr,
+    .setting_duration_ms = ph_mock_setting_duration_ms,
+    .setting_size = ph_mock_setting_size,
+    .setting_int = ph_mock_setting_int,
+    .setting_bool = ph_mock_setting_bool,
 };
 
 const ph_host_api *ph_mock_api(void) { return &mock_api; }

@@ -40,8 +40,9 @@
  *     ph_mock_fini(inst);
  *     ph_mock_settings_free(s);
  *
- * Link with the `ph_mock_host` CMake target (it brings plughost.h, cJSON and
- * pthreads along). Set PH_MOCK_LOG=1 in the environment to echo every
+ * Installed (cmake --install): `$(pkg-config --cflags --libs plughost-testing
+ * cmocka)`, or find_package(plughost) and plughost::testing; in this tree,
+ * the `ph_mock_host` CMake target. Set PH_MOCK_LOG=1 in the environment to echo every
  * plugin log line to stderr.
  *
  * Threads: the mock plays both the loop thread and the pool thread on the
@@ -92,7 +93,7 @@ PH_EXPORT const ph_plugin *ph_plugin_entry(void);
  * kept become invalid. */
 void ph_mock_reset(void);
 
-/* The host table the mock hands to init(): every slot up to ABI 1.1 filled,
+/* The host table the mock hands to init(): every slot up to ABI 1.2 filled,
  * struct_size = sizeof(ph_host_api), abi_version = PH_ABI_VERSION. To play
  * a 1.0 host, copy it and set struct_size = offsetof(ph_host_api,
  * path_param). Static storage; never NULL. */
