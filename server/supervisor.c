@@ -6,11 +6,11 @@
 #include "board.h"
 #include "listen_socket.h"
 #include "log.h"
+#include "plugin_loader.h"
 #include "supervisor_internal.h"
 #include "worker.h"
 #include "worker_channel.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -270,20 +270,12 @@ static void log_backtrace(const ph_proc *p, const ph_crash_record *cr)
 }
 
 /* Remove what a dead worker left in its plugin-copy folder (a copy is
- * unlinked once loaded, but a worker can die while copying). */
+ * unlinked once loaded, but a worker can die while copying). Only a
+ * folder the loader would have made: the name comes from the board. */
 static void remove_copy_dir(const char *dir)
 {
-    if (!dir[0] || strncmp(dir, "/", 1) != 0 || !strstr(dir, "/plughost-"))
-        return;
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            unlinkat(dirfd(d), e->d_name, 0);
-    }
-    closedir(d);
-    rmdir(dir);
+    if (dir[0] == '/' && strstr(dir, "/plughost-"))
+        ph_loader_remove_dir(dir);
 }
 
 static void release_proc(ph_supervisor *sv, ph_proc *p)

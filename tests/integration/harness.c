@@ -103,6 +103,25 @@ void it_init(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+void it_servers_keep_their_fatal_signals(void)
+{
+    const char *asan = getenv("ASAN_OPTIONS");
+    char opts[512];
+    snprintf(opts, sizeof opts, "%s%shandle_segv=0:handle_sigbus=0:handle_abort=0", asan ? asan : "",
+             asan && *asan ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+}
+
+int it_server_log_count(it_server *s, const char *needle)
+{
+    char *log = it_read_file(s->log_path);
+    int n = 0;
+    for (const char *p = log; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    free(log);
+    return n;
+}
+
 void it_assert_contains_impl(const char *haystack, const char *needle, const char *file,
                              int line)
 {

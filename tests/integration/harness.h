@@ -103,6 +103,8 @@ int it_server_signal_wait(it_server *s, int sig, int timeout_ms);
 void it_server_stop(it_server *s);
 /* True if the server log contains `needle` within `timeout_ms`. */
 bool it_server_log_wait(it_server *s, const char *needle, int timeout_ms);
+/* How many times `needle` occurs in the server log now. */
+int it_server_log_count(it_server *s, const char *needle);
 /* Print the server log to stderr (for failure context). */
 void it_server_dump_log(it_server *s);
 
@@ -196,6 +198,11 @@ int it_teardown(void **state);
 
 /* Ignore SIGPIPE; call once from main(). */
 void it_init(void);
+
+/* For tests that crash servers on purpose: servers started from now on
+ * die by their own SIGSEGV, SIGBUS and SIGABRT (under ASan, its handlers
+ * are turned off for them, keeping the other ASAN_OPTIONS). */
+void it_servers_keep_their_fatal_signals(void);
 
 #define IT_TEST(f) cmocka_unit_test_teardown(f, it_teardown)
 

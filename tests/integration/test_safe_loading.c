@@ -124,16 +124,6 @@ static void wait_log(it_server *s, const char *needle)
     }
 }
 
-static int log_count(it_server *s, const char *needle)
-{
-    char *log = it_read_file(s->log_path);
-    int n = 0;
-    for (const char *p = log; p && (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    free(log);
-    return n;
-}
-
 #define SERVER_HEAD "[server]\nlisten = 127.0.0.1:0\nworkers = 2\nplugin_dir = %s\nwatch = %s\nstatus_path = /_status\n"
 #define HELLO_ROUTE "[route /hello]\nplugin = hello\n\n"
 
@@ -150,7 +140,7 @@ static it_server *start_two(bool watch, const char *extra_server, const char *ro
 
 static void stop_and_check_leftovers(it_server *s)
 {
-    assert_int_equal(log_count(s, ") killed by"), 0); /* no serving process died ("worker N (pid P) killed by") */
+    assert_int_equal(it_server_log_count(s, ") killed by"), 0); /* no serving process died ("worker N (pid P) killed by") */
     it_server_stop(s);
     assert_int_equal(tmp_leftovers(), 0);
 }
@@ -167,13 +157,13 @@ static void truncated_plugin_by_cp_and_by_mv_is_refused_then_the_whole_file_load
     wait_log(s, "y.so: not a loadable shared object: loadable segment");
     assert_get(s, "/hello", 200);
     assert_get(s, "/y", 404);
-    int before = log_count(s, "past the end of the");
+    int before = it_server_log_count(s, "past the end of the");
     rename_plugin_bytes(s, "hello", y, 2000); /* by mv: another truncated file */
-    for (int i = 0; i < 200 && log_count(s, "past the end of the") == before; i++) {
+    for (int i = 0; i < 200 && it_server_log_count(s, "past the end of the") == before; i++) {
         assert_get(s, "/hello", 200);
         it_sleep_ms(20);
     }
-    assert_true(log_count(s, "past the end of the") > before);
+    assert_true(it_server_log_count(s, "past the end of the") > before);
     rename_plugin_bytes(s, "hello", y, 0); /* the whole file arrives: loaded without a person */
     wait_log(s, "generation 2 serving 2 routes on 2 workers");
     assert_get(s, "/y", 200);
@@ -293,7 +283,7 @@ static void init_failing_only_in_workers_switches_no_worker(void **state)
 static int crash_until_rollback(it_server *s)
 {
     int lost = 0;
-    for (int i = 0; i < 50 && log_count(s, "rollback: ") == 0; i++) {
+    for (int i = 0; i < 50 && it_server_log_count(s, "rollback: ") == 0; i++) {
         it_response resps[16];
         int rcs[16];
         it_concurrent(s->port, "GET /crashy HTTP/1.1\r\nHost: t\r\n\r\n", 16, resps, rcs, NULL, IT_WAIT_MS);
@@ -511,13 +501,7 @@ static void workers_and_the_check_run_as_the_configured_user(void **state)
 int main(void)
 {
     it_init();
-    /* the check process and the workers must die by their own signals
-     * (ASan would take SIGSEGV, SIGBUS and SIGABRT first) */
-    const char *asan = getenv("ASAN_OPTIONS");
-    char opts[512];
-    snprintf(opts, sizeof opts, "%s%shandle_segv=0:handle_sigbus=0:handle_abort=0", asan ? asan : "",
-             asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
+    it_servers_keep_their_fatal_signals();
     const struct CMUnitTest tests[] = {
         IT_TEST(truncated_plugin_by_cp_and_by_mv_is_refused_then_the_whole_file_loads),
         IT_TEST(constructor_crash_is_refused_in_a_throwaway_process),

@@ -89,17 +89,6 @@ static int connections_on_both(int port, int per_worker, it_conn **conns, int *o
     return n;
 }
 
-/* Number of times `needle` occurs in the server log. */
-static int log_count(it_server *s, const char *needle)
-{
-    char *log = it_read_file(s->log_path);
-    int n = 0;
-    for (const char *p = log; p && (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    free(log);
-    return n;
-}
-
 static void wait_log(it_server *s, const char *needle, int timeout_ms)
 {
     if (!it_server_log_wait(s, needle, timeout_ms)) {
@@ -278,11 +267,11 @@ static void a_worker_that_keeps_dying_is_respawned_with_back_off(void **state)
         do { /* wait for the respawned worker, then crash it again */
             it_request(s->port, "GET /crashy?boom=1 HTTP/1.1\r\nHost: t\r\n\r\n", &r, false);
             it_response_free(&r);
-            if (log_count(s, "killed by SIGSEGV") > i)
+            if (it_server_log_count(s, "killed by SIGSEGV") > i)
                 break;
             it_sleep_ms(20);
         } while (it_now() < deadline);
-        assert_true(log_count(s, "killed by SIGSEGV") > i);
+        assert_true(it_server_log_count(s, "killed by SIGSEGV") > i);
     }
     wait_log(s, "died 2 times in a row within 10 s of its start; next start in 100 ms", IT_WAIT_MS);
     wait_log(s, "died 3 times in a row within 10 s of its start; next start in 200 ms", IT_WAIT_MS);
@@ -309,7 +298,7 @@ static void sigterm_answers_slow_requests_on_both_workers_then_exits(void **stat
     }
     int status = it_server_signal_wait(s, 0, IT_WAIT_MS);
     assert_true(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_int_equal(log_count(s, "drained and exited"), 2);
+    assert_int_equal(it_server_log_count(s, "drained and exited"), 2);
 }
 
 /* Keep `nconns` keep-alive clients busy for `seconds` (each sends its next
@@ -387,8 +376,8 @@ static void max_requests_recycles_workers_under_load_without_a_failed_request(vo
         it_server_dump_log(s);
     assert_int_equal(failed, 0);
     assert_true(answered > 600);
-    assert_true(log_count(s, "is recycled: served") >= 1);
-    assert_true(log_count(s, "drained and exited") >= 1);
+    assert_true(it_server_log_count(s, "is recycled: served") >= 1);
+    assert_true(it_server_log_count(s, "drained and exited") >= 1);
     it_server_stop(s);
 }
 
@@ -413,9 +402,9 @@ static void stuck_sync_threads_get_their_worker_recycled(void **state)
     wait_log(s, "worker 1 (pid ", IT_WAIT_MS);
     /* the replacement serves while the old one drains */
     double deadline = it_now() + IT_WAIT_MS / 1000.0;
-    while (log_count(s, "starting on generation 1") < 2 && it_now() < deadline)
+    while (it_server_log_count(s, "starting on generation 1") < 2 && it_now() < deadline)
         it_sleep_ms(20);
-    assert_int_equal(log_count(s, "starting on generation 1"), 2);
+    assert_int_equal(it_server_log_count(s, "starting on generation 1"), 2);
     it_response r;
     assert_int_equal(it_request(s->port, "GET /crashy HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
     it_assert_status(&r, 200);
@@ -593,7 +582,7 @@ static void listen_on_the_command_line_replaces_the_config_listen(void **state)
     it_response_free(&r);
     assert_int_equal(kill(s->pid, SIGHUP), 0); /* a reload keeps the override: no "listen changed" */
     wait_log(s, "generation 2 serving", IT_WAIT_MS);
-    assert_int_equal(log_count(s, "listen changed"), 0);
+    assert_int_equal(it_server_log_count(s, "listen changed"), 0);
     it_server_stop(s);
     const char *args[] = {"-t", "-c", s->ini_path, "-l", "nonsense", NULL};
     char *out = NULL;
@@ -605,12 +594,7 @@ static void listen_on_the_command_line_replaces_the_config_listen(void **state)
 int main(void)
 {
     it_init();
-    /* the server must see its own SIGSEGV (ASan would take it first) */
-    const char *asan = getenv("ASAN_OPTIONS");
-    char opts[512];
-    snprintf(opts, sizeof opts, "%s%shandle_segv=0:handle_sigbus=0:handle_abort=0", asan ? asan : "",
-             asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
+    it_servers_keep_their_fatal_signals();
     const struct CMUnitTest tests[] = {
         IT_TEST(kill_segv_of_a_worker_spares_the_other_and_it_is_respawned),
         IT_TEST(sync_plugin_crash_is_reported_with_route_plugin_and_a_frame_inside_it),
