@@ -43,7 +43,7 @@ static void pause_accepting(ph_server *srv)
 
 static void resume_accepting(ph_server *srv)
 {
-    if (srv->listen_ev && srv->accept_paused && !srv->draining)
+    if (srv->listen_ev && srv->accept_paused && !srv->draining && !srv->accept_held)
         event_add(srv->listen_ev, NULL);
     srv->accept_paused = false;
 }
@@ -113,13 +113,26 @@ static void on_rebalance(evutil_socket_t fd, short what, void *arg)
         ph_log_debug("%d connections above this worker's share: moving them on", ph_conn_shed(excess));
 }
 
+void ph_server_accept(ph_server *srv, bool on)
+{
+    srv->accept_held = !on;
+    if (!srv->listen_ev || srv->draining)
+        return;
+    if (!on) {
+        event_del(srv->listen_ev);
+        event_del(srv->accept_defer);
+    } else if (!srv->accept_paused) {
+        event_add(srv->listen_ev, NULL);
+    }
+}
+
 /* The deferral is over: listen again, and take what is still pending. */
 static void on_accept_defer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     ph_server *srv = arg;
-    if (!srv->listen_ev || srv->accept_paused || srv->draining)
+    if (!srv->listen_ev || srv->accept_paused || srv->accept_held || srv->draining)
         return;
     event_add(srv->listen_ev, NULL);
     accept_some(srv, true);
@@ -288,6 +301,9 @@ static int setup(ph_server *srv)
  * instead, since a stuck sync handler cannot be joined. */
 static void teardown(ph_server *srv)
 {
+    /* a late stop signal must not kill a worker that is already leaving */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     if (srv->base)
         ph_conn_close_all();
     if (srv->pool && in_flight(srv) > 0) {

@@ -26,6 +26,7 @@ struct ph_server {
     int listen_fd;            /* the shared listening socket; -1 once closed */
     struct event *listen_ev;
     bool accept_paused;       /* at max_connections or after EMFILE */
+    bool accept_held;         /* not told to accept yet (a new worker before GO) */
     ph_generation *gen;       /* current generation (one reference) */
     ph_pool *pool;
     /* mirrors of the connection layer's and request_life's counts,
@@ -53,6 +54,11 @@ int ph_server_run(ph_generation *gen, const char *config_path, int worker_id, in
  * up to drain_timeout, then leave the loop. `why` names the cause in the
  * log. Idempotent. */
 void ph_server_begin_drain(ph_server *srv, const char *why);
+
+/* Accept connections from the shared socket (the default once set up),
+ * or hold off (`on` false) until told: a new worker waits for the
+ * supervisor's GO. */
+void ph_server_accept(ph_server *srv, bool on);
 
 /* Make `gen` (taken over) the current generation; the old one lives on
  * until its last request is done. Applies its log level, watchdog

@@ -377,11 +377,13 @@ static void reap_children(ph_supervisor *sv)
     }
 }
 
-/* A worker `p` is READY on generation `number`. */
-static void on_ready(ph_supervisor *sv, ph_proc *p, unsigned long number)
+void ph_sup_let_serve(ph_supervisor *sv, ph_proc *p)
 {
+    if (ph_ctl_sendf(p->ctl, PH_CTL_GO, p->generation, 1, "%s", "") < 0) {
+        ph_sup_retire(sv, p, "unreachable");
+        return;
+    }
     p->state = PH_PROC_READY;
-    p->generation = number;
     ph_sup_publish_accepting(sv);
     /* An old worker this one replaces (recycling) now drains. */
     for (int i = 0; i < PH_BOARD_RECORDS; i++) {
@@ -397,10 +399,29 @@ static void on_ready(ph_supervisor *sv, ph_proc *p, unsigned long number)
                     sv->target);
         ph_sup_upgrade_tell_ready(sv);
     }
-    if (number != sv->good_number && !sv->reload.active) {
-        ph_sup_retire(sv, p, "started on a generation that is no longer current");
-        ph_sup_fill_slots(sv);
+}
+
+void ph_sup_settle_started(ph_supervisor *sv, ph_proc *p)
+{
+    if (p->pid <= 0 || p->state != PH_PROC_STARTING || !p->loaded || sv->reload.active || sv->stopping)
+        return;
+    if (p->generation == sv->good_number) {
+        ph_sup_let_serve(sv, p);
+        return;
     }
+    /* it started before the switch: it never accepted; start another */
+    ph_sup_retire(sv, p, "started on a generation that is no longer current");
+    ph_sup_fill_slots(sv);
+}
+
+/* A worker `p` has loaded generation `number` and waits for GO: it
+ * serves at once if that is the current one; during a reload it waits
+ * for the outcome (finish() settles it). */
+static void on_ready(ph_supervisor *sv, ph_proc *p, unsigned long number)
+{
+    p->generation = number;
+    p->loaded = true;
+    ph_sup_settle_started(sv, p);
 }
 
 /* The worker asks to be replaced (max_requests, stuck threads, RSS): its
@@ -477,7 +498,7 @@ void ph_sup_stop(ph_supervisor *sv, const char *why)
     }
     for (int i = 0; i < PH_BOARD_RECORDS; i++) {
         ph_proc *p = &sv->procs[i];
-        if (p->pid > 0) {
+        if (p->pid > 0 && p->state != PH_PROC_RETIRING) { /* a retiring one drains already */
             p->state = PH_PROC_RETIRING;
             p->told_to_stop = true;
             kill(p->pid, SIGTERM);

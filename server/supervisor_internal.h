@@ -27,8 +27,8 @@ typedef struct ph_supervisor ph_supervisor;
 typedef struct ph_plugin_history ph_plugin_history;
 
 typedef enum ph_proc_state {
-    PH_PROC_STARTING, /* started, not yet READY */
-    PH_PROC_READY,    /* serving */
+    PH_PROC_STARTING, /* started; loaded (READY) or not, not yet told GO */
+    PH_PROC_READY,    /* told GO: accepting, serving */
     PH_PROC_RETIRING, /* told to drain (stop, recycle, stale) */
 } ph_proc_state;
 
@@ -52,6 +52,7 @@ typedef struct ph_proc {
     double started;         /* monotonic seconds */
     bool replaced;          /* recycling: a replacement is starting */
     bool told_to_stop;      /* by the supervisor's own stop: must exit cleanly */
+    bool loaded;            /* said READY: its generation is loaded, it waits for GO */
     ph_supervisor *sv_back;
 } ph_proc;
 
@@ -130,6 +131,12 @@ int ph_sup_spawn(ph_supervisor *sv, int slot);
 void ph_sup_fill_slots(ph_supervisor *sv);
 /* Write the board's index of workers that accept connections. */
 void ph_sup_publish_accepting(ph_supervisor *sv);
+/* Tell loaded worker `p` to accept connections (GO); it serves from now. */
+void ph_sup_let_serve(ph_supervisor *sv, ph_proc *p);
+/* A loaded worker still waiting for GO: let it serve when it holds the
+ * good generation, replace it when it holds an older one; nothing while
+ * a reload is under way (finish() calls this again). */
+void ph_sup_settle_started(ph_supervisor *sv, ph_proc *p);
 /* SIGTERM `p`: it drains and exits; no respawn for it. */
 void ph_sup_retire(ph_supervisor *sv, ph_proc *p, const char *why);
 /* Stop every worker (drain), then leave the loop. Idempotent. */

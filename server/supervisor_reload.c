@@ -406,6 +406,8 @@ static void finish(ph_supervisor *sv)
             ph_sup_retire(sv, p, "no longer wanted (workers lowered)");
         else if (p->state == PH_PROC_READY && p->generation != sv->good_number)
             ph_sup_retire(sv, p, "still on an older generation");
+        else if (p->state == PH_PROC_STARTING)
+            ph_sup_settle_started(sv, p); /* loaded during the reload: GO, or replaced */
     }
     ph_sup_fill_slots(sv);
     if (again)

@@ -158,6 +158,7 @@ static void on_control(evutil_socket_t fd, short what, void *arg)
         case PH_CTL_PREPARE: on_prepare(w, &msg, mfd); break;
         case PH_CTL_COMMIT: on_commit(w, &msg); break;
         case PH_CTL_ABORT: drop_pending(w); break;
+        case PH_CTL_GO: ph_server_accept(w->srv, true); break;
         default: ph_log_error("control channel: unexpected message %u", msg.type); break;
         }
         if (mfd >= 0)
@@ -235,6 +236,7 @@ static int on_server_ready(ph_server *srv, void *arg)
         event_add(&w->recycle_ev, &tick) < 0)
         return -1;
     atomic_store_explicit(&ph_board_self()->generation, srv->gen->number, memory_order_relaxed);
+    ph_server_accept(srv, false); /* until the supervisor says GO */
     if (ph_ctl_sendf(w->spec.control_fd, PH_CTL_READY, srv->gen->number, 1, "%s", "") < 0) {
         ph_log_error("cannot reach the supervisor: %s", strerror(errno));
         return -1;

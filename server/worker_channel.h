@@ -9,8 +9,10 @@
  *   worker     → PREPARED(n, ok, reason)
  *   supervisor → COMMIT(n) when every worker prepared it, else ABORT(n)
  *   worker     → COMMITTED(n)
- * and a worker says READY(n) once it serves, RECYCLE(reason) when it wants
- * to be replaced (max_requests, stuck threads, RSS). */
+ * A new worker says READY(n) once generation n is loaded and accepts no
+ * connection until the supervisor answers GO (never, if n was replaced
+ * meanwhile: it is retired instead); RECYCLE(reason) when it wants to be
+ * replaced (max_requests, stuck threads, RSS). */
 #ifndef PH_WORKER_CHANNEL_H
 #define PH_WORKER_CHANNEL_H
 
@@ -25,6 +27,7 @@ typedef enum ph_ctl_type {
     PH_CTL_ABORT,
     PH_CTL_RECYCLE,
     PH_CTL_MAP,           /* supervisor → worker: the plugin map (fd) for the next PREPARE */
+    PH_CTL_GO,            /* supervisor → worker: start accepting connections */
 } ph_ctl_type;
 
 typedef struct ph_ctl_msg {

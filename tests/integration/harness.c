@@ -304,8 +304,11 @@ void it_server_write_ini(it_server *s, const char *fmt, ...)
 void it_server_dump_log(it_server *s)
 {
     char *log = it_read_file(s->log_path);
-    print_error("---- server log (%s) ----\n%s\n---- end of log ----\n", s->log_path,
-                log ? log : "(unreadable)");
+    /* whole, with stdio: cmocka's print_error cuts long text short */
+    fflush(stdout);
+    fprintf(stderr, "---- server log (%s) ----\n%s\n---- end of log ----\n", s->log_path,
+            log ? log : "(unreadable)");
+    fflush(stderr);
     free(log);
 }
 
