@@ -3,6 +3,7 @@
  * segments become path parameters), each configured method an operation
  * naming the plugin that answers it. */
 #include "config_value.h"
+#include "listen_socket.h"
 #include "supervisor_internal.h"
 
 #include <cjson/cJSON.h>
@@ -94,8 +95,8 @@ char *ph_sup_openapi_json(const ph_supervisor *sv)
     cJSON *servers = cJSON_AddArrayToObject(doc, "servers");
     cJSON *server = servers ? cJSON_CreateObject() : NULL;
     if (server) {
-        char url[320];
-        snprintf(url, sizeof url, "http://%s", sv->good_config->server.listen);
+        char url[320], where[128];
+        snprintf(url, sizeof url, "http://%s", ph_listen_describe(sv->listen_fd, where, sizeof where));
         cJSON_AddStringToObject(server, "url", url);
         cJSON_AddItemToArray(servers, server);
     }

@@ -5,6 +5,7 @@
  * routes are the good config's; what a plugin declares comes from the
  * board, where each worker published the instance it runs. */
 #include "config_value.h"
+#include "listen_socket.h"
 #include "supervisor_internal.h"
 
 #include <cjson/cJSON.h>
@@ -241,7 +242,8 @@ char *ph_sup_status_json(const ph_supervisor *sv)
         cJSON_AddNumberToObject(doc, "generation", (double)sv->good_number);
         cJSON_AddBoolToObject(doc, "ready", ph_sup_admin_ready(sv));
         cJSON_AddBoolToObject(doc, "draining", sv->stopping);
-        cJSON_AddStringToObject(doc, "listen", sv->good_config->server.listen);
+        char where[128];
+        cJSON_AddStringToObject(doc, "listen", ph_listen_describe(sv->listen_fd, where, sizeof where));
         add_routes(doc, sv, &c);
         add_workers(doc, sv);
         add_loop(doc, &c);

@@ -288,6 +288,52 @@ static void forwarded_for_only_from_trusted_proxies(void **state)
     it_server_stop(plain);
 }
 
+static void reload_lines_name_file_name_version_and_mode(void **state)
+{
+    (void)state;
+    it_server *s = it_server_new();
+    it_server_add_plugin(s, "it_v1");
+    it_server_add_plugin(s, "it_v2");
+    it_server_add_plugin(s, "hello");
+    it_server_write_ini(s, "[server]\nlisten = 127.0.0.1:0\nplugin_dir = %s\nwatch = false\n"
+                           "[route /v]\nplugin = it_v1\n[route /gone]\nplugin = hello\n", s->plugin_dir);
+    it_server_start(s);
+    it_server_write_ini(s, "[server]\nlisten = 127.0.0.1:0\nplugin_dir = %s\nwatch = false\n"
+                           "[route /v]\nplugin = it_v2\n[route /new]\nplugin = hello\n", s->plugin_dir);
+    assert_int_equal(kill(s->pid, SIGHUP), 0);
+    assert_true(it_server_log_wait(s, "generation 2 serving", IT_WAIT_MS));
+    char line[PATH_MAX * 2];
+    snprintf(line, sizeof line, "reload: route /v now file %s/it_v2.so (plugin it_version 2.0.0, sync): mode "
+                                "changed async -> sync, new version", s->plugin_dir);
+    assert_true(it_server_log_wait(s, line, 100));
+    snprintf(line, sizeof line, "reload: route /new added: file %s/hello.so (plugin hello 1.0.0, async)",
+             s->plugin_dir);
+    assert_true(it_server_log_wait(s, line, 100));
+    snprintf(line, sizeof line, "reload: route /gone removed (was file %s/hello.so (plugin hello 1.0.0, async))",
+             s->plugin_dir);
+    assert_true(it_server_log_wait(s, line, 100));
+    it_server_stop(s);
+}
+
+static void drain_line_counts_pending_async_requests(void **state)
+{
+    (void)state;
+    it_server *s = it_start("", "[route /async]\nplugin = sleep_async\nseconds = 2\n\n"
+                                "[route /sync]\nplugin = sleep_sync\nseconds = 2\n");
+    it_conn *a = it_connect(s->port), *b = it_connect(s->port), *c = it_connect(s->port);
+    assert_int_equal(it_send_str(a, "GET /async HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    assert_int_equal(it_send_str(b, "GET /async HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    assert_int_equal(it_send_str(c, "GET /sync HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    it_sleep_ms(400);
+    assert_int_equal(kill(s->pid, SIGTERM), 0);
+    assert_true(it_server_log_wait(s, "draining 3 connections, 3 requests in flight (2 async incl. pending, 1 sync",
+                                   IT_WAIT_MS));
+    it_response r = {0};
+    assert_int_equal(it_recv(a, &r, false, IT_WAIT_MS), IT_OK);
+    assert_int_equal(r.status, 200);
+    it_response_free(&r);
+}
+
 int main(void)
 {
     it_init();
@@ -299,6 +345,8 @@ int main(void)
         IT_TEST(access_log_lines_and_reopen_on_sigusr1),
         IT_TEST(access_log_json_lines),
         IT_TEST(forwarded_for_only_from_trusted_proxies),
+        IT_TEST(reload_lines_name_file_name_version_and_mode),
+        IT_TEST(drain_line_counts_pending_async_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
