@@ -213,11 +213,13 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(srv->base);
 }
 
-/* The access log and trusted proxies of the generation going live. */
+/* The access log, trusted proxies and request counting (for the admin
+ * listener) of the generation going live. */
 static void apply_operator_settings(const ph_server_conf *sc)
 {
     ph_alog_configure(sc->access_log, sc->access_log_json);
     ph_real_ip_configure(sc->trusted_proxies);
+    ph_wmetrics_enable(sc->admin_listen != NULL);
 }
 
 void ph_server_switch(ph_server *srv, ph_generation *gen)

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+static bool counting;
+
 #define SLOT_NONE 0
 #define SLOT_OTHER (PH_BOARD_ROUTES - 1)
 
@@ -119,10 +121,12 @@ void ph_wmetrics_publish(ph_generation *gen)
     }
 }
 
+void ph_wmetrics_enable(bool on) { counting = on; }
+
 void ph_wmetrics_request(const ph_request *req, int status, double seconds)
 {
     ph_board_record *rec = ph_board_self();
-    if (!rec)
+    if (!rec || !counting)
         return;
     int slot = req->route ? req->route->board_slot : SLOT_NONE;
     if (slot < 0)

@@ -19,8 +19,12 @@ void ph_wmetrics_setup(int threads);
  * version and mode serve it. */
 void ph_wmetrics_publish(struct ph_generation *gen);
 
+/* Count requests only while `on` (admin_listen is set: somebody can read
+ * them); the slots and gauges stay published either way. */
+void ph_wmetrics_enable(bool on);
+
 /* `req` finished with `status` after `seconds`: count it under its route
- * (slot 0 when no route took it). */
+ * (slot 0 when no route took it), if enabled. */
 void ph_wmetrics_request(const ph_request *req, int status, double seconds);
 
 /* The sync pool has `pending` jobs queued or running now; `rejected`: a
