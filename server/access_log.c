@@ -70,6 +70,8 @@ int ph_alog_setup(struct event_base *base, int worker)
 
 void ph_alog_flush(void)
 {
+    if (!al.buf || !al.len)
+        return;
     size_t off = 0;
     while (al.fd >= 0 && off < al.len) {
         ssize_t n = write(al.fd, al.buf + off, al.len - off);

@@ -51,7 +51,10 @@ pid $WORK/nginx.pid;
 error_log $WORK/nginx-error.log warn;
 events { worker_connections 1024; }
 http {
-    access_log off;
+    # only what failed, with what the upstreams answered
+    map \$status \$failed { ~^2 0; 499 0; default 1; }
+    log_format failures '\$status upstream=\$upstream_addr upstream_status=\$upstream_status \$request';
+    access_log $WORK/nginx-failures.log failures if=\$failed;
     client_body_temp_path $WORK/nginx-tmp/body;
     proxy_temp_path $WORK/nginx-tmp/proxy;
     fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
@@ -121,6 +124,7 @@ for f in "$WORK/wrk-hello.txt" "$WORK/wrk-sync.txt"; do
 done
 echo "through nginx: $total requests, $failed failed, across 2 reloads and 2 restarts"
 grep -h "upstream" "$WORK/nginx-error.log" | sed 's/^/nginx: /' | tail -5 || true
+[ ! -s "$WORK/nginx-failures.log" ] || { echo "failed requests, as nginx saw them:"; sort "$WORK/nginx-failures.log" | uniq -c | sort -rn | head; }
 [ "$total" -gt 500 ] || fail "too little load ($total requests)"
 [ "$failed" -eq 0 ] || fail "$failed requests failed"
 echo "PASS"
