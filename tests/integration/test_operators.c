@@ -173,6 +173,18 @@ static void counters_survive_a_crash_and_a_reload(void **state)
     assert_true(series_value(after, "plughost_generation") == 2);
     free(before);
     free(after);
+    /* stop once the workers settled (none starting or retiring) */
+    double end = it_now() + IT_WAIT_MS / 1000.0;
+    for (;;) {
+        char *status = NULL;
+        assert_int_equal(get(admin, "/status.json", NULL, &status), 200);
+        bool settled = !strstr(status, "\"state\":\"starting\"") && !strstr(status, "\"state\":\"retiring\"");
+        free(status);
+        if (settled)
+            break;
+        assert_true(it_now() < end);
+        it_sleep_ms(50);
+    }
     it_server_stop(s);
 }
 
