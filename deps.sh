@@ -1,12 +1,23 @@
 #!/bin/sh
 # Install what plughost needs to build and test on Debian 12 (run as root).
 # Does nothing when everything is already there.
+#   ./deps.sh          build and unit/integration tests
+#   ./deps.sh --peers  also the peers the Release suite checks against
+#                      (test.sh): promtool/Prometheus, Chromium, nginx, wrk,
+#                      and nodejs + npm for the OpenAPI validator
 set -eu
 PACKAGES="gcc libc6-dev make cmake pkg-config libevent-dev node-llhttp libcjson-dev libinih-dev libcmocka-dev libssl-dev curl"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+if [ "${1:-}" = "--peers" ]; then
+    # by command: a node and npm from elsewhere (nodesource) do as well
+    for pair in promtool:prometheus prometheus:prometheus chromium:chromium nginx:nginx wrk:wrk node:nodejs npm:npm; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "${pair%%:*}" >/dev/null 2>&1 ||
+            case " $missing " in *" ${pair#*:} "*) ;; *) missing="$missing ${pair#*:}" ;; esac
+    done
+fi
 if [ -n "$missing" ]; then
     echo "deps.sh: installing:$missing"
     export DEBIAN_FRONTEND=noninteractive

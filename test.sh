@@ -1,11 +1,13 @@
 #!/bin/bash
 # Build and run the whole test suite three ways, all with -Werror: a Release
 # build (as the README's run command), ASan+UBSan, and ThreadSanitizer for
-# the units and plugins (pool, offload, items, fetch).
+# the units and plugins (pool, offload, items, fetch). The peer tests
+# (Prometheus, Chromium, nginx, the npm OpenAPI validator: label "peers")
+# and the install tests run in the Release suite only.
 # Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
-./deps.sh || exit 1
+./deps.sh --peers || exit 1
 JOBS=$(nproc)
 passed=0
 failed=0
@@ -41,7 +43,7 @@ run_suite() {
 # there), then the sanitizers at -O0
 run_suite test "-DCMAKE_BUILD_TYPE=Release" ""
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite asan "-DCMAKE_BUILD_TYPE=Debug -DPLUGHOST_SANITIZE=address" "-LE install"
+    run_suite asan "-DCMAKE_BUILD_TYPE=Debug -DPLUGHOST_SANITIZE=address" "-LE install|peers"
 TSAN_OPTIONS=halt_on_error=1 run_suite tsan "-DCMAKE_BUILD_TYPE=Debug -DPLUGHOST_SANITIZE=thread" "-R ^unit_|^plugins"
 
 echo "test: $passed passed, $failed failed"

@@ -37,6 +37,37 @@ typedef struct ph_crash_record {
     char backtrace[3072];/* frames, one per line: "  #0 /path/x.so+0x1139" */
 } ph_crash_record;
 
+/* Per-route counters a worker keeps for the admin listener's metrics
+ * (supervisor_stats.c adds them up). A slot belongs to one route pattern
+ * for the record's whole life: the worker claims it the first time a
+ * generation with that pattern goes live (worker_metrics.c) and never
+ * gives it back, so counters by pattern survive reloads. Slot 0 counts
+ * requests no route matched ("(none)"); the last slot takes every
+ * pattern beyond the table ("(other)"). The text fields are guarded by
+ * `seq` (odd while the worker rewrites them: a seqlock); the counters
+ * only grow, and only the worker's loop thread writes them. */
+#define PH_BOARD_ROUTES 32
+#define PH_BOARD_LATENCY_BUCKETS 12 /* upper bounds in ph_board_latency_le; the last is +Inf */
+#define PH_BOARD_LAG_BUCKETS 8      /* upper bounds in ph_board_lag_le; the last is +Inf */
+static const double ph_board_latency_le[PH_BOARD_LATENCY_BUCKETS] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                                    0.25,  0.5,   1,    2.5,   10,   1e300};
+static const double ph_board_lag_le[PH_BOARD_LAG_BUCKETS] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 1e300};
+
+typedef struct ph_board_route {
+    atomic_uint seq;              /* seqlock over the text fields below; 0 = slot unused */
+    char pattern[128];            /* "/items/{id}" */
+    char plugin_file[256];        /* as configured: <plugin_dir>/<name>.so */
+    char plugin_name[64];         /* the plugin's declared name */
+    char plugin_version[32];      /* its declared version */
+    char mode[8];                 /* "sync" or "async" */
+    unsigned methods;             /* PH_METHOD_* bits */
+    unsigned long generation;     /* the generation that made its current instance live here */
+    double loaded_at;             /* unix seconds it went live in this worker */
+    atomic_ulong status[5];       /* finished requests by status class 1xx..5xx */
+    atomic_ulong latency[PH_BOARD_LATENCY_BUCKETS]; /* by duration bucket (not cumulative) */
+    atomic_ulong latency_us;      /* sum of durations, microseconds */
+} ph_board_route;
+
 /* One worker process. */
 typedef struct ph_board_record {
     atomic_int pid;               /* the worker's pid; 0 when free */
@@ -46,6 +77,13 @@ typedef struct ph_board_record {
     atomic_ulong requests_done;   /* requests finished since start */
     char copy_dir[256];           /* its private plugin-copy folder, removed after its death */
     ph_crash_record crash;
+    /* ---- metrics (worker_metrics.c writes, supervisor_stats.c reads) ---- */
+    atomic_int sync_threads;      /* its pool's threads */
+    atomic_int sync_pending;      /* sync jobs queued or running */
+    atomic_ulong sync_rejected;   /* sync requests refused with 503 (queue full) */
+    atomic_ulong lag[PH_BOARD_LAG_BUCKETS]; /* loop-lag probes by bucket (not cumulative) */
+    atomic_ulong lag_us;          /* sum of measured lags, microseconds */
+    ph_board_route routes[PH_BOARD_ROUTES];
 } ph_board_record;
 
 /* Which records belong to workers that accept connections now, kept by
@@ -84,6 +122,25 @@ void ph_board_reset(ph_board_record *rec);
 static inline void ph_board_add(atomic_int *field, int delta)
 {
     atomic_fetch_add_explicit(field, delta, memory_order_relaxed);
+}
+
+/* Add to a counter only one thread of the record's worker writes (the
+ * loop thread): a relaxed load and store, without the cost of a locked
+ * read-modify-write; readers still see whole values. */
+static inline void ph_board_bump(atomic_ulong *field, unsigned long delta)
+{
+    atomic_store_explicit(field, atomic_load_explicit(field, memory_order_relaxed) + delta,
+                          memory_order_relaxed);
+}
+
+/* Index of the bucket of `value` among `n` upper bounds `le` (the last
+ * is +Inf). */
+static inline int ph_board_bucket(const double *le, int n, double value)
+{
+    int i = 0;
+    while (i < n - 1 && value > le[i])
+        i++;
+    return i;
 }
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "config_value.h"
 #include "log.h"
+#include "real_ip.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -138,7 +139,7 @@ static char *read_line(char *str, int num, void *stream)
     return str;
 }
 
-typedef enum { V_SIZE, V_DURATION, V_INT, V_BOOL, V_STRING, V_LISTEN, V_LOGLEVEL } value_kind;
+typedef enum { V_SIZE, V_DURATION, V_INT, V_BOOL, V_STRING, V_LISTEN, V_LOGLEVEL, V_OPERATOR } value_kind;
 
 typedef struct server_key {
     const char *name;
@@ -176,8 +177,37 @@ static const server_key server_keys[] = {
     SK("crash_limit", V_INT, crash_limit, 0, 1000),
     SK("crash_window", V_DURATION, crash_window_ms, 0, 0),
     SK("user", V_STRING, user, 0, 0),
+    SK("access_log", V_STRING, access_log, 0, 0),
+    SK("access_log_format", V_OPERATOR, access_log_json, 0, 0),
+    SK("trusted_proxies", V_STRING, trusted_proxies, 0, 0),
+    SK("admin_listen", V_OPERATOR, admin_listen, 0, 0),
 };
 #define N_SERVER_KEYS (sizeof server_keys / sizeof server_keys[0])
+
+/* access_log_format and admin_listen, which are not plain strings. */
+static int set_operator_value(parse_state *st, const server_key *k, const char *value)
+{
+    ph_server_conf *s = &st->config->server;
+    if (strcmp(k->name, "access_log_format") == 0) {
+        if (strcmp(value, "combined") != 0 && strcmp(value, "json") != 0)
+            return fail(st, st->line, "access_log_format: '%s' is not combined or json", value);
+        s->access_log_json = strcmp(value, "json") == 0;
+        return 1;
+    }
+    char *host = NULL, *copy = NULL;
+    uint16_t port = 0;
+    if (strcmp(value, "off") != 0 &&
+        (!(copy = strdup(value)) || ph_value_listen(value, &host, &port) < 0)) {
+        free(copy);
+        return fail(st, st->line, "admin_listen: '%s' is not host:port or off", value);
+    }
+    free(s->admin_listen);
+    free(s->admin_host);
+    s->admin_listen = copy;
+    s->admin_host = host;
+    s->admin_port = port;
+    return 1;
+}
 
 static int set_server_value(parse_state *st, const server_key *k, const char *value)
 {
@@ -211,6 +241,15 @@ static int set_server_value(parse_state *st, const server_key *k, const char *va
             return fail(st, st->line, "status_path: '%s' must start with '/'", value);
         if (strcmp(k->name, "user") == 0 && !value[0])
             return fail(st, st->line, "user: give a user name, or leave the key out");
+        ph_real_ip_set proxies;
+        char why[160];
+        if (strcmp(k->name, "trusted_proxies") == 0 && ph_real_ip_parse(value, &proxies, why, sizeof why) < 0)
+            return fail(st, st->line, "trusted_proxies: %s", why);
+        if (strcmp(k->name, "access_log") == 0 && (!value[0] || strcmp(value, "off") == 0)) {
+            free(s->access_log);
+            s->access_log = NULL;
+            return 1;
+        }
         char *copy = strdup(value);
         if (!copy)
             return fail(st, st->line, "out of memory");
@@ -231,6 +270,8 @@ static int set_server_value(parse_state *st, const server_key *k, const char *va
         s->listen_host = host;
         return 1;
     }
+    case V_OPERATOR:
+        return set_operator_value(st, k, value);
     case V_LOGLEVEL:
         if (ph_log_parse_level(value, &s->log_level) < 0)
             return fail(st, st->line, "log_level: '%s' is not debug, info, warn or error", value);
@@ -364,6 +405,20 @@ static int finish_config(parse_state *st)
         return fail(st, 0, "out of memory"), -1;
     free(s->plugin_dir);
     s->plugin_dir = resolved;
+    if (s->access_log && s->access_log[0] != '/' && strcmp(s->access_log, "-") != 0) {
+        char *pathcopy = strdup(c->path);
+        char *log = pathcopy ? malloc(strlen(pathcopy) + strlen(s->access_log) + 2) : NULL;
+        if (log)
+            sprintf(log, "%s/%s", dirname(pathcopy), s->access_log);
+        free(pathcopy);
+        if (!log)
+            return fail(st, 0, "out of memory"), -1;
+        free(s->access_log);
+        s->access_log = log;
+    }
+    if (s->admin_listen && s->admin_port && s->admin_port == s->listen_port)
+        return fail(st, 0, "admin_listen %s: the admin listener needs a port of its own, not listen's (%s)",
+                    s->admin_listen, s->listen), -1;
     for (size_t i = 0; i < c->nroutes; i++) {
         ph_route_conf *r = &c->routes[i];
         if (s->status_path && strcmp(s->status_path, r->path) == 0)
@@ -454,6 +509,10 @@ void ph_config_free(ph_config *config)
     free(config->server.plugin_dir);
     free(config->server.status_path);
     free(config->server.user);
+    free(config->server.access_log);
+    free(config->server.trusted_proxies);
+    free(config->server.admin_listen);
+    free(config->server.admin_host);
     free(config->path);
     free(config);
 }

@@ -59,6 +59,12 @@ typedef struct ph_server_conf {
     int crash_limit;           /* crashes of one plugin within crash_window → roll it back; 0 = never */
     uint64_t crash_window_ms;
     char *user;                /* workers and the check run as this user; NULL = as started */
+    char *access_log;          /* path ("-" = stdout), resolved against the ini's folder; NULL = off */
+    bool access_log_json;      /* access_log_format = json (else combined) */
+    char *trusted_proxies;     /* peers whose X-Forwarded-For is believed (real_ip.h); NULL = none */
+    char *admin_listen;        /* "127.0.0.1:9090": the supervisor's admin listener; NULL = off */
+    char *admin_host;
+    uint16_t admin_port;
 } ph_server_conf;
 
 typedef struct ph_config {

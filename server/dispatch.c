@@ -7,10 +7,12 @@
 #include "generation.h"
 #include "http_conn.h"
 #include "pool.h"
+#include "real_ip.h"
 #include "request_life.h"
 #include "router.h"
 #include "status.h"
 #include "watchdog.h"
+#include "worker_metrics.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -43,6 +45,7 @@ static void run_sync(ph_job *job)
 static void sync_done(ph_job *job)
 {
     ph_request *req = (ph_request *)job;
+    ph_wmetrics_pool(ph_pool_pending(d.pool) - 1, false); /* this job's done() is running */
     ph_life_returned(req, req->handler_result);
 }
 
@@ -105,6 +108,7 @@ static bool host_answered(ph_request *req, const ph_route **route)
 void ph_dispatch_request(ph_request *req)
 {
     ph_life_begin(req);
+    ph_real_ip_apply(req);
     const ph_route *route;
     if (host_answered(req, &route)) {
         ph_life_finish(req);
@@ -118,7 +122,9 @@ void ph_dispatch_request(ph_request *req)
     }
     req->job.run = run_sync;
     req->job.done = sync_done;
-    if (ph_pool_submit(d.pool, &req->job) < 0) {
+    int refused = ph_pool_submit(d.pool, &req->job);
+    ph_wmetrics_pool(ph_pool_pending(d.pool), refused < 0);
+    if (refused < 0) {
         ph_request_set_error(req, 503, "sync worker pool is full, retry later", "Retry-After: 1\r\n");
         ph_life_finish(req);
     }

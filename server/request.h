@@ -64,7 +64,9 @@ struct ph_request {
     unsigned method_bit;       /* PH_METHOD_*, 0 for others */
     uint8_t http_major, http_minor;
     bool keep_alive;
-    char client_addr[48];      /* the peer's IP as text, "" when unknown */
+    char client_addr[48];      /* the peer's IP as text, "" when unknown; dispatch replaces it with
+                                * X-Forwarded-For's client from a trusted proxy (real_ip.c) before
+                                * any handler runs */
 
     /* ---- the wire: written by the connection layer only ---- */
     struct ph_conn *conn;      /* the connection holding it; NULL once it let go */
@@ -100,6 +102,7 @@ struct ph_request {
     bool counted;              /* in the in-flight count (board, drain) */
     bool detached;             /* the client let go while it ran */
     bool timed_out;            /* answered 504; a sync handler still runs */
+    uint64_t began_ns;         /* CLOCK_MONOTONIC when its life began (access log, latency) */
     ph_abort_cb abort_cb;
     void *abort_arg;
     ph_drain_cb drain_cb;

@@ -2,6 +2,7 @@
  * the abort, and which SDK call each state allows. */
 #include "request_life.h"
 
+#include "access_log.h"
 #include "board.h"
 #include "fetch.h"
 #include "generation.h"
@@ -11,8 +12,10 @@
 #include "request_timer.h"
 #include "router.h"
 #include "watchdog.h"
+#include "worker_metrics.h"
 
 #include <event2/event.h>
+#include <time.h>
 
 static struct event_base *life_base;
 static void (*life_changed)(void);
@@ -26,6 +29,24 @@ void ph_life_setup(struct event_base *base, void (*changed)(void))
 }
 
 const ph_life_counts *ph_life_counts_now(void) { return &counts; }
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A begun request is done: count it on the board and log it. The
+ * status is what the client got: 504 after the route timeout, 499 (as
+ * nginx) when it left before the answer. */
+static void account(const ph_request *req)
+{
+    int status = req->timed_out ? 504 : req->detached ? 499 : req->status;
+    double seconds = (double)(now_ns() - req->began_ns) / 1e9;
+    ph_wmetrics_request(req, status, seconds);
+    ph_alog_request(req, status, seconds);
+}
 
 static void notify(void)
 {
@@ -89,6 +110,7 @@ void ph_life_begin(ph_request *req)
     if (board)
         ph_board_add(&board->in_flight, 1);
     req->counted = true;
+    req->began_ns = now_ns();
     counts.in_flight++;
 }
 
@@ -111,6 +133,8 @@ void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, boo
     req->gen = gen;
     ph_generation_ref(gen);
     req->async = async;
+    if (async && req->counted)
+        counts.async_in_flight++;
     req->life = PH_LIFE_RUNNING;
     req->in_handler = async;
     if (!async)
@@ -172,6 +196,9 @@ void ph_life_finish(ph_request *req)
             ph_board_add(&board->in_flight, -1);
         counts.in_flight--;
         counts.requests_done++;
+        if (req->async && req->route)
+            counts.async_in_flight--;
+        account(req);
     }
     if (req->detached)
         counts.detached--;

@@ -37,6 +37,7 @@ struct ph_generation;
 typedef struct ph_life_counts {
     unsigned long requests_done; /* finished since start */
     int in_flight;               /* begun, not finished */
+    int async_in_flight;         /* of them, taken by an async handler (pending ones included) */
     int detached;                /* in flight without a client */
     int stuck_sync;              /* sync handlers still running past their timeout */
 } ph_life_counts;

@@ -106,7 +106,7 @@ static void free_route(ph_route *r)
 int ph_router_add(ph_router *router, const char *path, unsigned methods, uint64_t timeout_ms,
                   ph_instance *instance, char *err, size_t errlen)
 {
-    ph_route r = {.methods = methods, .timeout_ms = timeout_ms, .instance = instance};
+    ph_route r = {.methods = methods, .timeout_ms = timeout_ms, .instance = instance, .board_slot = -1};
     r.allowed = methods | ((methods & PH_METHOD_GET) ? PH_METHOD_HEAD : 0);
     if (!(r.path = strdup(path))) {
         snprintf(err, errlen, "out of memory");
@@ -294,6 +294,12 @@ unsigned ph_router_allowed(const ph_router *router, const char *path, size_t len
 size_t ph_router_count(const ph_router *router) { return router->count; }
 
 const ph_route *ph_router_route(const ph_router *router, size_t i) { return &router->routes[i]; }
+
+void ph_router_set_board_slot(ph_router *router, size_t i, int slot)
+{
+    if (i < router->count)
+        router->routes[i].board_slot = slot;
+}
 
 const ph_route *ph_router_find_pattern(const ph_router *router, const char *path)
 {

@@ -26,6 +26,7 @@ typedef struct ph_route {
     uint64_t timeout_ms;   /* handler timeout → 504; 0 = none */
     ph_route_segment *segments; /* parameter routes only, else NULL */
     size_t nsegments;
+    int board_slot;        /* its counters on the worker's board record (worker_metrics.c); -1 = none yet */
 } ph_route;
 
 typedef struct ph_router ph_router;
@@ -75,6 +76,10 @@ void ph_router_format_allow(unsigned allowed, char *buf, size_t len);
 /* Routes in the order they were added. */
 size_t ph_router_count(const ph_router *router);
 const ph_route *ph_router_route(const ph_router *router, size_t i);
+
+/* Record where route `i` counts on the board (worker_metrics.c, when its
+ * generation goes live). Loop thread. */
+void ph_router_set_board_slot(ph_router *router, size_t i, int slot);
 
 /* The route whose pattern is exactly `path`, or NULL. */
 const ph_route *ph_router_find_pattern(const ph_router *router, const char *path);

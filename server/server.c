@@ -2,6 +2,7 @@
  * signals, the generation switch, drain, and the loop. */
 #include "server.h"
 
+#include "access_log.h"
 #include "accept_balance.h"
 #include "dispatch.h"
 #include "fetch.h"
@@ -9,10 +10,12 @@
 #include "http_conn.h"
 #include "log.h"
 #include "offload.h"
+#include "real_ip.h"
 #include "request_life.h"
 #include "request_timer.h"
 #include "sdk_calls.h"
 #include "watchdog.h"
+#include "worker_metrics.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -201,8 +204,11 @@ void ph_server_begin_drain(ph_server *srv, const char *why)
         return;
     srv->draining = true;
     stop_listening(srv);
-    ph_log_info("%s: draining %d connections, %d requests in flight; up to %llu ms", why, ph_conn_count(),
-                in_flight(srv), (unsigned long long)ph_server_conf_now(srv)->drain_timeout_ms);
+    const ph_life_counts *n = ph_life_counts_now();
+    ph_log_info("%s: draining %d connections, %d requests in flight (%d async incl. pending, %d sync or host; "
+                "%d pool jobs queued or running); up to %llu ms",
+                why, ph_conn_count(), n->in_flight, n->async_in_flight, n->in_flight - n->async_in_flight,
+                ph_pool_pending(srv->pool), (unsigned long long)ph_server_conf_now(srv)->drain_timeout_ms);
     ph_conn_drain_all();
     uint64_t ms = ph_server_conf_now(srv)->drain_timeout_ms;
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
@@ -220,6 +226,15 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(srv->base);
 }
 
+/* The access log, trusted proxies and request counting (for the admin
+ * listener) of the generation going live. */
+static void apply_operator_settings(const ph_server_conf *sc)
+{
+    ph_alog_configure(sc->access_log, sc->access_log_json);
+    ph_real_ip_configure(sc->trusted_proxies);
+    ph_wmetrics_enable(sc->admin_listen != NULL);
+}
+
 void ph_server_switch(ph_server *srv, ph_generation *gen)
 {
     ph_generation *old = srv->gen;
@@ -230,6 +245,8 @@ void ph_server_switch(ph_server *srv, ph_generation *gen)
     ph_log_set_level(sc->log_level);
     ph_watchdog_set_threshold(sc->loop_warn_ms);
     ph_fetch_set_max_connections((unsigned)sc->upstream_connections);
+    apply_operator_settings(sc);
+    ph_wmetrics_publish(gen);
     ph_generation_unref(old);
 }
 
@@ -241,8 +258,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         ph_log_info("SIGHUP to a worker: reloads are the supervisor's; send it there");
         return;
     }
-    if (sig == SIGUSR1) /* logrotate's habit; must not kill the server */
+    if (sig == SIGUSR1) { /* logrotate moved the access log: reopen it */
+        ph_alog_reopen();
         return;
+    }
     if (srv->draining) {
         ph_log_warn("%s again: exiting without waiting", strsignal((int)sig));
         event_base_loopbreak(srv->base);
@@ -276,8 +295,12 @@ static int setup(ph_server *srv)
     ph_conn_set_limits(sc);
     ph_watchdog_set_threshold(sc->loop_warn_ms);
     ph_fetch_set_max_connections((unsigned)sc->upstream_connections);
-    if (ph_watchdog_setup(srv->base) < 0 || ph_fetch_setup(srv->base) < 0)
+    if (ph_watchdog_setup(srv->base) < 0 || ph_fetch_setup(srv->base) < 0 ||
+        ph_alog_setup(srv->base, srv->worker_id) < 0)
         return -1;
+    apply_operator_settings(sc);
+    ph_wmetrics_setup(sc->sync_threads);
+    ph_wmetrics_publish(srv->gen);
     srv->drain_timer = evtimer_new(srv->base, on_drain_timeout, srv);
     srv->accept_resume = evtimer_new(srv->base, on_accept_resume, srv);
     srv->accept_defer = evtimer_new(srv->base, on_accept_defer, srv);
@@ -313,6 +336,7 @@ static void teardown(ph_server *srv)
     stop_listening(srv);
     ph_fetch_shutdown();
     ph_pool_destroy(srv->pool);
+    ph_alog_shutdown();
     ph_watchdog_shutdown();
     for (int i = 0; i < 4; i++) {
         if (srv->signals[i])

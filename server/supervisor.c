@@ -284,6 +284,7 @@ static void release_proc(ph_supervisor *sv, ph_proc *p)
     memcpy(dir, sv->board->records[p->record].copy_dir, sizeof dir);
     dir[sizeof dir - 1] = '\0';
     remove_copy_dir(dir);
+    ph_sup_stats_fold(&sv->stats, &sv->board->records[p->record]); /* its counts outlive it */
     if (p->ctl_ev)
         event_free(p->ctl_ev);
     if (p->ctl >= 0)
@@ -317,6 +318,10 @@ static void on_worker_exit(ph_supervisor *sv, ph_proc *p, int status)
     char crashed_plugin[sizeof cr->plugin];
     snprintf(crashed_plugin, sizeof crashed_plugin, "%s", plugin_fault ? cr->plugin : "");
     unsigned long crashed_generation = atomic_load(&rec->generation);
+    if (plugin_fault)
+        sv->stats.plugin_crashes++;
+    if (!expected || !clean)
+        sv->stats.worker_exits++;
     bool sent_from_outside = atomic_load(&cr->written) == 1 && cr->external;
     int slot = p->slot;
     double lived = ph_sup_now() - p->started;
@@ -634,6 +639,7 @@ static int setup(ph_supervisor *sv)
     for (int i = 0; i < PH_BOARD_RECORDS; i++)
         sv->procs[i] = (ph_proc){.ctl = -1, .sv_back = sv};
     ph_sup_watch_update(sv);
+    ph_sup_admin_update(sv);
     return 0;
 }
 
@@ -647,6 +653,7 @@ static void teardown(ph_supervisor *sv)
         }
     }
     ph_sup_watch_stop(sv);
+    ph_sup_admin_teardown(sv);
     ph_sup_reload_teardown(sv);
     ph_sup_upgrade_teardown(sv);
     for (int i = 0; i < PH_SUP_SIGNALS; i++) {
@@ -669,6 +676,7 @@ static void teardown(ph_supervisor *sv)
         close(sv->good_map_fd);
     ph_sup_plugins_teardown(sv);
     ph_config_free(sv->good_config);
+    ph_sup_stats_free(&sv->stats);
     if (sv->base)
         event_base_free(sv->base);
 }
@@ -707,6 +715,7 @@ int ph_supervisor_run(const char *config_path, const char *listen, char *const a
                          .good_number = 1};
     signal(SIGPIPE, SIG_IGN);
     ph_log_set_tag(NULL);
+    ph_sup_stats_init(&sv.stats);
     if (!realpath("/proc/self/exe", sv.exe))
         snprintf(sv.exe, sizeof sv.exe, "%s", argv[0]);
     char err[2048];

@@ -10,6 +10,7 @@
 #include "plugin_check.h"
 #include "plugin_store.h"
 #include "privileges.h"
+#include "supervisor_stats.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -23,6 +24,8 @@ struct event_base;
 struct event;
 struct ph_watch;
 struct ph_ctl_msg;
+struct evhttp;
+struct evbuffer;
 typedef struct ph_supervisor ph_supervisor;
 typedef struct ph_plugin_history ph_plugin_history;
 
@@ -119,6 +122,10 @@ struct ph_supervisor {
     int upgrade_pipe;          /* its readiness pipe (read end), or -1 */
     struct event *upgrade_ev;
     int upgrade_ready_fd;      /* as the new binary: tell the old one here */
+    ph_sup_stats stats;        /* totals for the admin listener */
+    struct evhttp *admin;      /* the admin listener, or NULL (off, or not bound yet) */
+    char admin_bound[300];     /* the address it is bound to */
+    struct event *admin_retry; /* binding again each second while the address is taken */
 };
 
 /* supervisor.c */
@@ -187,6 +194,30 @@ void ph_sup_plugins_committed(ph_supervisor *sv, const ph_config *config, ph_plu
  * do not count. Returns true when that made a rollback due (pinned; the
  * caller reloads the good config). */
 bool ph_sup_plugins_crashed(ph_supervisor *sv, const char *path, uint64_t config_hash, unsigned long generation);
+
+/* supervisor_admin.c: the admin listener (metrics, status, health,
+ * OpenAPI), on the supervisor's loop, never on the public listener */
+/* Bind, move or close the admin listener as the good config's
+ * admin_listen says. A taken address is retried each second (the old
+ * binary still holds it during an upgrade). */
+void ph_sup_admin_update(ph_supervisor *sv);
+void ph_sup_admin_teardown(ph_supervisor *sv);
+/* Totals now: the folded ones plus every live worker's record. Returns 0
+ * or -1 (no memory). Free with ph_stat_counters_free. */
+int ph_sup_admin_counters(const ph_supervisor *sv, ph_stat_counters *out);
+/* True while the supervisor serves a generation and is not stopping. */
+bool ph_sup_admin_ready(const ph_supervisor *sv);
+
+/* supervisor_metrics.c: the Prometheus text exposition of the totals. */
+int ph_sup_metrics_render(const ph_supervisor *sv, struct evbuffer *out);
+
+/* supervisor_status.c: the JSON status document (routes, plugins,
+ * workers, pool, loop, reloads). Returns malloc'd text or NULL. */
+char *ph_sup_status_json(const ph_supervisor *sv);
+
+/* supervisor_openapi.c: OpenAPI 3.0 document of the serving routes.
+ * Returns malloc'd text or NULL. */
+char *ph_sup_openapi_json(const ph_supervisor *sv);
 
 /* supervisor_upgrade.c */
 /* SIGUSR2: start the binary at sv->exe with the listening socket. */

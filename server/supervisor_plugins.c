@@ -306,6 +306,7 @@ bool ph_sup_plugins_crashed(ph_supervisor *sv, const char *path, uint64_t config
     h->pinned = true;
     h->pin_config_hash = config_hash;
     h->ncrashes = 0;
+    sv->stats.rollbacks++;
     if (h->pin)
         ph_log_error("rollback: %s crashed workers %d times within %llu ms; serving its previous version again "
                      "until the file or the config changes",

@@ -145,6 +145,8 @@ static void stop_check(ph_supervisor *sv)
 static void reject(ph_supervisor *sv, const char *why)
 {
     ph_log_error("reload (%s) rejected, still serving generation %lu: %s", sv->reload.trigger, sv->good_number, why);
+    ph_sup_stats_reload(&sv->stats, sv->reload.trigger, sv->good_number, (ph_sup_now() - sv->reload.started) * 1e3,
+                        why);
     finish(sv);
 }
 
@@ -267,6 +269,7 @@ void ph_sup_reload(ph_supervisor *sv, const char *trigger)
     int fd = ph_sup_snapshot_config(sv->config_path, &config, err, sizeof err);
     if (fd < 0) {
         ph_log_error("reload (%s) rejected, still serving generation %lu: %s", trigger, sv->good_number, err);
+        ph_sup_stats_reload(&sv->stats, trigger, sv->good_number, 0, err);
         return;
     }
     start(sv, trigger, fd, config);
@@ -381,6 +384,7 @@ void ph_sup_reload_committed(ph_supervisor *sv, ph_proc *p, const ph_ctl_msg *ms
         return;
     ph_log_info("reload (%s): generation %lu serving %zu routes on %d workers, took %.1f ms", r->trigger, r->number,
                 sv->good_config->nroutes, r->workers, (ph_sup_now() - r->started) * 1e3);
+    ph_sup_stats_reload(&sv->stats, r->trigger, r->number, (ph_sup_now() - r->started) * 1e3, NULL);
     finish(sv);
 }
 
@@ -394,6 +398,7 @@ static void finish(ph_supervisor *sv)
     clear(sv);
     sv->reload.again = false;
     ph_sup_watch_update(sv);
+    ph_sup_admin_update(sv);
     int target = ph_sup_target_workers(sv->good_config);
     if (target != sv->target)
         ph_log_info("reload: workers %d → %d", sv->target, target);

@@ -1,6 +1,8 @@
 /* watchdog.c - plugin callback durations and loop lag. */
 #include "watchdog.h"
 
+#include "worker_metrics.h"
+
 #include "log.h"
 #include "plugin_instance.h"
 #include "router.h"
@@ -39,6 +41,7 @@ static void on_probe(evutil_socket_t fd, short what, void *arg)
     lag.last_ms = now > probe_due_ns ? (double)(now - probe_due_ns) / 1e6 : 0;
     if (lag.last_ms > lag.max_ms)
         lag.max_ms = lag.last_ms;
+    ph_wmetrics_lag(lag.last_ms / 1e3);
     arm_probe();
 }
 

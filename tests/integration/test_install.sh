@@ -34,6 +34,10 @@ done
 grep -q "^ExecStart=$PREFIX/bin/plughost -c $PREFIX/etc/plughost/server.ini" "$PREFIX/lib/systemd/system/plughost.service" ||
     sh_fail "the systemd unit does not run the installed binary with the installed config"
 "$PREFIX/bin/plughost" -t -c "$PREFIX/etc/plughost/server.ini" || sh_fail "the installed example config does not check"
+if command -v systemd-analyze >/dev/null; then # the unit's syntax and its sandbox score (no systemd runs here)
+    systemd-analyze verify "$PREFIX/lib/systemd/system/plughost.service" || sh_fail "systemd-analyze verify"
+    systemd-analyze security --offline=true "$PREFIX/lib/systemd/system/plughost.service" | tail -1
+fi
 
 cd "$WORK" || exit 1
 echo "== plughost new, then CMake (find_package) and ctest"

@@ -224,6 +224,46 @@ static void config_bad_recycling_values_are_refused_with_the_line(void **state)
     assert_non_null(strstr(f->err, ":2: max_worker_rss: 'lots' is not a size"));
 }
 
+static void config_operator_keys_are_off_by_default_and_parsed_when_set(void **state)
+{
+    fixture *f = *state;
+    ph_config *c = load_text(f, "[server]\n");
+    assert_non_null(c);
+    assert_null(c->server.access_log);
+    assert_false(c->server.access_log_json);
+    assert_null(c->server.trusted_proxies);
+    assert_null(c->server.admin_listen);
+    c = load_text(f, "[server]\naccess_log = logs/access.log\naccess_log_format = json\n"
+                     "trusted_proxies = 127.0.0.1, 10.0.0.0/8\nadmin_listen = 127.0.0.1:9090\n");
+    assert_non_null(c);
+    char want[1100];
+    snprintf(want, sizeof want, "%s/logs/access.log", f->dir); /* relative to the ini's folder */
+    assert_string_equal(c->server.access_log, want);
+    assert_true(c->server.access_log_json);
+    assert_string_equal(c->server.trusted_proxies, "127.0.0.1, 10.0.0.0/8");
+    assert_string_equal(c->server.admin_host, "127.0.0.1");
+    assert_int_equal(c->server.admin_port, 9090);
+    c = load_text(f, "[server]\naccess_log = -\nadmin_listen = off\naccess_log_format = combined\n");
+    assert_non_null(c);
+    assert_string_equal(c->server.access_log, "-");
+    assert_null(c->server.admin_listen);
+    assert_false(c->server.access_log_json);
+    c = load_text(f, "[server]\naccess_log = off\n");
+    assert_null(c->server.access_log);
+}
+
+static void config_bad_operator_values_are_refused_with_the_line(void **state)
+{
+    fixture *f = *state;
+    assert_rejected(f, "[server]\naccess_log_format = apache\n", 2,
+                    "access_log_format: 'apache' is not combined or json");
+    assert_rejected(f, "[server]\nadmin_listen = 9090\n", 2, "admin_listen: '9090' is not host:port or off");
+    assert_rejected(f, "[server]\ntrusted_proxies = 10.0.0.0/8, nginx\n", 2,
+                    "trusted_proxies: 'nginx' is not an address or address/prefix");
+    assert_null(load_text(f, "[server]\nlisten = 127.0.0.1:8080\nadmin_listen = 127.0.0.1:8080\n"));
+    assert_non_null(strstr(f->err, "the admin listener needs a port of its own"));
+}
+
 static void config_load_stream_reads_an_open_stream_named_by_path(void **state)
 {
     fixture *f = *state;
@@ -640,6 +680,8 @@ int main(void)
         T(config_workers_auto_means_one_per_core_zero),
         T(config_recycling_keys_are_off_by_default_and_parsed_when_set),
         T(config_bad_recycling_values_are_refused_with_the_line),
+        T(config_operator_keys_are_off_by_default_and_parsed_when_set),
+        T(config_bad_operator_values_are_refused_with_the_line),
         T(config_load_stream_reads_an_open_stream_named_by_path),
         T(config_listen_accepts_bracketed_ipv6),
         T(config_strips_inline_comments_from_values),

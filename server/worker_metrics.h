@@ -1,0 +1,37 @@
+/* worker_metrics.h - a worker's counters for the admin listener's
+ * metrics, kept on its board record (board.h) where the supervisor reads
+ * them, also after this process died. Without a board record (plughost
+ * -t, unit tests) every call does nothing. Loop thread only. */
+#ifndef PH_WORKER_METRICS_H
+#define PH_WORKER_METRICS_H
+
+#include "request.h"
+
+#include <stdbool.h>
+
+struct ph_generation;
+
+/* The pool of this worker has `threads` threads. */
+void ph_wmetrics_setup(int threads);
+
+/* `gen` goes live: give each of its routes a slot on the board (the one
+ * its pattern already has, else a free one) and publish which plugin,
+ * version and mode serve it. */
+void ph_wmetrics_publish(struct ph_generation *gen);
+
+/* Count requests only while `on` (admin_listen is set: somebody can read
+ * them); the slots and gauges stay published either way. */
+void ph_wmetrics_enable(bool on);
+
+/* `req` finished with `status` after `seconds`: count it under its route
+ * (slot 0 when no route took it), if enabled. */
+void ph_wmetrics_request(const ph_request *req, int status, double seconds);
+
+/* The sync pool has `pending` jobs queued or running now; `rejected`: a
+ * request was just refused because its queue was full. */
+void ph_wmetrics_pool(int pending, bool rejected);
+
+/* The loop-lag probe measured `seconds`. */
+void ph_wmetrics_lag(double seconds);
+
+#endif
