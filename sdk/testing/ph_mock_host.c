@@ -709,9 +709,20 @@ static bool builder_ok(const ph_request *req, const char *slot)
     return true;
 }
 
+/* Like the host: a plugin's status is final, 200-599 (a 1xx would go out
+ * unframed); anything else is refused (-1, logged as the host logs it). */
+static bool status_ok(const ph_request *req, int status, const char *slot)
+{
+    if (status >= 200 && status <= 599)
+        return true;
+    fprintf(stderr, "ph_mock [%s]: %s() with status %d refused: a plugin's status must be 200-599\n",
+            plugin_name(req), slot, status);
+    return false;
+}
+
 static int mock_set_status(ph_request *req, int status)
 {
-    if (!builder_ok(req, "set_status") || status < 100 || status > 599)
+    if (!builder_ok(req, "set_status") || !status_ok(req, status, "set_status"))
         return -1;
     req->status = status;
     return 0;
@@ -827,14 +838,16 @@ static int put_json(ph_request *req, int status, const cJSON *json)
 
 static int mock_respond_json(ph_request *req, int status, const cJSON *json)
 {
-    if (!builder_ok(req, "respond_json") || take_fault(PH_MOCK_FAULT_NOMEM))
+    if (!builder_ok(req, "respond_json") || !status_ok(req, status, "respond_json") ||
+        take_fault(PH_MOCK_FAULT_NOMEM))
         return -1;
     return put_json(req, status, json);
 }
 
 static int mock_respond_error(ph_request *req, int status, const char *message)
 {
-    if (!builder_ok(req, "respond_error") || take_fault(PH_MOCK_FAULT_NOMEM))
+    if (!builder_ok(req, "respond_error") || !status_ok(req, status, "respond_error") ||
+        take_fault(PH_MOCK_FAULT_NOMEM))
         return -1;
     cJSON *obj = cJSON_CreateObject();
     if (!obj)
