@@ -1,8 +1,9 @@
 #!/bin/sh
 # Install what plughost needs to build and test on Debian 12 (run as root).
+# clang and libfuzzer-14-dev build the libFuzzer harnesses (tests/fuzz).
 # Does nothing when everything is already there.
 set -eu
-PACKAGES="gcc libc6-dev make cmake pkg-config libevent-dev node-llhttp libcjson-dev libinih-dev libcmocka-dev libssl-dev curl"
+PACKAGES="gcc libc6-dev make cmake pkg-config libevent-dev node-llhttp libcjson-dev libinih-dev libcmocka-dev libssl-dev curl clang libfuzzer-14-dev"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
