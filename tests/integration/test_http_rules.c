@@ -7,7 +7,8 @@
  *      over-read), and nothing of an earlier request shows in a later one;
  *   3. duplicate Host, obs-fold, a bad chunk ending and a space in a field
  *      name are 400 with the pipelined follow-up unanswered; an
- *      absolute-form target is served (200). */
+ *      absolute-form target is served (200); a misspelt reserved route
+ *      key is reported by -t (error for a declaring plugin, else warning). */
 #include "harness.h"
 
 #include <setjmp.h>
@@ -319,6 +320,38 @@ static void test_absolute_form_target_is_200(void **state)
     it_response_free(&r);
 }
 
+/* ---- misspelt reserved route keys ---- */
+
+/* `plughost -t` with ini `routes`: its exit status, its output in *out. */
+static int check_config(const char *routes, char **out)
+{
+    it_server *s = it_server_new();
+    it_server_add_plugin(s, "it_rules");
+    it_server_add_plugin(s, "hello");
+    it_server_write_ini(s, "[server]\nlisten = 127.0.0.1:0\nplugin_dir = %s\n\n%s", s->plugin_dir, routes);
+    const char *args[] = {"-t", "-c", s->ini_path, NULL};
+    return it_run(args, 10000, out);
+}
+
+/* A plugin that declares its settings: a misspelt reserved key is an
+ * error -t reports (the probe: "methds" silently became a setting). */
+static void test_misspelt_reserved_key_is_reported_by_check(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    assert_int_equal(check_config("[route /r]\nplugin = it_rules\nmethds = GET, POST\nnote = n\n", &out), 1);
+    it_assert_contains(out, "route /r: unknown key 'methds' (did you mean 'methods'?)");
+    free(out);
+    out = NULL;
+    assert_int_equal(check_config("[route /r]\nplugin = it_rules\nmethods = GET\ntimeout = 1s\nnote = n\n", &out), 0);
+    free(out);
+    /* a plugin that declares nothing: a warning, the file is accepted */
+    out = NULL;
+    assert_int_equal(check_config("[route /h]\nplugin = hello\ntimout = 1s\n", &out), 0);
+    it_assert_contains(out, "key 'timout' is handed to plugin 'hello' as a setting; did you mean 'timeout'?");
+    free(out);
+}
+
 int main(void)
 {
     it_init();
@@ -329,6 +362,7 @@ int main(void)
         IT_TEST(test_nothing_of_an_earlier_request_shows_later),
         IT_TEST(test_http_rules_are_400_and_close),
         IT_TEST(test_absolute_form_target_is_200),
+        IT_TEST(test_misspelt_reserved_key_is_reported_by_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * it_rules.c - the plugin of tests/integration/test_http_rules.c (issue
  * 10). GET ?code=N tries set_status(N) and answers "set_status(N)=rc
  * path=<path> role=<query role> id=<path param id or ->", so a test sees
- * what the host refused and which parameters a handler got. Async.
+ * what the host refused and which parameters a handler got. Async;
+ * declares its settings ("note").
  */
 #include <plughost.h>
 
@@ -34,4 +35,7 @@ static int rules_handle(void *state, ph_request *req)
     return api->set_body(req, body, (size_t)n < sizeof body ? (size_t)n : sizeof body - 1) == 0 ? PH_OK : PH_ERROR;
 }
 
-PH_PLUGIN_DECLARE("it_rules", "1.0.0", PH_MODE_ASYNC, rules_init, NULL, rules_handle)
+/* Declares its one setting (ABI 1.3): any other non-reserved key of its
+ * route is an error. */
+static const char *const rules_settings[] = {"note", NULL};
+PH_PLUGIN_DECLARE_SETTINGS("it_rules", "1.0.0", PH_MODE_ASYNC, rules_init, NULL, rules_handle, rules_settings)
