@@ -1387,6 +1387,27 @@ void ph_mock_settings_free(ph_settings *s)
 /* ------------------------------------------------------------------ */
 
 /* 0 when the host would accept `p`, else -1 with the reason logged. */
+/* Like the host (server/route_keys.c): a plugin that declares its
+ * settings (ABI 1.3) is refused a route key that is neither reserved
+ * (plugin, methods, timeout) nor declared. Returns 0 or -1 (logged). */
+static int check_declared_settings(const ph_plugin *p, const ph_settings *settings)
+{
+    if (p->struct_size < offsetof(ph_plugin, settings) + sizeof p->settings || !p->settings)
+        return 0;
+    for (size_t i = 0; i < settings->kv.n; i++) {
+        const char *key = settings->kv.v[i].name;
+        bool known = strcmp(key, "plugin") == 0 || strcmp(key, "methods") == 0 || strcmp(key, "timeout") == 0;
+        for (size_t k = 0; !known && p->settings[k]; k++)
+            known = strcmp(p->settings[k], key) == 0;
+        if (!known) {
+            host_log(PH_LOG_ERROR, "plugin %s refused for route %s: unknown key '%s' (the plugin declares its settings)",
+                     p->name, settings->route_path, key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int check_descriptor(const ph_plugin *p)
 {
     if (!p) {
@@ -1431,6 +1452,11 @@ int ph_mock_init_with_api(const ph_host_api *api, const ph_plugin *plugin,
             return -1;
         }
         settings = inst->owned_settings;
+    }
+    if (check_declared_settings(plugin, settings) != 0) {
+        ph_mock_settings_free(inst->owned_settings);
+        free(inst);
+        return -1;
     }
     inst->plugin = plugin;
     inst->api = api;
