@@ -1,12 +1,13 @@
 #!/bin/sh
 # Install what plughost needs to build and test on Debian 12 (run as root).
+# clang and libfuzzer-14-dev build the libFuzzer harnesses (tests/fuzz).
 # Does nothing when everything is already there.
 #   ./deps.sh          build and unit/integration tests
 #   ./deps.sh --peers  also the peers the Release suite checks against
 #                      (test.sh): promtool/Prometheus, Chromium, nginx, wrk,
 #                      and nodejs + npm for the OpenAPI validator
 set -eu
-PACKAGES="gcc libc6-dev make cmake pkg-config libevent-dev node-llhttp libcjson-dev libinih-dev libcmocka-dev libssl-dev curl"
+PACKAGES="gcc libc6-dev make cmake pkg-config libevent-dev node-llhttp libcjson-dev libinih-dev libcmocka-dev libssl-dev curl clang libfuzzer-14-dev"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -14,8 +14,9 @@
  *  FETCH_IDLE_MS unused). An idle evhttp_connection that the server closed
  *  is reconnected by libevent on its next request.
  *
- *  Discarding. A connection that saw an error, a cancel or a timeout is
- *  never reused: it joins the graveyard, which a separate event (the
+ *  Discarding. A connection that saw an error, a cancel, a timeout or an
+ *  interim 1xx response other than 100 Continue (libevent would end the
+ *  exchange there, with the final response still to come) is never reused: it joins the graveyard, which a separate event (the
  *  reaper) frees on the next loop turn. So no evhttp_connection is freed
  *  inside one of libevent's own callbacks for it (libevent may still touch
  *  it after our callback returns).
@@ -589,7 +590,9 @@ static void deliver_response(ph_fetch *f, struct evhttp_request *r)
 }
 
 /* libevent's request callback: a response (r with a status), a failure
- * recorded by on_error (r NULL), or a refused connection (status 0). */
+ * recorded by on_error (r NULL), a refused connection (status 0), or an
+ * interim 1xx libevent took for the response (an error; the connection,
+ * with the rest of that exchange still unread, is discarded). */
 static void on_done(struct evhttp_request *r, void *arg)
 {
     ph_fetch *f = arg;
@@ -599,7 +602,14 @@ static void on_done(struct evhttp_request *r, void *arg)
     fetch_conn *c = f->conn;
     f->ereq = NULL; /* libevent frees r after we return */
     int status = r ? evhttp_request_get_response_code(r) : 0;
-    if (status == 0) {
+    if (status >= 100 && status < 200 && !f->has_error) {
+        /* libevent skips a 100 Continue itself; any other 1xx it takes for
+         * the final answer while the real one is still on the wire: an
+         * upstream error, and the connection is never reused */
+        record_error(f, PH_FETCH_INVALID, "%s:%u sent an interim %d response (only 100 Continue is understood)",
+                     up->host, up->port, status);
+    }
+    if (status < 200) {
         if (!f->has_error) {
             int dns = conn_dns_error(c);
             if (dns)

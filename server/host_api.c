@@ -114,9 +114,23 @@ static const void *api_body(const ph_request *req, size_t *len)
 
 /* ---- response builders ---- */
 
+/* A plugin's status is a final one, 200-599: a 1xx is interim and would
+ * go out unframed, with the real answer read as the next request's. */
+static bool plugin_status_ok(ph_request *req, int status, const char *slot)
+{
+    if (status >= 200 && status <= 599)
+        return true;
+    if (hooks && hooks->log && req) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s with status %d refused: a plugin's status must be 200-599", slot, status);
+        hooks->log(req, PH_LOG_WARN, msg);
+    }
+    return false;
+}
+
 static int api_set_status(ph_request *req, int status)
 {
-    if (status < 100 || status > 599 || !may_build(req, "set_status()"))
+    if (!plugin_status_ok(req, status, "set_status()") || !may_build(req, "set_status()"))
         return -1;
     req->status = status;
     return 0;
@@ -181,7 +195,7 @@ static int api_set_body(ph_request *req, const void *data, size_t len)
 
 static int respond_json(ph_request *req, int status, const cJSON *json, const char *slot)
 {
-    if (!json || status < 100 || status > 599 || !may_build(req, slot))
+    if (!json || !plugin_status_ok(req, status, slot) || !may_build(req, slot))
         return -1;
     return ph_request_set_json(req, status, json);
 }
@@ -193,7 +207,7 @@ static int api_respond_json(ph_request *req, int status, const cJSON *json)
 
 static int api_respond_error(ph_request *req, int status, const char *message)
 {
-    if (status < 100 || status > 599 || !may_build(req, "respond_error()"))
+    if (!plugin_status_ok(req, status, "respond_error()") || !may_build(req, "respond_error()"))
         return -1;
     cJSON *obj = cJSON_CreateObject();
     if (!obj || !cJSON_AddStringToObject(obj, "error", message ? message : "")) {

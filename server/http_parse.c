@@ -11,6 +11,16 @@
 
 #define PARSER(l) ((ph_http_parser *)(l)->data)
 
+/* The first `nlen` bytes of `needle` in the `len` bytes at `hay`, or NULL. */
+static const char *ph_memmem(const char *hay, size_t len, const char *needle, size_t nlen)
+{
+    for (size_t i = 0; i + nlen <= len; i++) {
+        if (memcmp(hay + i, needle, nlen) == 0)
+            return hay + i;
+    }
+    return NULL;
+}
+
 static llhttp_settings_t settings;
 static bool settings_ready;
 
@@ -28,6 +38,7 @@ static int on_message_begin(llhttp_t *p)
         return fail_with(c, 503);
     c->req = req;
     c->in_field = c->value_open = false;
+    c->authority_len = 0;
     return 0;
 }
 
@@ -43,22 +54,79 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
-/* Store the URL's NUL and a NUL-terminated copy of its path after it. */
+/* The length of an "http://" or "https://" prefix of the `len` bytes at
+ * `u` (any case), 0 for none. */
+static size_t scheme_len(const char *u, size_t len)
+{
+    if (len >= 7 && strncasecmp(u, "http://", 7) == 0)
+        return 7;
+    if (len >= 8 && strncasecmp(u, "https://", 8) == 0)
+        return 8;
+    return 0;
+}
+
+/* Rewrite an absolute-form URL at the start of the arena in place to its
+ * origin form ("/" when the path is empty), leaving the authority after
+ * the arena's used bytes for on_headers_complete. Returns 0, or the
+ * status to answer (400 empty or bad authority, 503). */
+static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
+{
+    char *a = req->arena.data;
+    size_t n = req->url_len;
+    size_t auth_end = skip;
+    while (auth_end < n && a[auth_end] != '/' && a[auth_end] != '?')
+        auth_end++;
+    size_t auth_len = auth_end - skip;
+    if (auth_len == 0 || memchr(a + skip, '@', auth_len))
+        return 400; /* RFC 9110 4.2.1: no userinfo in an http(s) URI */
+    /* Keep the authority, then make room for a leading '/' if needed. */
+    if (auth_len >= sizeof c->authority_buf)
+        return 400;
+    memcpy(c->authority_buf, a + skip, auth_len);
+    size_t rest = n - auth_end;
+    bool slash = rest == 0 || a[auth_end] != '/';
+    memmove(a + (slash ? 1 : 0), a + auth_end, rest);
+    if (slash)
+        a[0] = '/';
+    req->url_len = (uint32_t)(rest + (slash ? 1 : 0));
+    req->arena.len = req->url_len;
+    c->authority_len = (uint32_t)auth_len; /* on_url_complete stores it past the path */
+    return 0;
+}
+
+/* Store the URL's NUL and a NUL-terminated copy of its path after it
+ * (then the authority of an absolute-form target, NUL-terminated).
+ * Answers 400 for "%00" anywhere in the target: decoded parameters never
+ * hold a NUL. */
 static int on_url_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
+    if (req->url_len >= 3 && ph_memmem(req->arena.data, req->url_len, "%00", 3))
+        return fail_with(c, 400);
+    size_t skip = req->url_len ? scheme_len(req->arena.data, req->url_len) : 0;
+    if (skip) {
+        int status = absolute_to_origin(c, req, skip);
+        if (status)
+            return fail_with(c, status);
+    }
     const char *q = req->url_len ? memchr(req->arena.data, '?', req->url_len) : NULL;
     req->path_len = q ? (uint32_t)(q - req->arena.data) : req->url_len;
-    if (ph_buf_reserve(&req->arena, req->path_len + 2) < 0)
+    if (ph_buf_reserve(&req->arena, req->path_len + 2 + c->authority_len + 1) < 0)
         return fail_with(c, 503);
     char *a = req->arena.data;
     a[req->url_len] = '\0';
     memcpy(a + req->url_len + 1, a, req->path_len);
     a[req->url_len + 1 + req->path_len] = '\0';
     req->arena.len = req->url_len + req->path_len + 2;
+    if (c->authority_len) {
+        c->authority_off = (uint32_t)req->arena.len;
+        memcpy(a + req->arena.len, c->authority_buf, c->authority_len);
+        a[req->arena.len + c->authority_len] = '\0';
+        req->arena.len += c->authority_len + 1;
+    }
     if (req->path_len == 0 || a[0] != '/')
-        return fail_with(c, 400); /* "*" and absolute-form targets are not served */
+        return fail_with(c, 400); /* "*" (OPTIONS) and other forms are not served */
     return 0;
 }
 
@@ -121,10 +189,26 @@ static int on_header_field_complete(llhttp_t *p)
     return 0;
 }
 
+/* Whether a header value span starting at `at` (inside this call's
+ * bytes) starts a line: only SP/HT between it and the previous LF. A value
+ * follows its colon on the same line, so such a span is an obs-fold
+ * continuation, which llhttp would join to the value. */
+static bool starts_line(const ph_http_parser *c, const char *at)
+{
+    const char *b = at;
+    while (b > c->chunk && (b[-1] == ' ' || b[-1] == '\t'))
+        b--;
+    return b > c->chunk ? b[-1] == '\n' : c->tail_line_start;
+}
+
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
+    /* (llhttp reports an empty value as an empty span at the next line's
+     * start: only a span with bytes can be a fold) */
+    if (len && starts_line(c, at))
+        return fail_with(c, 400); /* obs-fold: RFC 9112 5.2 allows 400 */
     if (count_header_bytes(c, len) < 0)
         return -1;
     if (ph_buf_append(&req->arena, at, len) < 0)
@@ -149,8 +233,21 @@ static int on_headers_complete(llhttp_t *p)
     req->method_bit = ph_method_bit(req->method, strlen(req->method));
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
-    if (req->http_major == 1 && req->http_minor >= 1 && !ph_request_header(req, "Host"))
+    ph_header *host = NULL;
+    for (uint32_t i = 0; i < req->nheaders; i++) {
+        ph_header *h = &req->headers[i];
+        if (h->name_len == 4 && strncasecmp(req->arena.data + h->name_off, "Host", 4) == 0) {
+            if (host)
+                return fail_with(c, 400); /* RFC 9112 3.2: more than one Host */
+            host = h;
+        }
+    }
+    if (req->http_major == 1 && req->http_minor >= 1 && !host)
         return fail_with(c, 400); /* RFC 9112 3.2: a 1.1 request without Host */
+    if (host && c->authority_len) { /* RFC 9112 3.2.2: the target's authority wins */
+        host->value_off = c->authority_off;
+        host->value_len = c->authority_len;
+    }
     if (p->flags & F_CONTENT_LENGTH) {
         if (p->content_length > c->limits->max_body_size)
             return fail_with(c, 413);
@@ -209,18 +306,32 @@ void ph_http_parser_init(ph_http_parser *p, const ph_http_parse_hooks *hooks, vo
     p->owner = owner;
 }
 
+/* Remember whether the `len` bytes used end a line start (LF, then only
+ * SP/HT), for starts_line() in the next call. */
+static void note_tail(ph_http_parser *p, const char *data, size_t len)
+{
+    size_t i = len;
+    while (i > 0 && (data[i - 1] == ' ' || data[i - 1] == '\t'))
+        i--;
+    if (i > 0)
+        p->tail_line_start = data[i - 1] == '\n';
+}
+
 ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, const char *data, size_t len,
                               size_t *used, ph_request **msg, int *status)
 {
     p->limits = limits;
+    p->chunk = data;
     *msg = NULL;
     llhttp_errno_t err = llhttp_execute(&p->llhttp, data, len);
     if (err == HPE_OK) {
         *used = len;
+        note_tail(p, data, len);
         return PH_PARSE_MORE;
     }
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
         *used = (size_t)(llhttp_get_error_pos(&p->llhttp) - data);
+        note_tail(p, data, *used);
         *msg = p->complete;
         p->complete = NULL;
         if (err == HPE_PAUSED_UPGRADE)

@@ -1,7 +1,12 @@
 /* http_parse.h - request bytes to ph_request: llhttp's callbacks copy the
  * URL (and a NUL-terminated path), the headers and the body into the
  * request's buffers, within the server's limits (400, 413, 414, 431, and
- * 503 when out of memory). One message per call: the parser pauses after
+ * 503 when out of memory). llhttp is built with LLHTTP_STRICT_MODE (bad
+ * chunk endings, a space in a field name: 400); on top of it this file
+ * answers 400 to obs-fold (RFC 9112 5.2), a second Host (3.2), "%00" in
+ * the target, and a target that is neither origin-form nor absolute-form;
+ * an absolute-form target ("http://host/p?q") is served as its origin
+ * form ("/p?q") with the target's authority as Host (3.2.2). One message per call: the parser pauses after
  * each, so pipelined requests come out one by one. No sockets here: the
  * connection layer feeds it bytes. Loop thread. */
 #ifndef PH_HTTP_PARSE_H
@@ -34,6 +39,12 @@ typedef struct ph_http_parser {
     ph_request *complete;         /* the message just completed */
     int error_status;             /* set by a callback that fails */
     bool in_field, value_open;    /* header state */
+    const char *chunk;            /* the bytes of the current ph_http_parse call */
+    bool tail_line_start;         /* the bytes used so far end in LF + SP/HT*: a
+                                     value span starting here is an obs-fold */
+    uint32_t authority_off;       /* absolute-form: its authority in the arena */
+    uint32_t authority_len;       /* 0 for origin-form */
+    char authority_buf[256];      /* the authority while the URL is rewritten */
 } ph_http_parser;
 
 typedef enum ph_parse_status {

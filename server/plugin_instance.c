@@ -4,6 +4,7 @@
 #include "crash_handler.h"
 #include "host_api.h"
 #include "log.h"
+#include "route_keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,8 @@ ph_instance *ph_instance_create(ph_plugin_lib *lib, const ph_route_conf *route, 
         goto fail;
     }
     const ph_plugin *d = lib->desc;
+    if (ph_route_keys_check(d, lib->path, route, err, errlen) < 0)
+        goto fail;
     if (d->init) {
         ph_crash_mark previous = ph_crash_enter(route->path, lib, "init()");
         int rc = d->init(ph_host_api_table(), &inst->settings, &inst->state);

@@ -16,9 +16,11 @@ typedef struct ph_instance {
     int refs;
 } ph_instance;
 
-/* Create an instance of `lib` (taking a new reference) for `route` and run
- * its init(). Returns it with one reference, or NULL with
- * "<plugin path>: <reason>" in err (init failed, no memory). */
+/* Create an instance of `lib` (taking a new reference) for `route`: check
+ * the route's keys against the plugin's declared settings (route_keys.h),
+ * then run its init(). Returns it with one reference, or NULL with
+ * "<plugin path>: <reason>" in err (an unknown key, init failed, no
+ * memory). */
 ph_instance *ph_instance_create(ph_plugin_lib *lib, const ph_route_conf *route, char *err, size_t errlen);
 
 /* True when `inst` was made from the same file version and the same route

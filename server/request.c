@@ -107,17 +107,32 @@ const char *ph_request_query(const ph_request *req)
     return req->arena.data + req->path_len + 1;
 }
 
-const char *ph_request_path_param(const ph_request *req, const char *name)
+/* The value of `name` in a "name\0value\0..." list of `len` bytes, or
+ * NULL. Bounded by `len` alone: an entry without its NUL ends the walk, so
+ * nothing past the list (a recycled buffer's old bytes) is ever read. */
+static const char *param_lookup(const char *list, size_t len, const char *name)
 {
-    const char *p = req->params.data;
-    const char *end = p + req->params.len;
-    while (p && p < end) {
-        const char *value = p + strlen(p) + 1;
+    if (!list)
+        return NULL;
+    const char *p = list, *end = list + len;
+    while (p < end) {
+        const char *name_end = memchr(p, '\0', (size_t)(end - p));
+        if (!name_end)
+            return NULL;
+        const char *value = name_end + 1;
+        const char *value_end = value < end ? memchr(value, '\0', (size_t)(end - value)) : NULL;
+        if (!value_end)
+            return NULL;
         if (strcmp(p, name) == 0)
             return value;
-        p = value + strlen(value) + 1;
+        p = value_end + 1;
     }
     return NULL;
+}
+
+const char *ph_request_path_param(const ph_request *req, const char *name)
+{
+    return param_lookup(req->params.data, req->params.len, name);
 }
 
 const char *ph_request_header(const ph_request *req, const char *name)
@@ -147,7 +162,8 @@ size_t ph_percent_decode(char *dst, const char *src, size_t len, bool plus_space
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (src[i] == '%' && i + 2 < len && (hi = hex_value(src[i + 1])) >= 0 && (lo = hex_value(src[i + 2])) >= 0) {
+        if (src[i] == '%' && i + 2 < len && (hi = hex_value(src[i + 1])) >= 0 && (lo = hex_value(src[i + 2])) >= 0 &&
+            (hi | lo) != 0) {
             dst[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else if (src[i] == '+' && plus_space) {
@@ -197,15 +213,7 @@ const char *ph_request_query_param(ph_request *req, const char *name)
 {
     if (!req->query_ready && decode_query(req) < 0)
         return NULL;
-    const char *p = req->query_decoded.data;
-    const char *end = p + req->query_decoded.len;
-    while (p < end) {
-        const char *value = p + strlen(p) + 1;
-        if (strcmp(p, name) == 0)
-            return value;
-        p = value + strlen(value) + 1;
-    }
-    return NULL;
+    return param_lookup(req->query_decoded.data, req->query_decoded.len, name);
 }
 
 int ph_request_set_json(ph_request *req, int status, const cJSON *json)

@@ -132,13 +132,15 @@ void ph_request_free_cache(void);
 const char *ph_request_path(const struct ph_request *req);
 const char *ph_request_query(const struct ph_request *req);
 
-/* Decoded path parameter `name`, or NULL. */
+/* Decoded path parameter `name`, or NULL (also on a route without
+ * parameters). Reads only the params.len bytes of the list. */
 const char *ph_request_path_param(const struct ph_request *req, const char *name);
 
 /* First header `name` (case-insensitive) or NULL. */
 const char *ph_request_header(const struct ph_request *req, const char *name);
 
-/* Decoded first query parameter `name` or NULL. Any thread that owns the
+/* Decoded first query parameter `name` or NULL; reads only the decoded
+ * bytes of this request, never past them. Any thread that owns the
  * request. */
 const char *ph_request_query_param(struct ph_request *req, const char *name);
 
@@ -153,7 +155,11 @@ void ph_request_set_error(struct ph_request *req, int status, const char *messag
 
 /* Percent-decode `len` bytes of `src` into `dst` (at least len+1 bytes),
  * '+' as space when `plus_space`. Returns the decoded length; the result
- * is NUL-terminated. Invalid escapes are kept as written. */
+ * is NUL-terminated. Invalid escapes are kept as written, and so is "%00":
+ * a decoded value never holds a NUL, so the "name\0value\0" lists built
+ * from decoded text cannot be split by a client (the parser answers 400
+ * to a target with %00 before any of this runs). "%2F" decodes to '/'.
+ * Any thread. */
 size_t ph_percent_decode(char *dst, const char *src, size_t len, bool plus_space);
 
 #endif

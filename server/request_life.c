@@ -15,6 +15,7 @@
 #include "worker_metrics.h"
 
 #include <event2/event.h>
+#include <stdio.h>
 #include <time.h>
 
 static struct event_base *life_base;
@@ -147,6 +148,17 @@ static void handler_failed(ph_request *req, const char *why)
     ph_request_set_error(req, 500, "internal server error", NULL);
 }
 
+/* A response a plugin built must carry a final status (200-599; set_status
+ * refuses others, this catches any other way): 500 otherwise, logged. */
+static void check_final_status(ph_request *req)
+{
+    if (!req->streaming && (req->status < 200 || req->status > 599)) {
+        char why[96];
+        snprintf(why, sizeof why, "completed with status %d (a plugin's status must be 200-599)", req->status);
+        handler_failed(req, why);
+    }
+}
+
 void ph_life_returned(ph_request *req, int rc)
 {
     req->in_handler = false;
@@ -172,6 +184,8 @@ void ph_life_returned(ph_request *req, int rc)
         handler_failed(req, "handle() returned an unknown result");
     } else if (req->streaming && req->conn) {
         ph_conn_stream_end(req, true);
+    } else {
+        check_final_status(req);
     }
     ph_life_finish(req);
 }
@@ -221,6 +235,7 @@ int ph_life_complete(ph_request *req)
         return -1;
     if (req->streaming && req->conn)
         ph_conn_stream_end(req, true);
+    check_final_status(req);
     ph_life_finish(req);
     return 0;
 }

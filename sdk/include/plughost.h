@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define PH_ABI_MAJOR 1
-#define PH_ABI_MINOR 2
+#define PH_ABI_MINOR 3
 #define PH_ABI_VERSION ((uint32_t)((PH_ABI_MAJOR << 16) | PH_ABI_MINOR))
 #define PH_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define PH_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
@@ -186,7 +186,10 @@ typedef struct ph_host_api {
     /* Raw query string without '?', "" when absent. Since 1.0. */
     const char *(*query)(const ph_request *req);
     /* Percent-decoded value of the first query parameter `name`, "" for a
-     * key without '=', NULL when absent. Since 1.0. */
+     * key without '=', NULL when absent. Since 1.0. Decoding: "+" is a
+     * space, "%2F" is '/', "%26" is '&' (inside the value: the split is
+     * on the raw text); a target holding "%00" is answered 400 before any
+     * plugin runs, so a value never holds a NUL. */
     const char *(*query_param)(ph_request *req, const char *name);
     /* Value of the first header `name` (case-insensitive), or NULL. Since 1.0. */
     const char *(*header)(const ph_request *req, const char *name);
@@ -248,7 +251,9 @@ typedef struct ph_host_api {
     /* ---- since 1.1 ---- */
 
     /* Percent-decoded value of path parameter `name` of the matched route
-     * ([route /items/{id}] → path_param(req, "id")), or NULL. Any thread. */
+     * ([route /items/{id}] → path_param(req, "id")), or NULL. Any thread.
+     * "%2F" decodes to '/' inside the value (/items/a%2Fb gives "a/b");
+     * "%00" never reaches a plugin (400). */
     const char *(*path_param)(ph_request *req, const char *name);
 
     /* Register the abort callback of a pending async request (one per
@@ -373,6 +378,14 @@ typedef struct ph_plugin {
     int (*init)(const ph_host_api *api, const ph_settings *settings, void **state);
     void (*fini)(void *state);
     int (*handle)(void *state, ph_request *req);
+    /* ---- since 1.3 ----
+     * The route setting names the plugin reads, NULL-terminated; NULL when
+     * it does not declare them. With a list, any key of its route that is
+     * neither reserved (plugin, methods, timeout) nor listed is an error
+     * (startup, plughost -t, reloads): a misspelt "methds" is caught
+     * instead of silently becoming a setting. Without one, keys that look
+     * like a misspelt reserved key are warned about. */
+    const char *const *settings;
 } ph_plugin;
 
 #if defined(__GNUC__)
@@ -387,6 +400,9 @@ typedef const ph_plugin *(*ph_plugin_entry_fn)(void);
 /*
  * Declare the plugin, e.g.
  *   PH_PLUGIN_DECLARE("hello", "1.0.0", PH_MODE_ASYNC, hello_init, NULL, hello_handle);
+ * or, declaring the route settings it reads (since 1.3),
+ *   static const char *const keys[] = {"seconds", NULL};
+ *   PH_PLUGIN_DECLARE_SETTINGS("sleep", "1.0.0", PH_MODE_SYNC, init, NULL, handle, keys);
  */
 #define PH_PLUGIN_DECLARE(NAME, VERSION, MODE, INIT, FINI, HANDLE)            \
     PH_EXPORT const ph_plugin *ph_plugin_entry(void);                        \
@@ -394,7 +410,17 @@ typedef const ph_plugin *(*ph_plugin_entry_fn)(void);
     {                                                                         \
         static const ph_plugin descriptor = {PH_ABI_VERSION, sizeof(ph_plugin), \
                                              (NAME), (VERSION), (MODE),       \
-                                             (INIT), (FINI), (HANDLE)};       \
+                                             (INIT), (FINI), (HANDLE), NULL}; \
+        return &descriptor;                                                   \
+    }
+
+#define PH_PLUGIN_DECLARE_SETTINGS(NAME, VERSION, MODE, INIT, FINI, HANDLE, SETTINGS) \
+    PH_EXPORT const ph_plugin *ph_plugin_entry(void);                        \
+    PH_EXPORT const ph_plugin *ph_plugin_entry(void)                         \
+    {                                                                         \
+        static const ph_plugin descriptor = {PH_ABI_VERSION, sizeof(ph_plugin), \
+                                             (NAME), (VERSION), (MODE),       \
+                                             (INIT), (FINI), (HANDLE), (SETTINGS)}; \
         return &descriptor;                                                   \
     }
 

@@ -709,9 +709,20 @@ static bool builder_ok(const ph_request *req, const char *slot)
     return true;
 }
 
+/* Like the host: a plugin's status is final, 200-599 (a 1xx would go out
+ * unframed); anything else is refused (-1, logged as the host logs it). */
+static bool status_ok(const ph_request *req, int status, const char *slot)
+{
+    if (status >= 200 && status <= 599)
+        return true;
+    fprintf(stderr, "ph_mock [%s]: %s() with status %d refused: a plugin's status must be 200-599\n",
+            plugin_name(req), slot, status);
+    return false;
+}
+
 static int mock_set_status(ph_request *req, int status)
 {
-    if (!builder_ok(req, "set_status") || status < 100 || status > 599)
+    if (!builder_ok(req, "set_status") || !status_ok(req, status, "set_status"))
         return -1;
     req->status = status;
     return 0;
@@ -827,14 +838,16 @@ static int put_json(ph_request *req, int status, const cJSON *json)
 
 static int mock_respond_json(ph_request *req, int status, const cJSON *json)
 {
-    if (!builder_ok(req, "respond_json") || take_fault(PH_MOCK_FAULT_NOMEM))
+    if (!builder_ok(req, "respond_json") || !status_ok(req, status, "respond_json") ||
+        take_fault(PH_MOCK_FAULT_NOMEM))
         return -1;
     return put_json(req, status, json);
 }
 
 static int mock_respond_error(ph_request *req, int status, const char *message)
 {
-    if (!builder_ok(req, "respond_error") || take_fault(PH_MOCK_FAULT_NOMEM))
+    if (!builder_ok(req, "respond_error") || !status_ok(req, status, "respond_error") ||
+        take_fault(PH_MOCK_FAULT_NOMEM))
         return -1;
     cJSON *obj = cJSON_CreateObject();
     if (!obj)
@@ -1374,6 +1387,27 @@ void ph_mock_settings_free(ph_settings *s)
 /* ------------------------------------------------------------------ */
 
 /* 0 when the host would accept `p`, else -1 with the reason logged. */
+/* Like the host (server/route_keys.c): a plugin that declares its
+ * settings (ABI 1.3) is refused a route key that is neither reserved
+ * (plugin, methods, timeout) nor declared. Returns 0 or -1 (logged). */
+static int check_declared_settings(const ph_plugin *p, const ph_settings *settings)
+{
+    if (p->struct_size < offsetof(ph_plugin, settings) + sizeof p->settings || !p->settings)
+        return 0;
+    for (size_t i = 0; i < settings->kv.n; i++) {
+        const char *key = settings->kv.v[i].name;
+        bool known = strcmp(key, "plugin") == 0 || strcmp(key, "methods") == 0 || strcmp(key, "timeout") == 0;
+        for (size_t k = 0; !known && p->settings[k]; k++)
+            known = strcmp(p->settings[k], key) == 0;
+        if (!known) {
+            host_log(PH_LOG_ERROR, "plugin %s refused for route %s: unknown key '%s' (the plugin declares its settings)",
+                     p->name, settings->route_path, key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int check_descriptor(const ph_plugin *p)
 {
     if (!p) {
@@ -1418,6 +1452,11 @@ int ph_mock_init_with_api(const ph_host_api *api, const ph_plugin *plugin,
             return -1;
         }
         settings = inst->owned_settings;
+    }
+    if (check_declared_settings(plugin, settings) != 0) {
+        ph_mock_settings_free(inst->owned_settings);
+        free(inst);
+        return -1;
     }
     inst->plugin = plugin;
     inst->api = api;

@@ -125,7 +125,8 @@ void ph_mock_settings_free(ph_settings *s);
 typedef struct ph_mock_instance ph_mock_instance;
 
 /* Check `plugin`'s descriptor as the host does (ABI major, struct size,
- * mode, handle present), then call its init with ph_mock_api() and
+ * mode, handle present; since ABI 1.3 a declared settings list refuses an
+ * undeclared, non-reserved key of `settings`), then call its init with ph_mock_api() and
  * `settings` (an empty "/" route when NULL; otherwise they must outlive the
  * instance). On success stores the instance in *out and returns 0. On
  * failure *out is NULL and the result is init's non-zero return, or -1 for

@@ -20,6 +20,8 @@ static const conform_case cases[] = {
     {"pending", 0, CONFORM_ANSWER, 200, "late", "complete=0"},
     /* a second complete() is refused */
     {"twice", 0, CONFORM_ANSWER, 200, "late", "first=0 second=-1"},
+    /* a 1xx is no final status: refused, the response stays the plugin's */
+    {"status_1xx", 0, CONFORM_ANSWER, 201, "ok", "s100=-1 s103=-1 s199=-1 respond_error103=-1 s201=0"},
     /* complete() inside handle() is refused; returning PH_OK answers */
     {"complete_in_handle", 0, CONFORM_ANSWER, 200, "ok", "complete=-1"},
     /* after stream_begin the builders are refused, stream_write is not */

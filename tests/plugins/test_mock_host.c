@@ -421,6 +421,28 @@ static void mock_loads_a_built_plugin_so(void **state)
     assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "cannot load plugin"), 1);
 }
 
+/* ABI 1.3: like the host, the mock refuses a route key a declaring plugin
+ * does not list (a misspelt "methds"); reserved keys always pass. */
+static void mock_refuses_an_undeclared_key_of_a_declaring_plugin(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"seconds", NULL};
+    static const ph_plugin declaring = {PH_ABI_VERSION, sizeof(ph_plugin), "probe", "0", PH_MODE_ASYNC,
+                                        probe_init,     NULL,              probe_handle, keys};
+    ph_settings *bad = ph_mock_settings_new("/r", "seconds", "1", "methds", "GET", NULL);
+    ph_settings *good = ph_mock_settings_new("/r", "seconds", "1", "methods", "GET", "timeout", "1s", NULL);
+    assert_non_null(bad);
+    assert_non_null(good);
+    ph_mock_instance *inst = NULL;
+    assert_int_equal(ph_mock_init(&declaring, bad, &inst), -1);
+    assert_null(inst);
+    assert_int_equal(ph_mock_init(&declaring, good, &inst), 0);
+    assert_non_null(inst);
+    ph_mock_fini(inst);
+    ph_mock_settings_free(bad);
+    ph_mock_settings_free(good);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,6 +460,7 @@ int main(void)
         MOCK_TEST(mock_refuses_bad_descriptors_and_reports_failed_init),
         MOCK_TEST(mock_log_keeps_lines_and_levels),
         MOCK_TEST(mock_loads_a_built_plugin_so),
+        MOCK_TEST(mock_refuses_an_undeclared_key_of_a_declaring_plugin),
     };
     return cmocka_run_group_tests_name("sdk mock host", tests, NULL, NULL);
 }

@@ -167,7 +167,7 @@ static void limits_are_answered_with_their_status(void **state)
     assert_int_equal(error_of("GET / HTTP/1.1\r\n\r\n"), 400); /* 1.1 without Host */
     ph_request_recycle(ph_http_parse_take(&parser));
     ph_http_parser_init(&parser, &hooks, NULL);
-    assert_int_equal(error_of("GET http://x/ HTTP/1.1\r\nHost: h\r\n\r\n"), 400); /* absolute form */
+    assert_int_equal(error_of("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"), 400); /* asterisk form */
     ph_request_recycle(ph_http_parse_take(&parser));
     ph_http_parser_init(&parser, &hooks, NULL);
     assert_int_equal(error_of("NONSENSE\r\n\r\n"), 400);
@@ -197,6 +197,102 @@ static void take_hands_over_the_request_being_received(void **state)
     ph_request_recycle(taken);
 }
 
+
+/* Fresh parser, then the status `text` is answered with. */
+static int fresh_error_of(const char *text)
+{
+    ph_request_recycle(ph_http_parse_take(&parser));
+    ph_http_parser_init(&parser, &hooks, NULL);
+    return error_of(text);
+}
+
+/* The status answered when `text` arrives one byte per call (0 when it
+ * parses as a message). */
+static int bytewise_error_of(const char *text)
+{
+    ph_request_recycle(ph_http_parse_take(&parser));
+    ph_http_parser_init(&parser, &hooks, NULL);
+    for (size_t i = 0; i < strlen(text); i++) {
+        size_t used;
+        ph_request *req = NULL;
+        int status = 0;
+        ph_parse_status rc = ph_http_parse(&parser, &limits, text + i, 1, &used, &req, &status);
+        if (rc == PH_PARSE_ERROR)
+            return status;
+        if (rc == PH_PARSE_MESSAGE) {
+            ph_request_recycle(req);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* llhttp 8.1 without LLHTTP_STRICT_MODE takes any two bytes for the CRLF
+ * after chunk data ("abcXY" -> "abc") and a space inside a field name. */
+static void strict_llhttp_refuses_bad_chunk_ends_and_spaces_in_names(void **state)
+{
+    (void)state;
+    assert_int_equal(fresh_error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    "3\r\nabcXY3\r\ndefZW0\r\n\r\n"),
+                     400);
+    assert_int_equal(fresh_error_of("GET / HTTP/1.1\r\nHost: h\r\nFoo Bar: x\r\n\r\n"), 400);
+}
+
+/* obs-fold (a line starting with SP/HT continues a value) is 400, also
+ * when the fold arrives in pieces and when the first line is empty. */
+static void obs_fold_is_400_however_it_arrives(void **state)
+{
+    (void)state;
+    const char *folds[] = {
+        "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nX:\r\n\tb\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip,\r\n chunked\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n   \t  b\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof folds / sizeof *folds; i++) {
+        assert_int_equal(fresh_error_of(folds[i]), 400);
+        assert_int_equal(bytewise_error_of(folds[i]), 400);
+    }
+    /* a value with inner spaces, split anywhere, is no fold */
+    assert_int_equal(bytewise_error_of("GET / HTTP/1.1\r\nHost: h\r\nX: a  b \t c\r\n\r\n"), 0);
+}
+
+static void a_second_host_is_400_in_any_case(void **state)
+{
+    (void)state;
+    assert_int_equal(fresh_error_of("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
+    assert_int_equal(fresh_error_of("GET / HTTP/1.1\r\nHost: a\r\nhOST: a\r\n\r\n"), 400);
+    assert_int_equal(fresh_error_of("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"), 400);
+}
+
+/* %00 anywhere in the target is 400: decoded parameters hold no NUL. */
+static void percent_00_in_the_target_is_400(void **state)
+{
+    (void)state;
+    assert_int_equal(fresh_error_of("GET /p?x=%00role HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+    assert_int_equal(fresh_error_of("PUT /items/a%00b HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+    assert_int_equal(fresh_error_of("GET /?k%00=x HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+}
+
+/* RFC 9112 3.2.2: an absolute-form target is served as its origin form,
+ * and its authority replaces the Host header. */
+static void an_absolute_form_target_is_served_as_origin_form(void **state)
+{
+    (void)state;
+    ph_request *req = one("GET http://ex.org:81/a/b?x=1 HTTP/1.1\r\nHost: other\r\n\r\n");
+    assert_string_equal(ph_request_path(req), "/a/b");
+    assert_string_equal(ph_request_query(req), "x=1");
+    assert_string_equal(ph_request_header(req, "Host"), "ex.org:81");
+    ph_request_recycle(req);
+    req = one("GET HTTPS://ex.org?q HTTP/1.1\r\nHost: ex.org\r\n\r\n");
+    assert_string_equal(ph_request_path(req), "/");
+    assert_string_equal(ph_request_query(req), "q");
+    ph_request_recycle(req);
+    assert_int_equal(fresh_error_of("GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n"), 400);      /* no authority */
+    assert_int_equal(fresh_error_of("GET http://u@h/x HTTP/1.1\r\nHost: h\r\n\r\n"), 400);   /* userinfo */
+    assert_int_equal(fresh_error_of("GET http://h/x HTTP/1.1\r\n\r\n"), 400);                  /* 1.1 needs Host */
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -208,6 +304,11 @@ int main(void)
         T(limits_are_answered_with_their_status),
         T(a_chunked_body_over_the_limit_is_413),
         T(take_hands_over_the_request_being_received),
+        T(strict_llhttp_refuses_bad_chunk_ends_and_spaces_in_names),
+        T(obs_fold_is_400_however_it_arrives),
+        T(a_second_host_is_400_in_any_case),
+        T(percent_00_in_the_target_is_400),
+        T(an_absolute_form_target_is_served_as_origin_form),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

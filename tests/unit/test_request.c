@@ -81,8 +81,8 @@ static void percent_decode_reads_only_len_bytes_and_terminates(void **state)
     assert_int_equal(ph_percent_decode(out, "%41%42", 4, false), 2);
     assert_memory_equal(out, "A%", 3); /* the '%' at byte 3 has no two hex digits within 4 bytes */
     memset(out, 'X', sizeof out);
-    assert_int_equal(ph_percent_decode(out, "a%00b", 5, false), 3);
-    assert_memory_equal(out, "a\0b\0", 4);
+    assert_int_equal(ph_percent_decode(out, "a%00b", 5, false), 5); /* never a NUL inside */
+    assert_memory_equal(out, "a%00b\0", 6);
     assert_int_equal(ph_percent_decode(out, "", 0, true), 0);
     assert_int_equal(out[0], '\0');
 }
@@ -211,6 +211,55 @@ static void path_param_reads_the_routers_parameters_by_name(void **state)
     assert_null(ph_request_path_param(req, "bob"));
     assert_null(ph_request_path_param(req, "use"));
     assert_null(ph_request_path_param(req, ""));
+    ph_request_recycle(req);
+}
+
+
+/* ---- hostile parameters (the probes of issue 10, reversed) ---- */
+
+/* "%00" never splits a parameter: ?x=%00role%00admin&role=user gives
+ * role=user (the parser answers 400 to such a target anyway). */
+static void percent_00_smuggles_no_query_parameter(void **state)
+{
+    (void)state;
+    ph_request *req = request_with_url("/p?x=%00role%00admin&role=user");
+    assert_string_equal(ph_request_query_param(req, "role"), "user");
+    assert_string_equal(ph_request_query_param(req, "x"), "%00role%00admin");
+    assert_null(ph_request_query_param(req, "admin"));
+    ph_request_recycle(req);
+}
+
+/* A later request sees nothing of an earlier one's query, whatever its
+ * own query holds (the decode buffer is recycled). */
+static void a_recycled_request_leaks_no_earlier_query_value(void **state)
+{
+    (void)state;
+    ph_request *a = request_with_url("/p?secret=s3cr3t-of-client-a&other=1");
+    assert_string_equal(ph_request_query_param(a, "secret"), "s3cr3t-of-client-a");
+    ph_request_recycle(a);
+    ph_request *b = request_with_url("/p?k%00=x");
+    assert_ptr_equal(a, b); /* the same object, recycled */
+    assert_null(ph_request_query_param(b, "secret"));
+    assert_null(ph_request_query_param(b, "other"));
+    assert_string_equal(ph_request_query_param(b, "k%00"), "x");
+    assert_null(ph_request_query_param(b, "k"));
+    ph_request_recycle(b);
+}
+
+/* A list cut short (no final NUL) ends the walk: nothing past params.len
+ * is read; a route without parameters has none (and no NULL arithmetic). */
+static void path_param_reads_only_the_list_it_has(void **state)
+{
+    (void)state;
+    ph_request *req = request_with_url("/x");
+    assert_null(req->params.data);
+    assert_null(ph_request_path_param(req, "b"));
+    assert_int_equal(ph_buf_append(&req->params, "a\0bcd\0evil\0", 11), 0);
+    req->params.len = 5; /* "a\0bcd" without its NUL */
+    assert_null(ph_request_path_param(req, "a"));
+    assert_null(ph_request_path_param(req, "evil"));
+    req->params.len = 0;
+    assert_null(ph_request_path_param(req, "a"));
     ph_request_recycle(req);
 }
 
@@ -448,6 +497,9 @@ int main(void)
         T(query_param_skips_empty_pairs),
         T(query_param_without_query_is_null),
         T(path_param_reads_the_routers_parameters_by_name),
+        T(percent_00_smuggles_no_query_parameter),
+        T(a_recycled_request_leaks_no_earlier_query_value),
+        T(path_param_reads_only_the_list_it_has),
         T(header_lookup_is_case_insensitive_and_returns_first),
         T(header_lookup_needs_the_whole_name),
         T(set_error_replaces_response_with_json_error_and_extra_header),

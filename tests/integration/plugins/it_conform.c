@@ -9,6 +9,8 @@
  *   pending            a 5 ms timer, then body "late" and complete()
  *   twice              as pending, then complete() a second time
  *   complete_in_handle complete() inside handle(), then body "ok", PH_OK
+ *   status_1xx         set_status/respond_error with 1xx (refused), then
+ *                      status 201, body "ok", PH_OK
  *   abort              pending forever; the abort callback tries every
  *                      call and records what the host said
  *   abort_stream       stream_begin, "started\n", then as abort
@@ -148,6 +150,16 @@ static int conform_handle(void *state, ph_request *req)
     if (strcmp(kind, "error") == 0) {
         record(id, "handled");
         return PH_ERROR;
+    }
+    if (strcmp(kind, "status_1xx") == 0) {
+        int s100 = api->set_status(req, 100);
+        int s103 = api->set_status(req, 103);
+        int s199 = api->set_status(req, 199);
+        int e103 = api->respond_error(req, 103, "early");
+        int s201 = api->set_status(req, 201);
+        record(id, "s100=%d s103=%d s199=%d respond_error103=%d s201=%d", s100, s103, s199, e103, s201);
+        api->set_body(req, "ok", 2);
+        return PH_OK;
     }
     if (strcmp(kind, "complete_in_handle") == 0) {
         int rc = api->complete(req);

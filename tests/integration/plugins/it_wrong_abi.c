@@ -24,6 +24,7 @@ PH_EXPORT const ph_plugin *ph_plugin_entry(void)
         NULL,              /* init */
         NULL,              /* fini */
         wrong_abi_handle,  /* handle */
+        NULL,              /* settings */
     };
     return &descriptor;
 }

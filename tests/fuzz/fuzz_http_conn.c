@@ -1,0 +1,152 @@
+/* fuzz_http_conn.c - libFuzzer harness for the connection layer
+ * (server/http_conn.c + http_parse.c + llhttp + http_response.c): the
+ * input is written into one end of a socketpair whose other end the layer
+ * serves exactly as an accepted socket (same reads, parsing, pipelining,
+ * limits, writev). The layer above answers each request at once with a
+ * body built from the request accessors (path, query parameters, Host).
+ *
+ * Checks besides the sanitizers: whatever the layer writes is a sequence
+ * of HTTP/1.x responses, and the only 1xx it may send is "100 Continue". */
+#include "http_conn.h"
+
+#include "log.h"
+#include "request.h"
+
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_ROUNDS 256
+#define OUT_MAX (1u << 20)
+
+static struct event_base *base;
+static ph_server_conf limits;
+static char out[OUT_MAX];
+static size_t out_len;
+
+/* The layer above: answer each request now, from what it carries. */
+static void received(ph_request *req)
+{
+    const char *q = ph_request_query_param(req, "q");
+    const char *host = ph_request_header(req, "Host");
+    char body[256];
+    int n = snprintf(body, sizeof body, "%s %.64s q=%.64s host=%.64s", req->method ? req->method : "?",
+                     ph_request_path(req), q ? q : "-", host ? host : "-");
+    req->life = PH_LIFE_RUNNING;
+    if (n > 0 && ph_buf_append(&req->resp_body, body, (size_t)n < sizeof body ? (size_t)n : sizeof body - 1) < 0)
+        abort();
+    req->life = PH_LIFE_DONE;
+    ph_conn_response_ready(req);
+}
+
+static void dropped(ph_request *req) { ph_request_recycle(req); }
+static void drained(ph_request *req) { (void)req; }
+static void closed(void) {}
+
+static const ph_conn_hooks hooks = {received, dropped, drained, closed};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    signal(SIGPIPE, SIG_IGN);
+    ph_log_set_level(PH_LOG_ERROR + 1); /* quiet: a malformed request is logged at debug */
+    base = event_base_new();
+    if (!base)
+        abort();
+    limits = (ph_server_conf){.max_body_size = 4096, .max_url_size = 512, .max_header_size = 2048,
+                              .header_timeout_ms = 5000, .body_timeout_ms = 5000,
+                              .keepalive_timeout_ms = 5000, .send_timeout_ms = 5000};
+    ph_conn_setup(base, &hooks);
+    ph_conn_set_limits(&limits);
+    return 0;
+}
+
+/* Read what the layer wrote so far into out[]. */
+static void collect(int fd)
+{
+    for (;;) {
+        char tmp[16384];
+        ssize_t n = read(fd, tmp, sizeof tmp);
+        if (n <= 0)
+            return;
+        size_t room = OUT_MAX - out_len;
+        size_t take = (size_t)n < room ? (size_t)n : room;
+        memcpy(out + out_len, tmp, take);
+        out_len += take;
+    }
+}
+
+/* Every status line in out[] names HTTP/1.x and a status of 100 or
+ * 200-599; each response begins where the previous one ended (bodies are
+ * skipped by Content-Length, the only framing this layer's answers use
+ * besides close; a HEAD's answer has none, our bodies never start with
+ * "HTTP/1."). Aborts on a violation. */
+static void check_output(void)
+{
+    size_t pos = 0;
+    while (pos < out_len) {
+        const char *r = out + pos;
+        size_t left = out_len - pos;
+        if (left < 13 || (memcmp(r, "HTTP/1.1 ", 9) != 0 && memcmp(r, "HTTP/1.0 ", 9) != 0))
+            abort();
+        int status = atoi(r + 9);
+        if (!(status == 100 || (status >= 200 && status <= 599)))
+            abort();
+        const char *end = memmem(r, left, "\r\n\r\n", 4);
+        if (!end)
+            abort(); /* a head is written whole */
+        size_t head = (size_t)(end - r) + 4;
+        size_t body = 0;
+        if (head + 7 <= left && memcmp(r + head, "HTTP/1.", 7) == 0) {
+            pos += head; /* the answer to a HEAD: Content-Length without the body */
+            continue;
+        }
+        const char *cl = memmem(r, head, "\r\nContent-Length: ", 18);
+        if (cl)
+            body = strtoul(cl + 18, NULL, 10);
+        else if (status != 100 && status != 204 && status != 304)
+            return; /* close-delimited or chunked: the rest is its body */
+        pos += head + body;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        abort();
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    fcntl(sv[1], F_SETFL, O_NONBLOCK);
+    if (ph_conn_accept(sv[0], NULL) < 0)
+        abort();
+    out_len = 0;
+    size_t sent = 0;
+    bool shut = false;
+    for (int round = 0; round < MAX_ROUNDS; round++) {
+        if (sent < size) {
+            ssize_t n = write(sv[1], data + sent, size - sent);
+            if (n > 0)
+                sent += (size_t)n;
+        }
+        if (sent == size && !shut) {
+            shutdown(sv[1], SHUT_WR);
+            shut = true;
+        }
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        collect(sv[1]);
+        if (ph_conn_count() == 0)
+            break;
+    }
+    ph_conn_close_all();
+    collect(sv[1]);
+    close(sv[1]);
+    check_output();
+    return 0;
+}
