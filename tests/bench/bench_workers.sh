@@ -85,29 +85,6 @@ die()  { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 PKGS=(wrk nginx-light build-essential cmake pkg-config libevent-dev node-llhttp
       libcjson-dev libinih-dev procps curl)
 
-install_missing() {
-  local missing=() p
-  for p in "${PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
-      || missing+=("$p")
-  done
-  [[ ${#missing[@]} -eq 0 ]] && return 0
-  if [[ -n "${SKIP_INSTALL:-}" ]]; then
-    warn "missing packages (SKIP_INSTALL set, not installing): ${missing[*]}"
-    return 0
-  fi
-  local sudo=()
-  if [[ $(id -u) -ne 0 ]]; then
-    command -v sudo >/dev/null || die "missing packages ${missing[*]} and not root (no sudo)"
-    sudo=(sudo)
-  fi
-  log "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
-    "${sudo[@]}" apt-get update -q >/dev/null
-    "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-}
 
 # ---------------------------------------------------------------- temp + cleanup
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/plughost-bench-workers.XXXXXX")
