@@ -14,7 +14,7 @@ static int disabled_handle(void *state, ph_request *req)
 }
 
 static const ph_plugin disabled = {
-    PH_ABI_VERSION, sizeof(ph_plugin), "disabled", "-", PH_MODE_ASYNC, NULL, NULL, disabled_handle, NULL,
+    PH_ABI_VERSION, sizeof(ph_plugin), "disabled", "-", PH_MODE_ASYNC, NULL, NULL, disabled_handle, NULL, NULL, NULL, NULL,
 };
 
 const ph_plugin *ph_disabled_plugin(void) { return &disabled; }

@@ -61,7 +61,7 @@ static int check_config(ph_config *config, char *err, size_t errlen)
             return 1;
         }
     }
-    int rc = ph_check_run(config, routes, config->nroutes, true, &privileges, err, errlen);
+    int rc = ph_check_run(config, routes, config->nroutes, true, &privileges, NULL, NULL, err, errlen);
     free(routes);
     return rc < 0 ? 1 : 0;
 }

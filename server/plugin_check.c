@@ -6,6 +6,7 @@
 #include "plugin_instance.h"
 #include "plugin_loader.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -39,6 +40,33 @@ static void say(int fd, const char *fmt, ...)
     (void)ignored;
 }
 
+/* Bound on a check's "describe" lines, all routes together. */
+#define DESCRIBED_MAX (1024 * 1024)
+
+/* `text` when a report can carry it (at most PH_CHECK_DESCRIBE_MAX bytes,
+ * no control character), else "" (as if not declared). */
+static const char *fit(const char *text)
+{
+    if (!text || strlen(text) > PH_CHECK_DESCRIBE_MAX)
+        return "";
+    for (const char *p = text; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return "";
+    }
+    return text;
+}
+
+/* Say what route `route`'s plugin declares for GET /openapi.json, when it
+ * declares anything. */
+static void say_describe(int out, size_t route, const ph_plugin *d)
+{
+    const char *summary = fit(PH_DESC_FIELD(d, summary));
+    const char *request = fit(PH_DESC_FIELD(d, request_type));
+    const char *response = fit(PH_DESC_FIELD(d, response_type));
+    if (summary[0] || request[0] || response[0])
+        say(out, "describe %zu %s\t%s\t%s", route, summary, request, response);
+}
+
 /* The child: check each route in turn, say which one before touching it
  * (a crash then names it); with `full` also build the whole generation
  * (route table included). Never returns. */
@@ -69,6 +97,7 @@ static void check_child(int out, ph_config *config, const size_t *routes, size_t
             say(out, "fail %s:%d: route %s: %s", config->path, rc->line, rc->path, err);
             _exit(1);
         }
+        say_describe(out, routes[i], lib->desc);
         ph_instance_unref(inst); /* runs fini */
         ph_plugin_lib_unref(lib);
     }
@@ -127,6 +156,33 @@ int ph_check_start(ph_check *check, ph_config *config, const size_t *routes, siz
     return 0;
 }
 
+/* One whole line of the child's report (check->line, newline excluded):
+ * "describe" lines into check->described (dropped beyond DESCRIBED_MAX),
+ * the others into check->report (truncated when full), so that many
+ * routes' declarations never push the verdict out. */
+static void take_line(ph_check *check)
+{
+    const char *line = check->line;
+    size_t len = check->line_len;
+    check->line_len = 0;
+    if (len >= 9 && strncmp(line, "describe ", 9) == 0) {
+        if (check->described_len + len + 2 > DESCRIBED_MAX)
+            return;
+        char *grown = realloc(check->described, check->described_len + len + 2);
+        if (!grown)
+            return;
+        check->described = grown;
+        memcpy(grown + check->described_len, line, len);
+        check->described_len += len;
+        grown[check->described_len++] = '\n';
+        grown[check->described_len] = '\0';
+        return;
+    }
+    for (size_t i = 0; i <= len && check->report_len < sizeof check->report - 1; i++)
+        check->report[check->report_len++] = i < len ? line[i] : '\n';
+    check->report[check->report_len] = '\0';
+}
+
 int ph_check_read(ph_check *check)
 {
     if (check->report_fd < 0)
@@ -139,15 +195,68 @@ int ph_check_read(ph_check *check)
         if (got < 0)
             return 0; /* EAGAIN */
         if (got == 0) {
+            if (check->line_len > 0)
+                take_line(check); /* a last line without its newline */
             close(check->report_fd);
             check->report_fd = -1;
             return 1;
         }
-        size_t room = sizeof check->report - 1 - check->report_len;
-        size_t take = (size_t)got < room ? (size_t)got : room;
-        memcpy(check->report + check->report_len, buf, take);
-        check->report_len += take;
-        check->report[check->report_len] = '\0';
+        for (ssize_t i = 0; i < got; i++) {
+            if (buf[i] == '\n')
+                take_line(check);
+            else if (check->line_len < sizeof check->line - 1)
+                check->line[check->line_len++] = buf[i];
+        }
+        check->line[check->line_len] = '\0';
+    }
+}
+
+int ph_check_parse_describe(const char *line, size_t *route, ph_check_describe *out)
+{
+    if (strncmp(line, "describe ", 9) != 0 || !isdigit((unsigned char)line[9]))
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long idx = strtoull(line + 9, &end, 10);
+    if (errno != 0 || *end != ' ')
+        return -1;
+    const char *p = end + 1;
+    char *fields[3] = {out->summary, out->request_type, out->response_type};
+    for (int i = 0; i < 3; i++) {
+        size_t len = strcspn(p, "\t\n");
+        bool ok = len <= PH_CHECK_DESCRIBE_MAX;
+        for (size_t j = 0; ok && j < len; j++)
+            ok = (unsigned char)p[j] >= 0x20 && p[j] != 0x7f;
+        if (ok)
+            memcpy(fields[i], p, len);
+        fields[i][ok ? len : 0] = '\0';
+        p += len;
+        if (i < 2 && *p++ != '\t')
+            return -1;
+    }
+    if (*p != '\0' && *p != '\n')
+        return -1;
+    *route = (size_t)idx;
+    return 0;
+}
+
+void ph_check_forget_described(ph_check *check)
+{
+    free(check->described);
+    check->described = NULL;
+    check->described_len = 0;
+}
+
+/* Hand each "describe" line of a passing check to on_describe. */
+static void each_describe(const ph_check *check, const ph_config *config, ph_check_describe_fn on_describe, void *arg)
+{
+    for (const char *p = check->described; on_describe && p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t route = 0;
+        ph_check_describe d;
+        if (ph_check_parse_describe(p, &route, &d) == 0 && route < config->nroutes)
+            on_describe(route, &d, arg);
+        p = nl ? nl + 1 : p + strlen(p);
     }
 }
 
@@ -174,14 +283,19 @@ static const char *signal_hint(int sig)
     }
 }
 
-int ph_check_finish(ph_check *check, const ph_config *config, int timed_out, char *err, size_t errlen)
+int ph_check_finish(ph_check *check, const ph_config *config, int timed_out, ph_check_describe_fn on_describe,
+                    void *arg, char *err, size_t errlen)
 {
     ph_loader_remove_dir(check->copy_dir);
     int status = check->wait_status;
     const char *fail = last_line(check->report, "fail ");
     const char *checking = last_line(check->report, "checking ");
-    if (!timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0 && last_line(check->report, "ok"))
+    if (!timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0 && last_line(check->report, "ok")) {
+        each_describe(check, config, on_describe, arg);
+        ph_check_forget_described(check);
         return 0;
+    }
+    ph_check_forget_described(check);
     if (fail) {
         snprintf(err, errlen, "%.*s", (int)strcspn(fail + 5, "\n"), fail + 5);
         return -1;
@@ -216,7 +330,7 @@ static double now_s(void)
 }
 
 int ph_check_run(ph_config *config, const size_t *routes, size_t n, bool full, const ph_privileges *privileges,
-                 char *err, size_t errlen)
+                 ph_check_describe_fn on_describe, void *arg, char *err, size_t errlen)
 {
     ph_check check;
     if (ph_check_start(&check, config, routes, n, full, privileges, err, errlen) < 0)
@@ -240,5 +354,5 @@ int ph_check_run(ph_config *config, const size_t *routes, size_t n, bool full, c
     ph_check_read(&check);
     if (check.report_fd >= 0)
         close(check.report_fd);
-    return ph_check_finish(&check, config, timed_out, err, errlen);
+    return ph_check_finish(&check, config, timed_out, on_describe, arg, err, errlen);
 }

@@ -35,6 +35,12 @@ typedef struct ph_plugin_lib {
     int refs;
 } ph_plugin_lib;
 
+/* Text field `field` of descriptor `d` (one added after 1.0, such as
+ * summary): NULL when the plugin was built with an older, shorter
+ * ph_plugin that lacks it, as the loader accepts those by struct_size. */
+#define PH_DESC_FIELD(d, field) \
+    ((d)->struct_size >= offsetof(ph_plugin, field) + sizeof(d)->field ? (d)->field : NULL)
+
 /* Create the private copy folder. Returns 0 or -1 (logged). */
 int ph_loader_init(void);
 

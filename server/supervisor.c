@@ -694,7 +694,9 @@ static int first_generation(ph_supervisor *sv, char *err, size_t errlen)
     sv->good_map_fd = ph_sup_plugins_resolve(sv, sv->good_config, sv->good_hash, &versions, &unchecked, &n, err, errlen);
     if (sv->good_map_fd < 0)
         return -1;
-    int rc = ph_check_run(sv->good_config, unchecked, n, true, &sv->privileges, err, errlen);
+    ph_sup_describing describing = {.sv = sv, .versions = versions};
+    int rc = ph_check_run(sv->good_config, unchecked, n, true, &sv->privileges, ph_sup_plugins_described, &describing,
+                          err, errlen);
     free(unchecked);
     if (rc < 0) {
         free(versions);

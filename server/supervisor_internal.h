@@ -29,6 +29,12 @@ struct evbuffer;
 typedef struct ph_supervisor ph_supervisor;
 typedef struct ph_plugin_history ph_plugin_history;
 
+/* What a checked plugin version declares for GET /openapi.json. */
+typedef struct ph_sup_declared {
+    char *snapshot;          /* the version's snapshot path (the key) */
+    ph_check_describe text;
+} ph_sup_declared;
+
 typedef enum ph_proc_state {
     PH_PROC_STARTING, /* started; loaded (READY) or not, not yet told GO */
     PH_PROC_READY,    /* told GO: accepting, serving */
@@ -107,6 +113,8 @@ struct ph_supervisor {
     ph_plugin_history *history;
     char **checked;            /* what passed the throwaway check */
     size_t nchecked;
+    ph_sup_declared *declared; /* per checked plugin version that declares something */
+    size_t ndeclared;
     int target;                /* workers wanted */
     bool serving;              /* the first generation came up */
     bool stopping;
@@ -184,6 +192,17 @@ uint64_t ph_sup_fd_hash(int fd);
  * checked (malloc'd), or -1 with err set. */
 int ph_sup_plugins_resolve(ph_supervisor *sv, ph_config *config, uint64_t config_hash, ph_plugin_version ***versions,
                            size_t **unchecked, size_t *nunchecked, char *err, size_t errlen);
+/* The arg of ph_sup_plugins_described: the routes' chosen versions. */
+typedef struct ph_sup_describing {
+    ph_supervisor *sv;
+    ph_plugin_version *const *versions; /* per route of the checked config */
+} ph_sup_describing;
+/* A ph_check_describe_fn (arg: ph_sup_describing): remember what route
+ * `route`'s plugin version declares, until the store drops the version. */
+void ph_sup_plugins_described(size_t route, const ph_check_describe *d, void *arg);
+/* What the plugin serving route `route` of the good generation declares,
+ * or NULL (nothing declared, or disabled). */
+const ph_check_describe *ph_sup_plugins_declared(const ph_supervisor *sv, size_t route);
 /* The check passed: remember it for these routes. */
 void ph_sup_plugins_checked(ph_supervisor *sv, const ph_config *config, ph_plugin_version *const *versions);
 /* `versions` (taken over) serve now, from generation `number` on. */

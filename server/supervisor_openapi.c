@@ -48,14 +48,18 @@ static void operation_id(char *out, size_t size, const char *method, const char 
         out[i] = isalnum((unsigned char)out[i]) ? (char)tolower((unsigned char)out[i]) : '_';
 }
 
-static cJSON *operation(const ph_route_conf *rc, const char *method, unsigned bit)
+/* The operation `method` of route `rc`, with what its plugin declares
+ * (`d`, may be NULL): its summary instead of the generated one, its
+ * request type for the body of POST, PUT and PATCH instead of any, and
+ * its response type as a "200" response beside "default". */
+static cJSON *operation(const ph_route_conf *rc, const char *method, unsigned bit, const ph_check_describe *d)
 {
     cJSON *op = cJSON_CreateObject();
     if (!op)
         return NULL;
     char text[700];
     snprintf(text, sizeof text, "%s %s (plugin %s)", method, rc->path, rc->plugin);
-    cJSON_AddStringToObject(op, "summary", text);
+    cJSON_AddStringToObject(op, "summary", d && d->summary[0] ? d->summary : text);
     snprintf(text, sizeof text, "Answered by the plugin file %s.", rc->plugin_path);
     cJSON_AddStringToObject(op, "description", text);
     operation_id(text, sizeof text, method, rc->path);
@@ -68,11 +72,21 @@ static cJSON *operation(const ph_route_conf *rc, const char *method, unsigned bi
     if (bit & (PH_METHOD_POST | PH_METHOD_PUT | PH_METHOD_PATCH)) {
         cJSON *body = cJSON_AddObjectToObject(op, "requestBody");
         cJSON *content = body ? cJSON_AddObjectToObject(body, "content") : NULL;
-        cJSON *any = content ? cJSON_AddObjectToObject(content, "*/*") : NULL;
+        const char *type = d && d->request_type[0] ? d->request_type : "*/*";
+        cJSON *any = content ? cJSON_AddObjectToObject(content, type) : NULL;
         if (any)
             cJSON_AddObjectToObject(any, "schema");
     }
     cJSON *responses = cJSON_AddObjectToObject(op, "responses");
+    if (responses && d && d->response_type[0]) {
+        cJSON *ok = cJSON_AddObjectToObject(responses, "200");
+        if (ok)
+            cJSON_AddStringToObject(ok, "description", "the plugin's answer");
+        cJSON *content = ok ? cJSON_AddObjectToObject(ok, "content") : NULL;
+        cJSON *media = content ? cJSON_AddObjectToObject(content, d->response_type) : NULL;
+        if (media)
+            cJSON_AddObjectToObject(media, "schema");
+    }
     cJSON *def = responses ? cJSON_AddObjectToObject(responses, "default") : NULL;
     if (def)
         cJSON_AddStringToObject(def, "description", "whatever the plugin answers");
@@ -114,7 +128,7 @@ char *ph_sup_openapi_json(const ph_supervisor *sv)
             for (; name[n] && n < sizeof lower - 1; n++)
                 lower[n] = (char)tolower((unsigned char)name[n]);
             lower[n] = '\0';
-            cJSON *op = operation(rc, lower, bit);
+            cJSON *op = operation(rc, lower, bit, ph_sup_plugins_declared(sv, i));
             if (op)
                 cJSON_AddItemToObject(item, lower, op);
         }

@@ -49,6 +49,11 @@ void ph_sup_plugins_teardown(ph_supervisor *sv)
     free(sv->checked);
     sv->checked = NULL;
     sv->nchecked = 0;
+    for (size_t i = 0; i < sv->ndeclared; i++)
+        free(sv->declared[i].snapshot);
+    free(sv->declared);
+    sv->declared = NULL;
+    sv->ndeclared = 0;
     free(sv->good_versions);
     sv->good_versions = NULL;
     ph_store_destroy(sv->store);
@@ -125,6 +130,45 @@ void ph_sup_plugins_checked(ph_supervisor *sv, const ph_config *config, ph_plugi
         sv->checked = grown;
         sv->checked[sv->nchecked++] = key;
     }
+}
+
+static ph_sup_declared *declared_of(const ph_supervisor *sv, const char *snapshot)
+{
+    for (size_t i = 0; i < sv->ndeclared; i++) {
+        if (strcmp(sv->declared[i].snapshot, snapshot) == 0)
+            return &sv->declared[i];
+    }
+    return NULL;
+}
+
+void ph_sup_plugins_described(size_t route, const ph_check_describe *d, void *arg)
+{
+    ph_sup_describing *ctx = arg;
+    ph_supervisor *sv = ctx->sv;
+    const ph_plugin_version *v = ctx->versions[route];
+    if (!v)
+        return;
+    ph_sup_declared *found = declared_of(sv, v->snapshot);
+    if (found) {
+        found->text = *d;
+        return;
+    }
+    char *snapshot = strdup(v->snapshot);
+    ph_sup_declared *grown = snapshot ? realloc(sv->declared, (sv->ndeclared + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(snapshot); /* the document then shows the generated text */
+        return;
+    }
+    sv->declared = grown;
+    sv->declared[sv->ndeclared++] = (ph_sup_declared){.snapshot = snapshot, .text = *d};
+}
+
+const ph_check_describe *ph_sup_plugins_declared(const ph_supervisor *sv, size_t route)
+{
+    if (!sv->good_versions || route >= sv->good_config->nroutes || !sv->good_versions[route])
+        return NULL;
+    const ph_sup_declared *found = declared_of(sv, sv->good_versions[route]->snapshot);
+    return found ? &found->text : NULL;
 }
 
 /* Clear the pin of `h` when its file or the config changed since. */
@@ -277,6 +321,14 @@ void ph_sup_plugins_committed(ph_supervisor *sv, const ph_config *config, ph_plu
             free(key);
     }
     sv->nchecked = kept;
+    kept = 0;
+    for (size_t i = 0; i < sv->ndeclared; i++) {
+        if (ph_store_keeps(sv->store, sv->declared[i].snapshot))
+            sv->declared[kept++] = sv->declared[i];
+        else
+            free(sv->declared[i].snapshot);
+    }
+    sv->ndeclared = kept;
 }
 
 bool ph_sup_plugins_crashed(ph_supervisor *sv, const char *path, uint64_t config_hash, unsigned long generation)

@@ -139,6 +139,7 @@ static void stop_check(ph_supervisor *sv)
     if (r->check.report_fd >= 0)
         close(r->check.report_fd);
     ph_loader_remove_dir(r->check.copy_dir);
+    ph_check_forget_described(&r->check);
     r->checking = false;
 }
 
@@ -185,7 +186,9 @@ static void check_verdict(ph_supervisor *sv)
     r->checking = false;
     event_del(r->timer);
     char err[1700];
-    if (ph_check_finish(&r->check, r->config, r->check_timed_out, err, sizeof err) < 0) {
+    ph_sup_describing describing = {.sv = sv, .versions = r->versions};
+    if (ph_check_finish(&r->check, r->config, r->check_timed_out, ph_sup_plugins_described, &describing, err,
+                        sizeof err) < 0) {
         reject(sv, err);
         return;
     }

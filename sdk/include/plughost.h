@@ -386,6 +386,13 @@ typedef struct ph_plugin {
      * instead of silently becoming a setting. Without one, keys that look
      * like a misspelt reserved key are warned about. */
     const char *const *settings;
+    /* What the admin listener's GET /openapi.json says about the plugin's
+     * routes; each may be NULL (not declared). Up to 200 bytes each, no
+     * control characters (tab, newline...): a longer or otherwise unfit
+     * text is ignored as if NULL. */
+    const char *summary;       /* one line, e.g. "Say hello"; since 1.3 */
+    const char *request_type;  /* request body media type, e.g. "application/json"; since 1.3 */
+    const char *response_type; /* media type of its 200 answers, e.g. "text/plain"; since 1.3 */
 } ph_plugin;
 
 #if defined(__GNUC__)
@@ -403,6 +410,10 @@ typedef const ph_plugin *(*ph_plugin_entry_fn)(void);
  * or, declaring the route settings it reads (since 1.3),
  *   static const char *const keys[] = {"seconds", NULL};
  *   PH_PLUGIN_DECLARE_SETTINGS("sleep", "1.0.0", PH_MODE_SYNC, init, NULL, handle, keys);
+ * or, also describing its routes for GET /openapi.json (since 1.3; any of
+ * SETTINGS, SUMMARY, REQUEST_TYPE, RESPONSE_TYPE may be NULL),
+ *   PH_PLUGIN_DESCRIBE("hello", "1.0.0", PH_MODE_ASYNC, init, NULL, handle, NULL,
+ *                      "Say hello", NULL, "text/plain");
  */
 #define PH_PLUGIN_DECLARE(NAME, VERSION, MODE, INIT, FINI, HANDLE)            \
     PH_EXPORT const ph_plugin *ph_plugin_entry(void);                        \
@@ -410,7 +421,7 @@ typedef const ph_plugin *(*ph_plugin_entry_fn)(void);
     {                                                                         \
         static const ph_plugin descriptor = {PH_ABI_VERSION, sizeof(ph_plugin), \
                                              (NAME), (VERSION), (MODE),       \
-                                             (INIT), (FINI), (HANDLE), NULL}; \
+                                             (INIT), (FINI), (HANDLE), NULL, NULL, NULL, NULL}; \
         return &descriptor;                                                   \
     }
 
@@ -420,8 +431,19 @@ typedef const ph_plugin *(*ph_plugin_entry_fn)(void);
     {                                                                         \
         static const ph_plugin descriptor = {PH_ABI_VERSION, sizeof(ph_plugin), \
                                              (NAME), (VERSION), (MODE),       \
-                                             (INIT), (FINI), (HANDLE), (SETTINGS)}; \
+                                             (INIT), (FINI), (HANDLE), (SETTINGS), NULL, NULL, NULL}; \
         return &descriptor;                                                   \
+    }
+
+#define PH_PLUGIN_DESCRIBE(NAME, VERSION, MODE, INIT, FINI, HANDLE, SETTINGS, SUMMARY, REQUEST_TYPE,      \
+                           RESPONSE_TYPE)                                                                 \
+    PH_EXPORT const ph_plugin *ph_plugin_entry(void);                                                     \
+    PH_EXPORT const ph_plugin *ph_plugin_entry(void)                                                      \
+    {                                                                                                      \
+        static const ph_plugin descriptor = {PH_ABI_VERSION, sizeof(ph_plugin), (NAME), (VERSION), (MODE), \
+                                             (INIT), (FINI), (HANDLE), (SETTINGS), (SUMMARY),             \
+                                             (REQUEST_TYPE), (RESPONSE_TYPE)};                             \
+        return &descriptor;                                                                                \
     }
 
 #ifdef __cplusplus

@@ -30,7 +30,7 @@ static int fake_handle(void *state, ph_request *req)
 }
 
 static const ph_plugin fake_desc = {PH_ABI_VERSION, sizeof(ph_plugin), "fake", "1", PH_MODE_ASYNC,
-                                    NULL,           NULL,              fake_handle, NULL};
+                                    NULL,           NULL,              fake_handle, NULL, NULL, NULL, NULL};
 /* Never reaches zero references, so nothing is dlclosed. */
 static ph_plugin_lib fake_lib = {.path = (char *)"/fake.so", .desc = &fake_desc, .refs = 1 << 30};
 

@@ -95,5 +95,26 @@ grep -q '"name":"id","in":"path","required":true' "$WORK/openapi.json" || fail "
 "$VALIDATOR" "$WORK/openapi.json" || fail "OpenAPI document invalid"
 sed 's/"openapi":"3.0.3"/"openapi":"3.0.3","paths2":1/' "$WORK/openapi.json" >"$WORK/broken.json"
 if "$VALIDATOR" "$WORK/broken.json" >/dev/null; then fail "the validator accepts anything"; fi
+# a plugin that declares a summary and a response type (ABI 1.3): the
+# document with its "200" content must validate too
+mkdir -m 755 "$WORK/plugins"
+cp "$BUILD/test-plugins/it_described.so" "$WORK/plugins/"
+cat >"$WORK/described.ini" <<INI
+[server]
+listen = 127.0.0.1:0
+admin_listen = 127.0.0.1:0
+workers = 1
+plugin_dir = $WORK/plugins
+watch = false
+[route /hi]
+plugin = it_described
+methods = GET POST
+INI
+start_plughost d "$WORK/described.ini"
+curl -fsS "http://127.0.0.1:$ADMIN_d/openapi.json" >"$WORK/described.json"
+grep -q '"summary":"Say hello"' "$WORK/described.json" || fail "no declared summary"
+grep -q '"200":{"description":"the plugin'"'"'s answer","content":{"text/plain":{"schema":{}}}}' \
+    "$WORK/described.json" || fail "no declared response type"
+"$VALIDATOR" "$WORK/described.json" || fail "OpenAPI document with declarations invalid"
 echo "openapi: valid (node $(node --version))"
 echo "PASS"

@@ -5,7 +5,8 @@
  * and lose none of a dead worker's requests; /readyz; the access log's
  * lines, its JSON form and its reopen on SIGUSR1; X-Forwarded-For
  * believed from trusted proxies only, for the log and the SDK's
- * client_addr.
+ * client_addr; GET /openapi.json carries what a plugin declares
+ * (summary, request and response types), across a reload too.
  */
 #include "harness.h"
 
@@ -82,6 +83,64 @@ static void admin_paths_never_on_the_public_listener(void **state)
     }
     /* and the public routes are not on the admin listener */
     assert_int_equal(get(admin, "/hello", NULL, NULL), 404);
+    it_server_stop(s);
+}
+
+/* How many times `needle` occurs in `text`. */
+static int occurrences(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* /openapi.json of a server with routes /hi (it_described: GET and POST)
+ * and /hello (hello, declares nothing): what it_described declares. */
+static void assert_openapi_declarations(int admin)
+{
+    char *doc = NULL;
+    assert_int_equal(get(admin, "/openapi.json", NULL, &doc), 200);
+    /* the declared summary for both operations of /hi, instead of the generated one */
+    assert_int_equal(occurrences(doc, "\"summary\":\"Say hello\""), 2);
+    assert_null(strstr(doc, "(plugin it_described)"));
+    /* a 200 with the declared response type beside default, for both */
+    assert_int_equal(occurrences(doc, "\"200\":{\"description\":\"the plugin's answer\",\"content\":"
+                                      "{\"text/plain\":{\"schema\":{}}}}"), 2);
+    assert_int_equal(occurrences(doc, "\"default\":{"), 3);
+    /* no request type declared: POST's body stays any type */
+    assert_non_null(strstr(doc, "\"requestBody\":{\"content\":{\"*/*\":{\"schema\":{}}}}"));
+    /* hello declares nothing: its generated summary, no 200 */
+    assert_non_null(strstr(doc, "\"summary\":\"get /hello (plugin hello)\""));
+    assert_int_equal(occurrences(doc, "\"200\":"), 2);
+    free(doc);
+}
+
+static void openapi_carries_what_plugins_declare(void **state)
+{
+    (void)state;
+    int admin = free_port();
+    char keys[128];
+    snprintf(keys, sizeof keys, "admin_listen = 127.0.0.1:%d\n", admin);
+    it_server *s = start_with_plugin("it_described", keys,
+                                     "[route /hi]\nplugin = it_described\nmethods = GET POST\n\n"
+                                     "[route /hello]\nplugin = hello\n");
+    assert_true(it_server_log_wait(s, "admin listener on", IT_WAIT_MS));
+    assert_openapi_declarations(admin);
+    /* a reload that does not check /hi's plugin again keeps its declarations */
+    it_server_write_ini(s,
+                        "[server]\nlisten = 127.0.0.1:0\nplugin_dir = %s\nwatch = false\nadmin_listen = 127.0.0.1:%d\n"
+                        "[route /hi]\nplugin = it_described\nmethods = GET POST\n\n[route /hello]\nplugin = hello\n\n"
+                        "[route /echo]\nplugin = echo\nmethods = POST\n",
+                        s->plugin_dir, admin);
+    assert_int_equal(kill(s->pid, SIGHUP), 0);
+    assert_true(it_server_log_wait(s, "generation 2 serving", IT_WAIT_MS));
+    char *doc = NULL;
+    assert_int_equal(get(admin, "/openapi.json", NULL, &doc), 200);
+    assert_non_null(strstr(doc, "\"/echo\":{\"post\":"));
+    assert_int_equal(occurrences(doc, "\"summary\":\"Say hello\""), 2);
+    assert_int_equal(occurrences(doc, "{\"text/plain\":{\"schema\":{}}}"), 2);
+    free(doc);
     it_server_stop(s);
 }
 
@@ -352,6 +411,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         IT_TEST(admin_paths_never_on_the_public_listener),
         IT_TEST(admin_listen_on_the_public_port_is_refused),
+        IT_TEST(openapi_carries_what_plugins_declare),
         IT_TEST(counters_survive_a_crash_and_a_reload),
         IT_TEST(readyz_says_no_while_draining),
         IT_TEST(access_log_lines_and_reopen_on_sigusr1),

@@ -26,9 +26,9 @@ static int probe_handle(void *state, ph_request *req)
 }
 
 static const ph_plugin probe_async = {PH_ABI_VERSION, sizeof(ph_plugin), "probe", "0",
-                                      PH_MODE_ASYNC,  probe_init,        NULL,    probe_handle, NULL};
+                                      PH_MODE_ASYNC,  probe_init,        NULL,    probe_handle, NULL, NULL, NULL, NULL};
 static const ph_plugin probe_sync = {PH_ABI_VERSION, sizeof(ph_plugin), "probe", "0",
-                                     PH_MODE_SYNC,   probe_init,        NULL,    probe_handle, NULL};
+                                     PH_MODE_SYNC,   probe_init,        NULL,    probe_handle, NULL, NULL, NULL, NULL};
 
 static ph_mock_instance *probe_inst;
 

@@ -428,7 +428,7 @@ static void mock_refuses_an_undeclared_key_of_a_declaring_plugin(void **state)
     (void)state;
     static const char *const keys[] = {"seconds", NULL};
     static const ph_plugin declaring = {PH_ABI_VERSION, sizeof(ph_plugin), "probe", "0", PH_MODE_ASYNC,
-                                        probe_init,     NULL,              probe_handle, keys};
+                                        probe_init,     NULL,              probe_handle, keys, NULL, NULL, NULL};
     ph_settings *bad = ph_mock_settings_new("/r", "seconds", "1", "methds", "GET", NULL);
     ph_settings *good = ph_mock_settings_new("/r", "seconds", "1", "methods", "GET", "timeout", "1s", NULL);
     assert_non_null(bad);

@@ -76,7 +76,7 @@ static int delay_handle(void *state, ph_request *req)
 }
 
 static const ph_plugin delay_plugin = {PH_ABI_VERSION, sizeof(ph_plugin), "delay", "1", PH_MODE_SYNC,
-                                       delay_init, free, delay_handle, NULL};
+                                       delay_init, free, delay_handle, NULL, NULL, NULL, NULL};
 
 static void a_bad_value_refuses_init_with_the_reason_logged(void **state)
 {

@@ -29,9 +29,9 @@ static int board_fd = -1;
 static char *dir;
 static char exe[4096];
 
-static const ph_plugin boom_desc = {PH_ABI_VERSION, sizeof(ph_plugin), "boom", "1.2.3", PH_MODE_SYNC, NULL, NULL, NULL, NULL};
+static const ph_plugin boom_desc = {PH_ABI_VERSION, sizeof(ph_plugin), "boom", "1.2.3", PH_MODE_SYNC, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 static const ph_plugin_lib boom_lib = {.path = (char *)"/plugins/boom.so", .desc = &boom_desc, .refs = 1};
-static const ph_plugin crashy_desc = {PH_ABI_VERSION, sizeof(ph_plugin), "crashy", "0.9", PH_MODE_ASYNC, NULL, NULL, NULL, NULL};
+static const ph_plugin crashy_desc = {PH_ABI_VERSION, sizeof(ph_plugin), "crashy", "0.9", PH_MODE_ASYNC, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 static const ph_plugin_lib crashy_lib = {.path = (char *)"/configured/crashy.so", .desc = &crashy_desc, .refs = 1};
 
 static int group_setup(void **state)

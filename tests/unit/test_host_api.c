@@ -467,7 +467,7 @@ typedef struct fake_route {
 static void fake_route_init(fake_route *f, ph_mode mode)
 {
     memset(f, 0, sizeof *f);
-    f->desc = (ph_plugin){PH_ABI_VERSION, sizeof(ph_plugin), "fake", "1", mode, NULL, NULL, NULL, NULL};
+    f->desc = (ph_plugin){PH_ABI_VERSION, sizeof(ph_plugin), "fake", "1", mode, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     f->lib.path = (char *)"/fake.so";
     f->lib.desc = &f->desc;
     f->lib.refs = 1;
@@ -636,7 +636,7 @@ static char *capture_stderr_of_log(const ph_request *req)
 static void log_with_request_names_route_and_plugin(void **state)
 {
     (void)state;
-    static const ph_plugin desc = {PH_ABI_VERSION, sizeof(ph_plugin), "demo", "1", PH_MODE_SYNC, NULL, NULL, NULL, NULL};
+    static const ph_plugin desc = {PH_ABI_VERSION, sizeof(ph_plugin), "demo", "1", PH_MODE_SYNC, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     ph_plugin_lib lib = {.path = (char *)"/x/demo.so", .desc = &desc, .refs = 1};
     ph_instance inst = {.lib = &lib, .refs = 1};
     ph_route route = {.path = (char *)"/demo", .path_len = 5, .instance = &inst};

@@ -181,7 +181,7 @@ static void a_placeholder_library_has_the_descriptor_and_no_code(void **state)
 {
     (void)state;
     static const ph_plugin desc = {PH_ABI_VERSION, sizeof(ph_plugin), "stand-in", "0", PH_MODE_ASYNC,
-                                   NULL, NULL, NULL, NULL};
+                                   NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     ph_plugin_lib *lib = ph_plugin_lib_placeholder("/p/x.so", &desc);
     assert_non_null(lib);
     assert_null(lib->dl);

@@ -53,7 +53,7 @@ static int teardown(void **state)
 }
 
 /* An async route whose plugin is never called (only its name is used). */
-static const ph_plugin desc = {PH_ABI_VERSION, sizeof(ph_plugin), "fake", "1", PH_MODE_ASYNC, NULL, NULL, NULL, NULL};
+static const ph_plugin desc = {PH_ABI_VERSION, sizeof(ph_plugin), "fake", "1", PH_MODE_ASYNC, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 static ph_plugin_lib lib = {.path = (char *)"/fake.so", .desc = &desc, .refs = 1};
 static ph_instance inst = {.lib = &lib, .refs = 1};
 static ph_route route = {.path = (char *)"/fake", .path_len = 5, .instance = &inst};

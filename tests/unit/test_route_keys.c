@@ -19,8 +19,8 @@ static int handle(void *state, ph_request *req)
 
 static const char *const declared[] = {"seconds", "upstream", NULL};
 static const ph_plugin declaring = {PH_ABI_VERSION, sizeof(ph_plugin), "d", "1", PH_MODE_SYNC,
-                                    NULL,           NULL,              handle, declared};
-static const ph_plugin silent = {PH_ABI_VERSION, sizeof(ph_plugin), "s", "1", PH_MODE_SYNC, NULL, NULL, handle, NULL};
+                                    NULL,           NULL,              handle, declared, NULL, NULL, NULL};
+static const ph_plugin silent = {PH_ABI_VERSION, sizeof(ph_plugin), "s", "1", PH_MODE_SYNC, NULL, NULL, handle, NULL, NULL, NULL, NULL};
 
 static ph_route_conf route_with(ph_setting *items, size_t n)
 {

@@ -34,7 +34,7 @@ static int fake_handle(void *state, ph_request *req)
 }
 
 static const ph_plugin fake_desc = {PH_ABI_VERSION, sizeof(ph_plugin), "fake", "1", PH_MODE_ASYNC,
-                                    NULL,           fake_fini,         fake_handle, NULL};
+                                    NULL,           fake_fini,         fake_handle, NULL, NULL, NULL, NULL};
 /* Never reaches zero references, so it is never dlclosed. */
 static ph_plugin_lib fake_lib = {.path = (char *)"/fake.so", .desc = &fake_desc, .refs = 1 << 30};
 

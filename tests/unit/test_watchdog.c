@@ -61,7 +61,7 @@ static char *capture_end(void)
     return text;
 }
 
-static const ph_plugin desc = {PH_ABI_VERSION, sizeof(ph_plugin), "blocker", "1", PH_MODE_ASYNC, NULL, NULL, NULL, NULL};
+static const ph_plugin desc = {PH_ABI_VERSION, sizeof(ph_plugin), "blocker", "1", PH_MODE_ASYNC, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 static ph_plugin_lib lib = {.path = (char *)"/x/blocker.so", .desc = &desc, .refs = 1};
 static ph_instance inst = {.lib = &lib, .refs = 1};
 static ph_route route = {.path = (char *)"/block", .path_len = 6, .instance = &inst};

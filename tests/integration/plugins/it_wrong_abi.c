@@ -25,6 +25,9 @@ PH_EXPORT const ph_plugin *ph_plugin_entry(void)
         NULL,              /* fini */
         wrong_abi_handle,  /* handle */
         NULL,              /* settings */
+        NULL,              /* summary */
+        NULL,              /* request_type */
+        NULL,              /* response_type */
     };
     return &descriptor;
 }
