@@ -109,33 +109,6 @@ nprocs() { tree_pids "$1" | wc -l; }
 # Each start_<name> PORT ENDPOINT: starts the server, sets SRV_PID, returns 0
 # once it answers; non-zero (with a message) if it cannot.
 
-PLUGHOST_BIN=""
-PLUGHOST_STATUS="not built"
-build_plughost() {
-  local blog="$TMP/plughost-build.log"
-  if [[ -z "${SKIP_BUILD:-}" ]]; then
-    log "building plughost (Release) in $BUILD ..."
-    if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
-           && cmake --build "$BUILD" -j2; } >"$blog" 2>&1; then
-      PLUGHOST_STATUS="build failed"
-      warn "plughost build FAILED — plughost rows are skipped. Last lines of the build log:"
-      grep -E -A3 'error|Error' "$blog" | head -n 30 >&2 || tail -n 20 "$blog" >&2
-      warn "full build log: $blog (KEEP_TMP=1 keeps it)"
-      return 1
-    fi
-  fi
-  local c
-  for c in "$BUILD/plughost" "$BUILD/server/plughost"; do
-    [[ -x "$c" ]] && { PLUGHOST_BIN=$c; break; }
-  done
-  if [[ -z "$PLUGHOST_BIN" ]]; then
-    PLUGHOST_STATUS="no binary"
-    warn "build finished but no plughost binary in $BUILD or $BUILD/server — plughost rows are skipped"
-    return 1
-  fi
-  PLUGHOST_STATUS=ok
-  log "plughost binary: $PLUGHOST_BIN"
-}
 
 start_plughost() {
   local port=$1 ep=$2 conf="$TMP/plughost-$1.ini" plugdir="$BUILD/plugins"

@@ -102,3 +102,39 @@ install_missing() {
     "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
   fi
 }
+
+# build_plughost : Release build of $REPO into $BUILD (tests off; skipped
+# with SKIP_BUILD), log in $TMP; sets PLUGHOST_BIN and PLUGHOST_STATUS
+# ("ok", "build failed", "no binary", "no hello.so"). Returns 0 when usable.
+PLUGHOST_BIN=""
+PLUGHOST_STATUS="not built"
+build_plughost() {
+  local blog="$TMP/plughost-build.log"
+  if [[ -z "${SKIP_BUILD:-}" ]]; then
+    log "building plughost (Release) in $BUILD ..."
+    if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+           && cmake --build "$BUILD" -j2; } >"$blog" 2>&1; then
+      PLUGHOST_STATUS="build failed"
+      warn "plughost build FAILED — plughost rows are skipped. Last lines of the build log:"
+      grep -E -A3 'error|Error' "$blog" | head -n 30 >&2 || tail -n 20 "$blog" >&2
+      warn "full build log: $blog (KEEP_TMP=1 keeps it)"
+      return 1
+    fi
+  fi
+  local c
+  for c in "$BUILD/plughost" "$BUILD/server/plughost"; do
+    [[ -x "$c" ]] && { PLUGHOST_BIN=$c; break; }
+  done
+  if [[ -z "$PLUGHOST_BIN" ]]; then
+    PLUGHOST_STATUS="no binary"
+    warn "no plughost binary in $BUILD or $BUILD/server — plughost rows are skipped"
+    return 1
+  fi
+  if [[ ! -e "$BUILD/plugins/hello.so" ]]; then
+    PLUGHOST_STATUS="no hello.so"
+    warn "$BUILD/plugins/hello.so was not built — plughost rows are skipped"
+    return 1
+  fi
+  PLUGHOST_STATUS=ok
+  log "plughost binary: $PLUGHOST_BIN"
+}
