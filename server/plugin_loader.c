@@ -3,6 +3,7 @@
 
 #include "crash_copies.h"
 #include "elf_check.h"
+#include "file_copy.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -66,7 +67,7 @@ void ph_loader_cleanup(void)
     copy_dir[0] = '\0';
 }
 
-static void id_from_stat(const struct stat *st, ph_file_id *out)
+void ph_file_id_from_stat(const struct stat *st, ph_file_id *out)
 {
     out->dev = st->st_dev;
     out->ino = st->st_ino;
@@ -79,7 +80,7 @@ int ph_file_id_of(const char *path, ph_file_id *out)
     struct stat st;
     if (stat(path, &st) < 0)
         return -1;
-    id_from_stat(&st, out);
+    ph_file_id_from_stat(&st, out);
     return 0;
 }
 
@@ -87,44 +88,6 @@ bool ph_file_id_equal(const ph_file_id *a, const ph_file_id *b)
 {
     return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
            a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
-}
-
-/* Copy the open file `src` to `dst` (created exclusively). Returns 0 or -1
- * with errno set. */
-static int copy_file(int src, const char *dst)
-{
-    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
-    if (out < 0)
-        return -1;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = read(src, buf, sizeof buf);
-        if (n == 0)
-            break;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                goto fail;
-            }
-            off += w;
-        }
-    }
-    if (close(out) < 0)
-        return -1;
-    return 0;
-fail:;
-    int saved = errno;
-    close(out);
-    unlink(dst);
-    errno = saved;
-    return -1;
 }
 
 /* dlerror() names the private copy; keep only the reason after it. */
@@ -211,12 +174,12 @@ static void *open_private_copy(const char *path, const char *source, ph_file_id 
         close(src);
         return NULL;
     }
-    id_from_stat(&st, id);
+    ph_file_id_from_stat(&st, id);
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     char copy[4096 + 64];
     snprintf(copy, sizeof copy, "%s/%lu-%s", copy_dir, ++copy_counter, base);
-    if (copy_file(src, copy) < 0) {
+    if (ph_file_copy_new(src, copy, 0700) < 0) {
         snprintf(err, errlen, "%s: cannot copy to %s: %s", path, copy, strerror(errno));
         close(src);
         return NULL;

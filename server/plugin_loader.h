@@ -71,6 +71,8 @@ ph_plugin_lib *ph_plugin_lib_placeholder(const char *path, const ph_plugin *desc
 /* Identity of the file at `path` now. Returns 0 or -1 (errno set). */
 int ph_file_id_of(const char *path, ph_file_id *out);
 bool ph_file_id_equal(const ph_file_id *a, const ph_file_id *b);
+/* The identity of the file `st` describes. */
+void ph_file_id_from_stat(const struct stat *st, ph_file_id *out);
 
 void ph_plugin_lib_ref(ph_plugin_lib *lib);
 

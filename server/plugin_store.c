@@ -1,6 +1,8 @@
 /* plugin_store.c - snapshots of checked plugin files. */
 #include "plugin_store.h"
 
+#include "file_copy.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -55,45 +57,6 @@ void ph_store_destroy(ph_plugin_store *store)
     free(store);
 }
 
-/* Copy open file `in` to new file `out_path` (0444). Returns 0 or -1
- * with errno set. */
-static int copy_to(int in, const char *out_path)
-{
-    int out = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-    if (out < 0)
-        return -1;
-    char buf[65536];
-    off_t off = 0;
-    for (;;) {
-        ssize_t n = pread(in, buf, sizeof buf, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int saved = errno;
-            if (close(out) < 0 || n < 0) {
-                unlink(out_path);
-                errno = n < 0 ? saved : errno;
-                return -1;
-            }
-            return 0;
-        }
-        if (write(out, buf, (size_t)n) != n) {
-            int saved = errno;
-            close(out);
-            unlink(out_path);
-            errno = saved ? saved : EIO;
-            return -1;
-        }
-        off += n;
-    }
-}
-
-static bool same_id(const struct stat *a, const ph_file_id *b)
-{
-    return a->st_dev == b->dev && a->st_ino == b->ino && a->st_size == b->size &&
-           a->st_mtim.tv_sec == b->mtime.tv_sec && a->st_mtim.tv_nsec == b->mtime.tv_nsec;
-}
-
 ph_plugin_version *ph_store_take(ph_plugin_store *store, const char *path, char *err, size_t errlen)
 {
     int in = open(path, O_RDONLY | O_CLOEXEC);
@@ -104,8 +67,10 @@ ph_plugin_version *ph_store_take(ph_plugin_store *store, const char *path, char 
             close(in);
         return NULL;
     }
+    ph_file_id id;
+    ph_file_id_from_stat(&before, &id);
     for (ph_plugin_version *v = store->versions; v; v = v->next) {
-        if (strcmp(v->path, path) == 0 && same_id(&before, &v->id)) {
+        if (strcmp(v->path, path) == 0 && ph_file_id_equal(&id, &v->id)) {
             close(in);
             return v;
         }
@@ -121,7 +86,7 @@ ph_plugin_version *ph_store_take(ph_plugin_store *store, const char *path, char 
         close(in);
         return NULL;
     }
-    int rc = copy_to(in, v->snapshot);
+    int rc = ph_file_copy_new(in, v->snapshot, 0444);
     int saved = errno;
     bool changed = rc == 0 && (fstat(in, &after) < 0 || after.st_size != before.st_size ||
                                after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
@@ -136,8 +101,7 @@ ph_plugin_version *ph_store_take(ph_plugin_store *store, const char *path, char 
         free_version(v);
         return NULL;
     }
-    v->id = (ph_file_id){.dev = before.st_dev, .ino = before.st_ino, .size = before.st_size,
-                         .mtime = before.st_mtim};
+    v->id = id;
     v->next = store->versions;
     store->versions = v;
     return v;

@@ -4,6 +4,7 @@
 #include "supervisor.h"
 
 #include "board.h"
+#include "file_copy.h"
 #include "listen_socket.h"
 #include "log.h"
 #include "plugin_loader.h"
@@ -551,26 +552,11 @@ static const char *listen_override;
 
 /* Copy the config file into a new memfd (what the workers will parse) and
  * parse it. Returns the fd with *config, or -1 with the reason in err. */
-int ph_sup_snapshot_config(const char *path, ph_config **config, char *err, size_t errlen)
+int ph_sup_snapshot_config_fd(int in, const char *path, ph_config **config, char *err, size_t errlen)
 {
-    int in = open(path, O_RDONLY | O_CLOEXEC);
-    if (in < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
     int fd = memfd_create("server.ini", MFD_CLOEXEC);
-    char buf[65536];
-    ssize_t n = 0;
-    while (fd >= 0 && (n = read(in, buf, sizeof buf)) > 0) {
-        if (write(fd, buf, (size_t)n) != n)
-            n = -1;
-        if (n < 0)
-            break;
-    }
-    int saved = errno;
-    close(in);
-    if (fd < 0 || n < 0) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(saved));
+    if (fd < 0 || ph_file_copy_fd(in, fd) < 0) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -584,6 +570,18 @@ int ph_sup_snapshot_config(const char *path, ph_config **config, char *err, size
         close(fd);
         return -1;
     }
+    return fd;
+}
+
+int ph_sup_snapshot_config(const char *path, ph_config **config, char *err, size_t errlen)
+{
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    int fd = ph_sup_snapshot_config_fd(in, path, config, err, errlen);
+    close(in);
     return fd;
 }
 

@@ -156,8 +156,11 @@ void ph_sup_settle_started(ph_supervisor *sv, ph_proc *p);
 void ph_sup_retire(ph_supervisor *sv, ph_proc *p, const char *why);
 /* Stop every worker (drain), then leave the loop. Idempotent. */
 void ph_sup_stop(ph_supervisor *sv, const char *why);
-/* Copy server.ini into a memfd and parse it. Returns the fd or -1. */
+/* Copy server.ini into a memfd and parse it (with `-l` applied). Returns
+ * the fd or -1 with err set. */
 int ph_sup_snapshot_config(const char *path, ph_config **config, char *err, size_t errlen);
+/* The same from the open file `in` (read from its start), named `path`. */
+int ph_sup_snapshot_config_fd(int in, const char *path, ph_config **config, char *err, size_t errlen);
 
 /* supervisor_reload.c */
 int ph_sup_reload_setup(ph_supervisor *sv);

@@ -288,23 +288,10 @@ void ph_sup_reload_good(ph_supervisor *sv, const char *trigger)
         return;
     }
     char err[1700];
-    int fd = memfd_create("server.ini", MFD_CLOEXEC);
     ph_config *config = NULL;
-    char buf[65536];
-    ssize_t n;
-    off_t off = 0;
-    while (fd >= 0 && (n = pread(sv->good_fd, buf, sizeof buf, off)) > 0) {
-        if (write(fd, buf, (size_t)n) != n)
-            break;
-        off += n;
-    }
-    if (fd >= 0)
-        config = ph_worker_read_config(fd, sv->config_path, err, sizeof err);
-    if (!config) {
-        ph_log_error("reload (%s) failed: cannot copy the serving config: %s", trigger,
-                     fd < 0 ? strerror(errno) : err);
-        if (fd >= 0)
-            close(fd);
+    int fd = ph_sup_snapshot_config_fd(sv->good_fd, sv->config_path, &config, err, sizeof err);
+    if (fd < 0) {
+        ph_log_error("reload (%s) failed: cannot copy the serving config: %s", trigger, err);
         return;
     }
     start(sv, trigger, fd, config);
