@@ -1,4 +1,18 @@
-/* pool.c - bounded FIFO worker pool with completions back on the loop. */
+/* pool.c - bounded FIFO worker pool with completions back on the loop.
+ *
+ * Costs per job, the reason for the shapes below (a sync /hello used to
+ * cost three times an async one, mostly futex calls):
+ *  - Waking. Idle threads sleep on a LIFO stack, each on its own condition
+ *    variable, so a submit wakes exactly one chosen thread (the most
+ *    recently idle: its stack is warm) and only when the jobs queued
+ *    outnumber the threads already woken for them. A thread that finishes
+ *    a job takes the next one without sleeping.
+ *  - Completions. A finished job is pushed on a lock-free stack; only the
+ *    push that finds it empty writes the eventfd, so one wake of the loop
+ *    carries every job finished until the loop drains (all of them, oldest
+ *    first, in one turn). The loop reads the eventfd before it takes the
+ *    stack, so a push racing with the drain always leaves a wake behind.
+ */
 #include "pool.h"
 
 #include "crash_handler.h"
@@ -7,6 +21,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,30 +29,78 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* One pool thread. `wake` and `woken` are guarded by the pool's lock. */
+typedef struct pool_thread {
+    ph_pool *pool;
+    pthread_t tid;
+    pthread_cond_t wake;
+    bool woken;                    /* a submit picked this thread */
+    struct pool_thread *next_idle; /* on the idle stack */
+} pool_thread;
+
 struct ph_pool {
     pthread_mutex_t lock;
-    pthread_cond_t work_ready;
-    ph_job *queue_head, *queue_tail; /* waiting jobs, FIFO */
-    int queued;                      /* jobs in the queue */
-    int running;                     /* jobs on a thread right now */
+    ph_job *queue_head, *queue_tail; /* waiting jobs, FIFO (lock) */
+    int queued;                      /* jobs in the queue (lock) */
+    int running;                     /* jobs on a thread right now (lock) */
+    int waking;                      /* threads woken, not yet back at the queue (lock) */
+    pool_thread *idle;               /* sleeping threads, most recent first (lock) */
     int queue_max;
-    ph_job *done_head;               /* finished jobs, newest first */
-    bool stopping;
+    bool stopping;                   /* (lock) */
+    _Atomic(ph_job *) done_head;     /* finished jobs, newest first (lock-free) */
     int pending;                     /* loop thread: submitted, not done() */
     int nthreads;
-    pthread_t *threads;
+    pool_thread *threads;
     int wake_fd;
     struct event *wake_ev;
 };
 
+/* Lock held: wake the most recently idle thread when jobs wait and no
+ * thread is already on its way to the queue. The woken thread passes the
+ * wake on when it leaves jobs behind (chain), so the loop pays for one
+ * wake however many jobs it queues in a turn, and a job never waits
+ * behind a blocked handler while a thread is idle. */
+static void wake_one_if_needed(ph_pool *pool)
+{
+    pool_thread *t = pool->idle;
+    if (!t || pool->waking > 0 || pool->queued == 0)
+        return;
+    pool->idle = t->next_idle;
+    t->woken = true;
+    pool->waking++;
+    pthread_cond_signal(&t->wake);
+}
+
+/* Any thread: hand a finished job to the loop. */
+static void push_done(ph_pool *pool, ph_job *job)
+{
+    ph_job *head = atomic_load_explicit(&pool->done_head, memory_order_relaxed);
+    do
+        job->next = head;
+    while (!atomic_compare_exchange_weak_explicit(&pool->done_head, &head, job, memory_order_release,
+                                                  memory_order_relaxed));
+    if (!head) {
+        uint64_t one = 1;
+        ssize_t n = write(pool->wake_fd, &one, sizeof one);
+        (void)n; /* eventfd only fails when the counter would overflow */
+    }
+}
+
 static void *worker_main(void *arg)
 {
-    ph_pool *pool = arg;
+    pool_thread *self = arg;
+    ph_pool *pool = self->pool;
     ph_crash_thread_init("pool"); /* without it a crash is still reported, a stack overflow not */
     pthread_mutex_lock(&pool->lock);
     for (;;) {
-        while (!pool->queue_head && !pool->stopping)
-            pthread_cond_wait(&pool->work_ready, &pool->lock);
+        while (!pool->queue_head && !pool->stopping) {
+            self->next_idle = pool->idle;
+            pool->idle = self;
+            while (!self->woken)
+                pthread_cond_wait(&self->wake, &pool->lock);
+            self->woken = false;
+            pool->waking--;
+        }
         ph_job *job = pool->queue_head;
         if (!job)
             break; /* stopping and nothing left */
@@ -46,20 +109,14 @@ static void *worker_main(void *arg)
             pool->queue_tail = NULL;
         pool->queued--;
         pool->running++;
+        wake_one_if_needed(pool); /* the chain: help for the jobs left behind */
         pthread_mutex_unlock(&pool->lock);
 
         job->run(job);
 
         pthread_mutex_lock(&pool->lock);
-        pool->running--;
-        bool was_empty = pool->done_head == NULL;
-        job->next = pool->done_head;
-        pool->done_head = job;
-        if (was_empty) {
-            uint64_t one = 1;
-            ssize_t n = write(pool->wake_fd, &one, sizeof one);
-            (void)n; /* eventfd only fails when the counter would overflow */
-        }
+        pool->running--; /* before done() can run: a drained job never counts as running */
+        push_done(pool, job);
     }
     pthread_mutex_unlock(&pool->lock);
     ph_crash_thread_exit();
@@ -69,10 +126,7 @@ static void *worker_main(void *arg)
 /* Run done() for finished jobs, oldest first. Loop thread. */
 static void drain_done(ph_pool *pool)
 {
-    pthread_mutex_lock(&pool->lock);
-    ph_job *list = pool->done_head;
-    pool->done_head = NULL;
-    pthread_mutex_unlock(&pool->lock);
+    ph_job *list = atomic_exchange_explicit(&pool->done_head, NULL, memory_order_acquire);
     ph_job *fifo = NULL;
     while (list) {
         ph_job *next = list->next;
@@ -92,7 +146,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     uint64_t count;
-    ssize_t n = read(fd, &count, sizeof count);
+    ssize_t n = read(fd, &count, sizeof count); /* first: see push_done's race */
     (void)n;
     drain_done(arg);
 }
@@ -104,11 +158,16 @@ ph_pool *ph_pool_create(struct event_base *base, int threads, int queue_max)
         return NULL;
     pool->queue_max = queue_max;
     pool->wake_fd = -1;
-    if (pthread_mutex_init(&pool->lock, NULL) != 0) {
+    atomic_init(&pool->done_head, NULL);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP); /* held briefly: spin before sleeping */
+    int rc = pthread_mutex_init(&pool->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    if (rc != 0) {
         free(pool);
         return NULL;
     }
-    pthread_cond_init(&pool->work_ready, NULL);
     pool->threads = calloc((size_t)threads, sizeof *pool->threads);
     pool->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (!pool->threads || pool->wake_fd < 0)
@@ -117,8 +176,12 @@ ph_pool *ph_pool_create(struct event_base *base, int threads, int queue_max)
     if (!pool->wake_ev || event_add(pool->wake_ev, NULL) < 0)
         goto fail;
     for (int i = 0; i < threads; i++) {
-        int rc = pthread_create(&pool->threads[i], NULL, worker_main, pool);
+        pool_thread *t = &pool->threads[i];
+        t->pool = pool;
+        pthread_cond_init(&t->wake, NULL);
+        int rc = pthread_create(&t->tid, NULL, worker_main, t);
         if (rc != 0) {
+            pthread_cond_destroy(&t->wake);
             ph_log_error("pool: cannot start worker thread %d of %d: %s", i + 1, threads, strerror(rc));
             goto fail;
         }
@@ -146,7 +209,7 @@ int ph_pool_submit(ph_pool *pool, ph_job *job)
     pool->queue_tail = job;
     pool->queued++;
     pool->pending++;
-    pthread_cond_signal(&pool->work_ready);
+    wake_one_if_needed(pool);
     pthread_mutex_unlock(&pool->lock);
     return 0;
 }
@@ -159,16 +222,22 @@ void ph_pool_destroy(ph_pool *pool)
         return;
     pthread_mutex_lock(&pool->lock);
     pool->stopping = true;
-    pthread_cond_broadcast(&pool->work_ready);
+    for (pool_thread *t = pool->idle; t; t = t->next_idle) {
+        t->woken = true;
+        pool->waking++;
+        pthread_cond_signal(&t->wake);
+    }
+    pool->idle = NULL;
     pthread_mutex_unlock(&pool->lock);
-    for (int i = 0; i < pool->nthreads; i++)
-        pthread_join(pool->threads[i], NULL);
+    for (int i = 0; i < pool->nthreads; i++) {
+        pthread_join(pool->threads[i].tid, NULL);
+        pthread_cond_destroy(&pool->threads[i].wake);
+    }
     drain_done(pool);
     if (pool->wake_ev)
         event_free(pool->wake_ev);
     if (pool->wake_fd >= 0)
         close(pool->wake_fd);
-    pthread_cond_destroy(&pool->work_ready);
     pthread_mutex_destroy(&pool->lock);
     free(pool->threads);
     free(pool);

@@ -270,6 +270,32 @@ static void pool_runs_jobs_on_workers_and_done_on_the_loop_thread(void **state)
     free(jobs);
 }
 
+/* Blocking jobs queued in one burst each get a thread (the loop wakes one,
+ * each woken thread passes the wake on), and a job queued later, while
+ * every earlier one still blocks, starts too: no job waits behind a
+ * blocked handler while a thread is idle. */
+static void pool_blocking_jobs_each_get_an_idle_thread(void **state)
+{
+    struct event_base *base = *state;
+    enum { THREADS = 8 };
+    gate g;
+    gate_init(&g);
+    ph_pool *pool = ph_pool_create(base, THREADS, 4);
+    assert_non_null(pool);
+    test_job *jobs = make_jobs(THREADS, &g);
+    for (int i = 0; i < THREADS - 1; i++)
+        assert_int_equal(ph_pool_submit(pool, &jobs[i].job), 0);
+    assert_true(gate_wait_started(&g, THREADS - 1)); /* all blocked at once */
+    assert_int_equal(ph_pool_submit(pool, &jobs[THREADS - 1].job), 0);
+    assert_true(gate_wait_started(&g, THREADS));
+    assert_int_equal(atomic_load(&ctr.max_running), THREADS);
+    gate_open(&g);
+    loop_until_done(base, THREADS);
+    ph_pool_destroy(pool);
+    free(jobs);
+    gate_destroy(&g);
+}
+
 static void pool_pending_counts_jobs_until_their_done_ran(void **state)
 {
     struct event_base *base = *state;
@@ -388,6 +414,7 @@ int main(void)
         T(pool_refuses_submit_when_threads_busy_and_queue_full),
         T(pool_with_zero_queue_takes_only_one_job_per_thread),
         T(pool_runs_jobs_on_workers_and_done_on_the_loop_thread),
+        T(pool_blocking_jobs_each_get_an_idle_thread),
         T(pool_pending_counts_jobs_until_their_done_ran),
         T(pool_destroy_runs_queued_jobs_and_their_done),
         T(pool_destroy_of_idle_and_null_pool_returns),
