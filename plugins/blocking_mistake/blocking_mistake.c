@@ -35,5 +35,9 @@ static int blocking_init(const ph_host_api *api, const ph_settings *settings, vo
 }
 
 /* THE MISTAKE: plugin_sleeper_handle sleeps on the loop thread. */
-PH_PLUGIN_DECLARE("blocking_mistake", "1.0.0", PH_MODE_ASYNC, blocking_init, plugin_sleeper_fini,
-                  plugin_sleeper_handle)
+/* The route settings read at init: any other non-reserved key is an error. */
+static const char *const blocking_settings[] = {"seconds", NULL};
+
+PH_PLUGIN_DESCRIBE("blocking_mistake", "1.0.0", PH_MODE_ASYNC, blocking_init, plugin_sleeper_fini,
+                  plugin_sleeper_handle, blocking_settings,
+                   "Blocks the event loop on purpose (a demo of the watchdog)", NULL, "application/json")

@@ -49,4 +49,8 @@ static int echo_handle(void *state, ph_request *req)
     return rc == 0 ? PH_OK : PH_ERROR;
 }
 
-PH_PLUGIN_DECLARE("echo", "1.0.0", PH_MODE_SYNC, echo_init, echo_fini, echo_handle)
+/* No route settings: any key but the reserved ones is an error. */
+static const char *const no_settings[] = {NULL};
+
+PH_PLUGIN_DESCRIBE("echo", "1.0.0", PH_MODE_SYNC, echo_init, echo_fini, echo_handle, no_settings,
+                   "Echo a JSON body, re-serialised", "application/json", "application/json")

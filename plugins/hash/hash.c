@@ -146,4 +146,8 @@ static int hash_handle(void *state, ph_request *req)
     return PH_PENDING;
 }
 
-PH_PLUGIN_DECLARE("hash", "1.0.0", PH_MODE_ASYNC, hash_init, hash_fini, hash_handle)
+/* No route settings: any key but the reserved ones is an error. */
+static const char *const no_settings[] = {NULL};
+
+PH_PLUGIN_DESCRIBE("hash", "1.0.0", PH_MODE_ASYNC, hash_init, hash_fini, hash_handle, no_settings,
+                   "SHA-256 of the request body", NULL, "application/json")

@@ -43,4 +43,8 @@ static int hello_handle(void *state, ph_request *req)
     return PH_OK;
 }
 
-PH_PLUGIN_DECLARE("hello", "1.0.0", PH_MODE_ASYNC, hello_init, hello_fini, hello_handle)
+/* No route settings: any key but the reserved ones is an error. */
+static const char *const no_settings[] = {NULL};
+
+PH_PLUGIN_DESCRIBE("hello", "1.0.0", PH_MODE_ASYNC, hello_init, hello_fini, hello_handle, no_settings,
+                   "Answer Hello, World!", NULL, "text/plain")

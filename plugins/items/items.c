@@ -332,4 +332,8 @@ static int items_handle(void *state, ph_request *req)
     return answer_error(api, req, 405, "method not allowed (GET, HEAD, PUT, DELETE)");
 }
 
-PH_PLUGIN_DECLARE("items", "1.0.0", PH_MODE_SYNC, items_init, items_fini, items_handle)
+/* The route settings read at init: any other non-reserved key is an error. */
+static const char *const items_settings[] = {"max_items", NULL};
+
+PH_PLUGIN_DESCRIBE("items", "1.0.0", PH_MODE_SYNC, items_init, items_fini, items_handle, items_settings,
+                   "A small in-memory JSON store by id", "application/json", "application/json")

@@ -83,5 +83,9 @@ static int sleep_async_handle(void *state, ph_request *req)
     return st->api->respond_error(req, 500, "cannot start timer") == 0 ? PH_OK : PH_ERROR;
 }
 
-PH_PLUGIN_DECLARE("sleep_async", "1.0.0", PH_MODE_ASYNC, sleep_async_init, sleep_async_fini,
-                  sleep_async_handle)
+/* The route settings read at init: any other non-reserved key is an error. */
+static const char *const sleep_async_settings[] = {"seconds", NULL};
+
+PH_PLUGIN_DESCRIBE("sleep_async", "1.0.0", PH_MODE_ASYNC, sleep_async_init, sleep_async_fini,
+                  sleep_async_handle, sleep_async_settings,
+                   "Answer after a timer (async)", NULL, "application/json")

@@ -26,5 +26,9 @@ static int sleep_sync_init(const ph_host_api *api, const ph_settings *settings, 
                                SLEEP_DEFAULT_SECONDS, SLEEP_MAX_SECONDS, state);
 }
 
-PH_PLUGIN_DECLARE("sleep_sync", "1.0.0", PH_MODE_SYNC, sleep_sync_init, plugin_sleeper_fini,
-                  plugin_sleeper_handle)
+/* The route settings read at init: any other non-reserved key is an error. */
+static const char *const sleep_sync_settings[] = {"seconds", NULL};
+
+PH_PLUGIN_DESCRIBE("sleep_sync", "1.0.0", PH_MODE_SYNC, sleep_sync_init, plugin_sleeper_fini,
+                  plugin_sleeper_handle, sleep_sync_settings,
+                   "Answer after a blocking sleep (sync)", NULL, "application/json")

@@ -187,4 +187,8 @@ static int sse_handle(void *state, ph_request *req)
     return PH_PENDING;
 }
 
-PH_PLUGIN_DECLARE("sse_clock", "1.0.0", PH_MODE_ASYNC, sse_init, sse_fini, sse_handle)
+/* The route settings read at init: any other non-reserved key is an error. */
+static const char *const sse_settings[] = {"interval", "count", NULL};
+
+PH_PLUGIN_DESCRIBE("sse_clock", "1.0.0", PH_MODE_ASYNC, sse_init, sse_fini, sse_handle, sse_settings,
+                   "Server-sent events: the current UTC time", NULL, "text/event-stream")

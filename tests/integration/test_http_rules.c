@@ -328,6 +328,7 @@ static int check_config(const char *routes, char **out)
     it_server *s = it_server_new();
     it_server_add_plugin(s, "it_rules");
     it_server_add_plugin(s, "hello");
+    it_server_add_plugin(s, "it_counter");
     it_server_write_ini(s, "[server]\nlisten = 127.0.0.1:0\nplugin_dir = %s\n\n%s", s->plugin_dir, routes);
     const char *args[] = {"-t", "-c", s->ini_path, NULL};
     return it_run(args, 10000, out);
@@ -347,8 +348,13 @@ static void test_misspelt_reserved_key_is_reported_by_check(void **state)
     free(out);
     /* a plugin that declares nothing: a warning, the file is accepted */
     out = NULL;
-    assert_int_equal(check_config("[route /h]\nplugin = hello\ntimout = 1s\n", &out), 0);
-    it_assert_contains(out, "key 'timout' is handed to plugin 'hello' as a setting; did you mean 'timeout'?");
+    assert_int_equal(check_config("[route /h]\nplugin = it_counter\ntimout = 1s\n", &out), 0);
+    it_assert_contains(out, "key 'timout' is handed to plugin 'it_counter' as a setting; did you mean 'timeout'?");
+    free(out);
+    /* the bundled plugins declare theirs: hello reads no setting at all */
+    out = NULL;
+    assert_int_equal(check_config("[route /h]\nplugin = hello\ngreeting = hi\n", &out), 1);
+    it_assert_contains(out, "route /h: unknown key 'greeting' (plugin 'hello' declares its settings)");
     free(out);
 }
 

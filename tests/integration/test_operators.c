@@ -95,8 +95,9 @@ static int occurrences(const char *text, const char *needle)
     return n;
 }
 
-/* /openapi.json of a server with routes /hi (it_described: GET and POST)
- * and /hello (hello, declares nothing): what it_described declares. */
+/* /openapi.json of a server with routes /hi (it_described: GET and POST),
+ * /hello (hello: a summary and text/plain) and /count (it_counter,
+ * declares nothing): what each declares, generated text for the rest. */
 static void assert_openapi_declarations(int admin)
 {
     char *doc = NULL;
@@ -104,15 +105,16 @@ static void assert_openapi_declarations(int admin)
     /* the declared summary for both operations of /hi, instead of the generated one */
     assert_int_equal(occurrences(doc, "\"summary\":\"Say hello\""), 2);
     assert_null(strstr(doc, "(plugin it_described)"));
-    /* a 200 with the declared response type beside default, for both */
+    assert_int_equal(occurrences(doc, "\"summary\":\"Answer Hello, World!\""), 1);
+    /* a 200 with the declared response type beside default, for /hi's two and /hello */
     assert_int_equal(occurrences(doc, "\"200\":{\"description\":\"the plugin's answer\",\"content\":"
-                                      "{\"text/plain\":{\"schema\":{}}}}"), 2);
-    assert_int_equal(occurrences(doc, "\"default\":{"), 3);
+                                      "{\"text/plain\":{\"schema\":{}}}}"), 3);
+    assert_int_equal(occurrences(doc, "\"default\":{"), 4);
     /* no request type declared: POST's body stays any type */
     assert_non_null(strstr(doc, "\"requestBody\":{\"content\":{\"*/*\":{\"schema\":{}}}}"));
-    /* hello declares nothing: its generated summary, no 200 */
-    assert_non_null(strstr(doc, "\"summary\":\"get /hello (plugin hello)\""));
-    assert_int_equal(occurrences(doc, "\"200\":"), 2);
+    /* it_counter declares nothing: its generated summary, no 200 */
+    assert_non_null(strstr(doc, "\"summary\":\"get /count (plugin it_counter)\""));
+    assert_int_equal(occurrences(doc, "\"200\":"), 3);
     free(doc);
 }
 
@@ -122,24 +124,31 @@ static void openapi_carries_what_plugins_declare(void **state)
     int admin = free_port();
     char keys[128];
     snprintf(keys, sizeof keys, "admin_listen = 127.0.0.1:%d\n", admin);
-    it_server *s = start_with_plugin("it_described", keys,
-                                     "[route /hi]\nplugin = it_described\nmethods = GET POST\n\n"
-                                     "[route /hello]\nplugin = hello\n");
+    it_server *s = it_server_new();
+    it_server_add_plugin(s, "hello");
+    it_server_add_plugin(s, "echo");
+    it_server_add_plugin(s, "it_described");
+    it_server_add_plugin(s, "it_counter");
+    const char *routes = "[route /hi]\nplugin = it_described\nmethods = GET POST\n\n[route /hello]\nplugin = hello\n\n"
+                         "[route /count]\nplugin = it_counter\n";
+    it_server_write_ini(s, "[server]\nlisten = 127.0.0.1:0\nplugin_dir = %s\nwatch = false\n%s\n%s", s->plugin_dir,
+                        keys, routes);
+    it_server_start(s);
     assert_true(it_server_log_wait(s, "admin listener on", IT_WAIT_MS));
     assert_openapi_declarations(admin);
     /* a reload that does not check /hi's plugin again keeps its declarations */
     it_server_write_ini(s,
                         "[server]\nlisten = 127.0.0.1:0\nplugin_dir = %s\nwatch = false\nadmin_listen = 127.0.0.1:%d\n"
-                        "[route /hi]\nplugin = it_described\nmethods = GET POST\n\n[route /hello]\nplugin = hello\n\n"
-                        "[route /echo]\nplugin = echo\nmethods = POST\n",
-                        s->plugin_dir, admin);
+                        "%s\n[route /echo]\nplugin = echo\nmethods = POST\n",
+                        s->plugin_dir, admin, routes);
     assert_int_equal(kill(s->pid, SIGHUP), 0);
     assert_true(it_server_log_wait(s, "generation 2 serving", IT_WAIT_MS));
     char *doc = NULL;
     assert_int_equal(get(admin, "/openapi.json", NULL, &doc), 200);
     assert_non_null(strstr(doc, "\"/echo\":{\"post\":"));
     assert_int_equal(occurrences(doc, "\"summary\":\"Say hello\""), 2);
-    assert_int_equal(occurrences(doc, "{\"text/plain\":{\"schema\":{}}}"), 2);
+    assert_int_equal(occurrences(doc, "{\"text/plain\":{\"schema\":{}}}"), 3);
+    assert_non_null(strstr(doc, "\"summary\":\"Echo a JSON body, re-serialised\""));
     free(doc);
     it_server_stop(s);
 }

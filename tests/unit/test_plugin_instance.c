@@ -17,6 +17,8 @@
 
 #define HELLO_SO PLUGHOST_PLUGIN_DIR "/hello.so"
 #define SLEEP_SYNC_SO PLUGHOST_PLUGIN_DIR "/sleep_sync.so"
+/* declares no setting names, so any key reaches it */
+#define IT_COUNTER_SO PLUGHOST_TEST_PLUGIN_DIR "/it_counter.so"
 #define INIT_FAIL_SO PLUGHOST_TEST_PLUGIN_DIR "/it_init_fail.so"
 
 static char *tmp_root;
@@ -83,17 +85,17 @@ static ph_plugin_lib *load(const char *path)
 static void instance_create_runs_init_with_its_own_copy_of_the_settings(void **state)
 {
     (void)state;
-    ph_plugin_lib *lib = load(SLEEP_SYNC_SO);
-    ph_route_conf *rc = route_conf("/s", SLEEP_SYNC_SO, 2, "seconds", "0.5", "label", "x");
+    ph_plugin_lib *lib = load(IT_COUNTER_SO);
+    ph_route_conf *rc = route_conf("/s", IT_COUNTER_SO, 2, "seconds", "0.5", "label", "x");
     ph_instance *inst = ph_instance_create(lib, rc, err, sizeof err);
     if (!inst)
         fail_msg("%s", err);
     assert_int_equal(inst->refs, 1);
     assert_ptr_equal(inst->lib, lib);
     assert_int_equal(lib->refs, 2);
-    assert_non_null(inst->state); /* sleep_sync's init stored its state */
-    assert_string_equal(ph_instance_name(inst), "sleep_sync");
-    assert_int_equal(ph_instance_mode(inst), PH_MODE_SYNC);
+    assert_non_null(inst->state); /* it_counter's init stored its state */
+    assert_string_equal(ph_instance_name(inst), "it_counter");
+    assert_int_equal(ph_instance_mode(inst), PH_MODE_ASYNC);
     assert_string_equal(inst->settings.route_path, "/s");
     assert_int_equal(inst->settings.count, 2);
     /* a deep copy: the config can go away */
@@ -142,18 +144,18 @@ static void instance_create_fails_when_plugin_refuses_its_settings(void **state)
 static void instance_matches_only_same_file_route_and_settings(void **state)
 {
     (void)state;
-    ph_plugin_lib *lib = load(HELLO_SO);
-    ph_route_conf *rc = route_conf("/h", HELLO_SO, 2, "a", "1", "b", "2");
+    ph_plugin_lib *lib = load(IT_COUNTER_SO);
+    ph_route_conf *rc = route_conf("/h", IT_COUNTER_SO, 2, "a", "1", "b", "2");
     ph_instance *inst = ph_instance_create(lib, rc, err, sizeof err);
     assert_non_null(inst);
     ph_file_id id = lib->id;
     assert_true(ph_instance_matches(inst, rc, &id));
 
-    ph_route_conf *other_value = route_conf("/h", HELLO_SO, 2, "a", "1", "b", "3");
-    ph_route_conf *other_key = route_conf("/h", HELLO_SO, 2, "a", "1", "c", "2");
-    ph_route_conf *fewer = route_conf("/h", HELLO_SO, 1, "a", "1");
-    ph_route_conf *more = route_conf("/h", HELLO_SO, 3, "a", "1", "b", "2", "c", "3");
-    ph_route_conf *other_path = route_conf("/h2", HELLO_SO, 2, "a", "1", "b", "2");
+    ph_route_conf *other_value = route_conf("/h", IT_COUNTER_SO, 2, "a", "1", "b", "3");
+    ph_route_conf *other_key = route_conf("/h", IT_COUNTER_SO, 2, "a", "1", "c", "2");
+    ph_route_conf *fewer = route_conf("/h", IT_COUNTER_SO, 1, "a", "1");
+    ph_route_conf *more = route_conf("/h", IT_COUNTER_SO, 3, "a", "1", "b", "2", "c", "3");
+    ph_route_conf *other_path = route_conf("/h2", IT_COUNTER_SO, 2, "a", "1", "b", "2");
     ph_route_conf *other_file = route_conf("/h", PLUGHOST_PLUGIN_DIR "/./hello.so", 2, "a", "1", "b", "2");
     assert_false(ph_instance_matches(inst, other_value, &id));
     assert_false(ph_instance_matches(inst, other_key, &id));
