@@ -118,7 +118,7 @@ static void exec_worker(const ph_supervisor *sv, const ph_worker_spec *spec, cha
         (void)ignored;
         _exit(126);
     }
-    execve("/proc/self/exe", argv, env);
+    fexecve(sv->exe_fd, argv, env); /* the running binary even if its file was replaced */
     _exit(127);
 }
 
@@ -670,6 +670,8 @@ static void teardown(ph_supervisor *sv)
         close(sv->listen_fd);
     if (sv->good_fd >= 0)
         close(sv->good_fd);
+    if (sv->exe_fd >= 0)
+        close(sv->exe_fd);
     if (sv->good_map_fd >= 0)
         close(sv->good_map_fd);
     ph_sup_plugins_teardown(sv);
@@ -711,17 +713,26 @@ int ph_supervisor_run(const char *config_path, const char *listen, char *const a
     static ph_supervisor sv; /* large (the process table); one per process */
     sv = (ph_supervisor){.config_path = config_path, .argv = argv, .listen_fd = -1, .board_fd = -1,
                          .good_fd = -1, .good_map_fd = -1, .upgrade_ready_fd = -1, .upgrade_pipe = -1,
-                         .upgrade_pid = -1, .reload = {.fd = -1, .map_fd = -1},
+                         .upgrade_pid = -1, .reload = {.fd = -1, .map_fd = -1}, .exe_fd = -1,
                          .good_number = 1};
     signal(SIGPIPE, SIG_IGN);
     ph_log_set_tag(NULL);
     ph_sup_stats_init(&sv.stats);
     if (!realpath("/proc/self/exe", sv.exe))
         snprintf(sv.exe, sizeof sv.exe, "%s", argv[0]);
+    /* An fd, not the /proc/self/exe path: exec'ing that path runs
+     * valgrind's tool instead of plughost under valgrind (callgrind runs of
+     * the benchmarks), while the fd is the binary itself either way. */
+    sv.exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (sv.exe_fd < 0) {
+        fprintf(stderr, "plughost: cannot open /proc/self/exe to start workers: %s\n", strerror(errno));
+        return 1;
+    }
     char err[2048];
     sv.good_fd = ph_sup_snapshot_config(config_path, &sv.good_config, err, sizeof err);
     if (sv.good_fd < 0) {
         fprintf(stderr, "plughost: %s\n", err);
+        close(sv.exe_fd);
         return 1;
     }
     ph_log_set_level(sv.good_config->server.log_level);

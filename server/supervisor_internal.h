@@ -98,6 +98,7 @@ struct ph_supervisor {
     const char *config_path;
     char *const *argv;
     char exe[PATH_MAX];      /* this binary's path at start, for upgrades */
+    int exe_fd;              /* this binary, open since start: workers are fexecve'd from it */
     struct event_base *base;
     int listen_fd;
     int board_fd;
