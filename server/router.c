@@ -4,6 +4,7 @@
 
 #include "config_value.h"
 #include "request.h"
+#include "route_gate.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -98,6 +99,7 @@ static bool same_shape(const ph_route *a, const ph_route *b)
 
 static void free_route(ph_route *r)
 {
+    ph_gate_free(r->gate);
     ph_instance_unref(r->instance);
     free(r->segments);
     free(r->path);
@@ -108,7 +110,7 @@ int ph_router_add(ph_router *router, const char *path, unsigned methods, uint64_
 {
     ph_route r = {.methods = methods, .timeout_ms = timeout_ms, .instance = instance, .board_slot = -1};
     r.allowed = methods | ((methods & PH_METHOD_GET) ? PH_METHOD_HEAD : 0);
-    if (!(r.path = strdup(path))) {
+    if (!(r.path = strdup(path)) || !(r.gate = ph_gate_create())) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

@@ -27,6 +27,8 @@ typedef struct ph_route {
     ph_route_segment *segments; /* parameter routes only, else NULL */
     size_t nsegments;
     int board_slot;        /* its counters on the worker's board record (worker_metrics.c); -1 = none yet */
+    struct ph_route_gate *gate; /* its limits, queue, own pool and figures (route_gate.h): owned,
+                                 * mutable on the loop thread */
 } ph_route;
 
 typedef struct ph_router ph_router;
@@ -40,7 +42,8 @@ typedef enum ph_route_match {
 ph_router *ph_router_create(void);
 
 /*
- * Add a route, taking over one reference of `instance`. A pattern is
+ * Add a route, taking over one reference of `instance`. It gets a gate
+ * without limits (route_gate.h; the generation sets them). A pattern is
  * '/'-separated segments, each literal or a whole "{name}" parameter
  * (letters, digits, '_'). Returns 0, or -1 with the reason in err (bad
  * pattern, duplicate path, a pattern ambiguous with an earlier one, no

@@ -4,6 +4,7 @@
 #include "board.h"
 #include "generation.h"
 #include "plugin_instance.h"
+#include "route_gate.h"
 #include "router.h"
 
 #include <string.h>
@@ -104,8 +105,13 @@ void ph_wmetrics_publish(ph_generation *gen)
         const ph_route *route = ph_router_route(gen->router, i);
         int slot = rec ? slot_for(rec, route->path) : -1;
         ph_router_set_board_slot(gen->router, i, slot);
-        if (slot > SLOT_NONE && slot < SLOT_OTHER)
-            publish_route(&rec->routes[slot], route, gen->number);
+        if (slot > SLOT_NONE && slot < SLOT_OTHER) {
+            ph_board_route *s = &rec->routes[slot];
+            publish_route(s, route, gen->number);
+            atomic_store_explicit(&s->threads, ph_gate_pool_threads(route->gate), memory_order_relaxed);
+            atomic_store_explicit(&s->max_inflight, route->gate->limits.max_inflight, memory_order_relaxed);
+            atomic_store_explicit(&s->queue, route->gate->limits.queue, memory_order_relaxed);
+        }
     }
     /* a pattern the new generation dropped keeps its slot and counters,
      * but no longer names a plugin */
@@ -118,6 +124,9 @@ void ph_wmetrics_publish(ph_generation *gen)
         s->plugin_file[0] = s->plugin_name[0] = s->plugin_version[0] = s->mode[0] = '\0';
         s->generation = 0;
         end_write(s);
+        atomic_store_explicit(&s->threads, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->max_inflight, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->queue, 0, memory_order_relaxed);
     }
 }
 
@@ -138,6 +147,41 @@ void ph_wmetrics_request(const ph_request *req, int status, double seconds)
     ph_board_bump(&s->status[cls], 1);
     ph_board_bump(&s->latency[ph_board_bucket(ph_board_latency_le, PH_BOARD_LATENCY_BUCKETS, seconds)], 1);
     ph_board_bump(&s->latency_us, (unsigned long)(seconds * 1e6));
+}
+
+/* The board slot of `route` (the last one takes routes beyond the table),
+ * or NULL without a board. */
+static ph_board_route *route_slot(const ph_route *route)
+{
+    ph_board_record *rec = ph_board_self();
+    if (!rec)
+        return NULL;
+    int slot = route->board_slot;
+    return &rec->routes[slot > SLOT_NONE ? slot : SLOT_OTHER];
+}
+
+/* Add `delta` to a gauge only the loop thread writes. */
+static void gauge_add(atomic_int *field, int delta)
+{
+    atomic_store_explicit(field, atomic_load_explicit(field, memory_order_relaxed) + delta, memory_order_relaxed);
+}
+
+void ph_wmetrics_route_load(const ph_route *route, int inflight, int queued)
+{
+    ph_board_route *s = route_slot(route);
+    if (!s)
+        return;
+    if (inflight)
+        gauge_add(&s->inflight, inflight);
+    if (queued)
+        gauge_add(&s->queued, queued);
+}
+
+void ph_wmetrics_route_rejected(const ph_route *route)
+{
+    ph_board_route *s = route_slot(route);
+    if (s)
+        ph_board_bump(&s->rejected, 1);
 }
 
 void ph_wmetrics_pool(int pending, bool rejected)

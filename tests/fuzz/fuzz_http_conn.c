@@ -31,8 +31,9 @@ static char out[OUT_MAX];
 static size_t out_len;
 
 /* The layer above: answer each request now, from what it carries. */
-static void received(ph_request *req)
+static ph_conn_take received(ph_request *req, bool place_free)
 {
+    (void)place_free;
     const char *q = ph_request_query_param(req, "q");
     const char *host = ph_request_header(req, "Host");
     char body[256];
@@ -43,6 +44,7 @@ static void received(ph_request *req)
         abort();
     req->life = PH_LIFE_DONE;
     ph_conn_response_ready(req);
+    return PH_TAKE_FREE;
 }
 
 static void dropped(ph_request *req) { ph_request_recycle(req); }
