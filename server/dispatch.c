@@ -132,7 +132,7 @@ static void start(ph_request *req, const ph_route *route, ph_generation *gen)
     if (!own)
         ph_wmetrics_pool(ph_pool_pending(d.pool), refused < 0);
     if (refused < 0) {
-        ph_gate_rejected(route);
+        ph_gate_rejected(route->gate);
         ph_request_set_error(req, 503, "sync worker pool is full, retry later", "Retry-After: 1\r\n");
         ph_life_finish(req);
     }

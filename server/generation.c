@@ -87,6 +87,15 @@ static ph_route_limits limits_of(const ph_route_conf *rc, const ph_server_conf *
     return l;
 }
 
+/* Free the gates of `router`'s routes (and so their own pools' references). */
+static void free_gates(ph_router *router)
+{
+    for (size_t i = 0; router && i < ph_router_count(router); i++) {
+        ph_gate_free(ph_router_route(router, i)->gate);
+        ph_router_set_gate(router, i, NULL);
+    }
+}
+
 ph_generation *ph_generation_build(ph_config *config, const ph_generation *previous, unsigned long number,
                                    char *err, size_t errlen)
 {
@@ -110,7 +119,13 @@ ph_generation *ph_generation_build(ph_config *config, const ph_generation *previ
             snprintf(err, errlen, "%s:%d: %s", config->path, rc->line, why);
             goto fail;
         }
-        ph_router_route(router, ph_router_count(router) - 1)->gate->limits = limits_of(rc, &config->server, mode);
+        ph_route_gate *gate = ph_gate_create();
+        if (!gate) {
+            snprintf(err, errlen, "%s: out of memory", config->path);
+            goto fail;
+        }
+        gate->limits = limits_of(rc, &config->server, mode);
+        ph_router_set_gate(router, ph_router_count(router) - 1, gate);
     }
     if (ph_router_seal(router) < 0) {
         snprintf(err, errlen, "%s: out of memory", config->path);
@@ -122,6 +137,7 @@ ph_generation *ph_generation_build(ph_config *config, const ph_generation *previ
     gen->refs = 1;
     return gen;
 fail:
+    free_gates(router);
     ph_router_free(router);
     ph_config_free(config);
     free(gen);
@@ -151,6 +167,7 @@ static ph_generation *dead;
 
 static void free_generation(ph_generation *gen)
 {
+    free_gates(gen->router);
     ph_router_free(gen->router);
     ph_config_free(gen->config);
     free(gen);

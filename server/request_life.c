@@ -134,7 +134,7 @@ void ph_life_queue(ph_request *req, const ph_route *route, ph_generation *gen)
     req->route = route;
     req->gen = gen;
     ph_generation_ref(gen);
-    if (ph_gate_queue(route, req) < 0) {
+    if (ph_gate_queue(route->gate, req) < 0) {
         ph_request_set_error(req, 503, "route is at its limit, retry later", "Retry-After: 1\r\n");
         ph_life_finish(req);
         return;
@@ -157,7 +157,7 @@ void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, boo
     req->life = PH_LIFE_RUNNING;
     req->in_handler = async;
     req->holds_gate = true;
-    ph_gate_enter(route);
+    ph_gate_enter(route->gate);
     if (!async && !queued)
         arm_deadline(req); /* an async handler's starts when it returns PH_PENDING; a queued one's runs on */
 }
@@ -220,7 +220,7 @@ void ph_life_finish(ph_request *req)
         return;
     }
     if (req->life == PH_LIFE_QUEUED)
-        ph_gate_unqueue(req->route, req);
+        ph_gate_unqueue(req->route->gate, req);
     req->life = PH_LIFE_DONE;
     end_async(req); /* no plugin callback for it from now on */
     req->abort_cb = NULL;
@@ -246,7 +246,7 @@ void ph_life_finish(ph_request *req)
     }
     if (req->holds_gate) {
         req->holds_gate = false;
-        ph_gate_leave(req->route); /* the next waiting request starts from the loop */
+        ph_gate_leave(req->route->gate); /* the next waiting request starts from the loop */
     }
     if (req->conn)
         ph_conn_response_ready(req);

@@ -1,11 +1,9 @@
 /* route_gate.c - per-route limits, queues, pools and their figures. */
 #include "route_gate.h"
 
-#include "log.h"
+#include "board.h"
 #include "pool.h"
 #include "request.h"
-#include "router.h"
-#include "worker_metrics.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
@@ -88,6 +86,13 @@ void ph_gate_free(ph_route_gate *gate)
 
 /* ---- promotion ---- */
 
+/* Add `delta` to a figure on the board that only the loop thread writes
+ * (two generations of a pattern share its slot: their figures add up). */
+static void show(atomic_int *field, int delta)
+{
+    atomic_store_explicit(field, atomic_load_explicit(field, memory_order_relaxed) + delta, memory_order_relaxed);
+}
+
 static ph_request *pop(ph_route_gate *gate)
 {
     ph_request *req = gate->head;
@@ -96,6 +101,8 @@ static ph_request *pop(ph_route_gate *gate)
         gate->tail = NULL;
     req->gate_next = NULL;
     gate->queued--;
+    if (gate->board)
+        show(&gate->board->queued, -1);
     return req;
 }
 
@@ -116,7 +123,6 @@ static void promote(evutil_socket_t fd, short what, void *arg)
         while (gate->head && ph_gate_has_room(gate) && !gate->ready) {
             ph_request *req = pop(gate);
             bool last = !gate->head; /* then the gate may go with the request's generation */
-            ph_wmetrics_route_load(req->route, 0, -1);
             g.start(req);
             if (last)
                 break;
@@ -142,25 +148,25 @@ static void wake(ph_route_gate *gate)
 
 /* ---- places and the queue ---- */
 
-void ph_gate_enter(const ph_route *route)
+void ph_gate_enter(ph_route_gate *gate)
 {
-    route->gate->inflight++;
-    ph_wmetrics_route_load(route, 1, 0);
+    gate->inflight++;
+    if (gate->board)
+        show(&gate->board->inflight, 1);
 }
 
-void ph_gate_leave(const ph_route *route)
+void ph_gate_leave(ph_route_gate *gate)
 {
-    ph_route_gate *gate = route->gate;
     gate->inflight--;
-    ph_wmetrics_route_load(route, -1, 0);
+    if (gate->board)
+        show(&gate->board->inflight, -1);
     wake(gate);
 }
 
-int ph_gate_queue(const ph_route *route, ph_request *req)
+int ph_gate_queue(ph_route_gate *gate, ph_request *req)
 {
-    ph_route_gate *gate = route->gate;
     if (gate->queued >= gate->limits.queue) {
-        ph_gate_rejected(route);
+        ph_gate_rejected(gate);
         return -1;
     }
     req->gate_next = NULL;
@@ -170,14 +176,14 @@ int ph_gate_queue(const ph_route *route, ph_request *req)
         gate->head = req;
     gate->tail = req;
     gate->queued++;
-    ph_wmetrics_route_load(route, 0, 1);
+    if (gate->board)
+        show(&gate->board->queued, 1);
     wake(gate); /* (a place may be free while older requests wait for the promotion) */
     return 0;
 }
 
-void ph_gate_unqueue(const ph_route *route, ph_request *req)
+void ph_gate_unqueue(ph_route_gate *gate, ph_request *req)
 {
-    ph_route_gate *gate = route->gate;
     ph_request *prev = NULL;
     for (ph_request *r = gate->head; r; prev = r, r = r->gate_next) {
         if (r != req)
@@ -190,17 +196,19 @@ void ph_gate_unqueue(const ph_route *route, ph_request *req)
             gate->tail = prev;
         r->gate_next = NULL;
         gate->queued--;
-        ph_wmetrics_route_load(route, 0, -1);
+        if (gate->board)
+            show(&gate->board->queued, -1);
         if (!gate->head)
             unready(gate);
         return;
     }
 }
 
-void ph_gate_rejected(const ph_route *route)
+void ph_gate_rejected(ph_route_gate *gate)
 {
-    route->gate->rejected++;
-    ph_wmetrics_route_rejected(route);
+    gate->rejected++;
+    if (gate->board)
+        ph_board_bump(&gate->board->rejected, 1);
 }
 
 /* ---- pools ---- */

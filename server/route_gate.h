@@ -5,8 +5,9 @@
  * handlers and its offloads run there), and its figures (in flight,
  * queued, rejected, threads).
  *
- * Every route of a generation has one gate (router.c makes it with the
- * route). A request keeps the gate of the generation that accepted it to
+ * Every route of a generation has one gate (its generation makes and frees
+ * it; its figures go to the route's slot on the worker's board, which
+ * worker_metrics.c sets when the generation goes live). A request keeps the gate of the generation that accepted it to
  * its end, so after a reload new requests meet the new limits while those
  * in flight or queued finish under the old ones. A route's own pool is
  * shared by the next generation when its pattern keeps the same pool
@@ -18,9 +19,9 @@
 #include <stdbool.h>
 
 struct event_base;
+struct ph_board_route;
 struct ph_pool;
 struct ph_request;
-struct ph_route;
 
 /* A route's limits, from its section (generation.c fills them in). */
 typedef struct ph_route_limits {
@@ -41,6 +42,7 @@ typedef struct ph_route_gate {
     ph_route_pool *pool;     /* its own pool, or NULL */
     struct ph_route_gate *ready_next; /* on the list of gates to promote from */
     bool ready;
+    struct ph_board_route *board; /* where its figures are shown, or NULL (no board) */
 } ph_route_gate;
 
 /* Promote queued requests from a loop event on `base` (never under the
@@ -68,22 +70,22 @@ static inline bool ph_gate_has_room(const ph_route_gate *gate)
     return gate->limits.max_inflight <= 0 || gate->inflight < gate->limits.max_inflight;
 }
 
-/* A request of `route` takes a place / gives it back (then the oldest
+/* A request takes a place in `gate` / gives it back (then the oldest
  * waiting request is promoted, from the loop). */
-void ph_gate_enter(const struct ph_route *route);
-void ph_gate_leave(const struct ph_route *route);
+void ph_gate_enter(ph_route_gate *gate);
+void ph_gate_leave(ph_route_gate *gate);
 
-/* Queue `req` at the end of `route`'s queue. Returns 0, or -1 when the
+/* Queue `req` at the end of `gate`'s queue. Returns 0, or -1 when the
  * queue is full (counted as rejected: the caller answers 503). */
-int ph_gate_queue(const struct ph_route *route, struct ph_request *req);
+int ph_gate_queue(ph_route_gate *gate, struct ph_request *req);
 
-/* Take `req` (queued on `route`) out of the queue: it timed out, its
- * client left, or it is discarded. */
-void ph_gate_unqueue(const struct ph_route *route, struct ph_request *req);
+/* Take `req` (queued in `gate`) out of the queue: it timed out, its client
+ * left, or it is discarded. */
+void ph_gate_unqueue(ph_route_gate *gate, struct ph_request *req);
 
-/* A request of `route` was answered 503 for want of room elsewhere (the
- * pool's queue was full): count it. */
-void ph_gate_rejected(const struct ph_route *route);
+/* A request of the gate's route was answered 503 for want of room
+ * elsewhere (the pool's queue was full): count it. */
+void ph_gate_rejected(ph_route_gate *gate);
 
 /* The route's own pool, or NULL for the worker's. */
 struct ph_pool *ph_gate_pool(const ph_route_gate *gate);

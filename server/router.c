@@ -4,7 +4,6 @@
 
 #include "config_value.h"
 #include "request.h"
-#include "route_gate.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -99,7 +98,6 @@ static bool same_shape(const ph_route *a, const ph_route *b)
 
 static void free_route(ph_route *r)
 {
-    ph_gate_free(r->gate);
     ph_instance_unref(r->instance);
     free(r->segments);
     free(r->path);
@@ -110,7 +108,7 @@ int ph_router_add(ph_router *router, const char *path, unsigned methods, uint64_
 {
     ph_route r = {.methods = methods, .timeout_ms = timeout_ms, .instance = instance, .board_slot = -1};
     r.allowed = methods | ((methods & PH_METHOD_GET) ? PH_METHOD_HEAD : 0);
-    if (!(r.path = strdup(path)) || !(r.gate = ph_gate_create())) {
+    if (!(r.path = strdup(path))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -301,6 +299,12 @@ void ph_router_set_board_slot(ph_router *router, size_t i, int slot)
 {
     if (i < router->count)
         router->routes[i].board_slot = slot;
+}
+
+void ph_router_set_gate(ph_router *router, size_t i, struct ph_route_gate *gate)
+{
+    if (i < router->count)
+        router->routes[i].gate = gate;
 }
 
 const ph_route *ph_router_find_pattern(const ph_router *router, const char *path)

@@ -112,6 +112,8 @@ void ph_wmetrics_publish(ph_generation *gen)
             atomic_store_explicit(&s->max_inflight, route->gate->limits.max_inflight, memory_order_relaxed);
             atomic_store_explicit(&s->queue, route->gate->limits.queue, memory_order_relaxed);
         }
+        if (rec && route->gate)
+            route->gate->board = &rec->routes[slot];
     }
     /* a pattern the new generation dropped keeps its slot and counters,
      * but no longer names a plugin */
@@ -147,41 +149,6 @@ void ph_wmetrics_request(const ph_request *req, int status, double seconds)
     ph_board_bump(&s->status[cls], 1);
     ph_board_bump(&s->latency[ph_board_bucket(ph_board_latency_le, PH_BOARD_LATENCY_BUCKETS, seconds)], 1);
     ph_board_bump(&s->latency_us, (unsigned long)(seconds * 1e6));
-}
-
-/* The board slot of `route` (the last one takes routes beyond the table),
- * or NULL without a board. */
-static ph_board_route *route_slot(const ph_route *route)
-{
-    ph_board_record *rec = ph_board_self();
-    if (!rec)
-        return NULL;
-    int slot = route->board_slot;
-    return &rec->routes[slot > SLOT_NONE ? slot : SLOT_OTHER];
-}
-
-/* Add `delta` to a gauge only the loop thread writes. */
-static void gauge_add(atomic_int *field, int delta)
-{
-    atomic_store_explicit(field, atomic_load_explicit(field, memory_order_relaxed) + delta, memory_order_relaxed);
-}
-
-void ph_wmetrics_route_load(const ph_route *route, int inflight, int queued)
-{
-    ph_board_route *s = route_slot(route);
-    if (!s)
-        return;
-    if (inflight)
-        gauge_add(&s->inflight, inflight);
-    if (queued)
-        gauge_add(&s->queued, queued);
-}
-
-void ph_wmetrics_route_rejected(const ph_route *route)
-{
-    ph_board_route *s = route_slot(route);
-    if (s)
-        ph_board_bump(&s->rejected, 1);
 }
 
 void ph_wmetrics_pool(int pending, bool rejected)

@@ -10,14 +10,15 @@
 #include <stdbool.h>
 
 struct ph_generation;
-struct ph_route;
 
 /* The pool of this worker has `threads` threads. */
 void ph_wmetrics_setup(int threads);
 
 /* `gen` goes live: give each of its routes a slot on the board (the one
- * its pattern already has, else a free one) and publish which plugin,
- * version and mode serve it, with its limits and own pool's threads. */
+ * its pattern already has, else a free one), publish which plugin,
+ * version and mode serve it with its limits and own pool's threads, and
+ * point its gate there (route_gate.c keeps its in-flight and queued
+ * figures and 503 count on the slot from now on). */
 void ph_wmetrics_publish(struct ph_generation *gen);
 
 /* Count requests only while `on` (admin_listen is set: somebody can read
@@ -27,13 +28,6 @@ void ph_wmetrics_enable(bool on);
 /* `req` finished with `status` after `seconds`: count it under its route
  * (slot 0 when no route took it), if enabled. */
 void ph_wmetrics_request(const ph_request *req, int status, double seconds);
-
-/* Requests of `route` holding a place changed by `inflight`, those in
- * its queue by `queued` (route_gate.c). Always kept, counting or not. */
-void ph_wmetrics_route_load(const struct ph_route *route, int inflight, int queued);
-
-/* A request of `route` was answered 503 for want of room. */
-void ph_wmetrics_route_rejected(const struct ph_route *route);
 
 /* The sync pool has `pending` jobs queued or running now; `rejected`: a
  * request was just refused because its queue was full. */
