@@ -134,13 +134,13 @@ void ph_life_queue(ph_request *req, const ph_route *route, ph_generation *gen)
     req->route = route;
     req->gen = gen;
     ph_generation_ref(gen);
+    req->life = PH_LIFE_QUEUED; /* (before it is in the queue, which may start it) */
+    arm_deadline(req);          /* the wait counts, as in the pool's queue */
     if (ph_gate_queue(route->gate, req) < 0) {
+        req->life = PH_LIFE_PARSED; /* never queued */
         ph_request_set_error(req, 503, "route is at its limit, retry later", "Retry-After: 1\r\n");
         ph_life_finish(req);
-        return;
     }
-    req->life = PH_LIFE_QUEUED;
-    arm_deadline(req); /* the wait counts, as in the pool's queue */
 }
 
 void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, bool async)

@@ -323,6 +323,37 @@ static void past_a_routes_queue_the_answer_is_503_with_retry_after(void **state)
     }
 }
 
+/* A request waiting in a route's queue counts against the route's
+ * timeout: with max_inflight = 1 and a handler of 1 s, the second client's
+ * 504 comes at its own timeout, before the first handler could return. */
+static void a_queued_request_past_its_route_timeout_gets_504(void **state)
+{
+    (void)state;
+    it_server *s = it_start(STATUS_KEY, "[route /r]\nplugin = sleep_sync\nseconds = 1\nmax_inflight = 1\n"
+                                        "timeout = 300ms\n");
+    double t0 = it_now();
+    it_conn *a = it_connect(s->port);
+    assert_int_equal(it_send_str(a, "GET /r HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    it_sleep_ms(50);
+    it_conn *b = it_connect(s->port);
+    assert_int_equal(it_send_str(b, "GET /r HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    it_response r;
+    assert_int_equal(it_recv(b, &r, false, IT_WAIT_MS), IT_OK);
+    double b_done = it_now() - t0;
+    it_assert_status(&r, 504);
+    it_response_free(&r);
+    if (b_done >= 0.9) {
+        print_error("the queued request's 504 came at %.2f s, not at its 300 ms timeout\n", b_done);
+        fail();
+    }
+    assert_int_equal(it_recv(a, &r, false, IT_WAIT_MS), IT_OK);
+    it_assert_status(&r, 504);
+    it_response_free(&r);
+    wait_figure(s->port, "/r", "inflight", 0); /* the stuck handler returned */
+    wait_figure(s->port, "/r", "queued", 0);
+    it_server_stop(s);
+}
+
 /* The worker's pool has 2 threads; /slow has a pool of its own (3
  * threads, so at most 3 in flight, the rest in its queue). 20 clients on
  * /slow leave /fast, on the worker's pool, untouched. */
@@ -441,6 +472,7 @@ int main(void)
         IT_TEST(pipelined_async_requests_take_one_place_of_a_limited_route),
         IT_TEST(a_saturated_route_does_not_delay_another_route),
         IT_TEST(past_a_routes_queue_the_answer_is_503_with_retry_after),
+        IT_TEST(a_queued_request_past_its_route_timeout_gets_504),
         IT_TEST(a_route_with_its_own_pool_is_isolated),
         IT_TEST(offloads_of_a_route_run_on_its_own_pool),
         IT_TEST(after_a_reload_new_requests_meet_the_new_limits),
