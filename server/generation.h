@@ -1,5 +1,7 @@
 /* generation.h - one complete, immutable serving configuration: the parsed
- * config, its loaded plugin instances and its route table.
+ * config, its loaded plugin instances and its route table, with each
+ * route's gate (its limits, queue and own pool: route_gate.h), which the
+ * generation makes and frees.
  *
  * The server holds one reference to the current generation; every request
  * holds one on the generation that accepted it, so a replaced generation
