@@ -349,10 +349,19 @@ static void hand_up(ph_conn *c)
     }
 }
 
+/* Whether another buffered request may be parsed: not past the pipeline
+ * depth, and not while one waits for a place (what follows it would only
+ * wait too: its bytes stay unread, bounding what a connection holds). */
+static bool may_parse(const ph_conn *c)
+{
+    return c->rpos < c->rlen && !c->no_more && c->nqueued < MAX_PIPELINE && !c->up_next;
+}
+
 /* Parse buffered bytes into queued requests and hand them up. */
 static void parse_buffered(ph_conn *c)
 {
-    while (c->rpos < c->rlen && !c->no_more && c->nqueued < MAX_PIPELINE) {
+    hand_up(c); /* a place may have come free since */
+    while (may_parse(c)) {
         size_t used;
         ph_request *req;
         int status;
@@ -377,7 +386,6 @@ static void parse_buffered(ph_conn *c)
             c->no_more = true;
         hand_up(c);
     }
-    hand_up(c); /* a place may have come free since */
     if (c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
 }
@@ -625,7 +633,7 @@ static void conn_run(ph_conn *c)
             return;
         if (signal_drain(c))
             continue; /* it may have queued more */
-        if (!(c->rpos < c->rlen && !c->no_more && c->nqueued < MAX_PIPELINE))
+        if (!may_parse(c))
             break;
     }
     c->in_run = false;

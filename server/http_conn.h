@@ -9,8 +9,8 @@
  * route's max_inflight or in its queue: the layer above decides) holds one
  * of its connection's places until its response is final; while none is
  * free, that request and every later one of the connection wait in the
- * connection (parsed, up to a pipeline of 32, or unread), not in a pool or
- * a route queue.
+ * connection (that one parsed, the later ones unread), not in a pool or a
+ * route queue.
  *
  * It knows no plugins: a request it has received goes up through the
  * `received` hook (dispatch), and the layer above tells it when a response
