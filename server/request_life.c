@@ -293,7 +293,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     if (req->life == PH_LIFE_QUEUED) { /* never started: nothing runs on, nothing to abort */
         ph_log_debug("route %s (plugin %s): no place within %llu ms, answered 504", route_path(req),
                      plugin_name(req), (unsigned long long)req->route->timeout_ms);
-        ph_request_set_error(req, 504, "handler timed out", NULL);
+        ph_request_set_error(req, 504, "timed out waiting for a place on its route", NULL);
         ph_life_finish(req);
         return;
     }
