@@ -66,6 +66,13 @@ typedef struct ph_board_route {
     atomic_ulong status[5];       /* finished requests by status class 1xx..5xx */
     atomic_ulong latency[PH_BOARD_LATENCY_BUCKETS]; /* by duration bucket (not cumulative) */
     atomic_ulong latency_us;      /* sum of durations, microseconds */
+    /* its bulkhead (route_gate.h), summed over the generations serving it */
+    atomic_int inflight;          /* requests holding a place (running or pending) */
+    atomic_int queued;            /* requests waiting in its queue */
+    atomic_ulong rejected;        /* answered 503 for want of room (its queue or the pool's) */
+    atomic_int threads;           /* its own pool's threads; 0 = the worker's pool */
+    atomic_int max_inflight;      /* its limit (0 = none) and queue, as the serving generation has them */
+    atomic_int queue;
 } ph_board_route;
 
 /* One worker process. */

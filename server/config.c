@@ -27,7 +27,7 @@ typedef struct parse_state {
     ph_config *config;
     ph_route_conf *route;  /* section being read, NULL for [server] */
     bool in_section;
-    char seen_server[32];  /* one flag per [server] key seen (duplicates) */
+    char seen_server[64];  /* one flag per [server] key seen (duplicates) */
     char *err;
     size_t errlen;
     bool failed;
@@ -145,20 +145,32 @@ typedef struct server_key {
     const char *name;
     value_kind kind;
     size_t offset;
-    long min, max; /* V_INT bounds */
+    long min, max; /* V_INT bounds; V_SIZE, V_DURATION (ms): the largest value, 0 = the parser's */
+    const char *why; /* what the largest value protects, for the message */
 } server_key;
 
-#define SK(name, kind, field, min, max) {name, kind, offsetof(ph_server_conf, field), min, max}
+#define SK(name, kind, field, min, max) {name, kind, offsetof(ph_server_conf, field), min, max, NULL}
+#define SKW(name, kind, field, max, why) {name, kind, offsetof(ph_server_conf, field), 0, max, why}
+/* Where the sizes land: a request's URL (twice: the URL and its path) and
+ * header names and values share one buffer addressed by 32-bit offsets
+ * and lengths (request.h: ph_header, url_len, header_bytes), so each is at
+ * most 1 GiB (together under 4 GiB); a body is one buffer that grows by
+ * doubling in memory (size_t, ph_buf), compared with llhttp's 64-bit
+ * Content-Length: 1 TiB is far past any machine's memory and far from
+ * the buffer's limit; max_worker_rss is compared with the RSS in size_t.
+ * load_timeout is waited for in int milliseconds (plugin_check.c). */
+#define GIB (1L << 30)
 static const server_key server_keys[] = {
     SK("listen", V_LISTEN, listen, 0, 0),
     SK("workers", V_INT, workers, 0, 256),
     SK("sync_threads", V_INT, sync_threads, 1, 4096),
     SK("sync_queue", V_INT, sync_queue, 0, 1000000),
+    SK("max_inflight_per_connection", V_INT, max_inflight_per_connection, 1, 32),
     SK("plugin_dir", V_STRING, plugin_dir, 0, 0),
     SK("watch", V_BOOL, watch, 0, 0),
-    SK("max_body_size", V_SIZE, max_body_size, 0, 0),
-    SK("max_url_size", V_SIZE, max_url_size, 0, 0),
-    SK("max_header_size", V_SIZE, max_header_size, 0, 0),
+    SKW("max_body_size", V_SIZE, max_body_size, 1024 * GIB, "a body is held in memory whole"),
+    SKW("max_url_size", V_SIZE, max_url_size, GIB, "a request's offsets are 32-bit"),
+    SKW("max_header_size", V_SIZE, max_header_size, GIB, "a request's offsets are 32-bit"),
     SK("max_connections", V_INT, max_connections, 1, 10000000),
     SK("header_timeout", V_DURATION, header_timeout_ms, 0, 0),
     SK("body_timeout", V_DURATION, body_timeout_ms, 0, 0),
@@ -173,7 +185,7 @@ static const server_key server_keys[] = {
     SK("max_requests", V_INT, max_requests, 0, 2000000000),
     SK("max_worker_rss", V_SIZE, max_worker_rss, 0, 0),
     SK("max_stuck_sync", V_INT, max_stuck_sync, 0, 4096),
-    SK("load_timeout", V_DURATION, load_timeout_ms, 0, 0),
+    SKW("load_timeout", V_DURATION, load_timeout_ms, 2147483000L, "it is waited for in int milliseconds"),
     SK("crash_limit", V_INT, crash_limit, 0, 1000),
     SK("crash_window", V_DURATION, crash_window_ms, 0, 0),
     SK("user", V_STRING, user, 0, 0),
@@ -183,6 +195,20 @@ static const server_key server_keys[] = {
     SK("admin_listen", V_OPERATOR, admin_listen, 0, 0),
 };
 #define N_SERVER_KEYS (sizeof server_keys / sizeof server_keys[0])
+_Static_assert(N_SERVER_KEYS <= sizeof((parse_state *)0)->seen_server, "seen_server needs a flag per key");
+
+/* `bytes` as the config writes it: "1g", "64k" or a number. */
+static void format_size(char *out, size_t len, unsigned long long bytes)
+{
+    if (bytes && bytes % (1ull << 30) == 0)
+        snprintf(out, len, "%llug", bytes >> 30);
+    else if (bytes && bytes % (1ull << 20) == 0)
+        snprintf(out, len, "%llum", bytes >> 20);
+    else if (bytes && bytes % (1ull << 10) == 0)
+        snprintf(out, len, "%lluk", bytes >> 10);
+    else
+        snprintf(out, len, "%llu", bytes);
+}
 
 /* access_log_format and admin_listen, which are not plain strings. */
 static int set_operator_value(parse_state *st, const server_key *k, const char *value)
@@ -215,14 +241,27 @@ static int set_server_value(parse_state *st, const server_key *k, const char *va
     char *field = (char *)s + k->offset;
     long v;
     switch (k->kind) {
-    case V_SIZE:
-        if (ph_value_size(value, (size_t *)(void *)field) < 0 || *(size_t *)(void *)field == 0)
+    case V_SIZE: {
+        size_t bytes;
+        char most[32];
+        if (ph_value_size(value, &bytes) < 0 || bytes == 0)
             return fail(st, st->line, "%s: '%s' is not a size (e.g. 1048576, 64k, 1m)", k->name, value);
+        format_size(most, sizeof most, (unsigned long long)k->max);
+        if (k->max > 0 && bytes > (size_t)k->max)
+            return fail(st, st->line, "%s: '%s' is above %s, the most it can be (%s)", k->name, value, most, k->why);
+        *(size_t *)(void *)field = bytes;
         return 1;
-    case V_DURATION:
-        if (ph_value_duration_ms(value, (uint64_t *)(void *)field) < 0)
+    }
+    case V_DURATION: {
+        uint64_t ms;
+        if (ph_value_duration_ms(value, &ms) < 0)
             return fail(st, st->line, "%s: '%s' is not a duration (e.g. 500ms, 10s, 2)", k->name, value);
+        if (k->max > 0 && ms > (uint64_t)k->max)
+            return fail(st, st->line, "%s: '%s' is above %ld s, the most it can be (%s)", k->name, value,
+                        k->max / 1000, k->why);
+        *(uint64_t *)(void *)field = ms;
         return 1;
+    }
     case V_INT:
         if (strcmp(k->name, "workers") == 0 && strcmp(value, "auto") == 0) {
             s->workers = 0;
@@ -293,6 +332,20 @@ static int handle_server_key(parse_state *st, const char *name, const char *valu
     return fail(st, st->line, "unknown key '%s' in [server]", name);
 }
 
+/* A route's max_inflight, queue or sync_threads (route_gate.h). */
+static int set_route_limit(parse_state *st, ph_route_conf *r, const char *name, const char *value, int *out)
+{
+    bool queue = out == &r->queue;
+    long min = queue ? 0 : 1, max = strcmp(name, "sync_threads") == 0 ? 4096 : 1000000, v;
+    if (queue ? r->has_queue : *out != 0)
+        return fail(st, st->line, "duplicate key '%s' in [route %s]", name, r->path);
+    if (ph_value_int(value, min, max, &v) < 0)
+        return fail(st, st->line, "%s: '%s' is not an integer in %ld..%ld", name, value, min, max);
+    *out = (int)v;
+    r->has_queue |= queue;
+    return 1;
+}
+
 static int handle_route_key(parse_state *st, const char *name, const char *value)
 {
     ph_route_conf *r = st->route;
@@ -310,6 +363,12 @@ static int handle_route_key(parse_state *st, const char *name, const char *value
             return fail(st, st->line, "methods: unknown method '%s' (GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS)", bad);
         return 1;
     }
+    int *limit = strcmp(name, "max_inflight") == 0 ? &r->max_inflight
+               : strcmp(name, "queue") == 0        ? &r->queue
+               : strcmp(name, "sync_threads") == 0 ? &r->sync_threads
+                                                   : NULL;
+    if (limit) /* the host's own: not handed to the plugin */
+        return set_route_limit(st, r, name, value, limit);
     if (strcmp(name, "timeout") == 0) {
         if (ph_value_duration_ms(value, &r->timeout_ms) < 0)
             return fail(st, st->line, "timeout: '%s' is not a duration (e.g. 500ms, 10s, 2)", value);
@@ -354,6 +413,7 @@ static void set_defaults(ph_server_conf *s)
     s->workers = 1;
     s->sync_threads = 40;
     s->sync_queue = 1024;
+    s->max_inflight_per_connection = 1;
     s->watch = true;
     s->max_body_size = 1u << 20;
     s->max_url_size = 8u << 10;
@@ -425,6 +485,9 @@ static int finish_config(parse_state *st)
             return fail(st, r->line, "route %s is also the status_path", r->path), -1;
         if (!r->plugin)
             return fail(st, r->line, "route %s has no 'plugin' key", r->path), -1;
+        if (r->has_queue && !r->max_inflight && !r->sync_threads)
+            return fail(st, r->line, "route %s: queue needs max_inflight or sync_threads (it holds the requests "
+                        "past the route's limit)", r->path), -1;
         r->plugin_path = malloc(strlen(resolved) + strlen(r->plugin) + 5);
         if (!r->plugin_path)
             return fail(st, r->line, "out of memory"), -1;

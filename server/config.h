@@ -25,6 +25,10 @@ typedef struct ph_route_conf {
     unsigned methods;  /* PH_METHOD_* bits; default GET */
     bool has_timeout;    /* route `timeout` given (also handed to the plugin) */
     uint64_t timeout_ms; /* else the [server] timeout applies */
+    int max_inflight;    /* `max_inflight`: its requests in flight at once per worker; 0 = not given */
+    int queue;           /* `queue`: its requests waiting past that (when has_queue) */
+    bool has_queue;
+    int sync_threads;    /* `sync_threads`: a pool of its own with this many threads; 0 = the worker's */
     ph_setting *settings;
     size_t nsettings;
 } ph_route_conf;
@@ -36,6 +40,7 @@ typedef struct ph_server_conf {
     int workers;        /* worker processes (0 = auto) */
     int sync_threads;
     int sync_queue;
+    int max_inflight_per_connection; /* one connection's requests holding a pool or route place at once */
     char *plugin_dir;   /* resolved against the ini file's folder */
     bool watch;
     size_t max_body_size;

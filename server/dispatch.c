@@ -1,5 +1,6 @@
 /* dispatch.c - routing a request to its plugin and picking where its
- * handler runs: async on the loop, sync on the pool. */
+ * handler runs: async on the loop, sync on the pool (the route's own or
+ * the worker's), now or after a wait in its route's queue. */
 #include "dispatch.h"
 
 #include "config_value.h"
@@ -9,6 +10,7 @@
 #include "pool.h"
 #include "real_ip.h"
 #include "request_life.h"
+#include "route_gate.h"
 #include "router.h"
 #include "status.h"
 #include "watchdog.h"
@@ -45,7 +47,8 @@ static void run_sync(ph_job *job)
 static void sync_done(ph_job *job)
 {
     ph_request *req = (ph_request *)job;
-    ph_wmetrics_pool(ph_pool_pending(d.pool) - 1, false); /* this job's done() is running */
+    if (!ph_gate_pool(req->route->gate))
+        ph_wmetrics_pool(ph_pool_pending(d.pool) - 1, false); /* this job's done() is running */
     ph_life_returned(req, req->handler_result);
 }
 
@@ -75,57 +78,96 @@ static void respond_status(ph_request *req)
         .sync_pending = ph_pool_pending(d.pool),
         .sync_stuck = n->stuck_sync,
         .detached = n->detached,
+        .router = d.gen->router,
     };
     ph_status_respond(req, &info);
 }
 
-/* The host answers `req` itself (status document, 404, 405). */
-static bool host_answered(ph_request *req, const ph_route **route)
+/* Where `req` goes: its route (FOUND), or the host's own answer. */
+typedef enum target { TARGET_ROUTE, TARGET_STATUS, TARGET_NOT_FOUND, TARGET_NOT_ALLOWED } target;
+
+static target find(ph_request *req, const ph_route **route)
 {
     const char *path = ph_request_path(req);
     const char *status_path = d.gen->config->server.status_path;
-    if (status_path && strcmp(path, status_path) == 0) {
+    if (status_path && strcmp(path, status_path) == 0)
+        return TARGET_STATUS;
+    ph_route_match m = ph_router_match(d.gen->router, path, req->path_len, req->method_bit, route, &req->params);
+    return m == PH_ROUTE_FOUND ? TARGET_ROUTE : m == PH_ROUTE_NOT_FOUND ? TARGET_NOT_FOUND : TARGET_NOT_ALLOWED;
+}
+
+/* The host answers `req` itself (status document, 404, 405). */
+static void host_answer(ph_request *req, target t)
+{
+    if (t == TARGET_STATUS) {
         if (req->method_bit & (PH_METHOD_GET | PH_METHOD_HEAD))
             respond_status(req);
         else
             ph_request_set_error(req, 405, "method not allowed", "Allow: GET, HEAD\r\n");
-        return true;
-    }
-    ph_route_match m = ph_router_match(d.gen->router, path, req->path_len, req->method_bit, route, &req->params);
-    if (m == PH_ROUTE_NOT_FOUND) {
+    } else if (t == TARGET_NOT_FOUND) {
         ph_request_set_error(req, 404, "not found", NULL);
-        return true;
-    }
-    if (m == PH_ROUTE_METHOD_NOT_ALLOWED) {
+    } else {
         char allow[128];
+        const char *path = ph_request_path(req);
         ph_router_format_allow(ph_router_allowed(d.gen->router, path, req->path_len), allow, sizeof allow);
         ph_request_set_error(req, 405, "method not allowed", allow);
-        return true;
     }
-    return false;
+    ph_life_finish(req);
 }
 
-void ph_dispatch_request(ph_request *req)
+/* Run `req` on `route` of `gen` now: async on the loop, sync on the
+ * route's pool or the worker's (503 when that pool's queue is full). */
+static void start(ph_request *req, const ph_route *route, ph_generation *gen)
 {
-    ph_life_begin(req);
-    ph_real_ip_apply(req);
-    const ph_route *route;
-    if (host_answered(req, &route)) {
-        ph_life_finish(req);
-        return;
-    }
     bool async = ph_instance_mode(route->instance) == PH_MODE_ASYNC;
-    ph_life_run(req, route, d.gen, async);
+    ph_life_run(req, route, gen, async);
     if (async) {
         run_async(req);
         return;
     }
     req->job.run = run_sync;
     req->job.done = sync_done;
-    int refused = ph_pool_submit(d.pool, &req->job);
-    ph_wmetrics_pool(ph_pool_pending(d.pool), refused < 0);
+    ph_pool *own = ph_gate_pool(route->gate);
+    int refused = ph_pool_submit(own ? own : d.pool, &req->job);
+    if (!own)
+        ph_wmetrics_pool(ph_pool_pending(d.pool), refused < 0);
     if (refused < 0) {
+        ph_gate_rejected(route->gate);
         ph_request_set_error(req, 503, "sync worker pool is full, retry later", "Retry-After: 1\r\n");
         ph_life_finish(req);
     }
+}
+
+/* route_gate's promotion: a queued request got its place. */
+static void start_queued(ph_request *req) { start(req, req->route, req->gen); }
+
+int ph_dispatch_setup_gates(struct event_base *base) { return ph_gates_setup(base, start_queued); }
+
+/* Does a request of `route` take one of its connection's places: a sync
+ * one (a pool thread or a place in a pool's queue), or any on a route with
+ * a limit of its own (a place under it or in its queue). */
+static bool takes_place(const ph_route *route)
+{
+    return ph_gate_limited(route->gate) || ph_instance_mode(route->instance) != PH_MODE_ASYNC;
+}
+
+ph_conn_take ph_dispatch_request(ph_request *req, bool place_free)
+{
+    const ph_route *route = NULL;
+    target t = find(req, &route);
+    bool place = t == TARGET_ROUTE && takes_place(route);
+    if (place && !place_free)
+        return PH_TAKE_LATER; /* the connection offers it again when one of its places is free */
+    ph_life_begin(req);
+    ph_real_ip_apply(req);
+    if (t != TARGET_ROUTE) {
+        host_answer(req, t);
+        return PH_TAKE_FREE;
+    }
+    ph_route_gate *gate = route->gate;
+    if (ph_gate_has_room(gate) && !gate->head)
+        start(req, route, d.gen);
+    else
+        ph_life_queue(req, route, d.gen); /* (or 503 when its queue is full) */
+    return place ? PH_TAKE_PLACE : PH_TAKE_FREE;
 }

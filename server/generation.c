@@ -2,6 +2,7 @@
 #include "generation.h"
 
 #include "disabled_plugin.h"
+#include "route_gate.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -70,6 +71,31 @@ static ph_instance *instance_for_route(const ph_router *built, const ph_generati
     return inst;
 }
 
+/* Requests that may wait in a limited route's queue when its section does
+ * not say (the same as sync_queue's default). */
+#define DEFAULT_ROUTE_QUEUE 1024
+
+/* The limits of route `rc` (its plugin runs in `mode`) under server `sc`. */
+static ph_route_limits limits_of(const ph_route_conf *rc, const ph_server_conf *sc, ph_mode mode)
+{
+    ph_route_limits l = {.max_inflight = rc->max_inflight, .sync_threads = rc->sync_threads};
+    if (!l.max_inflight && l.sync_threads && mode == PH_MODE_SYNC)
+        l.max_inflight = l.sync_threads; /* its own threads are its limit: the rest wait in its queue */
+    l.queue = rc->has_queue ? rc->queue : l.max_inflight ? DEFAULT_ROUTE_QUEUE : 0;
+    /* its own pool: jobs past its threads under max_inflight, and offloads as the worker's pool has */
+    l.pool_queue = sc->sync_queue + (l.max_inflight > l.sync_threads ? l.max_inflight - l.sync_threads : 0);
+    return l;
+}
+
+/* Free the gates of `router`'s routes (and so their own pools' references). */
+static void free_gates(ph_router *router)
+{
+    for (size_t i = 0; router && i < ph_router_count(router); i++) {
+        ph_gate_free(ph_router_route(router, i)->gate);
+        ph_router_set_gate(router, i, NULL);
+    }
+}
+
 ph_generation *ph_generation_build(ph_config *config, const ph_generation *previous, unsigned long number,
                                    char *err, size_t errlen)
 {
@@ -88,10 +114,18 @@ ph_generation *ph_generation_build(ph_config *config, const ph_generation *previ
             goto fail;
         }
         uint64_t timeout = rc->has_timeout ? rc->timeout_ms : config->server.timeout_ms;
+        ph_mode mode = ph_instance_mode(inst);
         if (ph_router_add(router, rc->path, rc->methods, timeout, inst, why, sizeof why) < 0) {
             snprintf(err, errlen, "%s:%d: %s", config->path, rc->line, why);
             goto fail;
         }
+        ph_route_gate *gate = ph_gate_create();
+        if (!gate) {
+            snprintf(err, errlen, "%s: out of memory", config->path);
+            goto fail;
+        }
+        gate->limits = limits_of(rc, &config->server, mode);
+        ph_router_set_gate(router, ph_router_count(router) - 1, gate);
     }
     if (ph_router_seal(router) < 0) {
         snprintf(err, errlen, "%s: out of memory", config->path);
@@ -103,10 +137,27 @@ ph_generation *ph_generation_build(ph_config *config, const ph_generation *previ
     gen->refs = 1;
     return gen;
 fail:
+    free_gates(router);
     ph_router_free(router);
     ph_config_free(config);
     free(gen);
     return NULL;
+}
+
+int ph_generation_start_pools(ph_generation *gen, const ph_generation *previous, struct event_base *base, char *err,
+                              size_t errlen)
+{
+    for (size_t i = 0; i < ph_router_count(gen->router); i++) {
+        const ph_route *r = ph_router_route(gen->router, i);
+        const ph_route *before = previous ? ph_router_find_pattern(previous->router, r->path) : NULL;
+        if (ph_gate_start_pool(r->gate, before ? before->gate : NULL, base) < 0) {
+            const ph_route_conf *rc = i < gen->config->nroutes ? &gen->config->routes[i] : NULL;
+            snprintf(err, errlen, "%s:%d: route %s: cannot start its %d sync threads", gen->config->path,
+                     rc ? rc->line : 0, r->path, r->gate->limits.sync_threads);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 void ph_generation_ref(ph_generation *gen) { gen->refs++; }
@@ -116,6 +167,7 @@ static ph_generation *dead;
 
 static void free_generation(ph_generation *gen)
 {
+    free_gates(gen->router);
     ph_router_free(gen->router);
     ph_config_free(gen->config);
     free(gen);

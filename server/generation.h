@@ -1,5 +1,7 @@
 /* generation.h - one complete, immutable serving configuration: the parsed
- * config, its loaded plugin instances and its route table.
+ * config, its loaded plugin instances and its route table, with each
+ * route's gate (its limits, queue and own pool: route_gate.h), which the
+ * generation makes and frees.
  *
  * The server holds one reference to the current generation; every request
  * holds one on the generation that accepted it, so a replaced generation
@@ -42,6 +44,14 @@ void ph_generation_reaper_shutdown(void);
  */
 ph_generation *ph_generation_build(ph_config *config, const ph_generation *previous, unsigned long number,
                                    char *err, size_t errlen);
+
+/* Start the pools of `gen`'s routes that have their own (`sync_threads`
+ * in a route section) on `base`, sharing the pool of the same pattern in
+ * `previous` (may be NULL) when its settings are unchanged. Worker only
+ * (the check process and -t start none). Returns 0, or -1 with the reason
+ * in err; `gen` is then still the caller's to release. */
+int ph_generation_start_pools(ph_generation *gen, const ph_generation *previous, struct event_base *base, char *err,
+                              size_t errlen);
 
 void ph_generation_ref(ph_generation *gen);
 

@@ -1,7 +1,9 @@
 /* http_conn.c - the HTTP/1.1 connection layer.
  *
  * Each connection reads into a fixed buffer with read(2), parses it with
- * http_parse.c (one message at a time), queues requests in arrival order and
+ * http_parse.c (one message at a time), queues requests in arrival order,
+ * hands them up in that order while it has a place for those that need one
+ * (http_conn.h: fair sharing), and
  * writes finished responses from the head of the queue with writev(2),
  * arming EV_WRITE only when the socket would block. One timer per
  * connection enforces the header/body deadlines, the keep-alive idle
@@ -50,7 +52,9 @@ struct ph_conn {
     struct event *rev, *wev, *tev;
     ph_http_parser parser;       /* its request being received: parser.req */
     ph_request *head, *tail;     /* parsed requests, in arrival order */
+    ph_request *up_next;         /* the first of them not handed up yet (it waits for a place) */
     unsigned nqueued;
+    unsigned places;             /* requests handed up holding one of its places */
     char *rbuf;
     size_t rlen, rpos;           /* bytes read, bytes parsed */
     uint64_t read_deadline;      /* per phase; 0 = none */
@@ -140,9 +144,21 @@ static void enqueue(ph_conn *c, ph_request *req)
     c->nqueued++;
 }
 
+/* `r` gives its place on `c` back (if it held one). */
+static void give_back_place(ph_conn *c, ph_request *r)
+{
+    if (!r->holds_place)
+        return;
+    r->holds_place = false;
+    c->places--;
+}
+
 static ph_request *dequeue(ph_conn *c)
 {
     ph_request *req = c->head;
+    if (req == c->up_next)
+        c->up_next = req->next;
+    give_back_place(c, req);
     c->head = req->next;
     if (!c->head)
         c->tail = NULL;
@@ -307,10 +323,45 @@ static void queue_error(ph_conn *c, int status)
     enqueue(c, req);
 }
 
-/* Parse buffered bytes into queued requests and hand each up. */
+/* Hand queued requests up in order while the layer above takes them; one
+ * that needs a place while none is free stops the walk until one is. */
+static void hand_up(ph_conn *c)
+{
+    int limit = conf(c)->max_inflight_per_connection;
+    unsigned places = limit > 0 ? (unsigned)limit : 1;
+    while (c->up_next) {
+        ph_request *r = c->up_next;
+        if (r->final) { /* an error the connection answers itself (400, 408, ...) */
+            c->up_next = r->next;
+            continue;
+        }
+        r->own = false;
+        ph_conn_take taken = layer.hooks.received(r, c->places < places);
+        if (taken == PH_TAKE_LATER) {
+            r->own = true;
+            return;
+        }
+        c->up_next = r->next; /* (still queued: nothing is written under received) */
+        if (taken == PH_TAKE_PLACE && !r->final) {
+            r->holds_place = true;
+            c->places++;
+        }
+    }
+}
+
+/* Whether another buffered request may be parsed: not past the pipeline
+ * depth, and not while one waits for a place (what follows it would only
+ * wait too: its bytes stay unread, bounding what a connection holds). */
+static bool may_parse(const ph_conn *c)
+{
+    return c->rpos < c->rlen && !c->no_more && c->nqueued < MAX_PIPELINE && !c->up_next;
+}
+
+/* Parse buffered bytes into queued requests and hand them up. */
 static void parse_buffered(ph_conn *c)
 {
-    while (c->rpos < c->rlen && !c->no_more && c->nqueued < MAX_PIPELINE) {
+    hand_up(c); /* a place may have come free since */
+    while (may_parse(c)) {
         size_t used;
         ph_request *req;
         int status;
@@ -329,10 +380,11 @@ static void parse_buffered(ph_conn *c)
         if (!req)
             continue;
         enqueue(c, req);
+        if (!c->up_next)
+            c->up_next = req;
         if (!req->keep_alive)
             c->no_more = true;
-        req->own = false;
-        layer.hooks.received(req);
+        hand_up(c);
     }
     if (c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
@@ -581,7 +633,7 @@ static void conn_run(ph_conn *c)
             return;
         if (signal_drain(c))
             continue; /* it may have queued more */
-        if (!(c->rpos < c->rlen && !c->no_more && c->nqueued < MAX_PIPELINE))
+        if (!may_parse(c))
             break;
     }
     c->in_run = false;
@@ -591,12 +643,14 @@ static void conn_run(ph_conn *c)
 void ph_conn_response_ready(ph_request *req)
 {
     req->final = true;
+    give_back_place(req->conn, req); /* the connection's next request may go up */
     kick(req->conn);
 }
 
 void ph_conn_answer_instead(ph_request *req, int status, const char *message)
 {
     ph_conn *c = req->conn;
+    give_back_place(c, req);
     ph_request *sub = ph_request_new();
     ph_request **slot = &c->head;
     ph_request *prev = NULL;

@@ -3,6 +3,15 @@
  * read()/writev(), llhttp parsing, keep-alive, pipelining, limits,
  * timeouts, lingering close.
  *
+ * Fair sharing: a connection has `max_inflight_per_connection` places
+ * (default 1). A request that takes a scarce resource shared with other
+ * clients (a pool thread or a place in a pool's queue, a place under a
+ * route's max_inflight or in its queue: the layer above decides) holds one
+ * of its connection's places until its response is final; while none is
+ * free, that request and every later one of the connection wait in the
+ * connection (that one parsed, the later ones unread), not in a pool or a
+ * route queue.
+ *
  * It knows no plugins: a request it has received goes up through the
  * `received` hook (dispatch), and the layer above tells it when a response
  * is final (ph_conn_response_ready), when to answer instead (a timeout),
@@ -19,12 +28,21 @@
 struct event_base;
 struct sockaddr;
 
+/* What `received` did with a request. */
+typedef enum ph_conn_take {
+    PH_TAKE_FREE,  /* taken, holding none of the connection's places */
+    PH_TAKE_PLACE, /* taken, holding one of them until its response is final (or answered instead) */
+    PH_TAKE_LATER, /* not taken: it needs a place and none is free; offered again once one is */
+} ph_conn_take;
+
 /* The upward paths, registered once at start (all required). */
 typedef struct ph_conn_hooks {
     /* `req` was received completely and queued on its connection (its
-     * slot in the pipeline): start it. Its response comes back through
-     * ph_conn_response_ready, possibly before this returns. */
-    void (*received)(ph_request *req);
+     * slot in the pipeline), after every earlier one was taken: start it
+     * (`place_free`: one of the connection's places is free for it). Its
+     * response comes back through ph_conn_response_ready, possibly before
+     * this returns. */
+    ph_conn_take (*received)(ph_request *req, bool place_free);
     /* The connection let go of `req` (req->conn is NULL by now): its
      * response was written, it was answered instead (a 504), or the
      * connection closed before that. Never twice for one request, and

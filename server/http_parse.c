@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #define MAX_HEADERS 100
+#define BODY_FIRST_BYTES (16u << 10) /* a body's first allocation, unless it is smaller */
 
 #define PARSER(l) ((ph_http_parser *)(l)->data)
 
@@ -248,11 +249,11 @@ static int on_headers_complete(llhttp_t *p)
         host->value_off = c->authority_off;
         host->value_len = c->authority_len;
     }
+    c->body_most = c->limits->max_body_size;
     if (p->flags & F_CONTENT_LENGTH) {
         if (p->content_length > c->limits->max_body_size)
             return fail_with(c, 413);
-        if (p->content_length && ph_buf_reserve(&req->body, (size_t)p->content_length) < 0)
-            return fail_with(c, 503);
+        c->body_most = (size_t)p->content_length; /* reserved as its bytes arrive, not now */
     }
     if ((p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) && (p->content_length || (p->flags & F_CHUNKED))) {
         c->hooks->body_follows(c->owner, req);
@@ -260,13 +261,41 @@ static int on_headers_complete(llhttp_t *p)
     return 0;
 }
 
+/* Room in `b` for `len` more bytes of a body that holds at most `most`:
+ * the buffer grows as bytes arrive, doubling (from BODY_FIRST_BYTES) but
+ * never past `most`, so a declared length costs nothing before its bytes
+ * come and a body is copied O(1) times per byte. Returns 0 or -1. */
+static int body_room(ph_buf *b, size_t len, size_t most)
+{
+    size_t want = b->len + len;
+    if (want <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap * 2 : BODY_FIRST_BYTES;
+    if (cap > most)
+        cap = most;
+    if (cap < want)
+        cap = want;
+    char *data = realloc(b->data, cap);
+    if (!data)
+        return -1;
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
+    if (!len)
+        return 0;
     if (req->body.len + len > c->limits->max_body_size)
         return fail_with(c, 413);
-    return ph_buf_append(&req->body, at, len) < 0 ? fail_with(c, 503) : 0;
+    if (body_room(&req->body, len, c->body_most) < 0)
+        return fail_with(c, 503);
+    memcpy(req->body.data + req->body.len, at, len);
+    req->body.len += len;
+    return 0;
 }
 
 static int on_message_complete(llhttp_t *p)

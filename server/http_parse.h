@@ -1,7 +1,9 @@
 /* http_parse.h - request bytes to ph_request: llhttp's callbacks copy the
  * URL (and a NUL-terminated path), the headers and the body into the
  * request's buffers, within the server's limits (400, 413, 414, 431, and
- * 503 when out of memory). llhttp is built with LLHTTP_STRICT_MODE (bad
+ * 503 when out of memory). A body's buffer grows as its bytes arrive
+ * (doubling, never past its Content-Length or max_body_size): a declared
+ * length alone reserves nothing. llhttp is built with LLHTTP_STRICT_MODE (bad
  * chunk endings, a space in a field name: 400); on top of it this file
  * answers 400 to obs-fold (RFC 9112 5.2), a second Host (3.2), "%00" in
  * the target, and a target that is neither origin-form nor absolute-form;
@@ -44,6 +46,7 @@ typedef struct ph_http_parser {
                                      value span starting here is an obs-fold */
     uint32_t authority_off;       /* absolute-form: its authority in the arena */
     uint32_t authority_len;       /* 0 for origin-form */
+    size_t body_most;             /* the body can hold no more: its Content-Length, else max_body_size */
     char authority_buf[256];      /* the authority while the URL is rewritten */
 } ph_http_parser;
 

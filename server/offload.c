@@ -1,10 +1,13 @@
-/* offload.c - plugin work on the sync pool, results back on the loop. */
+/* offload.c - plugin work on the sync pool (the route's own when it has
+ * one, else the worker's), results back on the loop. */
 #include "offload.h"
 
 #include "crash_handler.h"
 #include "generation.h"
 #include "pool.h"
 #include "request.h"
+#include "route_gate.h"
+#include "router.h"
 #include "watchdog.h"
 
 #include <stdlib.h>
@@ -72,7 +75,8 @@ int ph_offload_start(ph_request *req, ph_work_fn work, ph_work_done_fn done, voi
     o->done = done;
     o->arg = arg;
     o->route = req->route;
-    if (ph_pool_submit(offload_pool, &o->job) < 0) {
+    ph_pool *own = req->route ? ph_gate_pool(req->route->gate) : NULL; /* the route's own pool runs them */
+    if (ph_pool_submit(own ? own : offload_pool, &o->job) < 0) {
         free(o);
         return -1;
     }

@@ -67,7 +67,12 @@ static void report_route_changes(const ph_server *srv, const ph_generation *old,
 ph_generation *ph_reload_prepare(const ph_server *srv, ph_config *config, unsigned long number, char *err,
                                  size_t errlen)
 {
-    return ph_generation_build(config, srv->gen, number, err, errlen);
+    ph_generation *gen = ph_generation_build(config, srv->gen, number, err, errlen);
+    if (gen && ph_generation_start_pools(gen, srv->gen, srv->base, err, errlen) < 0) {
+        ph_generation_unref(gen);
+        return NULL;
+    }
+    return gen;
 }
 
 void ph_reload_commit(ph_server *srv, ph_generation *gen)

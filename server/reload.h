@@ -14,7 +14,8 @@ struct ph_server;
 
 /* Build generation `number` from `config` (taken over): new or changed
  * plugins are loaded and initialised, unchanged ones are shared with the
- * current generation. Returns it (not yet serving), or NULL with the
+ * current generation, and so are routes' own pools whose settings are
+ * unchanged (new ones are started). Returns it (not yet serving), or NULL with the
  * one-line reason in err. */
 ph_generation *ph_reload_prepare(const struct ph_server *srv, ph_config *config, unsigned long number, char *err,
                                  size_t errlen);

@@ -8,12 +8,56 @@
 #include <string.h>
 #include <strings.h>
 
-/* Recycled requests (loop thread only) and the buffer size kept on reuse. */
+/* Recycled requests (loop thread only): at most FREE_LIST_MAX of them,
+ * holding at most FREE_LIST_BYTES together. A recycled request keeps each
+ * buffer up to KEEP_BUFFER_BYTES (a bigger one is freed); when the list is
+ * at its byte cap it keeps only buffers up to SMALL_BUFFER_BYTES, and is
+ * freed whole when even that does not fit. A burst of large requests
+ * leaves no large memory behind. */
 #define FREE_LIST_MAX 1024
+#define FREE_LIST_BYTES (8u << 20)
 #define KEEP_BUFFER_BYTES (64u << 10)
+#define SMALL_BUFFER_BYTES (4u << 10)
+#define NBUFS 7
 
 static ph_request *free_list;
 static size_t free_count;
+static size_t free_bytes;
+
+/* The buffers of a request, for trimming and counting. */
+static void buffers_of(ph_request *req, ph_buf *bufs[NBUFS])
+{
+    bufs[0] = &req->arena;
+    bufs[1] = &req->body;
+    bufs[2] = &req->query_decoded;
+    bufs[3] = &req->resp_headers;
+    bufs[4] = &req->resp_body;
+    bufs[5] = &req->resp_head;
+    bufs[6] = &req->params;
+}
+
+/* The memory `req` keeps while it waits on the free list. */
+static size_t kept_bytes(ph_request *req)
+{
+    ph_buf *bufs[NBUFS];
+    buffers_of(req, bufs);
+    size_t n = sizeof *req + (size_t)req->headers_cap * sizeof *req->headers;
+    for (int i = 0; i < NBUFS; i++)
+        n += bufs[i]->cap;
+    return n;
+}
+
+static void trim_buffers(ph_request *req, size_t keep)
+{
+    ph_buf *bufs[NBUFS];
+    buffers_of(req, bufs);
+    for (int i = 0; i < NBUFS; i++) {
+        ph_buf_trim(bufs[i], keep);
+        ph_buf_reset(bufs[i]);
+    }
+}
+
+size_t ph_request_cache_bytes(void) { return free_bytes; }
 
 ph_request *ph_request_new(void)
 {
@@ -21,6 +65,7 @@ ph_request *ph_request_new(void)
     if (req) {
         free_list = req->next;
         free_count--;
+        free_bytes -= kept_bytes(req);
     } else {
         req = calloc(1, sizeof *req);
         if (!req)
@@ -57,16 +102,22 @@ void ph_request_recycle(ph_request *req)
         free_request(req);
         return;
     }
+    trim_buffers(req, KEEP_BUFFER_BYTES);
+    size_t kept = kept_bytes(req);
+    if (free_bytes + kept > FREE_LIST_BYTES) {
+        trim_buffers(req, SMALL_BUFFER_BYTES);
+        kept = kept_bytes(req);
+        if (free_bytes + kept > FREE_LIST_BYTES) {
+            free_request(req);
+            return;
+        }
+    }
     /* Keep the buffers' memory and the timeout event, forget the rest. */
     ph_buf bufs[7] = {req->arena,     req->body,      req->query_decoded, req->resp_headers,
                       req->resp_body, req->resp_head, req->params};
     ph_header *headers = req->headers;
     uint32_t headers_cap = req->headers_cap;
     struct event *deadline = req->deadline;
-    for (int i = 0; i < 7; i++) {
-        ph_buf_trim(&bufs[i], KEEP_BUFFER_BYTES);
-        ph_buf_reset(&bufs[i]);
-    }
     memset(req, 0, sizeof *req);
     req->life = PH_LIFE_RELEASED;
     req->params = bufs[6];
@@ -82,6 +133,7 @@ void ph_request_recycle(ph_request *req)
     req->next = free_list;
     free_list = req;
     free_count++;
+    free_bytes += kept;
 }
 
 void ph_request_free_cache(void)
@@ -92,6 +144,7 @@ void ph_request_free_cache(void)
         free_list = next;
     }
     free_count = 0;
+    free_bytes = 0;
 }
 
 const char *ph_request_path(const ph_request *req)

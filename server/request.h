@@ -31,6 +31,7 @@ typedef struct ph_header {
 
 /* The life of a request (request_life.c has every transition):
  *   PARSED -> RUNNING -> DONE -> RELEASED, or PARSED -> DONE (host answer)
+ *   PARSED -> QUEUED -> RUNNING, or QUEUED -> DONE (route timeout, client gone)
  *   RUNNING -> ABORTING -> DONE (async: client gone or route timeout) */
 typedef enum ph_life_state {
     PH_LIFE_PARSED = 0, /* received; not handed to a handler */
@@ -38,6 +39,7 @@ typedef enum ph_life_state {
     PH_LIFE_ABORTING,   /* the plugin's abort callback is on the stack */
     PH_LIFE_DONE,       /* the response is final (or discarded): no plugin code for it */
     PH_LIFE_RELEASED,   /* back on the free list */
+    PH_LIFE_QUEUED,     /* waiting in its route's queue for a place under max_inflight (route_gate.h) */
 } ph_life_state;
 
 /* The pool job a sync request becomes (see pool.h). */
@@ -79,6 +81,7 @@ struct ph_request {
     bool streaming;            /* stream_begin: head sent early, body in chunks */
     bool chunked;              /* HTTP/1.1 framing; 1.0 streams until close */
     bool drain_wanted;         /* stream_write returned 1 */
+    bool holds_place;          /* one of its connection's max_inflight_per_connection places */
 
     /* ---- the response: written by the plugin (through host_api, while
      * request_life allows it) or by the host answering instead ---- */
@@ -102,6 +105,7 @@ struct ph_request {
     bool counted;              /* in the in-flight count (board, drain) */
     bool detached;             /* the client let go while it ran */
     bool timed_out;            /* answered 504; a sync handler still runs */
+    bool holds_gate;           /* counted in its route's in-flight figure (route_gate.h) */
     uint64_t began_ns;         /* CLOCK_MONOTONIC when its life began (access log, latency) */
     ph_abort_cb abort_cb;
     void *abort_arg;
@@ -113,13 +117,14 @@ struct ph_request {
     ph_timer *timers;            /* request_timer.c */
     ph_fetch *fetches;           /* fetch.c */
     struct ph_offload *offloads; /* offload.c */
+    struct ph_request *gate_next; /* route_gate.c: the route's queue of waiting requests */
 };
 
 /* A fresh request (PH_LIFE_PARSED, status 200) from the free list or the
  * heap, or NULL. Loop thread. */
 struct ph_request *ph_request_new(void);
 
-/* Put `req` back on the free list, keeping its buffers' memory (and its
+/* Put `req` back on the free list, keeping some of its buffers' memory (and its
  * deadline event), forgetting everything else. The caller has ended all
  * its async work and released its generation: request_life.c's release
  * is the only caller for a request a handler saw. Loop thread. */
@@ -127,6 +132,9 @@ void ph_request_recycle(struct ph_request *req);
 
 /* Free the whole free list (at exit). Loop thread. */
 void ph_request_free_cache(void);
+
+/* The memory the free list holds now (bounded: request.c). Loop thread. */
+size_t ph_request_cache_bytes(void);
 
 /* NUL-terminated path (no query) and raw query ("" when absent). */
 const char *ph_request_path(const struct ph_request *req);

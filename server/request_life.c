@@ -10,6 +10,7 @@
 #include "log.h"
 #include "offload.h"
 #include "request_timer.h"
+#include "route_gate.h"
 #include "router.h"
 #include "watchdog.h"
 #include "worker_metrics.h"
@@ -128,18 +129,37 @@ static void arm_deadline(ph_request *req)
     event_add(req->deadline, &tv);
 }
 
-void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, bool async)
+void ph_life_queue(ph_request *req, const ph_route *route, ph_generation *gen)
 {
     req->route = route;
     req->gen = gen;
     ph_generation_ref(gen);
+    req->life = PH_LIFE_QUEUED; /* (before it is in the queue, which may start it) */
+    arm_deadline(req);          /* the wait counts, as in the pool's queue */
+    if (ph_gate_queue(route->gate, req) < 0) {
+        req->life = PH_LIFE_PARSED; /* never queued */
+        ph_request_set_error(req, 503, "route is at its limit, retry later", "Retry-After: 1\r\n");
+        ph_life_finish(req);
+    }
+}
+
+void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, bool async)
+{
+    bool queued = req->life == PH_LIFE_QUEUED; /* its route and generation are set */
+    if (!queued) {
+        req->route = route;
+        req->gen = gen;
+        ph_generation_ref(gen);
+    }
     req->async = async;
     if (async && req->counted)
         counts.async_in_flight++;
     req->life = PH_LIFE_RUNNING;
     req->in_handler = async;
-    if (!async)
-        arm_deadline(req); /* an async handler's starts when it returns PH_PENDING */
+    req->holds_gate = true;
+    ph_gate_enter(route->gate);
+    if (!async && !queued)
+        arm_deadline(req); /* an async handler's starts when it returns PH_PENDING; a queued one's runs on */
 }
 
 static void handler_failed(ph_request *req, const char *why)
@@ -199,6 +219,8 @@ void ph_life_finish(ph_request *req)
                      plugin_name(req));
         return;
     }
+    if (req->life == PH_LIFE_QUEUED)
+        ph_gate_unqueue(req->route->gate, req);
     req->life = PH_LIFE_DONE;
     end_async(req); /* no plugin callback for it from now on */
     req->abort_cb = NULL;
@@ -221,6 +243,10 @@ void ph_life_finish(ph_request *req)
         ph_log_warn("route %s (plugin %s): late result discarded (the client got 504); %d sync handlers "
                     "still past their timeout",
                     route_path(req), plugin_name(req), counts.stuck_sync);
+    }
+    if (req->holds_gate) {
+        req->holds_gate = false;
+        ph_gate_leave(req->route->gate); /* the next waiting request starts from the loop */
     }
     if (req->conn)
         ph_conn_response_ready(req);
@@ -264,6 +290,13 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     ph_request *req = arg;
+    if (req->life == PH_LIFE_QUEUED) { /* never started: nothing runs on, nothing to abort */
+        ph_log_debug("route %s (plugin %s): no place within %llu ms, answered 504", route_path(req),
+                     plugin_name(req), (unsigned long long)req->route->timeout_ms);
+        ph_request_set_error(req, 504, "timed out waiting for a place on its route", NULL);
+        ph_life_finish(req);
+        return;
+    }
     if (req->life != PH_LIFE_RUNNING)
         return;
     req->timed_out = true;
@@ -303,6 +336,11 @@ void ph_life_dropped(ph_request *req)
         req->life = PH_LIFE_DONE; /* never handed to a handler */
         release(req);
         return;
+    case PH_LIFE_QUEUED: /* its client left while it waited: it never starts */
+        req->detached = true;
+        counts.detached++;
+        ph_life_finish(req);
+        return;
     case PH_LIFE_ABORTING:
     case PH_LIFE_RELEASED:
         break;
@@ -338,6 +376,7 @@ static const char *refusal(const ph_request *req, ph_life_call call)
         return call == PH_CALL_COMPLETE ? "on a finished request (complete() twice, or after handle() returned)"
                                         : "after the response was final";
     case PH_LIFE_PARSED:
+    case PH_LIFE_QUEUED:
     case PH_LIFE_RELEASED:
     default:
         return "on a request that is not being handled";

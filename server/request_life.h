@@ -5,7 +5,11 @@
  * DONE, RELEASED) happens in request_life.c, and nowhere else:
  *
  *   begin            counted in flight (PARSED)
- *   run              a handler takes it (RUNNING), the route timeout armed
+ *   queue            no place under its route's max_inflight: it waits in
+ *                    the route's queue (QUEUED), the route timeout armed
+ *                    (504 when it passes first; 503 when the queue is full)
+ *   run              a handler takes it (RUNNING), the route timeout armed;
+ *                    it holds a place on its route (route_gate.h)
  *   returned         the handler returned: PH_PENDING waits for complete,
  *                    anything else finishes it
  *   complete         the SDK's complete(): finishes a pending async request
@@ -13,7 +17,9 @@
  *                    (ABORTING), then it finishes
  *   finish           the response is final (DONE): its timers, fetches and
  *                    offload results are cancelled, the in-flight count
- *                    drops, the connection gets it to write. Idempotent.
+ *                    drops, its route place is given back (the next waiting
+ *                    request starts from the loop), the connection gets it
+ *                    to write. Idempotent.
  *   dropped          the connection let go of it: a DONE request is
  *                    released (RELEASED); a RUNNING one lost its client
  *
@@ -52,8 +58,14 @@ const ph_life_counts *ph_life_counts_now(void);
  * board. The matching -1 is in finish, once. */
 void ph_life_begin(ph_request *req);
 
+/* `req` waits for a place on `route` (from `gen`, referenced until
+ * release): PARSED -> QUEUED, or answered 503 with Retry-After at once when
+ * the route's queue is full (DONE). */
+void ph_life_queue(ph_request *req, const struct ph_route *route, struct ph_generation *gen);
+
 /* A handler of `route` (from `gen`, referenced until release) takes `req`:
- * PARSED -> RUNNING. A sync handler's route timeout starts now; for an
+ * PARSED or QUEUED -> RUNNING (it holds a place on its route until it
+ * finishes). A sync handler's route timeout starts now; for an
  * async one handle() is about to run on the loop (call ph_life_returned
  * after it: its timeout starts when it returns PH_PENDING). */
 void ph_life_run(ph_request *req, const struct ph_route *route, struct ph_generation *gen, bool async);

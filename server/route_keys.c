@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const reserved[] = {"plugin", "methods", "timeout"};
+/* The host's own route keys (config.c); the route keys check only looks at
+ * what is handed to the plugin, but a near miss of these is worth a word. */
+static const char *const reserved[] = {"plugin", "methods", "timeout", "max_inflight", "queue", "sync_threads"};
 
 const char *const *ph_route_keys_declared(const ph_plugin *d)
 {

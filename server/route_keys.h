@@ -1,5 +1,5 @@
 /* route_keys.h - a route's keys against the reserved ones (plugin,
- * methods, timeout) and the settings its plugin declares (descriptor slot
+ * methods, timeout, max_inflight, queue, sync_threads) and the settings its plugin declares (descriptor slot
  * `settings`, since ABI 1.3): a misspelt reserved key must not silently
  * become a plugin setting. Any thread. */
 #ifndef PH_ROUTE_KEYS_H

@@ -301,6 +301,12 @@ void ph_router_set_board_slot(ph_router *router, size_t i, int slot)
         router->routes[i].board_slot = slot;
 }
 
+void ph_router_set_gate(ph_router *router, size_t i, struct ph_route_gate *gate)
+{
+    if (i < router->count)
+        router->routes[i].gate = gate;
+}
+
 const ph_route *ph_router_find_pattern(const ph_router *router, const char *path)
 {
     for (size_t i = 0; i < router->count; i++) {

@@ -27,6 +27,8 @@ typedef struct ph_route {
     ph_route_segment *segments; /* parameter routes only, else NULL */
     size_t nsegments;
     int board_slot;        /* its counters on the worker's board record (worker_metrics.c); -1 = none yet */
+    struct ph_route_gate *gate; /* its limits, queue, own pool and figures (route_gate.h), set and
+                                 * freed by its generation; mutable on the loop thread */
 } ph_route;
 
 typedef struct ph_router ph_router;
@@ -80,6 +82,10 @@ const ph_route *ph_router_route(const ph_router *router, size_t i);
 /* Record where route `i` counts on the board (worker_metrics.c, when its
  * generation goes live). Loop thread. */
 void ph_router_set_board_slot(ph_router *router, size_t i, int slot);
+
+/* Give route `i` its gate (route_gate.h; owned by the caller, its
+ * generation). Loop thread. */
+void ph_router_set_gate(ph_router *router, size_t i, struct ph_route_gate *gate);
 
 /* The route whose pattern is exactly `path`, or NULL. */
 const ph_route *ph_router_find_pattern(const ph_router *router, const char *path);

@@ -13,6 +13,7 @@
 #include "real_ip.h"
 #include "request_life.h"
 #include "request_timer.h"
+#include "route_gate.h"
 #include "sdk_calls.h"
 #include "watchdog.h"
 #include "worker_metrics.h"
@@ -175,8 +176,12 @@ static void on_life_changed(void)
 }
 
 /* In flight: requests begun and not finished, and pool jobs (sync
- * handlers, offloads) whose done() has not run. */
-static int in_flight(const ph_server *srv) { return ph_life_counts_now()->in_flight + ph_pool_pending(srv->pool); }
+ * handlers, offloads; the worker's pool and the routes' own) whose done()
+ * has not run. */
+static int in_flight(const ph_server *srv)
+{
+    return ph_life_counts_now()->in_flight + ph_pool_pending(srv->pool) + ph_gate_pools_pending();
+}
 
 static void check_drained(ph_server *srv)
 {
@@ -284,6 +289,12 @@ static int setup(ph_server *srv)
     ph_offload_setup(srv->pool);
     ph_life_setup(srv->base, on_life_changed);
     ph_dispatch_setup(srv->pool, srv->worker_id);
+    char err[1024] = "out of memory";
+    if (ph_dispatch_setup_gates(srv->base) < 0 ||
+        ph_generation_start_pools(srv->gen, NULL, srv->base, err, sizeof err) < 0) {
+        ph_log_error("%s", err);
+        return -1;
+    }
     ph_dispatch_set_generation(srv->gen);
     static const ph_conn_hooks conn_hooks = {
         .received = ph_dispatch_request,
@@ -352,7 +363,8 @@ static void teardown(ph_server *srv)
         event_free(srv->rebalance);
     ph_host_api_set_hooks(NULL);
     ph_generation_unref(srv->gen);
-    ph_generation_reaper_shutdown();
+    ph_generation_reaper_shutdown(); /* (the routes' own pools stop with their last generation) */
+    ph_gates_shutdown();
     ph_request_free_cache();
     if (srv->base)
         event_base_free(srv->base);

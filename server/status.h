@@ -1,6 +1,8 @@
 /* status.h - the built-in status document (GET <status_path>): loop lag,
  * slow callbacks, connections, requests in flight, stuck sync handlers,
- * generation. JSON, for graphing. Loop thread only. */
+ * generation, and each route's bulkhead in this worker (its limits, own
+ * pool threads, requests in flight and queued, 503s for want of room).
+ * JSON, for graphing. Loop thread only. */
 #ifndef PH_STATUS_H
 #define PH_STATUS_H
 
@@ -20,6 +22,7 @@ typedef struct ph_status_info {
     int sync_pending;
     int sync_stuck;
     int detached;
+    const struct ph_router *router; /* its routes' figures; may be NULL */
 } ph_status_info;
 
 /* Fill `req`'s response with `info` as JSON (500 when out of memory). */

@@ -72,6 +72,32 @@ static void render_requests(struct evbuffer *b, const ph_stat_counters *c)
     }
 }
 
+/* The routes' bulkheads (route_gate.h), summed over the live workers. */
+static void render_route_pools(struct evbuffer *b, const ph_stat_counters *c)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } series[] = {
+        {"plughost_route_in_flight", "gauge", "Requests of a route holding a place (running or pending), all workers."},
+        {"plughost_route_queued", "gauge", "Requests waiting in a route's own queue (past its max_inflight), all workers."},
+        {"plughost_route_rejected_total", "counter",
+         "Requests of a route answered 503 for want of room (its queue or the pool's was full)."},
+        {"plughost_route_pool_threads", "gauge", "Threads of a route's own pool, all workers (0: the workers' pools)."},
+    };
+    for (size_t k = 0; k < sizeof series / sizeof series[0]; k++) {
+        header(b, series[k].name, series[k].type, series[k].help);
+        for (size_t i = 0; i < c->nroutes; i++) {
+            const ph_stat_route *r = &c->routes[i];
+            evbuffer_add_printf(b, "%s{route=\"", series[k].name);
+            put_label(b, r->pattern);
+            if (k == 2)
+                evbuffer_add_printf(b, "\"} %lu\n", r->rejected);
+            else
+                evbuffer_add_printf(b, "\"} %ld\n", k == 0 ? r->inflight : k == 1 ? r->queued : r->threads);
+        }
+    }
+}
+
 static void render_loop(struct evbuffer *b, const ph_stat_counters *c)
 {
     header(b, "plughost_loop_lag_seconds", "histogram",
@@ -141,6 +167,7 @@ int ph_sup_metrics_render(const ph_supervisor *sv, struct evbuffer *b)
     evbuffer_add_printf(b, "plughost_build_info{version=\"%s\"} 1\n", PLUGHOST_VERSION);
     gauge(b, "plughost_start_time_seconds", "Unix time the supervisor started.", st->started);
     render_requests(b, &c);
+    render_route_pools(b, &c);
     render_loop(b, &c);
     counter(b, "plughost_sync_pool_rejected_total", "Sync requests refused with 503 because the queue was full.",
             c.sync_rejected);

@@ -105,6 +105,16 @@ int ph_stat_add_record(ph_stat_counters *c, const ph_board_record *rec)
         for (int b = 0; b < PH_BOARD_LATENCY_BUCKETS; b++)
             r->latency[b] += get(&s->latency[b]);
         r->latency_us += get(&s->latency_us);
+        r->rejected += get(&s->rejected);
+        r->inflight += atomic_load_explicit(&s->inflight, memory_order_relaxed);
+        r->queued += atomic_load_explicit(&s->queued, memory_order_relaxed);
+        r->threads += atomic_load_explicit(&s->threads, memory_order_relaxed);
+        int max_inflight = atomic_load_explicit(&s->max_inflight, memory_order_relaxed);
+        int queue = atomic_load_explicit(&s->queue, memory_order_relaxed);
+        if (max_inflight > r->max_inflight)
+            r->max_inflight = max_inflight;
+        if (queue > r->queue)
+            r->queue = queue;
     }
     return rc;
 }
@@ -113,6 +123,11 @@ void ph_sup_stats_fold(ph_sup_stats *st, const ph_board_record *rec)
 {
     if (ph_stat_add_record(&st->folded, rec) < 0)
         ph_log_error("metrics: out of memory; some route counters of a finished worker are lost");
+    for (size_t i = 0; i < st->folded.nroutes; i++) { /* a gone worker has no load */
+        ph_stat_route *r = &st->folded.routes[i];
+        r->inflight = r->queued = r->threads = 0;
+        r->max_inflight = r->queue = 0;
+    }
 }
 
 int ph_stat_counters_copy(ph_stat_counters *to, const ph_stat_counters *from)

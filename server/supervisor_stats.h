@@ -17,6 +17,11 @@ typedef struct ph_stat_route {
     unsigned long status[5];
     unsigned long latency[PH_BOARD_LATENCY_BUCKETS];
     unsigned long latency_us;
+    unsigned long rejected;  /* 503 for want of room (route_gate.h) */
+    /* gauges of the live workers (never folded): summed ... */
+    long inflight, queued, threads;
+    /* ... and the per-worker limits, the largest any worker has */
+    int max_inflight, queue;
 } ph_stat_route;
 
 /* One reload, for the status page. */
@@ -57,8 +62,9 @@ typedef struct ph_sup_stats {
 void ph_sup_stats_init(ph_sup_stats *st);
 void ph_sup_stats_free(ph_sup_stats *st);
 
-/* Add what `rec` counted to `c`. Returns 0 or -1 (no memory: a route's
- * counters are lost, logged). */
+/* Add what `rec` counted to `c`, and its route gauges (a record let go
+ * keeps only its counters: ph_sup_stats_fold). Returns 0 or -1 (no memory:
+ * a route's counters are lost, logged). */
 int ph_stat_add_record(ph_stat_counters *c, const ph_board_record *rec);
 
 /* The record of a worker that is gone is let go: keep its counts. */

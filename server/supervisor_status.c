@@ -1,6 +1,7 @@
 /* supervisor_status.c - the JSON status document of the admin listener:
  * routes with the plugin serving each (file, declared name, version,
- * mode, generation, load time) and its figures (requests, errors, p99),
+ * mode, generation, load time), its figures (requests, errors, p99) and
+ * its bulkhead ("pool": limits per worker, load summed over workers),
  * plugins, workers, the sync pools, the loops and the last reloads. The
  * routes are the good config's; what a plugin declares comes from the
  * board, where each worker published the instance it runs. */
@@ -80,6 +81,23 @@ static void add_figures(cJSON *o, const ph_stat_route *t)
         cJSON_AddNumberToObject(o, "p99_ms", p99);
 }
 
+/* A route's bulkhead (route_gate.h): its limits per worker (max_inflight
+ * 0 = none of its own; threads 0 = the workers' pools), and what the live
+ * workers have in flight and queued, with the 503s it gave for want of
+ * room since start. */
+static void add_route_pool(cJSON *o, const ph_stat_route *t)
+{
+    cJSON *pool = cJSON_AddObjectToObject(o, "pool");
+    if (!pool)
+        return;
+    cJSON_AddNumberToObject(pool, "max_inflight", t ? t->max_inflight : 0);
+    cJSON_AddNumberToObject(pool, "queue", t ? t->queue : 0);
+    cJSON_AddNumberToObject(pool, "threads", t ? (double)t->threads : 0);
+    cJSON_AddNumberToObject(pool, "inflight", t ? (double)t->inflight : 0);
+    cJSON_AddNumberToObject(pool, "queued", t ? (double)t->queued : 0);
+    cJSON_AddNumberToObject(pool, "rejected", t ? (double)t->rejected : 0);
+}
+
 static cJSON *methods_array(unsigned methods)
 {
     cJSON *a = cJSON_CreateArray();
@@ -114,6 +132,7 @@ static void add_routes(cJSON *doc, const ph_supervisor *sv, const ph_stat_counte
             cJSON_AddNumberToObject(r, "loaded_at", pub.loaded_at);
         }
         add_figures(r, totals_of(c, rc->path));
+        add_route_pool(r, totals_of(c, rc->path));
         /* one plugin entry per distinct file */
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++)
@@ -125,6 +144,7 @@ static void add_routes(cJSON *doc, const ph_supervisor *sv, const ph_stat_counte
             return;
         cJSON_DeleteItemFromObject(p, "route");
         cJSON_DeleteItemFromObject(p, "methods");
+        cJSON_DeleteItemFromObject(p, "pool");
         cJSON *on = cJSON_AddArrayToObject(p, "routes");
         ph_stat_route sum = {0};
         for (size_t j = i; on && j < cfg->nroutes; j++) {

@@ -4,6 +4,7 @@
 #include "board.h"
 #include "generation.h"
 #include "plugin_instance.h"
+#include "route_gate.h"
 #include "router.h"
 
 #include <string.h>
@@ -104,8 +105,15 @@ void ph_wmetrics_publish(ph_generation *gen)
         const ph_route *route = ph_router_route(gen->router, i);
         int slot = rec ? slot_for(rec, route->path) : -1;
         ph_router_set_board_slot(gen->router, i, slot);
-        if (slot > SLOT_NONE && slot < SLOT_OTHER)
-            publish_route(&rec->routes[slot], route, gen->number);
+        if (slot > SLOT_NONE && slot < SLOT_OTHER) {
+            ph_board_route *s = &rec->routes[slot];
+            publish_route(s, route, gen->number);
+            atomic_store_explicit(&s->threads, ph_gate_pool_threads(route->gate), memory_order_relaxed);
+            atomic_store_explicit(&s->max_inflight, route->gate->limits.max_inflight, memory_order_relaxed);
+            atomic_store_explicit(&s->queue, route->gate->limits.queue, memory_order_relaxed);
+        }
+        if (rec && route->gate)
+            route->gate->board = &rec->routes[slot];
     }
     /* a pattern the new generation dropped keeps its slot and counters,
      * but no longer names a plugin */
@@ -118,6 +126,9 @@ void ph_wmetrics_publish(ph_generation *gen)
         s->plugin_file[0] = s->plugin_name[0] = s->plugin_version[0] = s->mode[0] = '\0';
         s->generation = 0;
         end_write(s);
+        atomic_store_explicit(&s->threads, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->max_inflight, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->queue, 0, memory_order_relaxed);
     }
 }
 

@@ -15,8 +15,10 @@ struct ph_generation;
 void ph_wmetrics_setup(int threads);
 
 /* `gen` goes live: give each of its routes a slot on the board (the one
- * its pattern already has, else a free one) and publish which plugin,
- * version and mode serve it. */
+ * its pattern already has, else a free one), publish which plugin,
+ * version and mode serve it with its limits and own pool's threads, and
+ * point its gate there (route_gate.c keeps its in-flight and queued
+ * figures and 503 count on the slot from now on). */
 void ph_wmetrics_publish(struct ph_generation *gen);
 
 /* Count requests only while `on` (admin_listen is set: somebody can read

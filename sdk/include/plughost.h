@@ -281,8 +281,9 @@ typedef struct ph_host_api {
     /* Cancel a fetch whose callback has not run. Loop thread. Since 1.1. */
     void (*fetch_cancel)(ph_fetch *fetch);
 
-    /* Run `work(arg)` on the sync pool, then `done(req, arg)` on the loop
-     * (FastAPI's run_in_threadpool). Shares the pool's bounded queue:
+    /* Run `work(arg)` on the sync pool (the route's own when its section
+     * has `sync_threads`), then `done(req, arg)` on the loop (FastAPI's
+     * run_in_threadpool). Shares the pool's bounded queue:
      * returns -1 when it is full (answer 503) or off the loop thread, else
      * 0. `done` always runs exactly once; when the request ended before
      * (aborted), `req` is NULL and `done` only frees `arg`. Since 1.1. */

@@ -2,8 +2,10 @@
  * (server/http_conn.c + http_parse.c + llhttp + http_response.c): the
  * input is written into one end of a socketpair whose other end the layer
  * serves exactly as an accepted socket (same reads, parsing, pipelining,
- * limits, writev). The layer above answers each request at once with a
- * body built from the request accessors (path, query parameters, Host).
+ * limits, writev). The layer above answers each request with a body built
+ * from the request accessors (path, query parameters, Host): at once, or,
+ * for a path starting with "/s", one loop round later while holding one of
+ * the connection's places (so requests wait for a place, as sync ones do).
  *
  * Checks besides the sanitizers: whatever the layer writes is a sequence
  * of HTTP/1.x responses, and the only 1xx it may send is "100 Continue". */
@@ -30,9 +32,23 @@ static ph_server_conf limits;
 static char out[OUT_MAX];
 static size_t out_len;
 
-/* The layer above: answer each request now, from what it carries. */
-static void received(ph_request *req)
+/* Requests holding a place, answered at the next round. */
+static ph_request *later[64];
+static int nlater;
+
+static void answer(ph_request *req)
 {
+    req->life = PH_LIFE_DONE;
+    ph_conn_response_ready(req);
+}
+
+/* The layer above: answer each request from what it carries, now or (a
+ * "/s" path, holding a place) at the next round. */
+static ph_conn_take received(ph_request *req, bool place_free)
+{
+    bool place = strncmp(ph_request_path(req), "/s", 2) == 0;
+    if (place && !place_free)
+        return PH_TAKE_LATER;
     const char *q = ph_request_query_param(req, "q");
     const char *host = ph_request_header(req, "Host");
     char body[256];
@@ -41,11 +57,30 @@ static void received(ph_request *req)
     req->life = PH_LIFE_RUNNING;
     if (n > 0 && ph_buf_append(&req->resp_body, body, (size_t)n < sizeof body ? (size_t)n : sizeof body - 1) < 0)
         abort();
-    req->life = PH_LIFE_DONE;
-    ph_conn_response_ready(req);
+    if (place && nlater < (int)(sizeof later / sizeof later[0])) {
+        later[nlater++] = req;
+        return PH_TAKE_PLACE;
+    }
+    answer(req);
+    return PH_TAKE_FREE;
 }
 
-static void dropped(ph_request *req) { ph_request_recycle(req); }
+static void answer_later(void)
+{
+    int n = nlater;
+    nlater = 0;
+    for (int i = 0; i < n; i++)
+        answer(later[i]);
+}
+
+static void dropped(ph_request *req)
+{
+    for (int i = 0; i < nlater; i++) {
+        if (later[i] == req)
+            later[i--] = later[--nlater];
+    }
+    ph_request_recycle(req);
+}
 static void drained(ph_request *req) { (void)req; }
 static void closed(void) {}
 
@@ -62,7 +97,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     limits = (ph_server_conf){.max_body_size = 4096, .max_url_size = 512, .max_header_size = 2048,
                               .header_timeout_ms = 5000, .body_timeout_ms = 5000,
-                              .keepalive_timeout_ms = 5000, .send_timeout_ms = 5000};
+                              .keepalive_timeout_ms = 5000, .send_timeout_ms = 5000,
+                              .max_inflight_per_connection = 1};
     ph_conn_setup(base, &hooks);
     ph_conn_set_limits(&limits);
     return 0;
@@ -139,6 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             shutdown(sv[1], SHUT_WR);
             shut = true;
         }
+        answer_later();
         event_base_loop(base, EVLOOP_NONBLOCK);
         collect(sv[1]);
         if (ph_conn_count() == 0)

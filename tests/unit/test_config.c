@@ -356,6 +356,12 @@ static void config_rejects_bad_server_values_naming_line_key_and_value(void **st
         {"max_body_size = 0", "max_body_size: '0' is not a size (e.g. 1048576, 64k, 1m)"},
         {"max_url_size = 8q", "max_url_size: '8q' is not a size (e.g. 1048576, 64k, 1m)"},
         {"max_header_size = -1", "max_header_size: '-1' is not a size (e.g. 1048576, 64k, 1m)"},
+        {"max_url_size = 1025m", "max_url_size: '1025m' is above 1g, the most it can be (a request's offsets are 32-bit)"},
+        {"max_header_size = 4g", "max_header_size: '4g' is above 1g, the most it can be (a request's offsets are 32-bit)"},
+        {"max_body_size = 1025g", "max_body_size: '1025g' is above 1024g, the most it can be (a body is held in memory whole)"},
+        {"load_timeout = 2147484", "load_timeout: '2147484' is above 2147483 s, the most it can be (it is waited for in int "
+                                   "milliseconds)"},
+        {"max_inflight_per_connection = 0", "max_inflight_per_connection: '0' is not an integer in 1..32"},
         {"header_timeout = 5h", "header_timeout: '5h' is not a duration (e.g. 500ms, 10s, 2)"},
         {"body_timeout = -1s", "body_timeout: '-1s' is not a duration (e.g. 500ms, 10s, 2)"},
         {"keepalive_timeout = soon", "keepalive_timeout: 'soon' is not a duration (e.g. 500ms, 10s, 2)"},
@@ -601,6 +607,35 @@ static void config_route_timeout_is_parsed_and_also_handed_to_the_plugin(void **
     assert_int_equal(c->server.timeout_ms, 30000);
 }
 
+/* max_inflight, queue and sync_threads are the host's: parsed, never
+ * handed to the plugin; queue alone (no limit to wait for) is refused. */
+static void config_route_limits_are_the_hosts_keys(void **state)
+{
+    fixture *f = *state;
+    ph_config *c = load_text(f, "[route /a]\nplugin = sleep_sync\nmax_inflight = 8\nqueue = 0\nsync_threads = 2\n"
+                                "[route /b]\nplugin = hello\n");
+    if (!c)
+        fail_msg("%s", f->err);
+    assert_int_equal(c->routes[0].max_inflight, 8);
+    assert_true(c->routes[0].has_queue);
+    assert_int_equal(c->routes[0].queue, 0);
+    assert_int_equal(c->routes[0].sync_threads, 2);
+    assert_int_equal(c->routes[0].nsettings, 0);
+    assert_int_equal(c->routes[1].max_inflight, 0);
+    assert_false(c->routes[1].has_queue);
+    assert_int_equal(c->server.max_inflight_per_connection, 1);
+    ph_config_free(c);
+    f->config = NULL;
+    assert_rejected(f, "[route /a]\nplugin = hello\nqueue = 5\n", 1,
+                    "route /a: queue needs max_inflight or sync_threads (it holds the requests past the route's limit)");
+    assert_rejected(f, "[route /a]\nplugin = hello\nmax_inflight = 0\n", 3,
+                    "max_inflight: '0' is not an integer in 1..1000000");
+    assert_rejected(f, "[route /a]\nplugin = hello\nsync_threads = 4097\n", 3,
+                    "sync_threads: '4097' is not an integer in 1..4096");
+    assert_rejected(f, "[route /a]\nplugin = hello\nmax_inflight = 2\nqueue = 1\nqueue = 2\n", 5,
+                    "duplicate key 'queue' in [route /a]");
+}
+
 static void config_rejects_bad_route_timeout_with_line(void **state)
 {
     assert_rejected(*state, "[route /a]\nplugin = hello\n\ntimeout = 2 minutes\n", 4,
@@ -675,6 +710,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(config_empty_server_section_gives_documented_defaults),
+        T(config_route_limits_are_the_hosts_keys),
         T(config_empty_file_gives_documented_defaults),
         T(config_reads_every_server_key),
         T(config_workers_auto_means_one_per_core_zero),

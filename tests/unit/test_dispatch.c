@@ -14,6 +14,7 @@
 #include "pool.h"
 #include "request_life.h"
 #include "request_timer.h"
+#include "route_gate.h"
 #include "sdk_calls.h"
 #include "unit_util.h"
 
@@ -92,6 +93,7 @@ static int setup(void **state)
     changes = 0;
     ph_life_setup(base, counted_change);
     ph_dispatch_setup(pool, 1);
+    assert_int_equal(ph_dispatch_setup_gates(base), 0);
     ph_dispatch_set_generation(gen);
     static const ph_conn_hooks hooks = {ph_dispatch_request, ph_life_dropped, ph_life_drained, conn_closed};
     ph_conn_setup(base, &hooks);
@@ -107,6 +109,7 @@ static int teardown(void **state)
     ph_offload_setup(NULL);
     ph_host_api_set_hooks(NULL);
     ph_generation_unref(gen);
+    ph_gates_shutdown();
     ph_request_free_cache();
     ph_request_timer_setup(NULL);
     event_base_free(base);

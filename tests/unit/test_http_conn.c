@@ -26,6 +26,7 @@
 /* The layer above: what it was handed, what it got back. */
 static struct {
     bool answer_now;            /* answer each request as it arrives */
+    int offered_later;          /* requests offered while the connection had no place free */
     ph_request *got[MAX_REQS];  /* received, in order */
     int ngot;
     int dropped_done;           /* dropped after their response was final */
@@ -48,14 +49,22 @@ static void answer(ph_request *req)
     ph_conn_response_ready(req);
 }
 
-static void received(ph_request *req)
+/* A path starting with "/s" stands for a sync request: it takes one of
+ * its connection's places (dispatch decides that in the server). */
+static ph_conn_take received(ph_request *req, bool place_free)
 {
+    bool place = strncmp(ph_request_path(req), "/s", 2) == 0;
+    if (place && !place_free) {
+        up.offered_later++;
+        return PH_TAKE_LATER;
+    }
     assert_true(up.ngot < MAX_REQS);
     assert_non_null(req->conn);
     up.got[up.ngot++] = req;
     req->life = PH_LIFE_RUNNING;
     if (up.answer_now)
         answer(req);
+    return place ? PH_TAKE_PLACE : PH_TAKE_FREE;
 }
 
 static void dropped(ph_request *req)
@@ -92,7 +101,8 @@ static int setup(void **state)
         return -1;
     limits = (ph_server_conf){.max_body_size = 1 << 20, .max_url_size = 4096, .max_header_size = 8192,
                               .header_timeout_ms = 5000, .body_timeout_ms = 5000,
-                              .keepalive_timeout_ms = 5000, .send_timeout_ms = 5000};
+                              .keepalive_timeout_ms = 5000, .send_timeout_ms = 5000,
+                              .max_inflight_per_connection = 1};
     ph_conn_setup(base, &hooks);
     ph_conn_set_limits(&limits);
     int sv[2];
@@ -237,6 +247,90 @@ static void answer_instead_takes_the_requests_slot_and_drops_it_at_once(void **s
     assert_int_equal(up.dropped_done, 1);
 }
 
+/* Fair sharing: with one place, a connection's second "sync" request is
+ * not handed up while the first holds it; it goes up when the first is
+ * answered, and the responses keep their order. */
+static void a_connection_hands_up_one_placed_request_at_a_time(void **state)
+{
+    (void)state;
+    send_str(GET("/s1") GET("/s2") GET("/s3"));
+    run_for(20);
+    assert_int_equal(up.ngot, 1);
+    assert_string_equal(ph_request_path(up.got[0]), "/s1");
+    assert_true(up.offered_later >= 1);
+    answer(up.got[0]);
+    char *out = read_all();
+    assert_non_null(strstr(out, "you asked /s1"));
+    assert_int_equal(up.ngot, 2); /* /s2 went up once /s1's place was free */
+    assert_string_equal(ph_request_path(up.got[1]), "/s2");
+    answer(up.got[1]);
+    out = read_all();
+    assert_non_null(strstr(out, "you asked /s2"));
+    assert_int_equal(up.ngot, 3);
+    answer(up.got[2]);
+    assert_non_null(strstr(read_all(), "you asked /s3"));
+}
+
+/* Requests after a waiting one wait too (they go up in order), even those
+ * that need no place; once up, they do not hold the place. */
+static void requests_after_a_waiting_one_go_up_in_order(void **state)
+{
+    (void)state;
+    send_str(GET("/s1") GET("/s2") GET("/free") GET("/s3"));
+    run_for(20);
+    assert_int_equal(up.ngot, 1);
+    answer(up.got[0]);
+    assert_non_null(strstr(read_all(), "you asked /s1"));
+    assert_int_equal(up.ngot, 3); /* /s2 took the place, /free needs none, /s3 waits */
+    assert_string_equal(ph_request_path(up.got[2]), "/free");
+    answer(up.got[2]);
+    assert_string_equal(read_all(), ""); /* /free is answered but waits for /s2's answer */
+    answer(up.got[1]);
+    char *out = read_all();
+    char *two = strstr(out, "you asked /s2"), *free_ = strstr(out, "you asked /free");
+    assert_non_null(two);
+    assert_non_null(free_);
+    assert_true(two < free_);
+    assert_int_equal(up.ngot, 4);
+    answer(up.got[3]);
+    assert_non_null(strstr(read_all(), "you asked /s3"));
+}
+
+/* With two places, two go up at once. */
+static void max_inflight_per_connection_sets_the_places(void **state)
+{
+    (void)state;
+    limits.max_inflight_per_connection = 2;
+    send_str(GET("/s1") GET("/s2") GET("/s3"));
+    run_for(20);
+    assert_int_equal(up.ngot, 2);
+    answer(up.got[1]);
+    run_for(20);
+    assert_int_equal(up.ngot, 3);
+    answer(up.got[0]);
+    answer(up.got[2]);
+    char *out = read_all();
+    assert_non_null(strstr(out, "you asked /s3"));
+}
+
+/* A request answered instead (a timeout) gives its place back; a request
+ * still waiting when the connection closes is recycled by the connection
+ * itself (never handed up, never dropped). */
+static void answer_instead_frees_the_place_and_waiting_requests_never_go_up(void **state)
+{
+    (void)state;
+    send_str(GET("/s1") GET("/s2") GET("/s3"));
+    run_for(20);
+    assert_int_equal(up.ngot, 1);
+    ph_conn_answer_instead(up.got[0], 504, "handler timed out");
+    run_for(20);
+    assert_int_equal(up.ngot, 2);
+    assert_string_equal(ph_request_path(up.got[1]), "/s2");
+    ph_conn_close_all();
+    assert_int_equal(up.dropped_running, 2); /* /s1 (answered instead) and /s2 */
+    assert_int_equal(up.ngot, 2);           /* /s3 never went up */
+}
+
 static void a_failed_write_closes_and_drops_each_request_once(void **state)
 {
     (void)state;
@@ -355,6 +449,10 @@ int main(void)
         T(parsed_fields_reach_the_layer_above),
         T(pipelined_responses_go_out_in_request_order),
         T(answer_instead_takes_the_requests_slot_and_drops_it_at_once),
+        T(a_connection_hands_up_one_placed_request_at_a_time),
+        T(requests_after_a_waiting_one_go_up_in_order),
+        T(max_inflight_per_connection_sets_the_places),
+        T(answer_instead_frees_the_place_and_waiting_requests_never_go_up),
         T(a_failed_write_closes_and_drops_each_request_once),
         T(a_half_closed_client_still_gets_its_answers),
         T(a_malformed_request_gets_400_and_the_connection_closes),

@@ -198,6 +198,50 @@ static void take_hands_over_the_request_being_received(void **state)
 }
 
 
+/* A declared Content-Length reserves nothing: the body grows as its bytes
+ * arrive, doubling, never past the declared length. */
+static void a_declared_length_reserves_nothing_before_its_bytes(void **state)
+{
+    (void)state;
+    limits.max_body_size = (size_t)2 << 30;
+    size_t used;
+    ph_request *req;
+    int status;
+    const char *head = "POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 1073741824\r\n\r\n";
+    assert_int_equal(ph_http_parse(&parser, &limits, head, strlen(head), &used, &req, &status), PH_PARSE_MORE);
+    assert_int_equal(bodies, 1);
+    ph_request *big = parser.req;
+    assert_non_null(big);
+    assert_int_equal(big->body.cap, 0); /* 1 GiB declared, nothing reserved */
+    char chunk[4096];
+    memset(chunk, 'x', sizeof chunk);
+    size_t sent = 0;
+    for (int i = 0; i < 100; i++) { /* 400 KiB arrive */
+        assert_int_equal(ph_http_parse(&parser, &limits, chunk, sizeof chunk, &used, &req, &status), PH_PARSE_MORE);
+        sent += sizeof chunk;
+        assert_int_equal(big->body.len, sent);
+        assert_true(big->body.cap >= sent && big->body.cap <= 2 * sent + (16u << 10)); /* geometric */
+    }
+    assert_memory_equal(big->body.data + sent - 3, "xxx", 3);
+}
+
+/* A small declared body gets exactly its size; a chunked one grows within
+ * max_body_size. */
+static void a_body_buffer_never_grows_past_what_the_message_can_hold(void **state)
+{
+    (void)state;
+    limits.max_body_size = 1 << 20;
+    ph_request *req = one("POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+    assert_int_equal(req->body.len, 5);
+    assert_int_equal(req->body.cap, 5);
+    ph_request_recycle(req);
+    req = one("POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+    assert_int_equal(req->body.len, 5);
+    assert_memory_equal(req->body.data, "abcde", 5);
+    assert_true(req->body.cap <= (16u << 10));
+    ph_request_recycle(req);
+}
+
 /* Fresh parser, then the status `text` is answered with. */
 static int fresh_error_of(const char *text)
 {
@@ -309,6 +353,8 @@ int main(void)
         T(a_second_host_is_400_in_any_case),
         T(percent_00_in_the_target_is_400),
         T(an_absolute_form_target_is_served_as_origin_form),
+        T(a_declared_length_reserves_nothing_before_its_bytes),
+        T(a_body_buffer_never_grows_past_what_the_message_can_hold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

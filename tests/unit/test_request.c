@@ -472,6 +472,37 @@ static void recycled_request_keeps_small_buffers_and_drops_large_ones(void **sta
     ph_request_recycle(again);
 }
 
+/* The free list is capped in bytes: 200 recycled requests with three
+ * 60 KiB buffers each (each under the per-buffer keep) would hold 36 MiB;
+ * the list keeps at most 8 MiB, and requests recycled past the cap keep
+ * small buffers only (or are freed). */
+static void the_free_list_is_capped_in_bytes(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    ph_request *reqs[N];
+    for (int i = 0; i < N; i++) {
+        reqs[i] = ph_request_new();
+        assert_non_null(reqs[i]);
+        assert_int_equal(ph_buf_reserve(&reqs[i]->body, 60u << 10), 0);
+        assert_int_equal(ph_buf_reserve(&reqs[i]->resp_body, 60u << 10), 0);
+        assert_int_equal(ph_buf_reserve(&reqs[i]->arena, 60u << 10), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        ph_request_recycle(reqs[i]);
+        assert_true(ph_request_cache_bytes() <= (8u << 20));
+    }
+    assert_true(ph_request_cache_bytes() > (6u << 20)); /* it does keep what fits */
+    /* what comes back is consistent with the count: taking all leaves 0 */
+    int taken = 0;
+    ph_request *back[N];
+    while (ph_request_cache_bytes() > 0 && taken < N)
+        back[taken++] = ph_request_new();
+    assert_int_equal(ph_request_cache_bytes(), 0);
+    for (int i = 0; i < taken; i++)
+        ph_request_recycle(back[i]);
+}
+
 static void release_of_null_is_harmless(void **state)
 {
     (void)state;
@@ -483,6 +514,7 @@ int main(void)
 #define T(name) cmocka_unit_test_teardown(name, free_cache)
     const struct CMUnitTest tests[] = {
         T(percent_decode_decodes_upper_and_lower_hex_escapes),
+        T(the_free_list_is_capped_in_bytes),
         T(percent_decode_keeps_invalid_escapes_as_written),
         T(percent_decode_turns_plus_into_space_only_when_asked),
         T(percent_decode_reads_only_len_bytes_and_terminates),

@@ -85,6 +85,50 @@ static void live_totals_are_folded_plus_live_and_never_lower_after_a_death(void 
     ph_sup_stats_free(&st);
 }
 
+/* A route's 503s for want of room are a counter (kept when its worker is
+ * folded); its in-flight, queued and thread figures are the live workers'
+ * (summed) and its limits the largest a worker has; a folded record
+ * leaves none of them behind. */
+static void route_rejections_are_kept_and_route_load_is_live_only(void **state)
+{
+    (void)state;
+    ph_sup_stats st;
+    ph_sup_stats_init(&st);
+    ph_board_record *w1 = record("/slow", 1, 0), *w2 = record("/slow", 1, 0);
+    for (int i = 0; i < 2; i++) {
+        ph_board_route *s = i ? &w2->routes[1] : &w1->routes[1];
+        atomic_store(&s->rejected, 4);
+        atomic_store(&s->inflight, 2);
+        atomic_store(&s->queued, 3 + i);
+        atomic_store(&s->threads, 8);
+        atomic_store(&s->max_inflight, 8);
+        atomic_store(&s->queue, 100);
+    }
+    ph_stat_counters live;
+    assert_int_equal(ph_stat_counters_copy(&live, &st.folded), 0);
+    assert_int_equal(ph_stat_add_record(&live, w1), 0);
+    assert_int_equal(ph_stat_add_record(&live, w2), 0);
+    const ph_stat_route *r = find(&live, "/slow");
+    assert_int_equal(r->rejected, 8);
+    assert_int_equal(r->inflight, 4);
+    assert_int_equal(r->queued, 7);
+    assert_int_equal(r->threads, 16);
+    assert_int_equal(r->max_inflight, 8);
+    assert_int_equal(r->queue, 100);
+    ph_stat_counters_free(&live);
+    ph_sup_stats_fold(&st, w1); /* w1 is gone */
+    assert_int_equal(ph_stat_counters_copy(&live, &st.folded), 0);
+    assert_int_equal(ph_stat_add_record(&live, w2), 0);
+    r = find(&live, "/slow");
+    assert_int_equal(r->rejected, 8); /* never lower */
+    assert_int_equal(r->inflight, 2); /* w2's only */
+    assert_int_equal(r->queued, 4);
+    assert_int_equal(r->threads, 8);
+    ph_stat_counters_free(&live);
+    free(w1), free(w2);
+    ph_sup_stats_free(&st);
+}
+
 static void a_slot_being_rewritten_is_not_read(void **state)
 {
     (void)state;
@@ -120,6 +164,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(folded_records_add_up_by_pattern_whatever_their_slot),
         cmocka_unit_test(live_totals_are_folded_plus_live_and_never_lower_after_a_death),
+        cmocka_unit_test(route_rejections_are_kept_and_route_load_is_live_only),
         cmocka_unit_test(a_slot_being_rewritten_is_not_read),
         cmocka_unit_test(reloads_are_counted_and_kept_newest_last),
     };
