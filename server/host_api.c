@@ -171,7 +171,7 @@ static int api_add_header(ph_request *req, const char *name, const char *value)
     if (value[vlen] || is_managed_header(name, nlen) || !may_build(req, "add_header()"))
         return -1;
     ph_buf *h = &req->resp_headers;
-    if (ph_buf_reserve(h, nlen + vlen + 4) < 0)
+    if (nlen + vlen + 4 > h->cap - h->len && ph_buf_reserve(h, nlen + vlen + 4) < 0)
         return -1;
     char *p = h->data + h->len;
     memcpy(p, name, nlen);
@@ -183,7 +183,7 @@ static int api_add_header(ph_request *req, const char *name, const char *value)
     *p++ = '\r';
     *p++ = '\n';
     h->len = (size_t)(p - h->data);
-    if (nlen == 12 && strcasecmp(name, "Content-Type") == 0)
+    if (nlen == 12 && (memcmp(name, "Content-Type", 12) == 0 || strcasecmp(name, "Content-Type") == 0))
         req->has_content_type = true;
     return 0;
 }

@@ -45,6 +45,12 @@ size_t ph_http_body_to_send(const ph_request *req)
 static char date_line[64];
 static size_t date_len;
 static time_t date_second = -1;
+/* "HTTP/1.1 200 OK\r\nServer: plughost\r\nDate: ...\r\n": the start of
+ * nearly every head, rebuilt with the Date line once a second. */
+static char ok_prefix[128];
+static size_t ok_prefix_len;
+
+#define OK_STATUS_SERVER "HTTP/1.1 200 OK\r\nServer: plughost\r\n"
 
 const char *ph_http_date_line(size_t *len)
 {
@@ -54,6 +60,9 @@ const char *ph_http_date_line(size_t *len)
         gmtime_r(&now, &tm);
         date_len = strftime(date_line, sizeof date_line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
         date_second = now;
+        memcpy(ok_prefix, OK_STATUS_SERVER, sizeof OK_STATUS_SERVER - 1);
+        memcpy(ok_prefix + sizeof OK_STATUS_SERVER - 1, date_line, date_len);
+        ok_prefix_len = sizeof OK_STATUS_SERVER - 1 + date_len;
     }
     *len = date_len;
     return date_line;
@@ -85,36 +94,42 @@ int ph_http_build_head(ph_request *req, bool keep_alive)
     ph_buf_reset(h);
     size_t date_n;
     const char *date = ph_http_date_line(&date_n);
-    const char *reason = ph_http_reason(req->status);
-    size_t reason_n = strlen(reason);
-    if (ph_buf_reserve(h, HEAD_FIXED_MAX + date_n + reason_n + req->resp_headers.len) < 0)
-        return -1;
     bool http10 = req->http_major == 1 && req->http_minor == 0;
     int status = req->status;
+    const char *reason = status == 200 ? "OK" : ph_http_reason(status);
+    size_t reason_n = strlen(reason);
+    size_t need = HEAD_FIXED_MAX + date_n + reason_n + req->resp_headers.len;
+    if (need > h->cap && ph_buf_reserve(h, need) < 0)
+        return -1;
     char num[24];
     char *end = num + sizeof num;
     char *p = h->data;
-    if (http10)
-        PUT_LIT(p, "HTTP/1.0 ");
-    else
-        PUT_LIT(p, "HTTP/1.1 ");
-    char *code = format_uint(end, (size_t)status);
-    memcpy(p, code, (size_t)(end - code));
-    p += end - code;
-    *p++ = ' ';
-    memcpy(p, reason, reason_n);
-    p += reason_n;
-    PUT_LIT(p, "\r\nServer: plughost\r\n");
-    memcpy(p, date, date_n);
-    p += date_n;
+    if (status == 200 && !http10) {
+        memcpy(p, ok_prefix, ok_prefix_len);
+        p += ok_prefix_len;
+    } else {
+        if (http10)
+            PUT_LIT(p, "HTTP/1.0 ");
+        else
+            PUT_LIT(p, "HTTP/1.1 ");
+        char *code = format_uint(end, (size_t)status);
+        while (code < end)
+            *p++ = *code++;
+        *p++ = ' ';
+        memcpy(p, reason, reason_n);
+        p += reason_n;
+        PUT_LIT(p, "\r\nServer: plughost\r\n");
+        memcpy(p, date, date_n);
+        p += date_n;
+    }
     if (req->streaming) {
         if (req->chunked)
             PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
     } else if (status >= 200 && status != 204 && status != 304) {
         PUT_LIT(p, "Content-Length: ");
         char *len = format_uint(end, req->resp_body.len);
-        memcpy(p, len, (size_t)(end - len));
-        p += end - len;
+        while (len < end)
+            *p++ = *len++;
         PUT_LIT(p, "\r\n");
         if (req->resp_body.len && !req->has_content_type)
             PUT_LIT(p, "Content-Type: application/octet-stream\r\n");
