@@ -169,6 +169,7 @@ static const server_key server_keys[] = {
     SK("loop_warn", V_DURATION, loop_warn_ms, 0, 0),
     SK("status_path", V_STRING, status_path, 0, 0),
     SK("upstream_connections", V_INT, upstream_connections, 1, 100000),
+    SK("upstream_max_body", V_SIZE, upstream_max_body, 0, 1L << 30), /* held whole in memory: 1 GiB at most */
     SK("log_level", V_LOGLEVEL, log_level, 0, 0),
     SK("max_requests", V_INT, max_requests, 0, 2000000000),
     SK("max_worker_rss", V_SIZE, max_worker_rss, 0, 0),
@@ -218,6 +219,8 @@ static int set_server_value(parse_state *st, const server_key *k, const char *va
     case V_SIZE:
         if (ph_value_size(value, (size_t *)(void *)field) < 0 || *(size_t *)(void *)field == 0)
             return fail(st, st->line, "%s: '%s' is not a size (e.g. 1048576, 64k, 1m)", k->name, value);
+        if (k->max && *(size_t *)(void *)field > (size_t)k->max)
+            return fail(st, st->line, "%s: '%s' is above %ld bytes", k->name, value, k->max);
         return 1;
     case V_DURATION:
         if (ph_value_duration_ms(value, (uint64_t *)(void *)field) < 0)
@@ -367,6 +370,7 @@ static void set_defaults(ph_server_conf *s)
     s->timeout_ms = 60000;
     s->loop_warn_ms = 100;
     s->upstream_connections = 256;
+    s->upstream_max_body = 16u << 20;
     s->log_level = PH_LOG_INFO;
     s->load_timeout_ms = 10000;
     s->crash_limit = 3;
