@@ -325,12 +325,12 @@ static int api_fetch_resume(ph_fetch *fetch)
     return h->fetch_resume(fetch);
 }
 
-static int api_fail(ph_request *req, const char *why)
+static int api_complete_failed(ph_request *req, const char *why)
 {
     const ph_host_hooks *h;
-    if (!on_loop("fail()") || !(h = serving("fail()")))
+    if (!on_loop("complete_failed()") || !(h = serving("complete_failed()")))
         return -1;
-    return h->fail(req, why);
+    return h->complete_failed(req, why);
 }
 
 static int api_offload(ph_request *req, ph_work_fn work, ph_work_done_fn done, void *arg)
@@ -440,7 +440,7 @@ static const ph_host_api host_api = {
     .fetch_stream = api_fetch_stream,
     .fetch_pause = api_fetch_pause,
     .fetch_resume = api_fetch_resume,
-    .fail = api_fail,
+    .complete_failed = api_complete_failed,
 };
 
 const ph_host_api *ph_host_api_table(void) { return &host_api; }

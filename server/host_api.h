@@ -50,7 +50,7 @@ typedef struct ph_host_hooks {
                               void *arg);
     int (*fetch_pause)(ph_fetch *fetch);
     int (*fetch_resume)(ph_fetch *fetch);
-    int (*fail)(ph_request *req, const char *why);
+    int (*complete_failed)(ph_request *req, const char *why);
 } ph_host_hooks;
 
 /* Install `hooks` (static storage; NULL uninstalls: those slots then

@@ -63,20 +63,20 @@ static ph_fetch *fetch_stream(ph_request *req, const ph_fetch_request *freq, con
     return ph_fetch_start_stream(req, freq, cbs, arg);
 }
 
-/* fail(): the async counterpart of handle() returning PH_ERROR. */
-static int fail(ph_request *req, const char *why)
+/* complete_failed(): the async counterpart of handle() returning PH_ERROR. */
+static int complete_failed(ph_request *req, const char *why)
 {
-    if (!ph_life_allows(req, PH_CALL_COMPLETE, "fail()"))
+    if (!ph_life_allows(req, PH_CALL_COMPLETE, "complete_failed()"))
         return -1;
     const char *route = req->route ? req->route->path : "(none)";
     const char *plugin = req->route ? ph_instance_name(req->route->instance) : "host";
     if (req->streaming) {
-        ph_log_warn("route %s (plugin %s): fail() after stream_begin: %s; cutting the stream short", route, plugin,
+        ph_log_warn("route %s (plugin %s): complete_failed() after stream_begin: %s; cutting the stream short", route, plugin,
                     why ? why : "no reason given");
         if (req->conn)
             ph_conn_stream_end(req, false);
     } else {
-        ph_log_error("route %s (plugin %s): fail(): %s; answered 500", route, plugin, why ? why : "no reason given");
+        ph_log_error("route %s (plugin %s): complete_failed(): %s; answered 500", route, plugin, why ? why : "no reason given");
         ph_request_set_error(req, 500, "internal server error", NULL);
     }
     ph_life_finish(req);
@@ -129,7 +129,7 @@ static const ph_host_hooks hooks = {
     .fetch_stream = fetch_stream,
     .fetch_pause = ph_fetch_pause,
     .fetch_resume = ph_fetch_resume,
-    .fail = fail,
+    .complete_failed = complete_failed,
 };
 
 void ph_sdk_calls_install(void) { ph_host_api_set_hooks(&hooks); }

@@ -44,7 +44,7 @@
  * 504; refused, reset, DNS failure, invalid response (an interim 1xx other
  * than 100 included), a body over upstream_max_body (buffered), or a fetch
  * that cannot start -> 502; each logged with the fetch's reason. After the
- * head (streaming), an upstream failure cuts the answer short with fail():
+ * head (streaming), an upstream failure cuts the answer short with complete_failed():
  * the client's connection closes without the body's end, so it sees a
  * truncated response, never a clean one.
  * Client gone: the abort callback cancels the fetch and frees the
@@ -236,7 +236,7 @@ static int proxy_init(const ph_host_api *api, const ph_settings *settings, void 
         return -1;
     }
     if (!st->buffer && (!PH_HOST_HAS(api, fetch_stream) || !PH_HOST_HAS(api, fetch_pause) ||
-                        !PH_HOST_HAS(api, fetch_resume) || !PH_HOST_HAS(api, fail))) {
+                        !PH_HOST_HAS(api, fetch_resume) || !PH_HOST_HAS(api, complete_failed))) {
         api->log(NULL, PH_LOG_ERROR,
                  "proxy: route %s: streaming needs fetch_stream (SDK ABI 1.4); set buffer = on on an older host",
                  api->route_path(settings));
@@ -510,8 +510,8 @@ static void on_upstream_body(ph_request *req, ph_fetch *fetch, const void *data,
     if (rc < 0) {
         api->fetch_cancel(fetch);
         call->fetch = NULL;
-        if (api->fail(req, "proxy: cannot write to the client") != 0)
-            api->log(req, PH_LOG_ERROR, "proxy: fail() refused the request");
+        if (api->complete_failed(req, "proxy: cannot write to the client") != 0)
+            api->log(req, PH_LOG_ERROR, "proxy: complete_failed() refused the request");
         free(call);
         return;
     }
@@ -537,8 +537,8 @@ static void on_upstream_end(ph_request *req, const ph_fetch_response *end, void 
     }
     st->api->log(req, PH_LOG_WARN, "proxy: upstream %s failed mid-body (%d): %s; the client's answer is cut short",
                  st->upstream, (int)end->error, end->error_text ? end->error_text : "");
-    if (st->api->fail(req, "the upstream failed mid-body") != 0)
-        st->api->log(req, PH_LOG_ERROR, "proxy: fail() refused the request");
+    if (st->api->complete_failed(req, "the upstream failed mid-body") != 0)
+        st->api->log(req, PH_LOG_ERROR, "proxy: complete_failed() refused the request");
     free(call);
 }
 

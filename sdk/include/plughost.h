@@ -95,7 +95,7 @@ typedef void (*ph_timer_cb)(ph_request *req, void *arg);
  *             header, body, path_param, header_count, header_at,
  *             client_addr), log, timer_cancel and fetch_cancel on handles
  *             that are still valid
- *   refused   complete() and fail() (the host finishes the request when
+ *   refused   complete() and complete_failed() (the host finishes the request when
  *             the callback returns), the response builders (set_status,
  *             add_header, set_body, respond_json, respond_error: nothing
  *             is sent), and new work: timer_start, timer_repeat, fetch,
@@ -162,7 +162,7 @@ typedef void (*ph_fetch_cb)(ph_request *req, const ph_fetch_response *resp, void
 /* The callbacks of a streaming fetch (fetch_stream): the response head,
  * then its body piece by piece as it arrives, then the end. Each runs on
  * the loop thread, never inside fetch_stream(), and not at all after
- * fetch_cancel or once the request has ended (complete(), fail(), an
+ * fetch_cancel or once the request has ended (complete(), complete_failed(), an
  * abort). Inside on_head and on_body the plugin may call fetch_pause,
  * fetch_resume and fetch_cancel on `fetch`, and anything an async
  * request allows (stream_begin, stream_write, complete...). Since 1.4. */
@@ -409,7 +409,7 @@ typedef struct ph_host_api {
      * complete() would be refused (not pending, inside handle() or the
      * abort callback, twice, a sync request, off the loop thread). Loop
      * thread. Since 1.4. */
-    int (*fail)(ph_request *req, const char *why);
+    int (*complete_failed)(ph_request *req, const char *why);
 } ph_host_api;
 
 /* True when the host's table has slot `field` (it may be older). */

@@ -88,7 +88,7 @@ struct ph_request {
 
     bool streaming;       /* stream_begin succeeded */
     bool stream_ended;    /* finished by the plugin */
-    bool failed;          /* fail() succeeded (since 1.4) */
+    bool failed;          /* complete_failed() succeeded (since 1.4) */
     bool stream_over_hw;  /* stream_write returned 1, no drain since */
     size_t stream_writes;
     size_t stream_buffered; /* bytes written since the last drain */
@@ -907,7 +907,7 @@ static void mock_log(const ph_request *req, ph_log_level level, const char *fmt,
 /* Async slots                                                         */
 /* ------------------------------------------------------------------ */
 
-/* True when `slot` (complete or fail) may finish `req` now; records a
+/* True when `slot` (complete or complete_failed) may finish `req` now; records a
  * misuse otherwise. */
 static bool finish_ok(ph_request *req, const char *slot)
 {
@@ -926,7 +926,7 @@ static bool finish_ok(ph_request *req, const char *slot)
         return false;
     case REQ_DONE:
     default:
-        misuse(req, "%s() on a finished request (complete() or fail() twice, or after handle "
+        misuse(req, "%s() on a finished request (complete() or complete_failed() twice, or after handle "
                     "returned PH_OK/PH_ERROR)",
                slot);
         return false;
@@ -953,15 +953,15 @@ static int mock_complete(ph_request *req)
 
 /* ---- 1.4: fail ---- */
 
-static int mock_fail(ph_request *req, const char *why)
+static int mock_complete_failed(ph_request *req, const char *why)
 {
-    if (in_work("fail"))
+    if (in_work("complete_failed"))
         return -1;
     if (!req) {
-        misuse(NULL, "fail() with a NULL request");
+        misuse(NULL, "complete_failed() with a NULL request");
         return -1;
     }
-    if (!finish_ok(req, "fail"))
+    if (!finish_ok(req, "complete_failed"))
         return -1;
     req->state = REQ_DONE;
     req->failed = true;
@@ -969,10 +969,10 @@ static int mock_fail(ph_request *req, const char *why)
     if (req->streaming) {
         /* the host closes the connection without the body's end */
         log_line("host", inst ? inst->settings->route_path : NULL, PH_LOG_WARN,
-                 vformat_str("fail() after stream_begin: %s; cutting the stream short", why ? why : "no reason given"));
+                 vformat_str("complete_failed() after stream_begin: %s; cutting the stream short", why ? why : "no reason given"));
     } else {
         log_line("host", inst ? inst->settings->route_path : NULL, PH_LOG_ERROR,
-                 vformat_str("fail(): %s; answered 500", why ? why : "no reason given"));
+                 vformat_str("complete_failed(): %s; answered 500", why ? why : "no reason given"));
         cJSON *obj = cJSON_CreateObject();
         if (obj && cJSON_AddStringToObject(obj, "error", "internal server error"))
             put_json(req, 500, obj);
@@ -1414,7 +1414,7 @@ static const ph_host_api mock_api = {
     .fetch_stream = mock_fetch_stream,
     .fetch_pause = mock_fetch_pause,
     .fetch_resume = mock_fetch_resume,
-    .fail = mock_fail,
+    .complete_failed = mock_complete_failed,
 };
 
 const ph_host_api *ph_mock_api(void) { return &mock_api; }

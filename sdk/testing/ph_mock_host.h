@@ -21,7 +21,7 @@
  * that runs offloaded work (ph_mock_run_offloads) and the slow reader of a
  * stream (ph_mock_stream_set_high_water / ph_mock_stream_drain). ABI 1.4:
  * the upstream of a streaming fetch, step by step (ph_mock_fetch_head /
- * _body / _end, ph_mock_fetch_paused), and fail() (ph_mock_failed).
+ * _body / _end, ph_mock_fetch_paused), and complete_failed() (ph_mock_failed).
  *
  * A typical test (the plugin's .c file compiled into the test executable):
  *
@@ -431,7 +431,7 @@ size_t ph_mock_offloads_pending(const ph_request *req);
  * buffered, and stream_write returns 1 once they pass the high-water mark.
  * A write after a 1 and before the drain callback is a misuse (the plugin
  * must pause). complete() ends the stream; so does handle() returning PH_OK
- * after stream_begin; fail() (since 1.4) cuts it short. */
+ * after stream_begin; complete_failed() (since 1.4) cuts it short. */
 
 /* Set the high-water mark of every stream: stream_write returns 1 when the
  * buffered bytes exceed `bytes`. SIZE_MAX (the default after reset) means
@@ -449,10 +449,10 @@ bool ph_mock_stream_begun(const ph_request *req);
 
 /* True when the stream was finished by the plugin (complete(), or PH_OK
  * from handle() after stream_begin); false while in flight, aborted, or
- * cut short by fail(). */
+ * cut short by complete_failed(). */
 bool ph_mock_stream_ended(const ph_request *req);
 
-/* True once fail() (since 1.4) succeeded on `req`: the response is final
+/* True once complete_failed() (since 1.4) succeeded on `req`: the response is final
  * (ph_mock_responded), a 500 {"error": "internal server error"} before
  * stream_begin, a stream cut short (the client sees it truncated) after. */
 bool ph_mock_failed(const ph_request *req);

@@ -438,7 +438,7 @@ static void proxy_pauses_the_upstream_while_the_client_is_slow(void **state)
 }
 
 /* After the head the status is on the wire: an upstream failure must not
- * look like a clean end. fail() cuts the stream short. */
+ * look like a clean end. complete_failed() cuts the stream short. */
 static void proxy_cuts_the_answer_short_when_the_upstream_fails_mid_body(void **state)
 {
     (void)state;
