@@ -499,6 +499,37 @@ static void test_refused_port_reports_refused(void **state)
     free_request(r);
 }
 
+/* A name goes through evdns (here answered from /etc/hosts). */
+static void test_a_host_name_is_resolved(void **state)
+{
+    (void)state;
+    FILE *hosts = fopen("/etc/hosts", "r");
+    char line[256];
+    bool listed = false;
+    while (hosts && fgets(line, sizeof line, hosts))
+        listed |= strncmp(line, "127.0.0.1", 9) == 0 && strstr(line, " localhost") != NULL;
+    if (hosts)
+        fclose(hosts);
+    if (!listed) {
+        print_message("/etc/hosts does not map localhost to 127.0.0.1; skipped\n");
+        skip();
+    }
+    ph_request *r = fake_request();
+    char *url = NULL;
+    assert_true(asprintf(&url, "http://localhost:%d/hello", T.port) > 0);
+    ph_fetch_request fr = get(url);
+    outcome o = {0};
+    assert_non_null(ph_fetch_start(r, &fr, record, &o));
+    assert_true(run_until(&o.calls, 1, 5000));
+    assert_int_equal(o.error, PH_FETCH_OK);
+    assert_string_equal(o.body, "hello world");
+    char host[64];
+    snprintf(host, sizeof host, "localhost:%d", T.port);
+    assert_string_equal(T.last_host, host);
+    free(url);
+    free_request(r);
+}
+
 static void test_slow_upstream_times_out(void **state)
 {
     (void)state;
@@ -1199,6 +1230,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_post_body_and_content_length_arrive_upstream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_supported_method_reaches_upstream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_port_reports_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_host_name_is_resolved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_upstream_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_before_reply_never_calls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_right_after_start_never_calls_back, setup, teardown),
