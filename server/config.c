@@ -181,6 +181,7 @@ static const server_key server_keys[] = {
     SK("loop_warn", V_DURATION, loop_warn_ms, 0, 0),
     SK("status_path", V_STRING, status_path, 0, 0),
     SK("upstream_connections", V_INT, upstream_connections, 1, 100000),
+    SKW("upstream_max_body", V_SIZE, upstream_max_body, GIB, "a fetched body is held in memory whole"),
     SK("log_level", V_LOGLEVEL, log_level, 0, 0),
     SK("max_requests", V_INT, max_requests, 0, 2000000000),
     SK("max_worker_rss", V_SIZE, max_worker_rss, 0, 0),
@@ -427,6 +428,7 @@ static void set_defaults(ph_server_conf *s)
     s->timeout_ms = 60000;
     s->loop_warn_ms = 100;
     s->upstream_connections = 256;
+    s->upstream_max_body = 16u << 20;
     s->log_level = PH_LOG_INFO;
     s->load_timeout_ms = 10000;
     s->crash_limit = 3;

@@ -55,6 +55,7 @@ typedef struct ph_server_conf {
     uint64_t timeout_ms;    /* default per-request handler timeout → 504 */
     uint64_t loop_warn_ms;  /* async callbacks longer than this are logged */
     int upstream_connections; /* fetch: open connections per upstream */
+    size_t upstream_max_body; /* fetch: the largest body a whole-response fetch holds */
     char *status_path;      /* built-in JSON status (loop lag, load); NULL = off */
     ph_log_level log_level;
     int max_requests;       /* recycle a worker after this many requests; 0 = never */

@@ -302,6 +302,40 @@ static void api_fetch_cancel(ph_fetch *fetch)
         h->fetch_cancel(fetch);
 }
 
+/* ABI 1.4: the streaming fetch, and failing a pending request. */
+static ph_fetch *api_fetch_stream(ph_request *req, const ph_fetch_request *freq, const ph_fetch_stream_cbs *cbs,
+                                  void *arg)
+{
+    const ph_host_hooks *h;
+    if (!on_loop("fetch_stream()") || !(h = serving("fetch_stream()")))
+        return NULL;
+    return h->fetch_stream(req, freq, cbs, arg);
+}
+
+static int api_fetch_pause(ph_fetch *fetch)
+{
+    const ph_host_hooks *h;
+    if (!on_loop("fetch_pause()") || !(h = serving("fetch_pause()")))
+        return -1;
+    return h->fetch_pause(fetch);
+}
+
+static int api_fetch_resume(ph_fetch *fetch)
+{
+    const ph_host_hooks *h;
+    if (!on_loop("fetch_resume()") || !(h = serving("fetch_resume()")))
+        return -1;
+    return h->fetch_resume(fetch);
+}
+
+static int api_complete_failed(ph_request *req, const char *why)
+{
+    const ph_host_hooks *h;
+    if (!on_loop("complete_failed()") || !(h = serving("complete_failed()")))
+        return -1;
+    return h->complete_failed(req, why);
+}
+
 static int api_offload(ph_request *req, ph_work_fn work, ph_work_done_fn done, void *arg)
 {
     const ph_host_hooks *h;
@@ -406,6 +440,10 @@ static const ph_host_api host_api = {
     .setting_size = api_setting_size,
     .setting_int = api_setting_int,
     .setting_bool = api_setting_bool,
+    .fetch_stream = api_fetch_stream,
+    .fetch_pause = api_fetch_pause,
+    .fetch_resume = api_fetch_resume,
+    .complete_failed = api_complete_failed,
 };
 
 const ph_host_api *ph_host_api_table(void) { return &host_api; }

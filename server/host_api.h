@@ -45,6 +45,12 @@ typedef struct ph_host_hooks {
     int (*stream_begin)(ph_request *req);
     int (*stream_write)(ph_request *req, const void *data, size_t len);
     int (*stream_on_drain)(ph_request *req, ph_drain_cb cb, void *arg);
+    /* since 1.4 */
+    ph_fetch *(*fetch_stream)(ph_request *req, const ph_fetch_request *freq, const ph_fetch_stream_cbs *cbs,
+                              void *arg);
+    int (*fetch_pause)(ph_fetch *fetch);
+    int (*fetch_resume)(ph_fetch *fetch);
+    int (*complete_failed)(ph_request *req, const char *why);
 } ph_host_hooks;
 
 /* Install `hooks` (static storage; NULL uninstalls: those slots then

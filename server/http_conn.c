@@ -491,14 +491,22 @@ static bool advance(ph_conn *c, size_t w)
 /* Write what can be written from the head of the queue. */
 static flush_result flush(ph_conn *c)
 {
-    /* (a finished response whose head is not built yet has bytes to go) */
-    while (c->head && sendable(c, c->head) && (!c->head->resp_head.len || unsent(c->head) > 0)) {
+    /* (a finished response whose head is not built yet has bytes to go;
+     * a stream cut short when all it had was sent has none, but must
+     * still leave the queue and close the connection) */
+    while (c->head && sendable(c, c->head) &&
+           (!c->head->resp_head.len || unsent(c->head) > 0 || c->head->final)) {
         struct iovec iov[MAX_IOV];
         size_t total;
         int n = gather(c, iov, &total);
         if (n < 0) {
             conn_close(c);
             return FLUSH_CLOSED;
+        }
+        if (n == 0) { /* that cut stream: nothing to write */
+            if (!advance(c, 0))
+                return FLUSH_CLOSED;
+            continue;
         }
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {

@@ -55,6 +55,34 @@ static ph_fetch *fetch(ph_request *req, const ph_fetch_request *freq, ph_fetch_c
     return ph_fetch_start(req, freq, cb, arg);
 }
 
+static ph_fetch *fetch_stream(ph_request *req, const ph_fetch_request *freq, const ph_fetch_stream_cbs *cbs,
+                              void *arg)
+{
+    if (!ph_life_allows(req, PH_CALL_ASYNC, "fetch_stream()") || !freq || !cbs)
+        return NULL;
+    return ph_fetch_start_stream(req, freq, cbs, arg);
+}
+
+/* complete_failed(): the async counterpart of handle() returning PH_ERROR. */
+static int complete_failed(ph_request *req, const char *why)
+{
+    if (!ph_life_allows(req, PH_CALL_COMPLETE, "complete_failed()"))
+        return -1;
+    const char *route = req->route ? req->route->path : "(none)";
+    const char *plugin = req->route ? ph_instance_name(req->route->instance) : "host";
+    if (req->streaming) {
+        ph_log_warn("route %s (plugin %s): complete_failed() after stream_begin: %s; cutting the stream short", route, plugin,
+                    why ? why : "no reason given");
+        if (req->conn)
+            ph_conn_stream_end(req, false);
+    } else {
+        ph_log_error("route %s (plugin %s): complete_failed(): %s; answered 500", route, plugin, why ? why : "no reason given");
+        ph_request_set_error(req, 500, "internal server error", NULL);
+    }
+    ph_life_finish(req);
+    return 0;
+}
+
 static int offload(ph_request *req, ph_work_fn work, ph_work_done_fn done, void *arg)
 {
     if (!ph_life_allows(req, PH_CALL_ASYNC, "offload()"))
@@ -98,6 +126,10 @@ static const ph_host_hooks hooks = {
     .stream_begin = stream_begin,
     .stream_write = stream_write,
     .stream_on_drain = stream_on_drain,
+    .fetch_stream = fetch_stream,
+    .fetch_pause = ph_fetch_pause,
+    .fetch_resume = ph_fetch_resume,
+    .complete_failed = complete_failed,
 };
 
 void ph_sdk_calls_install(void) { ph_host_api_set_hooks(&hooks); }

@@ -250,6 +250,7 @@ void ph_server_switch(ph_server *srv, ph_generation *gen)
     ph_log_set_level(sc->log_level);
     ph_watchdog_set_threshold(sc->loop_warn_ms);
     ph_fetch_set_max_connections((unsigned)sc->upstream_connections);
+    ph_fetch_set_max_body(sc->upstream_max_body);
     apply_operator_settings(sc);
     ph_wmetrics_publish(gen);
     ph_generation_unref(old);
@@ -306,6 +307,7 @@ static int setup(ph_server *srv)
     ph_conn_set_limits(sc);
     ph_watchdog_set_threshold(sc->loop_warn_ms);
     ph_fetch_set_max_connections((unsigned)sc->upstream_connections);
+    ph_fetch_set_max_body(sc->upstream_max_body);
     if (ph_watchdog_setup(srv->base) < 0 || ph_fetch_setup(srv->base) < 0 ||
         ph_alog_setup(srv->base, srv->worker_id) < 0)
         return -1;

@@ -1,18 +1,32 @@
 /*
  * proxy - forwards each request to the `upstream` URL and relays the answer.
  *
- * Async: handle() starts api->fetch and returns PH_PENDING; the fetch
- * callback copies status, end-to-end headers and body into the response
- * and completes it. No thread waits on the upstream.
+ * Async: handle() starts the upstream request and returns PH_PENDING; no
+ * thread waits on the upstream. By default the answer is relayed as it
+ * arrives (fetch_stream, ABI 1.4): on the head, the status and end-to-end
+ * headers go out with stream_begin (the body chunked); each body piece is
+ * written with stream_write, and when the client's buffer is above the
+ * high-water mark (stream_write returns 1) the fetch is paused until the
+ * drain callback resumes it, so the upstream is read only as fast as the
+ * client reads: a body of any size costs a bounded buffer. A response
+ * without a body (HEAD, 204, 304) is sent whole when it ends.
  *
- * Settings
+ * Settings (declared: PH_PLUGIN_DECLARE_SETTINGS)
  *   upstream  required, http://host[:port][/path][?query]. Every request of
  *             the route goes to exactly this URL plus the request's raw
  *             query string, joined with '?' (or '&' when the upstream has a
  *             query already). The request path is not appended: one route
  *             forwards to one upstream resource.
- *   timeout   the whole upstream exchange, a duration ("500ms", "2s", a bare
- *             number is seconds); default 30s, 1ms to 1 day.
+ *   timeout   a duration ("500ms", "2s", a bare number is seconds; default
+ *             30s, 1ms to 1 day): streaming, the wait for the upstream's
+ *             head, then the longest silence of the upstream while the
+ *             client keeps up; buffered, the whole upstream exchange. (It is
+ *             also the route's own timeout, which bounds the start of the
+ *             answer.)
+ *   buffer    off (default): stream as above. on: hold the whole upstream
+ *             answer (the server's `upstream_max_body`, default 16 MiB, caps
+ *             it: a larger one is a 502), then send it with its length; an
+ *             upstream failure is then always a clean 502/504.
  *
  * Forwarded: the method, the body, and every end-to-end request header
  * (repeated fields each time): all but the hop-by-hop ones (Connection,
@@ -26,8 +40,13 @@
  * Transfer-Encoding, Upgrade, and any the upstream's Connection header
  * lists) and those the host manages (Content-Length, Date).
  *
- * Errors, each as {"error": "..."}: upstream timeout -> 504; refused,
- * reset, DNS failure, invalid response, or a fetch that cannot start -> 502.
+ * Errors before the head, each as {"error": "..."}: upstream timeout ->
+ * 504; refused, reset, DNS failure, invalid response (an interim 1xx other
+ * than 100 included), a body over upstream_max_body (buffered), or a fetch
+ * that cannot start -> 502; each logged with the fetch's reason. After the
+ * head (streaming), an upstream failure cuts the answer short with complete_failed():
+ * the client's connection closes without the body's end, so it sees a
+ * truncated response, never a clean one.
  * Client gone: the abort callback cancels the fetch and frees the
  * per-request context.
  */
@@ -63,13 +82,16 @@ typedef struct proxy_state {
     size_t upstream_len;
     char query_sep; /* joins the request's query: '?', '&', or 0 (upstream ends in one) */
     uint64_t timeout_ms;
+    int buffer;     /* hold the whole answer (fetch) instead of streaming it */
 } proxy_state;
 
-/* One forwarded request: lives from handle() to the fetch callback or the
- * abort callback, whichever runs (never both). */
+/* One forwarded request: lives from handle() to the end of the fetch (its
+ * callback, or on_end) or the abort callback, whichever runs first (the
+ * other never runs after it). */
 typedef struct proxy_call {
     const proxy_state *st;
-    ph_fetch *fetch;
+    ph_fetch *fetch;  /* NULL once the fetch ended or was cancelled */
+    bool streaming;   /* stream_begin succeeded: the status is on the wire */
 } proxy_call;
 
 /* True when the comma-separated token list `list` (a Connection header
@@ -174,6 +196,20 @@ static int read_upstream(const ph_host_api *api, const ph_settings *settings, pr
     return 0;
 }
 
+/* Read `buffer` (off by default). Returns 0, or -1 after logging why.
+ * Loop thread (init). */
+static int read_buffer(const ph_host_api *api, const ph_settings *settings, proxy_state *st)
+{
+    st->buffer = 0;
+    if (PH_HOST_HAS(api, setting_bool))
+        return api->setting_bool(settings, "buffer", 0, &st->buffer);
+    if (!api->setting(settings, "buffer"))
+        return 0;
+    api->log(NULL, PH_LOG_ERROR, "proxy: route %s: buffer needs setting_bool (SDK ABI 1.2)",
+             api->route_path(settings));
+    return -1;
+}
+
 /* Check the host and the settings. Returns 0, or -1 with the reason
  * logged. Loop thread. */
 static int proxy_init(const ph_host_api *api, const ph_settings *settings, void **state)
@@ -193,7 +229,17 @@ static int proxy_init(const ph_host_api *api, const ph_settings *settings, void 
     st->api = api;
     if (read_upstream(api, settings, st) != 0 ||
         plugin_duration_setting(api, settings, "proxy", "timeout", PROXY_DEFAULT_TIMEOUT_MS, 1,
-                                PLUGIN_DURATION_MAX_MS, &st->timeout_ms) != 0) {
+                                PLUGIN_DURATION_MAX_MS, &st->timeout_ms) != 0 ||
+        read_buffer(api, settings, st) != 0) {
+        free(st->upstream);
+        free(st);
+        return -1;
+    }
+    if (!st->buffer && (!PH_HOST_HAS(api, fetch_stream) || !PH_HOST_HAS(api, fetch_pause) ||
+                        !PH_HOST_HAS(api, fetch_resume) || !PH_HOST_HAS(api, complete_failed))) {
+        api->log(NULL, PH_LOG_ERROR,
+                 "proxy: route %s: streaming needs fetch_stream (SDK ABI 1.4); set buffer = on on an older host",
+                 api->route_path(settings));
         free(st->upstream);
         free(st);
         return -1;
@@ -318,9 +364,10 @@ static void answer_error(const ph_host_api *api, ph_request *req, int status, co
         api->set_status(req, 500);
 }
 
-/* Copy an upstream response into `req`: status, end-to-end headers, body.
- * On failure the response becomes a 502/500 error. Loop thread. */
-static void relay_response(const proxy_state *st, ph_request *req, const ph_fetch_response *resp)
+/* Copy an upstream head into `req`: status and end-to-end headers.
+ * Returns 0, or -1 after answering 502 (an upstream status the host
+ * refuses). Loop thread. */
+static int relay_head(const proxy_state *st, ph_request *req, const ph_fetch_response *resp)
 {
     const ph_host_api *api = st->api;
     const char *connection = NULL;
@@ -332,7 +379,7 @@ static void relay_response(const proxy_state *st, ph_request *req, const ph_fetc
         api->log(req, PH_LOG_WARN, "proxy: upstream %s answered status %d", st->upstream,
                  resp->status);
         answer_error(api, req, 502, "bad gateway: invalid upstream status");
-        return;
+        return -1;
     }
     for (size_t i = 0; i < resp->nheaders; i++) {
         const char *name = resp->headers[2 * i], *value = resp->headers[2 * i + 1];
@@ -342,6 +389,16 @@ static void relay_response(const proxy_state *st, ph_request *req, const ph_fetc
             api->log(req, PH_LOG_WARN, "proxy: upstream header %s not relayed (refused by "
                                        "the host)", name);
     }
+    return 0;
+}
+
+/* Copy a whole upstream response into `req`: status, end-to-end headers,
+ * body. On failure the response becomes a 502/500 error. Loop thread. */
+static void relay_response(const proxy_state *st, ph_request *req, const ph_fetch_response *resp)
+{
+    const ph_host_api *api = st->api;
+    if (relay_head(st, req, resp) != 0)
+        return;
     if (api->set_body(req, resp->body, resp->body_len) != 0) {
         api->log(req, PH_LOG_ERROR, "proxy: no memory for a %zu-byte upstream body",
                  resp->body_len);
@@ -369,7 +426,9 @@ static void relay_failure(const proxy_state *st, ph_request *req, const ph_fetch
         message = "bad gateway: the upstream host name did not resolve";
         break;
     case PH_FETCH_INVALID:
-        message = "bad gateway: invalid upstream response";
+        message = resp->error_text && strstr(resp->error_text, "upstream_max_body")
+                      ? "bad gateway: the upstream response is larger than upstream_max_body"
+                      : "bad gateway: invalid upstream response";
         break;
     default:
         message = "bad gateway: the upstream request failed";
@@ -380,7 +439,7 @@ static void relay_failure(const proxy_state *st, ph_request *req, const ph_fetch
     answer_error(st->api, req, status, message);
 }
 
-/* The fetch's outcome: relay it and complete. Loop thread. */
+/* buffer = on: the fetch's outcome: relay it and complete. Loop thread. */
 static void on_upstream_response(ph_request *req, const ph_fetch_response *resp, void *arg)
 {
     proxy_call *call = arg;
@@ -394,13 +453,110 @@ static void on_upstream_response(ph_request *req, const ph_fetch_response *resp,
         st->api->log(req, PH_LOG_ERROR, "proxy: complete() refused the request");
 }
 
+/* ---- streaming (the default) ---- */
+
+/* Give up the fetch (if still running), finish `req` with `status` and
+ * `message`, free the call. Before stream_begin only. Loop thread. */
+static void stream_answer(proxy_call *call, ph_request *req, int status, const char *message)
+{
+    const ph_host_api *api = call->st->api;
+    if (call->fetch)
+        api->fetch_cancel(call->fetch);
+    if (status)
+        answer_error(api, req, status, message);
+    if (api->complete(req) != 0)
+        api->log(req, PH_LOG_ERROR, "proxy: complete() refused the request");
+    free(call);
+}
+
+/* The client's buffer drained below the low-water mark: read on. */
+static void on_client_drained(ph_request *req, void *arg)
+{
+    proxy_call *call = arg;
+    if (call->fetch && call->st->api->fetch_resume(call->fetch) != 0)
+        call->st->api->log(req, PH_LOG_ERROR, "proxy: fetch_resume() refused");
+}
+
+/* The upstream's head: relay status and headers, and start the stream
+ * unless no body can follow. */
+static void on_upstream_head(ph_request *req, ph_fetch *fetch, const ph_fetch_response *head, void *arg)
+{
+    (void)fetch;
+    proxy_call *call = arg;
+    const ph_host_api *api = call->st->api;
+    if (relay_head(call->st, req, head) != 0) {
+        stream_answer(call, req, 0, NULL); /* relay_head answered 502 */
+        return;
+    }
+    if (head->status == 204 || head->status == 304 || strcmp(api->method(req), "HEAD") == 0)
+        return; /* no body: the whole answer goes out at the end */
+    if (api->stream_begin(req) != 0 || api->stream_on_drain(req, on_client_drained, call) != 0) {
+        api->log(req, PH_LOG_ERROR, "proxy: cannot stream the answer of %s", call->st->upstream);
+        stream_answer(call, req, 500, "cannot stream the answer");
+        return;
+    }
+    call->streaming = true;
+}
+
+/* A piece of the upstream's body: to the client, pausing the upstream while
+ * the client's buffer is full. */
+static void on_upstream_body(ph_request *req, ph_fetch *fetch, const void *data, size_t len, void *arg)
+{
+    proxy_call *call = arg;
+    const ph_host_api *api = call->st->api;
+    if (!call->streaming)
+        return; /* a body where none may be: the host's framing says it ends */
+    int rc = api->stream_write(req, data, len);
+    if (rc < 0) {
+        api->fetch_cancel(fetch);
+        call->fetch = NULL;
+        if (api->complete_failed(req, "proxy: cannot write to the client") != 0)
+            api->log(req, PH_LOG_ERROR, "proxy: complete_failed() refused the request");
+        free(call);
+        return;
+    }
+    if (rc == 1 && api->fetch_pause(fetch) != 0)
+        api->log(req, PH_LOG_ERROR, "proxy: fetch_pause() refused");
+}
+
+/* The upstream's answer ended: a clean end completes it; a failure before
+ * the head is a 502/504, after it the stream is cut short. */
+static void on_upstream_end(ph_request *req, const ph_fetch_response *end, void *arg)
+{
+    proxy_call *call = arg;
+    const proxy_state *st = call->st;
+    call->fetch = NULL; /* gone with this callback */
+    if (end->error == PH_FETCH_OK) {
+        stream_answer(call, req, 0, NULL);
+        return;
+    }
+    if (!call->streaming) {
+        relay_failure(st, req, end);
+        stream_answer(call, req, 0, NULL);
+        return;
+    }
+    st->api->log(req, PH_LOG_WARN, "proxy: upstream %s failed mid-body (%d): %s; the client's answer is cut short",
+                 st->upstream, (int)end->error, end->error_text ? end->error_text : "");
+    if (st->api->complete_failed(req, "the upstream failed mid-body") != 0)
+        st->api->log(req, PH_LOG_ERROR, "proxy: complete_failed() refused the request");
+    free(call);
+}
+
+static const ph_fetch_stream_cbs stream_cbs = {
+    .struct_size = sizeof(ph_fetch_stream_cbs),
+    .on_head = on_upstream_head,
+    .on_body = on_upstream_body,
+    .on_end = on_upstream_end,
+};
+
 /* The client left (or the route timed out) first: stop the fetch, free the
  * call. Loop thread. */
 static void on_client_gone(ph_request *req, void *arg)
 {
     (void)req;
     proxy_call *call = arg;
-    call->st->api->fetch_cancel(call->fetch);
+    if (call->fetch)
+        call->st->api->fetch_cancel(call->fetch);
     free(call);
 }
 
@@ -433,7 +589,9 @@ static int proxy_handle(void *state, ph_request *req)
                              .body_len = body_len,
                              .timeout_ms = st->timeout_ms};
     call->st = st;
-    call->fetch = api->fetch(req, &freq, on_upstream_response, call);
+    call->streaming = false;
+    call->fetch = st->buffer ? api->fetch(req, &freq, on_upstream_response, call)
+                             : api->fetch_stream(req, &freq, &stream_cbs, call);
     free(url); /* fetch copied these */
     free(headers);
     free(xff);
@@ -453,4 +611,6 @@ static int proxy_handle(void *state, ph_request *req)
     return PH_PENDING;
 }
 
-PH_PLUGIN_DECLARE("proxy", "1.0.0", PH_MODE_ASYNC, proxy_init, proxy_fini, proxy_handle)
+static const char *const proxy_settings[] = {"upstream", "timeout", "buffer", NULL};
+
+PH_PLUGIN_DECLARE_SETTINGS("proxy", "1.1.0", PH_MODE_ASYNC, proxy_init, proxy_fini, proxy_handle, proxy_settings)

@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define PH_ABI_MAJOR 1
-#define PH_ABI_MINOR 3
+#define PH_ABI_MINOR 4
 #define PH_ABI_VERSION ((uint32_t)((PH_ABI_MAJOR << 16) | PH_ABI_MINOR))
 #define PH_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define PH_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
@@ -95,11 +95,12 @@ typedef void (*ph_timer_cb)(ph_request *req, void *arg);
  *             header, body, path_param, header_count, header_at,
  *             client_addr), log, timer_cancel and fetch_cancel on handles
  *             that are still valid
- *   refused   complete() (the host finishes the request when the callback
- *             returns), the response builders (set_status, add_header,
- *             set_body, respond_json, respond_error: nothing is sent),
- *             and new work: timer_start, timer_repeat, fetch, offload,
- *             on_abort, stream_begin, stream_write, stream_on_drain.
+ *   refused   complete() and complete_failed() (the host finishes the request when
+ *             the callback returns), the response builders (set_status,
+ *             add_header, set_body, respond_json, respond_error: nothing
+ *             is sent), and new work: timer_start, timer_repeat, fetch,
+ *             fetch_stream, offload, on_abort, stream_begin, stream_write,
+ *             stream_on_drain.
  *             Each returns -1 (or NULL) and the host logs it; the mock
  *             host records it as a misuse.
  * After the callback returns, `req` is gone. */
@@ -135,7 +136,9 @@ typedef enum ph_fetch_error {
     PH_FETCH_TIMEOUT = 2,   /* timeout_ms passed: answer 504 */
     PH_FETCH_RESET = 3,     /* connection reset or closed mid-response */
     PH_FETCH_DNS = 4,       /* name did not resolve */
-    PH_FETCH_INVALID = 5,   /* bad URL, scheme other than http, bad response */
+    PH_FETCH_INVALID = 5,   /* bad URL, scheme other than http, bad response (malformed,
+                               a 1xx other than 100, a head over 64 KiB, a body over
+                               upstream_max_body) */
 } ph_fetch_error;
 
 /* The outcome, valid only during the callback. */
@@ -153,6 +156,36 @@ typedef struct ph_fetch_response {
 /* Called once on the loop thread with the outcome of a fetch (not called
  * after fetch_cancel or when the request was aborted). */
 typedef void (*ph_fetch_cb)(ph_request *req, const ph_fetch_response *resp, void *arg);
+
+/* ---- types of ABI 1.4 ---- */
+
+/* The callbacks of a streaming fetch (fetch_stream): the response head,
+ * then its body piece by piece as it arrives, then the end. Each runs on
+ * the loop thread, never inside fetch_stream(), and not at all after
+ * fetch_cancel or once the request has ended (complete(), complete_failed(), an
+ * abort). Inside on_head and on_body the plugin may call fetch_pause,
+ * fetch_resume and fetch_cancel on `fetch`, and anything an async
+ * request allows (stream_begin, stream_write, complete...). Since 1.4. */
+typedef struct ph_fetch_stream_cbs {
+    uint32_t struct_size; /* sizeof(ph_fetch_stream_cbs) */
+    /* The final response's status and headers (a 100 Continue before them
+     * is skipped), at most once: `head` has error PH_FETCH_OK, status,
+     * nheaders and headers (the upstream's, framing ones included), an
+     * empty body; it is valid during the call only. Required. */
+    void (*on_head)(ph_request *req, ph_fetch *fetch, const ph_fetch_response *head, void *arg);
+    /* `len` (> 0) more bytes of body, chunked framing removed; `data` is
+     * valid during the call only. Not called while the fetch is paused.
+     * Required. */
+    void (*on_body)(ph_request *req, ph_fetch *fetch, const void *data, size_t len, void *arg);
+    /* The end, exactly once unless cancelled: `end->error` PH_FETCH_OK
+     * when the whole body arrived, else why it failed; after on_head a
+     * failure means the body is cut short (PH_FETCH_RESET when the
+     * upstream closed early, PH_FETCH_TIMEOUT, PH_FETCH_INVALID for bad
+     * framing). end->status is the head's status, 0 when no head came;
+     * no headers, no body. The fetch handle is gone when it runs.
+     * Required. */
+    void (*on_end)(ph_request *req, const ph_fetch_response *end, void *arg);
+} ph_fetch_stream_cbs;
 
 /*
  * The host function table. Handed to init(); valid until fini() returns.
@@ -273,12 +306,18 @@ typedef struct ph_host_api {
     /* Send an HTTP/1.1 request to another server (connections to the same
      * host:port are reused). The host sets Host (unless given) and
      * Content-Length, and drops a plugin's Content-Length, Transfer-Encoding
-     * and Expect. `cb` runs once with the outcome, always later from the
-     * loop, never inside fetch(). Returns the fetch (valid until its
-     * callback runs or it is cancelled) or NULL when it could not be
-     * started (bad URL or method, no memory: logged). Loop thread. Since 1.1. */
+     * and Expect. A 100 Continue before the answer is skipped; any other
+     * 1xx is PH_FETCH_INVALID. The whole body is held in memory up to the
+     * server's `upstream_max_body` (default 16 MiB): a larger one is
+     * PH_FETCH_INVALID (fetch_stream has no such cap). `cb` runs once with
+     * the outcome, always later from the loop, never inside fetch().
+     * Returns the fetch (valid until its callback runs or it is cancelled)
+     * or NULL when it could not be started (bad URL or method, no memory:
+     * logged). Loop thread. Since 1.1. */
     ph_fetch *(*fetch)(ph_request *req, const ph_fetch_request *freq, ph_fetch_cb cb, void *arg);
-    /* Cancel a fetch whose callback has not run. Loop thread. Since 1.1. */
+    /* Cancel a fetch whose callback has not run (for fetch_stream: whose
+     * on_end has not run; also from inside its on_head or on_body): no
+     * callback of it runs afterwards. Loop thread. Since 1.1. */
     void (*fetch_cancel)(ph_fetch *fetch);
 
     /* Run `work(arg)` on the sync pool (the route's own when its section
@@ -336,6 +375,42 @@ typedef struct ph_host_api {
     int (*setting_int)(const ph_settings *s, const char *key, long def, long min, long max, long *out);
     /* true/false, yes/no, on/off or 1/0 (any case) into 1 or 0. Since 1.2. */
     int (*setting_bool)(const ph_settings *s, const char *key, int def, int *out);
+
+    /* ---- since 1.4: streaming fetch, and failing a pending request ---- */
+
+    /* Like fetch(), but the response is handed over as it arrives (see
+     * ph_fetch_stream_cbs), never held whole: a body of any size costs a
+     * bounded buffer. `cbs` is copied. freq->timeout_ms (0 = 30 s) bounds
+     * the wait for the response head; after the head it bounds each
+     * silence of the upstream while the fetch is not paused (no limit
+     * while paused). Returns the fetch (valid until on_end runs or it is
+     * cancelled) or NULL when it could not be started (bad URL, method or
+     * header, a callback missing, no memory, or the request state refuses
+     * new work: logged). Loop thread. Since 1.4. */
+    ph_fetch *(*fetch_stream)(ph_request *req, const ph_fetch_request *freq, const ph_fetch_stream_cbs *cbs,
+                              void *arg);
+    /* Back-pressure: stop reading the upstream's response; no on_body runs
+     * until fetch_resume (what was read stays buffered, a bounded amount;
+     * the upstream then waits on TCP flow control). Pausing before the
+     * head holds the head back too (its deadline keeps running). Returns
+     * 0, or -1 (logged) for a fetch started with fetch(), a NULL fetch, or
+     * off the loop thread. Idempotent. Loop thread. Since 1.4. */
+    int (*fetch_pause)(ph_fetch *fetch);
+    /* Read on: buffered body is delivered from the loop (never inside this
+     * call), then what arrives. Returns 0 or -1 like fetch_pause. Loop
+     * thread. Since 1.4. */
+    int (*fetch_resume)(ph_fetch *fetch);
+    /* Finish a pending async request as failed: the counterpart of
+     * handle() returning PH_ERROR, for a request whose handle() returned
+     * PH_PENDING. Before stream_begin the client gets 500; after it the
+     * stream is cut short: the connection closes without the body's end
+     * (no terminating chunk), so the client sees a truncated response,
+     * never a clean one. `why` (may be NULL) is logged with the route and
+     * plugin. Everything complete() ends ends too. Returns 0, or -1 when
+     * complete() would be refused (not pending, inside handle() or the
+     * abort callback, twice, a sync request, off the loop thread). Loop
+     * thread. Since 1.4. */
+    int (*complete_failed)(ph_request *req, const char *why);
 } ph_host_api;
 
 /* True when the host's table has slot `field` (it may be older). */

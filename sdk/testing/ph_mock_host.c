@@ -88,6 +88,7 @@ struct ph_request {
 
     bool streaming;       /* stream_begin succeeded */
     bool stream_ended;    /* finished by the plugin */
+    bool failed;          /* complete_failed() succeeded (since 1.4) */
     bool stream_over_hw;  /* stream_write returned 1, no drain since */
     size_t stream_writes;
     size_t stream_buffered; /* bytes written since the last drain */
@@ -124,6 +125,12 @@ struct ph_fetch {
     void *arg;
     struct ph_timer *timeout;
     fetch_state state;
+    /* fetch_stream (since 1.4) */
+    bool streaming;
+    ph_fetch_stream_cbs scb;
+    bool paused;
+    bool head_sent;
+    int head_status;
 };
 
 /* An offloaded job: `work` still runs after its request ended (as on the
@@ -216,6 +223,17 @@ static char *vformat(const char *fmt, va_list ap)
     char *s = malloc((size_t)n + 1);
     if (s)
         vsnprintf(s, (size_t)n + 1, fmt, ap);
+    return s;
+}
+
+/* A malloc'ed formatted string, or NULL. */
+static char *vformat_str(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *vformat_str(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = vformat(fmt, ap);
+    va_end(ap);
     return s;
 }
 
@@ -889,6 +907,32 @@ static void mock_log(const ph_request *req, ph_log_level level, const char *fmt,
 /* Async slots                                                         */
 /* ------------------------------------------------------------------ */
 
+/* True when `slot` (complete or complete_failed) may finish `req` now; records a
+ * misuse otherwise. */
+static bool finish_ok(ph_request *req, const char *slot)
+{
+    switch (req->state) {
+    case REQ_PENDING:
+        return true;
+    case REQ_IN_HANDLE:
+        misuse(req, "%s() inside handle(): build the response and return PH_OK (or PH_ERROR) instead", slot);
+        return false;
+    case REQ_NEW:
+        misuse(req, "%s() on a request that was never handled", slot);
+        return false;
+    case REQ_ABORTING:
+    case REQ_ABORTED:
+        misuse(req, "%s() %s", slot, not_in_flight(req->state));
+        return false;
+    case REQ_DONE:
+    default:
+        misuse(req, "%s() on a finished request (complete() or complete_failed() twice, or after handle "
+                    "returned PH_OK/PH_ERROR)",
+               slot);
+        return false;
+    }
+}
+
 static int mock_complete(ph_request *req)
 {
     if (in_work("complete"))
@@ -898,28 +942,44 @@ static int mock_complete(ph_request *req)
         return -1;
     }
     req->complete_calls++;
-    switch (req->state) {
-    case REQ_PENDING:
-        break;
-    case REQ_IN_HANDLE:
-        misuse(req, "complete() inside handle(): build the response and return PH_OK instead");
+    if (!finish_ok(req, "complete"))
         return -1;
-    case REQ_NEW:
-        misuse(req, "complete() on a request that was never handled");
-        return -1;
-    case REQ_ABORTING:
-    case REQ_ABORTED:
-        misuse(req, "complete() %s", not_in_flight(req->state));
-        return -1;
-    case REQ_DONE:
-    default:
-        misuse(req, "complete() on a finished request (called twice, or after handle "
-                    "returned PH_OK/PH_ERROR)");
-        return -1;
-    }
     req->state = REQ_DONE;
     if (req->streaming)
         req->stream_ended = true;
+    end_primitives(req, false);
+    return 0;
+}
+
+/* ---- 1.4: fail ---- */
+
+static int mock_complete_failed(ph_request *req, const char *why)
+{
+    if (in_work("complete_failed"))
+        return -1;
+    if (!req) {
+        misuse(NULL, "complete_failed() with a NULL request");
+        return -1;
+    }
+    if (!finish_ok(req, "complete_failed"))
+        return -1;
+    req->state = REQ_DONE;
+    req->failed = true;
+    const ph_mock_instance *inst = current_inst(req);
+    if (req->streaming) {
+        /* the host closes the connection without the body's end */
+        log_line("host", inst ? inst->settings->route_path : NULL, PH_LOG_WARN,
+                 vformat_str("complete_failed() after stream_begin: %s; cutting the stream short", why ? why : "no reason given"));
+    } else {
+        log_line("host", inst ? inst->settings->route_path : NULL, PH_LOG_ERROR,
+                 vformat_str("complete_failed(): %s; answered 500", why ? why : "no reason given"));
+        cJSON *obj = cJSON_CreateObject();
+        if (obj && cJSON_AddStringToObject(obj, "error", "internal server error"))
+            put_json(req, 500, obj);
+        else
+            req->status = 500;
+        cJSON_Delete(obj);
+    }
     end_primitives(req, false);
     return 0;
 }
@@ -1084,19 +1144,15 @@ static struct ph_fetch *fetch_copy(const char *method, const char *url,
     return f;
 }
 
-static ph_fetch *mock_fetch(ph_request *req, const ph_fetch_request *freq, ph_fetch_cb cb,
-                            void *arg)
+/* fetch() and fetch_stream(): `slot` names the one called; the
+ * callbacks were checked. */
+static ph_fetch *start_fetch(const char *slot, ph_request *req, const ph_fetch_request *freq, ph_fetch_cb cb,
+                             const ph_fetch_stream_cbs *scb, void *arg)
 {
-    if (!async_ok(req, "fetch"))
-        return NULL;
-    if (!freq || !cb) {
-        misuse(req, "fetch() with a NULL %s", freq ? "callback" : "ph_fetch_request");
-        return NULL;
-    }
     if (!FREQ_HAS(freq, url)) {
-        misuse(req, "fetch(): ph_fetch_request.struct_size is %u; set it to "
+        misuse(req, "%s(): ph_fetch_request.struct_size is %u; set it to "
                     "sizeof(ph_fetch_request)",
-               (unsigned)freq->struct_size);
+               slot, (unsigned)freq->struct_size);
         return NULL;
     }
     const char *method = freq->method ? freq->method : "GET";
@@ -1105,9 +1161,10 @@ static ph_fetch *mock_fetch(ph_request *req, const ph_fetch_request *freq, ph_fe
     size_t body_len = FREQ_HAS(freq, body_len) ? freq->body_len : 0;
     uint64_t timeout_ms = FREQ_HAS(freq, timeout_ms) ? freq->timeout_ms : 0;
     if (!freq->url || !is_token(method) || (body_len && !body)) {
-        misuse(req, "fetch() with %s", !freq->url        ? "a NULL url"
-                                       : !is_token(method) ? "a method that is not a token"
-                                                           : "body_len > 0 and a NULL body");
+        misuse(req, "%s() with %s", slot,
+               !freq->url          ? "a NULL url"
+               : !is_token(method) ? "a method that is not a token"
+                                   : "body_len > 0 and a NULL body");
         return NULL;
     }
     long nheaders = count_fetch_headers(req, headers);
@@ -1128,6 +1185,9 @@ static ph_fetch *mock_fetch(ph_request *req, const ph_fetch_request *freq, ph_fe
     f->cb = cb;
     f->arg = arg;
     f->state = FETCH_PENDING;
+    f->streaming = scb != NULL;
+    if (scb)
+        f->scb = *scb;
     f->timeout = add_timer(req, timeout_ms ? timeout_ms : FETCH_DEFAULT_TIMEOUT_MS, 0, NULL,
                            NULL, f);
     if (!f->timeout) {
@@ -1140,6 +1200,72 @@ static ph_fetch *mock_fetch(ph_request *req, const ph_fetch_request *freq, ph_fe
     pthread_mutex_unlock(&g.lock);
     return f;
 }
+
+static ph_fetch *mock_fetch(ph_request *req, const ph_fetch_request *freq, ph_fetch_cb cb,
+                            void *arg)
+{
+    if (!async_ok(req, "fetch"))
+        return NULL;
+    if (!freq || !cb) {
+        misuse(req, "fetch() with a NULL %s", freq ? "callback" : "ph_fetch_request");
+        return NULL;
+    }
+    return start_fetch("fetch", req, freq, cb, NULL, arg);
+}
+
+/* ---- 1.4: streaming fetch ---- */
+
+static ph_fetch *mock_fetch_stream(ph_request *req, const ph_fetch_request *freq,
+                                   const ph_fetch_stream_cbs *cbs, void *arg)
+{
+    if (!async_ok(req, "fetch_stream"))
+        return NULL;
+    if (!freq || !cbs) {
+        misuse(req, "fetch_stream() with a NULL %s", freq ? "ph_fetch_stream_cbs" : "ph_fetch_request");
+        return NULL;
+    }
+    if (cbs->struct_size < offsetof(ph_fetch_stream_cbs, on_end) + sizeof cbs->on_end || !cbs->on_head ||
+        !cbs->on_body || !cbs->on_end) {
+        misuse(req, "fetch_stream(): ph_fetch_stream_cbs needs struct_size = sizeof(ph_fetch_stream_cbs) and "
+                    "on_head, on_body and on_end");
+        return NULL;
+    }
+    ph_fetch_stream_cbs copy = {0};
+    memcpy(&copy, cbs, cbs->struct_size < sizeof copy ? cbs->struct_size : sizeof copy);
+    return start_fetch("fetch_stream", req, freq, NULL, &copy, arg);
+}
+
+/* fetch_pause / fetch_resume: `slot` names the one called. */
+static int set_paused(ph_fetch *f, bool paused, const char *slot)
+{
+    if (in_work(slot))
+        return -1;
+    if (!f) {
+        misuse(NULL, "%s() with a NULL fetch", slot);
+        return -1;
+    }
+    pthread_mutex_lock(&g.lock);
+    fetch_state state = f->state;
+    bool streaming = f->streaming;
+    if (state == FETCH_PENDING && streaming)
+        f->paused = paused;
+    pthread_mutex_unlock(&g.lock);
+    if (!streaming) {
+        misuse(f->req, "%s() on a fetch started with fetch(): only fetch_stream() fetches pause", slot);
+        return -1;
+    }
+    if (state != FETCH_PENDING) {
+        misuse(f->req, "%s() on a fetch that has ended (on_end ran, or it was cancelled): the real host has "
+                       "freed it",
+               slot);
+        return -1;
+    }
+    return 0;
+}
+
+static int mock_fetch_pause(ph_fetch *f) { return set_paused(f, true, "fetch_pause"); }
+
+static int mock_fetch_resume(ph_fetch *f) { return set_paused(f, false, "fetch_resume"); }
 
 static void mock_fetch_cancel(ph_fetch *f)
 {
@@ -1285,6 +1411,10 @@ static const ph_host_api mock_api = {
     .setting_size = ph_mock_setting_size,
     .setting_int = ph_mock_setting_int,
     .setting_bool = ph_mock_setting_bool,
+    .fetch_stream = mock_fetch_stream,
+    .fetch_pause = mock_fetch_pause,
+    .fetch_resume = mock_fetch_resume,
+    .complete_failed = mock_complete_failed,
 };
 
 const ph_host_api *ph_mock_api(void) { return &mock_api; }
@@ -1912,11 +2042,15 @@ static bool fetch_take(struct ph_fetch *f)
     return pending;
 }
 
-/* Run the callback of a claimed fetch with `resp`. */
+/* Run the final callback of a claimed fetch with `resp` (on_end for a
+ * streaming one). */
 static void fetch_deliver(struct ph_fetch *f, const ph_fetch_response *resp)
 {
     tl_inst = f->req ? f->req->inst : NULL;
-    f->cb(f->req, resp, f->arg);
+    if (f->streaming)
+        f->scb.on_end(f->req, resp, f->arg);
+    else
+        f->cb(f->req, resp, f->arg);
     tl_inst = NULL;
 }
 
@@ -1928,6 +2062,7 @@ static int fetch_fail(struct ph_fetch *f, ph_fetch_error error, const char *text
     ph_fetch_response resp = {.struct_size = sizeof resp,
                               .error = error,
                               .error_text = text ? text : "",
+                              .status = f->head_sent ? f->head_status : 0,
                               .headers = (const char *const[]){NULL},
                               .body = ""};
     fetch_deliver(f, &resp);
@@ -1979,7 +2114,10 @@ int ph_mock_fetch_get(const ph_fetch *f, ph_mock_fetch_info *out)
                                 .body = f->body,
                                 .body_len = f->body_len,
                                 .timeout_ms = f->timeout_ms,
-                                .pending = f->state == FETCH_PENDING};
+                                .pending = f->state == FETCH_PENDING,
+                                .streaming = f->streaming,
+                                .paused = f->paused,
+                                .head_sent = f->head_sent};
     pthread_mutex_unlock(&g.lock);
     return 0;
 }
@@ -1995,39 +2133,59 @@ const char *ph_mock_fetch_header(const ph_fetch *f, const char *name)
     return NULL;
 }
 
-int ph_mock_fetch_respond(ph_fetch *f, int status, const char *const *headers, const void *body,
-                          size_t len)
+/* Copies of a header list (name, value, ..., NULL) that die with the
+ * callback, so a plugin keeping a pointer into them after it returns trips
+ * AddressSanitizer. Returns the copy and the pair count in *npairs, or
+ * NULL (odd list, no memory). Free with free_strings. */
+static char **copy_strings(const char *const *headers, size_t *npairs)
 {
-    if (!f || (len && !body))
-        return -1;
     size_t nstrings = 0;
     while (headers && headers[nstrings])
         nstrings++;
     if (nstrings % 2 != 0)
+        return NULL;
+    char **copy = calloc(nstrings + 1, sizeof *copy);
+    for (size_t i = 0; copy && i < nstrings; i++) {
+        if (!(copy[i] = dup_str(headers[i]))) {
+            for (size_t k = 0; k < i; k++)
+                free(copy[k]);
+            free(copy);
+            return NULL;
+        }
+    }
+    *npairs = nstrings / 2;
+    return copy;
+}
+
+static void free_strings(char **strings)
+{
+    for (size_t i = 0; strings && strings[i]; i++)
+        free(strings[i]);
+    free(strings);
+}
+
+int ph_mock_fetch_respond(ph_fetch *f, int status, const char *const *headers, const void *body,
+                          size_t len)
+{
+    if (!f || (len && !body) || f->streaming)
         return -1;
-    /* Copies that die with the callback, so a plugin keeping a pointer into
-     * the response after it returns trips AddressSanitizer. */
-    char **hcopy = calloc(nstrings + 1, sizeof *hcopy);
-    char *bcopy = dup_mem(body, len);
-    bool ok = hcopy && bcopy;
-    for (size_t i = 0; ok && i < nstrings; i++)
-        ok = (hcopy[i] = dup_str(headers[i])) != NULL;
+    size_t npairs = 0;
+    char **hcopy = copy_strings(headers, &npairs);
+    char *bcopy = dup_mem(body, len); /* dies with the callback too */
     int rc = -1;
-    if (ok && fetch_take(f)) {
+    if (hcopy && bcopy && fetch_take(f)) {
         ph_fetch_response resp = {.struct_size = sizeof resp,
                                   .error = PH_FETCH_OK,
                                   .error_text = "",
                                   .status = status,
-                                  .nheaders = nstrings / 2,
+                                  .nheaders = npairs,
                                   .headers = (const char *const *)hcopy,
                                   .body = bcopy,
                                   .body_len = len};
         fetch_deliver(f, &resp);
         rc = 0;
     }
-    for (size_t i = 0; hcopy && i < nstrings; i++)
-        free(hcopy[i]);
-    free(hcopy);
+    free_strings(hcopy);
     free(bcopy);
     return rc;
 }
@@ -2037,6 +2195,94 @@ int ph_mock_fetch_fail(ph_fetch *f, ph_fetch_error error, const char *error_text
     if (!f || error == PH_FETCH_OK)
         return -1;
     return fetch_fail(f, error, error_text);
+}
+
+/* A streaming fetch still waiting, in the head phase (`want_head`) or
+ * past it. */
+static bool stream_phase(const struct ph_fetch *f, bool want_head)
+{
+    pthread_mutex_lock(&g.lock);
+    bool ok = f->streaming && f->state == FETCH_PENDING && f->head_sent != want_head;
+    pthread_mutex_unlock(&g.lock);
+    return ok;
+}
+
+int ph_mock_fetch_head(ph_fetch *f, int status, const char *const *headers)
+{
+    if (!f || !stream_phase(f, true))
+        return -1;
+    size_t npairs = 0;
+    char **copy = copy_strings(headers, &npairs);
+    if (!copy)
+        return -1;
+    pthread_mutex_lock(&g.lock);
+    f->head_sent = true;
+    f->head_status = status;
+    f->timeout->state = TIMER_CANCELLED; /* the mock plays no silence limit */
+    pthread_mutex_unlock(&g.lock);
+    ph_fetch_response head = {.struct_size = sizeof head,
+                              .error = PH_FETCH_OK,
+                              .error_text = "",
+                              .status = status,
+                              .nheaders = npairs,
+                              .headers = (const char *const *)copy,
+                              .body = "",
+                              .body_len = 0};
+    tl_inst = f->req ? f->req->inst : NULL;
+    f->scb.on_head(f->req, f, &head, f->arg);
+    tl_inst = NULL;
+    free_strings(copy);
+    return 0;
+}
+
+int ph_mock_fetch_body(ph_fetch *f, const void *data, size_t len)
+{
+    if (!f || !data || !len || !stream_phase(f, false))
+        return -1;
+    pthread_mutex_lock(&g.lock);
+    bool paused = f->paused;
+    pthread_mutex_unlock(&g.lock);
+    if (paused)
+        return 1; /* the host would not read it now */
+    char *copy = dup_mem(data, len); /* dies with the callback */
+    if (!copy)
+        return -1;
+    tl_inst = f->req ? f->req->inst : NULL;
+    f->scb.on_body(f->req, f, copy, len, f->arg);
+    tl_inst = NULL;
+    free(copy);
+    return 0;
+}
+
+int ph_mock_fetch_end(ph_fetch *f)
+{
+    if (!f || !stream_phase(f, false))
+        return -1;
+    pthread_mutex_lock(&g.lock);
+    bool paused = f->paused;
+    pthread_mutex_unlock(&g.lock);
+    if (paused)
+        return 1;
+    if (!fetch_take(f))
+        return -1;
+    ph_fetch_response end = {.struct_size = sizeof end,
+                             .error = PH_FETCH_OK,
+                             .error_text = "",
+                             .status = f->head_status,
+                             .headers = (const char *const[]){NULL},
+                             .body = ""};
+    fetch_deliver(f, &end);
+    return 0;
+}
+
+bool ph_mock_fetch_paused(const ph_fetch *f)
+{
+    if (!f)
+        return false;
+    pthread_mutex_lock(&g.lock);
+    bool paused = f->paused && f->state == FETCH_PENDING;
+    pthread_mutex_unlock(&g.lock);
+    return paused;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2167,6 +2413,8 @@ int ph_mock_stream_drain(ph_request *req)
 bool ph_mock_stream_begun(const ph_request *req) { return req && req->streaming; }
 
 bool ph_mock_stream_ended(const ph_request *req) { return req && req->stream_ended; }
+
+bool ph_mock_failed(const ph_request *req) { return req && req->failed; }
 
 size_t ph_mock_stream_writes(const ph_request *req) { return req ? req->stream_writes : 0; }
 

@@ -19,7 +19,9 @@
  * by the test; the test plays the client going away (ph_mock_abort), the
  * upstream server of every fetch (ph_mock_fetch_respond / _fail), the pool
  * that runs offloaded work (ph_mock_run_offloads) and the slow reader of a
- * stream (ph_mock_stream_set_high_water / ph_mock_stream_drain).
+ * stream (ph_mock_stream_set_high_water / ph_mock_stream_drain). ABI 1.4:
+ * the upstream of a streaming fetch, step by step (ph_mock_fetch_head /
+ * _body / _end, ph_mock_fetch_paused), and complete_failed() (ph_mock_failed).
  *
  * A typical test (the plugin's .c file compiled into the test executable):
  *
@@ -93,7 +95,7 @@ PH_EXPORT const ph_plugin *ph_plugin_entry(void);
  * kept become invalid. */
 void ph_mock_reset(void);
 
-/* The host table the mock hands to init(): every slot up to ABI 1.2 filled,
+/* The host table the mock hands to init(): every slot up to ABI 1.4 filled,
  * struct_size = sizeof(ph_host_api), abi_version = PH_ABI_VERSION. To play
  * a 1.0 host, copy it and set struct_size = offsetof(ph_host_api,
  * path_param). Static storage; never NULL. */
@@ -331,6 +333,9 @@ typedef struct ph_mock_fetch_info {
     size_t body_len;
     uint64_t timeout_ms;        /* as passed: 0 means the host's 30 s */
     bool pending;               /* false once answered, failed or cancelled */
+    bool streaming;             /* started with fetch_stream (since 1.4) */
+    bool paused;                /* fetch_pause in effect (since 1.4) */
+    bool head_sent;             /* ph_mock_fetch_head played (since 1.4) */
 } ph_mock_fetch_info;
 
 /* Number of fetches of `req` (all requests when NULL) still waiting. */
@@ -351,13 +356,45 @@ const char *ph_mock_fetch_header(const ph_fetch *fetch, const char *name);
  * error PH_FETCH_OK, `status`, `headers` (name, value, ..., NULL; NULL for
  * none) and `len` bytes of `body` (may be NULL when len is 0). Returns 0, or
  * -1 when the fetch is not waiting (already answered, cancelled, aborted:
- * nothing is called). Loop thread. */
+ * nothing is called) or is a streaming one (use the drivers below). Loop
+ * thread. */
 int ph_mock_fetch_respond(ph_fetch *fetch, int status, const char *const *headers,
                           const void *body, size_t len);
 
 /* Fail a waiting fetch: run the callback with `error` (not PH_FETCH_OK) and
- * `error_text` ("" when NULL). Returns 0 or -1 as ph_mock_fetch_respond. */
+ * `error_text` ("" when NULL); for a streaming fetch, on_end, before or
+ * after its head (status: the head's, 0 before it), paused or not.
+ * Returns 0 or -1 as ph_mock_fetch_respond (streaming fetches included). */
 int ph_mock_fetch_fail(ph_fetch *fetch, ph_fetch_error error, const char *error_text);
+
+/* ---- streaming fetch (fetch_stream, since 1.4) ----
+ *
+ * The test plays the upstream of a fetch_stream in steps: the head, body
+ * pieces, the end (or ph_mock_fetch_fail at any point). The fetch's
+ * time-out (timeout_ms, 30 000 when 0) runs on the virtual clock until the
+ * head is played; the mock plays no silence limit after it. A paused fetch
+ * takes no body and no end (the host would not read them): the drivers
+ * return 1 and deliver nothing. fetch_pause / fetch_resume on a fetch
+ * started with fetch(), or on one that ended, are misuses. */
+
+/* Deliver the head: on_head with `status` and `headers` (name, value,
+ * ..., NULL; NULL for none; copies that die with the callback). Returns 0,
+ * or -1 when `fetch` is not a waiting streaming fetch without a head. */
+int ph_mock_fetch_head(ph_fetch *fetch, int status, const char *const *headers);
+
+/* Deliver `len` (> 0) bytes of body to on_body (a copy that dies with the
+ * callback). Returns 0, 1 when the fetch is paused (nothing delivered:
+ * resume it first), or -1 when it is not a waiting streaming fetch past
+ * its head. */
+int ph_mock_fetch_body(ph_fetch *fetch, const void *data, size_t len);
+
+/* The body is complete: on_end with PH_FETCH_OK and the head's status.
+ * Returns 0, 1 when paused (nothing delivered), or -1 as
+ * ph_mock_fetch_body. */
+int ph_mock_fetch_end(ph_fetch *fetch);
+
+/* True while the plugin has the (waiting) fetch paused. */
+bool ph_mock_fetch_paused(const ph_fetch *fetch);
 
 /* ------------------------------------------------------------------ */
 /* Offload (since 1.1)                                                 */
@@ -394,7 +431,7 @@ size_t ph_mock_offloads_pending(const ph_request *req);
  * buffered, and stream_write returns 1 once they pass the high-water mark.
  * A write after a 1 and before the drain callback is a misuse (the plugin
  * must pause). complete() ends the stream; so does handle() returning PH_OK
- * after stream_begin. */
+ * after stream_begin; complete_failed() (since 1.4) cuts it short. */
 
 /* Set the high-water mark of every stream: stream_write returns 1 when the
  * buffered bytes exceed `bytes`. SIZE_MAX (the default after reset) means
@@ -411,8 +448,14 @@ int ph_mock_stream_drain(ph_request *req);
 bool ph_mock_stream_begun(const ph_request *req);
 
 /* True when the stream was finished by the plugin (complete(), or PH_OK
- * from handle() after stream_begin); false while in flight or aborted. */
+ * from handle() after stream_begin); false while in flight, aborted, or
+ * cut short by complete_failed(). */
 bool ph_mock_stream_ended(const ph_request *req);
+
+/* True once complete_failed() (since 1.4) succeeded on `req`: the response is final
+ * (ph_mock_responded), a 500 {"error": "internal server error"} before
+ * stream_begin, a stream cut short (the client sees it truncated) after. */
+bool ph_mock_failed(const ph_request *req);
 
 /* Number of stream_write calls that succeeded (returned 0 or 1). */
 size_t ph_mock_stream_writes(const ph_request *req);

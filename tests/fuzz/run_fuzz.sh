@@ -5,7 +5,7 @@
 # under BUILD/fuzz-work/. A crash, leak, sanitizer report or a harness
 # check failing is a failure; its input is kept in BUILD/fuzz-work/.
 #
-#   tests/fuzz/run_fuzz.sh [SECONDS [HARNESS...]]     (HARNESS: http_conn params router config)
+#   tests/fuzz/run_fuzz.sh [SECONDS [HARNESS...]]     (HARNESS: http_conn params router config fetch_parse)
 #   FUZZ_BUILD=build-fuzz-long tests/fuzz/run_fuzz.sh 900 http_conn params
 #
 # Prints one line per harness: "fuzz <name>: PASS|FAIL <runs> runs, cov <n> ft <n>, corpus <n>"
@@ -14,7 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-20}
 shift || true
-HARNESSES=${*:-http_conn params router config}
+HARNESSES=${*:-http_conn params router config fetch_parse}
 BUILD=${FUZZ_BUILD:-build-fuzz}
 PARALLEL=${FUZZ_JOBS:-2}
 

@@ -2,7 +2,8 @@
  * found each fault, reversed.
  *   1. a plugin's 1xx never reaches the wire, and behind an upstream that
  *      sends 103 before its answer (one pooled connection) no client gets
- *      another's response;
+ *      another's response; an upstream's 100 Continue before its 200 is
+ *      skipped (apart or in one write) and the 200 relayed;
  *   2. %00 in a path or query parameter is 400 (no smuggled parameter, no
  *      over-read), and nothing of an earlier request shows in a later one;
  *   3. duplicate Host, obs-fold, a bad chunk ending and a space in a field
@@ -107,12 +108,16 @@ static void test_a_plugin_1xx_never_reaches_the_wire(void **state)
     free(log);
 }
 
-/* The upstream: per request, "103 Early Hints", a pause, then a 200 whose
- * body is the request target. Keep-alive; loopback only; bounded. */
+/* The upstream: per request, an interim response (`interim`: "103 Early
+ * Hints" by default), a pause, then a 200 whose body is the request
+ * target; with `one_write` the interim and the 200 go out in one write,
+ * no pause. Keep-alive; loopback only; bounded. */
 static struct {
     int listen_fd;
     int port;
     atomic_bool stop;
+    const char *interim;
+    bool one_write;
 } up;
 
 static void *upstream_conn(void *arg)
@@ -133,13 +138,16 @@ static void *upstream_conn(void *arg)
         while ((end = strstr(buf, "\r\n\r\n")) != NULL) {
             char target[512] = "?";
             sscanf(buf, "%*s %511s", target);
-            const char *early = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
-            if (write(fd, early, strlen(early)) < 0)
-                goto out;
-            usleep(20 * 1000);
+            const char *early = up.interim;
+            if (!up.one_write) {
+                if (write(fd, early, strlen(early)) < 0)
+                    goto out;
+                usleep(20 * 1000);
+                early = "";
+            }
             char resp[1024];
-            int m = snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(target),
-                             target);
+            int m = snprintf(resp, sizeof resp, "%sHTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", early,
+                             strlen(target), target);
             if (write(fd, resp, (size_t)m) < 0)
                 goto out;
             size_t used = (size_t)(end + 4 - buf);
@@ -172,12 +180,11 @@ static void *upstream_accept(void *arg)
     return NULL;
 }
 
-/* Behind the proxy, one pooled upstream connection, two concurrent
- * clients x 10 rounds: each gets its own answer or a 502 - never a bare
- * 103, never another client's body (the probe: 0 of 40 got their own). */
-static void test_no_response_crosses_behind_a_1xx_upstream(void **state)
+/* Start the upstream thread on an ephemeral loopback port (up.port). */
+static pthread_t upstream_start(const char *interim, bool one_write)
 {
-    (void)state;
+    up.interim = interim;
+    up.one_write = one_write;
     up.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(up.listen_fd >= 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -189,7 +196,25 @@ static void test_no_response_crosses_behind_a_1xx_upstream(void **state)
     atomic_store(&up.stop, false);
     pthread_t acceptor;
     assert_int_equal(pthread_create(&acceptor, NULL, upstream_accept, NULL), 0);
+    return acceptor;
+}
 
+static void upstream_stop(pthread_t acceptor)
+{
+    atomic_store(&up.stop, true);
+    pthread_join(acceptor, NULL);
+    close(up.listen_fd);
+}
+
+#define EARLY_HINTS "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+
+/* Behind the proxy, one pooled upstream connection, two concurrent
+ * clients x 10 rounds: each gets its own answer or a 502 - never a bare
+ * 103, never another client's body (the probe: 0 of 40 got their own). */
+static void test_no_response_crosses_behind_a_1xx_upstream(void **state)
+{
+    (void)state;
+    pthread_t acceptor = upstream_start(EARLY_HINTS, false);
     char routes[512];
     snprintf(routes, sizeof routes, "[route /px]\nplugin = proxy\nmethods = GET\nupstream = http://127.0.0.1:%d/up\n\n",
              up.port);
@@ -228,9 +253,40 @@ static void test_no_response_crosses_behind_a_1xx_upstream(void **state)
                   errors);
     assert_int_equal(own + errors, 20);
     it_server_stop(s);
-    atomic_store(&up.stop, true);
-    pthread_join(acceptor, NULL);
-    close(up.listen_fd);
+    upstream_stop(acceptor);
+}
+
+/* A 100 Continue before the answer is skipped by the outbound client:
+ * written apart from the 200 or in the same write, several times over one
+ * pooled connection, the proxy relays the 200 with its body. */
+static void test_100_continue_then_200_is_relayed(void **state)
+{
+    (void)state;
+    for (int one_write = 0; one_write < 2; one_write++) {
+        pthread_t acceptor = upstream_start("HTTP/1.1 100 Continue\r\n\r\n", one_write);
+        char routes[512];
+        snprintf(routes, sizeof routes,
+                 "[route /px]\nplugin = proxy\nmethods = GET, POST\nupstream = http://127.0.0.1:%d/up\n\n", up.port);
+        it_server *s = start_rules("upstream_connections = 1\n", routes);
+        for (int i = 0; i < 5; i++) {
+            char raw[160], want[32];
+            snprintf(raw, sizeof raw, "GET /px?n=%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
+            snprintf(want, sizeof want, "/up?n=%d", i);
+            it_response r;
+            assert_int_equal(it_request(s->port, raw, &r, false), IT_OK);
+            it_assert_status(&r, 200);
+            assert_string_equal(r.body, want);
+            it_response_free(&r);
+        }
+        it_response r;
+        assert_int_equal(it_request(s->port, "POST /px HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi", &r, false),
+                         IT_OK);
+        it_assert_status(&r, 200);
+        assert_string_equal(r.body, "/up");
+        it_response_free(&r);
+        it_server_stop(s);
+        upstream_stop(acceptor);
+    }
 }
 
 /* ---- 2. parameters ---- */
@@ -364,6 +420,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         IT_TEST(test_a_plugin_1xx_never_reaches_the_wire),
         IT_TEST(test_no_response_crosses_behind_a_1xx_upstream),
+        IT_TEST(test_100_continue_then_200_is_relayed),
         IT_TEST(test_percent_00_in_a_parameter_is_400),
         IT_TEST(test_nothing_of_an_earlier_request_shows_later),
         IT_TEST(test_http_rules_are_400_and_close),

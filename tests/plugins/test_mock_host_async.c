@@ -1,7 +1,9 @@
 /* test_mock_host_async.c - the ABI 1.1 slots of the SDK mock host
  * (sdk/testing/ph_mock_host.c): path parameters, abort, repeating timers,
  * fetch, offload and streaming, their test drivers, and the misuses the
- * mock reports for them. Uses the probe plugin of mock_probe.h. */
+ * mock reports for them; and the 1.4 ones: fetch_stream with pause and
+ * resume (ph_mock_fetch_head / _body / _end) and complete_failed(). Uses the probe
+ * plugin of mock_probe.h. */
 #include "mock_probe.h"
 
 #include <pthread.h>
@@ -869,6 +871,189 @@ static void mock_aborted_stream_is_not_ended(void **state)
     finish_probe(req);
 }
 
+/* ---- 1.4: streaming fetch and fail ---- */
+
+static struct {
+    int heads, ends;
+    int status;
+    char body[64];
+    size_t body_len;
+    ph_fetch_error error;
+    int end_status;
+    bool pause_on_body;
+} st;
+
+static void st_head(ph_request *req, ph_fetch *fetch, const ph_fetch_response *head, void *arg)
+{
+    (void)req;
+    (void)fetch;
+    (void)arg;
+    st.heads++;
+    st.status = head->status;
+    assert_int_equal(head->nheaders, 1);
+    assert_string_equal(head->headers[0], "X-Up");
+}
+
+static void st_body(ph_request *req, ph_fetch *fetch, const void *data, size_t len, void *arg)
+{
+    (void)req;
+    (void)arg;
+    memcpy(st.body + st.body_len, data, len);
+    st.body_len += len;
+    if (st.pause_on_body)
+        assert_int_equal(probe_api->fetch_pause(fetch), 0);
+}
+
+static void st_end(ph_request *req, const ph_fetch_response *end, void *arg)
+{
+    (void)arg;
+    st.ends++;
+    st.error = end->error;
+    st.end_status = end->status;
+    assert_int_equal(probe_api->complete(req), 0);
+}
+
+static const ph_fetch_stream_cbs st_cbs = {
+    .struct_size = sizeof(ph_fetch_stream_cbs), .on_head = st_head, .on_body = st_body, .on_end = st_end};
+
+static int start_fetch_stream(const ph_host_api *api, ph_request *req)
+{
+    ph_fetch_request freq = {.struct_size = sizeof freq, .url = "http://up.test/s", .timeout_ms = 1000};
+    seen.fetch = api->fetch_stream(req, &freq, &st_cbs, NULL);
+    return PH_PENDING;
+}
+
+static void mock_fetch_stream_plays_head_body_end_and_pause(void **state)
+{
+    (void)state;
+    memset(&st, 0, sizeof st);
+    assert_true(PH_HOST_HAS(ph_mock_api(), fetch_stream));
+    assert_true(PH_HOST_HAS(ph_mock_api(), complete_failed));
+    int rc;
+    ph_request *req = run_probe(&probe_async, "/", start_fetch_stream, &rc);
+    ph_fetch *f = seen.fetch;
+    assert_non_null(f);
+    ph_mock_fetch_info info;
+    assert_int_equal(ph_mock_fetch_get(f, &info), 0);
+    assert_true(info.streaming);
+    assert_false(info.head_sent);
+    /* not past the head: no body, no end; respond is for fetch() only */
+    assert_int_equal(ph_mock_fetch_body(f, "x", 1), -1);
+    assert_int_equal(ph_mock_fetch_end(f), -1);
+    assert_int_equal(ph_mock_fetch_respond(f, 200, NULL, NULL, 0), -1);
+    const char *headers[] = {"X-Up", "1", NULL};
+    assert_int_equal(ph_mock_fetch_head(f, 206, headers), 0);
+    assert_int_equal(ph_mock_fetch_head(f, 206, headers), -1); /* once */
+    assert_int_equal(st.heads, 1);
+    assert_int_equal(st.status, 206);
+    assert_int_equal(ph_mock_run_timers(5000), 0); /* no time-out after the head */
+    st.pause_on_body = true;
+    assert_int_equal(ph_mock_fetch_body(f, "ab", 2), 0);
+    assert_true(ph_mock_fetch_paused(f));
+    assert_int_equal(ph_mock_fetch_body(f, "cd", 2), 1); /* held back */
+    assert_int_equal(ph_mock_fetch_end(f), 1);
+    assert_int_equal(probe_api->fetch_resume(f), 0);
+    assert_false(ph_mock_fetch_paused(f));
+    st.pause_on_body = false;
+    assert_int_equal(ph_mock_fetch_body(f, "cd", 2), 0);
+    assert_int_equal(ph_mock_fetch_end(f), 0);
+    assert_int_equal(st.ends, 1);
+    assert_int_equal(st.error, PH_FETCH_OK);
+    assert_int_equal(st.end_status, 206);
+    assert_memory_equal(st.body, "abcd", 4);
+    assert_int_equal(ph_mock_fetch_pending(NULL), 0);
+    /* the fetch has ended: pausing it is a misuse */
+    assert_int_equal(probe_api->fetch_pause(f), -1);
+    assert_one_misuse("fetch_pause() on a fetch that has ended");
+    finish_probe(req);
+    forget_misuses();
+}
+
+static void mock_fetch_stream_times_out_before_its_head_and_fails_after(void **state)
+{
+    (void)state;
+    memset(&st, 0, sizeof st);
+    int rc;
+    ph_request *req = run_probe(&probe_async, "/", start_fetch_stream, &rc);
+    ph_mock_run_timers(999);
+    assert_int_equal(st.ends, 0);
+    ph_mock_run_timers(1);
+    assert_int_equal(st.ends, 1);
+    assert_int_equal(st.error, PH_FETCH_TIMEOUT);
+    assert_int_equal(st.end_status, 0);
+    finish_probe(req);
+
+    memset(&st, 0, sizeof st);
+    req = run_probe(&probe_async, "/", start_fetch_stream, &rc);
+    const char *headers[] = {"X-Up", "1", NULL};
+    assert_int_equal(ph_mock_fetch_head(seen.fetch, 200, headers), 0);
+    assert_int_equal(ph_mock_fetch_fail(seen.fetch, PH_FETCH_RESET, "cut"), 0);
+    assert_int_equal(st.error, PH_FETCH_RESET);
+    assert_int_equal(st.end_status, 200);
+    finish_probe(req);
+}
+
+static int pause_a_whole_fetch(const ph_host_api *api, ph_request *req)
+{
+    ph_fetch_request freq = {.struct_size = sizeof freq, .url = "http://up.test/"};
+    seen.fetch = api->fetch(req, &freq, note_fetch, NULL);
+    seen.rc[0] = api->fetch_pause(seen.fetch);
+    ph_fetch_stream_cbs bad = st_cbs;
+    bad.on_end = NULL;
+    seen.str[0] = (const char *)api->fetch_stream(req, &freq, &bad, NULL);
+    return PH_PENDING;
+}
+
+static void mock_flags_fetch_stream_misuses(void **state)
+{
+    (void)state;
+    int rc;
+    ph_request *req = run_probe(&probe_async, "/", pause_a_whole_fetch, &rc);
+    assert_int_equal(seen.rc[0], -1);
+    assert_null(seen.str[0]);
+    assert_int_equal(ph_mock_misuse_count(), 2);
+    assert_non_null(strstr(ph_mock_misuse(0), "only fetch_stream() fetches pause"));
+    assert_non_null(strstr(ph_mock_misuse(1), "on_head, on_body and on_end"));
+    finish_probe(req);
+    forget_misuses();
+}
+
+static int begin_stream(const ph_host_api *api, ph_request *req)
+{
+    seen.rc[0] = api->stream_begin(req);
+    seen.rc[1] = api->stream_write(req, "so far", 6);
+    return PH_PENDING;
+}
+
+/* complete_failed() finishes a pending request: a 500 before stream_begin, a stream
+ * cut short after it; refused where complete() is. */
+static void mock_fail_answers_500_or_cuts_the_stream(void **state)
+{
+    (void)state;
+    int rc;
+    ph_request *req = run_probe(&probe_async, "/", start_get, &rc);
+    assert_int_equal(probe_api->complete_failed(req, "broken"), 0);
+    assert_true(ph_mock_failed(req));
+    assert_true(ph_mock_responded(req));
+    assert_int_equal(ph_mock_response_status(req), 500);
+    assert_int_equal(ph_mock_fetch_pending(NULL), 0); /* its work ended with it */
+    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "complete_failed(): broken"), 1);
+    assert_int_equal(probe_api->complete_failed(req, "again"), -1);
+    assert_one_misuse("complete_failed() on a finished request");
+    finish_probe(req);
+    forget_misuses();
+
+    req = run_probe(&probe_async, "/", begin_stream, &rc);
+    assert_int_equal(seen.rc[0], 0);
+    assert_int_equal(probe_api->complete_failed(req, NULL), 0);
+    assert_true(ph_mock_failed(req));
+    assert_false(ph_mock_stream_ended(req)); /* cut short, not ended */
+    assert_int_equal(ph_mock_response_status(req), 200);
+    assert_string_equal(ph_mock_response_body(req, NULL), "so far");
+    assert_int_equal(ph_mock_misuse_count(), 0);
+    finish_probe(req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -901,6 +1086,10 @@ int main(void)
         ASYNC_TEST(mock_flags_stream_misuses),
         ASYNC_TEST(mock_flags_streaming_from_a_sync_plugin),
         ASYNC_TEST(mock_aborted_stream_is_not_ended),
+        ASYNC_TEST(mock_fetch_stream_plays_head_body_end_and_pause),
+        ASYNC_TEST(mock_fetch_stream_times_out_before_its_head_and_fails_after),
+        ASYNC_TEST(mock_flags_fetch_stream_misuses),
+        ASYNC_TEST(mock_fail_answers_500_or_cuts_the_stream),
     };
     return cmocka_run_group_tests_name("sdk mock host, ABI 1.1", tests, NULL, NULL);
 }

@@ -1,8 +1,11 @@
 /* test_proxy.c - the proxy plugin (plugins/proxy/proxy.c) through the mock
  * host: the upstream URL it builds, what it forwards and drops, how it
- * relays the upstream's answer, 502/504 on failures, cancellation when the
- * client leaves, and the settings init refuses. The test plays the upstream
- * with ph_mock_fetch_respond / ph_mock_fetch_fail. */
+ * relays the upstream's answer as it arrives (the head, body pieces with
+ * back-pressure, the end; a failure after the head cuts the answer short),
+ * buffer = on (a whole-response fetch), 502/504 on failures, cancellation
+ * when the client leaves, and the settings init refuses. The test plays
+ * the upstream with ph_mock_fetch_head / _body / _end / _fail (streaming)
+ * and ph_mock_fetch_respond (buffer = on). */
 #include "mock_fixture.h"
 
 #include <cjson/cJSON.h>
@@ -14,6 +17,16 @@
 static ph_mock_instance *load(ph_settings **s, const char *upstream, const char *timeout)
 {
     return mock_load(s, "/api", "upstream", upstream, "timeout", timeout, NULL);
+}
+
+/* Play a whole upstream answer on a streaming fetch: the head, the body in
+ * one piece (when len > 0), the end. */
+static void upstream_answers(ph_fetch *f, int status, const char *const *headers, const void *body, size_t len)
+{
+    assert_int_equal(ph_mock_fetch_head(f, status, headers), 0);
+    if (len)
+        assert_int_equal(ph_mock_fetch_body(f, body, len), 0);
+    assert_int_equal(ph_mock_fetch_end(f), 0);
 }
 
 /* Handle `req` and expect one fetch started; returns it. */
@@ -37,7 +50,8 @@ static void assert_fetches(const char *upstream, const char *target, const char 
     assert_int_equal(ph_mock_fetch_get(f, &info), 0);
     assert_string_equal(info.url, url);
     assert_string_equal(info.method, "GET");
-    assert_int_equal(ph_mock_fetch_respond(f, 204, NULL, NULL, 0), 0);
+    assert_true(info.streaming);
+    upstream_answers(f, 204, NULL, NULL, 0);
     ph_mock_request_free(req);
     mock_unload(inst, s);
 }
@@ -213,8 +227,10 @@ static void proxy_relays_status_end_to_end_headers_and_body(void **state)
                              "Trailer", "X-Sum",
                              "TE", "trailers",
                              NULL};
-    assert_int_equal(ph_mock_fetch_respond(f, 201, headers, "a,b\n1,2", 7), 0);
+    upstream_answers(f, 201, headers, "a,b\n1,2", 7);
 
+    assert_true(ph_mock_stream_begun(req));
+    assert_true(ph_mock_stream_ended(req));
     assert_true(ph_mock_responded(req));
     assert_int_equal(ph_mock_complete_calls(req), 1);
     assert_int_equal(ph_mock_response_status(req), 201);
@@ -244,7 +260,7 @@ static void proxy_relays_an_upstream_error_status_as_is(void **state)
     ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
     ph_request *req = ph_mock_request_new("GET", "/api?id=9");
     const char *headers[] = {"Content-Type", "application/json", NULL};
-    assert_int_equal(ph_mock_fetch_respond(forward(inst, req), 404, headers, "{\"e\":1}", 7), 0);
+    upstream_answers(forward(inst, req), 404, headers, "{\"e\":1}", 7);
     assert_int_equal(ph_mock_response_status(req), 404);
     assert_string_equal(ph_mock_response_body(req, NULL), "{\"e\":1}");
     ph_mock_request_free(req);
@@ -334,7 +350,7 @@ static void proxy_abort_cancels_the_fetch_and_frees_its_context(void **state)
     assert_int_equal(ph_mock_abort(req), 0);
     assert_int_equal(ph_mock_abort_calls(req), 1);
     assert_int_equal(ph_mock_fetch_pending(NULL), 0);
-    assert_int_equal(ph_mock_fetch_respond(f, 200, NULL, "late", 4), -1); /* nobody listens */
+    assert_int_equal(ph_mock_fetch_head(f, 200, NULL), -1); /* nobody listens */
     assert_int_equal(ph_mock_run_timers(60000), 0);
     assert_false(ph_mock_responded(req));
     assert_int_equal(ph_mock_complete_calls(req), 0);
@@ -357,13 +373,238 @@ static void proxy_serves_overlapping_requests_independently(void **state)
     ph_mock_fetch_info info;
     ph_mock_fetch_get(fb, &info);
     assert_string_equal(info.url, UPSTREAM "?who=b");
-    assert_int_equal(ph_mock_fetch_respond(fb, 200, NULL, "B", 1), 0);
+    upstream_answers(fb, 200, NULL, "B", 1);
     assert_int_equal(ph_mock_fetch_fail(fa, PH_FETCH_REFUSED, "refused"), 0);
     assert_string_equal(ph_mock_response_body(b, NULL), "B");
     assert_int_equal(ph_mock_response_status(a), 502);
     ph_mock_request_free(a);
     ph_mock_request_free(b);
     mock_unload(inst, s);
+}
+
+/* ---- streaming ---- */
+
+static void proxy_streams_the_body_as_it_arrives(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+    ph_request *req = ph_mock_request_new("GET", "/api");
+    ph_fetch *f = forward(inst, req);
+    const char *headers[] = {"Content-Type", "text/plain", "Content-Length", "6", NULL};
+    assert_int_equal(ph_mock_fetch_head(f, 200, headers), 0);
+    assert_true(ph_mock_stream_begun(req)); /* the head is out before any body */
+    assert_false(ph_mock_responded(req));
+    assert_int_equal(ph_mock_fetch_body(f, "ab", 2), 0);
+    assert_string_equal(ph_mock_response_body(req, NULL), "ab");
+    assert_int_equal(ph_mock_fetch_body(f, "cdef", 4), 0);
+    assert_int_equal(ph_mock_stream_writes(req), 2);
+    assert_false(ph_mock_responded(req));
+    assert_int_equal(ph_mock_fetch_end(f), 0);
+    assert_true(ph_mock_stream_ended(req));
+    assert_int_equal(ph_mock_complete_calls(req), 1);
+    assert_string_equal(ph_mock_response_body(req, NULL), "abcdef");
+    assert_string_equal(ph_mock_response_header(req, "Content-Type"), "text/plain");
+    assert_null(ph_mock_response_header(req, "Content-Length")); /* the host frames the stream */
+    ph_mock_request_free(req);
+    mock_unload(inst, s);
+}
+
+/* stream_write says the client's buffer is full: the fetch pauses (the
+ * upstream's next piece is not taken) until the drain callback. */
+static void proxy_pauses_the_upstream_while_the_client_is_slow(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+    ph_request *req = ph_mock_request_new("GET", "/api");
+    ph_fetch *f = forward(inst, req);
+    ph_mock_stream_set_high_water(4);
+    assert_int_equal(ph_mock_fetch_head(f, 200, NULL), 0);
+    assert_int_equal(ph_mock_fetch_body(f, "123", 3), 0);
+    assert_false(ph_mock_fetch_paused(f));
+    assert_int_equal(ph_mock_fetch_body(f, "45", 2), 0); /* 5 > 4: stream_write returned 1 */
+    assert_true(ph_mock_fetch_paused(f));
+    assert_int_equal(ph_mock_fetch_body(f, "6", 1), 1); /* not read while paused */
+    assert_int_equal(ph_mock_fetch_end(f), 1);
+    assert_int_equal(ph_mock_stream_drain(req), 1);     /* the client caught up */
+    assert_false(ph_mock_fetch_paused(f));
+    assert_int_equal(ph_mock_fetch_body(f, "6", 1), 0);
+    assert_int_equal(ph_mock_fetch_end(f), 0);
+    assert_true(ph_mock_stream_ended(req));
+    assert_string_equal(ph_mock_response_body(req, NULL), "123456");
+    ph_mock_request_free(req);
+    mock_unload(inst, s);
+}
+
+/* After the head the status is on the wire: an upstream failure must not
+ * look like a clean end. complete_failed() cuts the stream short. */
+static void proxy_cuts_the_answer_short_when_the_upstream_fails_mid_body(void **state)
+{
+    (void)state;
+    static const ph_fetch_error errors[] = {PH_FETCH_RESET, PH_FETCH_TIMEOUT, PH_FETCH_INVALID};
+    for (size_t i = 0; i < sizeof errors / sizeof *errors; i++) {
+        ph_mock_reset();
+        ph_settings *s;
+        ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+        ph_request *req = ph_mock_request_new("GET", "/api");
+        ph_fetch *f = forward(inst, req);
+        assert_int_equal(ph_mock_fetch_head(f, 200, NULL), 0);
+        assert_int_equal(ph_mock_fetch_body(f, "part", 4), 0);
+        assert_int_equal(ph_mock_fetch_fail(f, errors[i], "closed before the response was complete"), 0);
+        assert_true(ph_mock_responded(req));
+        assert_true(ph_mock_failed(req));
+        assert_false(ph_mock_stream_ended(req));
+        assert_int_equal(ph_mock_complete_calls(req), 0);
+        assert_int_equal(ph_mock_response_status(req), 200);
+        assert_string_equal(ph_mock_response_body(req, NULL), "part");
+        assert_int_equal(ph_mock_log_find(PH_LOG_WARN, "the client's answer is cut short"), 1);
+        assert_int_equal(ph_mock_log_find(PH_LOG_WARN, "closed before the response was complete"), 1);
+        assert_int_equal(ph_mock_misuse_count(), 0);
+        ph_mock_request_free(req);
+        mock_unload(inst, s);
+    }
+}
+
+/* A HEAD, a 204 or a 304 has no body: relayed whole at the end, not
+ * streamed (a stream would add chunked framing to a body-less answer). */
+static void proxy_sends_bodyless_answers_whole(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *method;
+        int status;
+    } cases[] = {{"HEAD", 200}, {"GET", 204}, {"GET", 304}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ph_settings *s;
+        ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+        ph_request *req = ph_mock_request_new(cases[i].method, "/api");
+        ph_fetch *f = forward(inst, req);
+        ph_mock_fetch_info info;
+        ph_mock_fetch_get(f, &info);
+        assert_string_equal(info.method, cases[i].method);
+        const char *headers[] = {"ETag", "\"v1\"", NULL};
+        assert_int_equal(ph_mock_fetch_head(f, cases[i].status, headers), 0);
+        assert_false(ph_mock_stream_begun(req));
+        assert_false(ph_mock_responded(req));
+        assert_int_equal(ph_mock_fetch_end(f), 0);
+        assert_true(ph_mock_responded(req));
+        assert_int_equal(ph_mock_complete_calls(req), 1);
+        assert_int_equal(ph_mock_response_status(req), cases[i].status);
+        assert_string_equal(ph_mock_response_header(req, "ETag"), "\"v1\"");
+        ph_mock_request_free(req);
+        mock_unload(inst, s);
+    }
+}
+
+static void proxy_answers_502_for_a_status_the_host_refuses(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+    ph_request *req = ph_mock_request_new("GET", "/api");
+    ph_fetch *f = forward(inst, req);
+    assert_int_equal(ph_mock_fetch_head(f, 700, NULL), 0);
+    assert_int_equal(ph_mock_fetch_pending(NULL), 0); /* cancelled from its on_head */
+    assert_int_equal(ph_mock_response_status(req), 502);
+    assert_error_body(req, "bad gateway");
+    assert_int_equal(ph_mock_complete_calls(req), 1);
+    ph_mock_request_free(req);
+    mock_unload(inst, s);
+}
+
+static void proxy_client_gone_mid_stream_cancels_the_fetch(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = load(&s, UPSTREAM, NULL);
+    ph_request *req = ph_mock_request_new("GET", "/api");
+    ph_fetch *f = forward(inst, req);
+    assert_int_equal(ph_mock_fetch_head(f, 200, NULL), 0);
+    assert_int_equal(ph_mock_fetch_body(f, "x", 1), 0);
+    assert_int_equal(ph_mock_abort(req), 0);
+    assert_int_equal(ph_mock_fetch_pending(NULL), 0);
+    assert_int_equal(ph_mock_fetch_body(f, "y", 1), -1);
+    ph_mock_request_free(req);
+    mock_unload(inst, s);
+}
+
+/* ---- buffer = on ---- */
+
+static void proxy_buffered_relays_the_whole_answer(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = mock_load(&s, "/api", "upstream", UPSTREAM, "buffer", "on", NULL);
+    ph_request *req = ph_mock_request_new("GET", "/api");
+    ph_fetch *f = forward(inst, req);
+    ph_mock_fetch_info info;
+    ph_mock_fetch_get(f, &info);
+    assert_false(info.streaming);
+    const char *headers[] = {"Content-Type", "text/plain", NULL};
+    assert_int_equal(ph_mock_fetch_respond(f, 200, headers, "whole", 5), 0);
+    assert_false(ph_mock_stream_begun(req));
+    assert_int_equal(ph_mock_complete_calls(req), 1);
+    assert_string_equal(ph_mock_response_body(req, NULL), "whole");
+    ph_mock_request_free(req);
+    mock_unload(inst, s);
+}
+
+/* The host fails a whole-response fetch past upstream_max_body: a 502
+ * that says so. */
+static void proxy_buffered_answers_502_past_upstream_max_body(void **state)
+{
+    (void)state;
+    ph_settings *s;
+    ph_mock_instance *inst = mock_load(&s, "/api", "upstream", UPSTREAM, "buffer", "yes", NULL);
+    ph_request *req = ph_mock_request_new("GET", "/api");
+    assert_int_equal(ph_mock_fetch_fail(forward(inst, req), PH_FETCH_INVALID,
+                                        "the response body from 127.0.0.1:9000 is over upstream_max_body (1048576 "
+                                        "bytes)"),
+                     0);
+    assert_int_equal(ph_mock_response_status(req), 502);
+    assert_error_body(req, "bad gateway: the upstream response is larger than upstream_max_body");
+    assert_int_equal(ph_mock_log_find(PH_LOG_WARN, "over upstream_max_body"), 1);
+    ph_mock_request_free(req);
+    mock_unload(inst, s);
+}
+
+/* ---- settings and hosts ---- */
+
+static void proxy_declares_its_settings(void **state)
+{
+    (void)state;
+    const char *const *keys = ph_plugin_entry()->settings;
+    assert_non_null(keys);
+    assert_string_equal(keys[0], "upstream");
+    assert_string_equal(keys[1], "timeout");
+    assert_string_equal(keys[2], "buffer");
+    assert_null(keys[3]);
+    /* so a misspelt key is refused instead of silently ignored */
+    mock_assert_init_refuses("unknown key 'upstrem'", "/api", "upstream", UPSTREAM, "upstrem", "x", NULL);
+    mock_assert_init_refuses("buffer", "/api", "upstream", UPSTREAM, "buffer", "maybe", NULL);
+}
+
+/* A 1.3 host has no fetch_stream: the proxy refuses to stream there, and
+ * works with buffer = on. */
+static void proxy_needs_abi_1_4_to_stream(void **state)
+{
+    (void)state;
+    ph_host_api old = *ph_mock_api();
+    old.struct_size = offsetof(ph_host_api, fetch_stream);
+    ph_settings *s = ph_mock_settings_new("/api", "upstream", UPSTREAM, NULL);
+    ph_mock_instance *inst;
+    assert_int_not_equal(ph_mock_init_with_api(&old, ph_plugin_entry(), s, &inst), 0);
+    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "ABI 1.4"), 1);
+    assert_int_equal(ph_mock_settings_set(s, "buffer", "on"), 0);
+    assert_int_equal(ph_mock_init_with_api(&old, ph_plugin_entry(), s, &inst), 0);
+    ph_request *req = ph_mock_request_new("GET", "/api");
+    assert_int_equal(ph_mock_handle(inst, req), PH_PENDING);
+    assert_int_equal(ph_mock_fetch_respond(ph_mock_fetch_at(0), 200, NULL, "ok", 2), 0);
+    assert_string_equal(ph_mock_response_body(req, NULL), "ok");
+    ph_mock_request_free(req);
+    ph_mock_fini(inst);
+    ph_mock_settings_free(s);
 }
 
 /* init refuses upstream/timeout, logging `needle` and the route. */
@@ -445,6 +686,16 @@ int main(void)
         MOCK_TEST(proxy_answers_502_at_once_when_the_fetch_cannot_start),
         MOCK_TEST(proxy_abort_cancels_the_fetch_and_frees_its_context),
         MOCK_TEST(proxy_serves_overlapping_requests_independently),
+        MOCK_TEST(proxy_streams_the_body_as_it_arrives),
+        MOCK_TEST(proxy_pauses_the_upstream_while_the_client_is_slow),
+        MOCK_TEST(proxy_cuts_the_answer_short_when_the_upstream_fails_mid_body),
+        MOCK_TEST(proxy_sends_bodyless_answers_whole),
+        MOCK_TEST(proxy_answers_502_for_a_status_the_host_refuses),
+        MOCK_TEST(proxy_client_gone_mid_stream_cancels_the_fetch),
+        MOCK_TEST(proxy_buffered_relays_the_whole_answer),
+        MOCK_TEST(proxy_buffered_answers_502_past_upstream_max_body),
+        MOCK_TEST(proxy_declares_its_settings),
+        MOCK_TEST(proxy_needs_abi_1_4_to_stream),
         MOCK_TEST(proxy_init_refuses_a_missing_or_bad_upstream),
         MOCK_TEST(proxy_init_accepts_well_formed_upstreams),
         MOCK_TEST(proxy_init_refuses_a_bad_timeout),

@@ -215,6 +215,25 @@ static void config_recycling_keys_are_off_by_default_and_parsed_when_set(void **
     assert_int_equal(c->server.max_stuck_sync, 8);
 }
 
+/* upstream_max_body: 16 MiB by default; a size up to 1 GiB (a fetched
+ * body is held whole in memory). */
+static void config_upstream_max_body_is_a_bounded_size(void **state)
+{
+    fixture *f = *state;
+    ph_config *c = load_text(f, "[server]\n");
+    assert_non_null(c);
+    assert_int_equal(c->server.upstream_max_body, 16u << 20);
+    c = load_text(f, "[server]\nupstream_max_body = 1g\n");
+    assert_non_null(c);
+    assert_int_equal(c->server.upstream_max_body, 1u << 30);
+    assert_null(load_text(f, "[server]\nupstream_max_body = 2g\n"));
+    assert_non_null(strstr(f->err, ":2: upstream_max_body: '2g' is above 1g, the most it can be (a fetched body is held in memory whole)"));
+    assert_null(load_text(f, "[server]\nupstream_max_body = 0\n"));
+    assert_non_null(strstr(f->err, ":2: upstream_max_body: '0' is not a size"));
+    assert_null(load_text(f, "[server]\nupstream_max_body = 99999999999999999999\n"));
+    assert_non_null(strstr(f->err, "upstream_max_body"));
+}
+
 static void config_bad_recycling_values_are_refused_with_the_line(void **state)
 {
     fixture *f = *state;
@@ -716,6 +735,7 @@ int main(void)
         T(config_workers_auto_means_one_per_core_zero),
         T(config_recycling_keys_are_off_by_default_and_parsed_when_set),
         T(config_bad_recycling_values_are_refused_with_the_line),
+        T(config_upstream_max_body_is_a_bounded_size),
         T(config_operator_keys_are_off_by_default_and_parsed_when_set),
         T(config_bad_operator_values_are_refused_with_the_line),
         T(config_load_stream_reads_an_open_stream_named_by_path),

@@ -4,7 +4,9 @@
  * with upstreams on 127.0.0.1 at ephemeral ports: libevent's evhttp server
  * (its bufferevent callback counts accepted connections, so reuse is
  * visible) and a raw listener for replies evhttp would never send
- * (malformed, cut short). Requests are fake: a calloc'ed ph_request with
+ * (malformed, cut short, 1xx, large bodies). Whole-response fetches and
+ * streaming ones (head, pieces, end; pause/resume; cancel inside a
+ * callback). Requests are fake: a calloc'ed ph_request with
  * route NULL, so the watchdog sees a NULL route. Run it under ASan too:
  * the cancel tests prove that nothing leaks and no callback runs late. */
 #include "fetch.h"
@@ -497,6 +499,37 @@ static void test_refused_port_reports_refused(void **state)
     free_request(r);
 }
 
+/* A name goes through evdns (here answered from /etc/hosts). */
+static void test_a_host_name_is_resolved(void **state)
+{
+    (void)state;
+    FILE *hosts = fopen("/etc/hosts", "r");
+    char line[256];
+    bool listed = false;
+    while (hosts && fgets(line, sizeof line, hosts))
+        listed |= strncmp(line, "127.0.0.1", 9) == 0 && strstr(line, " localhost") != NULL;
+    if (hosts)
+        fclose(hosts);
+    if (!listed) {
+        print_message("/etc/hosts does not map localhost to 127.0.0.1; skipped\n");
+        skip();
+    }
+    ph_request *r = fake_request();
+    char *url = NULL;
+    assert_true(asprintf(&url, "http://localhost:%d/hello", T.port) > 0);
+    ph_fetch_request fr = get(url);
+    outcome o = {0};
+    assert_non_null(ph_fetch_start(r, &fr, record, &o));
+    assert_true(run_until(&o.calls, 1, 5000));
+    assert_int_equal(o.error, PH_FETCH_OK);
+    assert_string_equal(o.body, "hello world");
+    char host[64];
+    snprintf(host, sizeof host, "localhost:%d", T.port);
+    assert_string_equal(T.last_host, host);
+    free(url);
+    free_request(r);
+}
+
 static void test_slow_upstream_times_out(void **state)
 {
     (void)state;
@@ -830,28 +863,312 @@ static void test_interim_103_is_an_upstream_error(void **state)
     free_request(r);
 }
 
-/* A 100 Continue is never delivered as the response. libevent 2.1 is
- * meant to skip it, but when the final response arrives in the same
- * segment it loses it and reports the connection closed: an error, on a
- * discarded connection, is what we can promise (the issue's "skip" is
- * left open, see the issue note). */
-static void test_100_continue_is_never_the_response(void **state)
+/* 100 Continue responses are skipped, also when they arrive in the same
+ * segment as the final response (which libevent's client lost). */
+static void test_100_continue_is_skipped(void **state)
 {
     (void)state;
-    T.raw_reply = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    T.raw_reply = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\nX-I: 1\r\n\r\n"
+                  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     ph_request *r = fake_request();
     char *url = url_of(T.raw_port, "/x");
     ph_fetch_request fr = get(url);
     outcome o = {0};
     assert_non_null(ph_fetch_start(r, &fr, record, &o));
     assert_true(run_until(&o.calls, 1, 5000));
-    if (o.error == PH_FETCH_OK) {
-        assert_int_equal(o.status, 200);
-        assert_int_equal(o.body_len, 2);
-    } else {
-        assert_int_not_equal(o.status, 100);
-        assert_int_equal(o.body_len, 0);
+    assert_int_equal(o.error, PH_FETCH_OK);
+    assert_int_equal(o.status, 200);
+    assert_int_equal(o.body_len, 2);
+    assert_string_equal(o.body, "ok");
+    assert_null(strstr(o.headers, "X-I"));
+    free(url);
+    free_request(r);
+}
+
+/* A body without length or chunking ends with the connection. */
+static void test_body_until_close_is_complete_at_close(void **state)
+{
+    (void)state;
+    T.raw_reply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it";
+    ph_request *r = fake_request();
+    char *url = url_of(T.raw_port, "/x");
+    ph_fetch_request fr = get(url);
+    outcome o = {0};
+    assert_non_null(ph_fetch_start(r, &fr, record, &o));
+    assert_true(run_until(&o.calls, 1, 5000));
+    assert_int_equal(o.error, PH_FETCH_OK);
+    assert_string_equal(o.body, "all of it");
+    free(url);
+    free_request(r);
+}
+
+/* upstream_max_body bounds a whole-response fetch: declared (Content-Length)
+ * or received (chunked) past it, the fetch fails and says why. */
+static void test_body_over_upstream_max_body_is_invalid(void **state)
+{
+    (void)state;
+    ph_fetch_set_max_body(5);
+    ph_request *r = fake_request();
+    char *url = url_of(T.port, "/hello"); /* 11 bytes, declared */
+    ph_fetch_request fr = get(url);
+    outcome o = {0};
+    assert_non_null(ph_fetch_start(r, &fr, record, &o));
+    assert_true(run_until(&o.calls, 1, 5000));
+    assert_int_equal(o.error, PH_FETCH_INVALID);
+    assert_non_null(strstr(o.error_text, "over upstream_max_body (5 bytes)"));
+    T.raw_reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n";
+    char *raw = url_of(T.raw_port, "/x");
+    fr = get(raw);
+    outcome o2 = {0};
+    assert_non_null(ph_fetch_start(r, &fr, record, &o2));
+    assert_true(run_until(&o2.calls, 1, 5000));
+    assert_int_equal(o2.error, PH_FETCH_INVALID);
+    assert_non_null(strstr(o2.error_text, "upstream_max_body"));
+    ph_fetch_set_max_body(8); /* exactly the body: fine */
+    outcome o3 = {0};
+    assert_non_null(ph_fetch_start(r, &fr, record, &o3));
+    assert_true(run_until(&o3.calls, 1, 5000));
+    assert_int_equal(o3.error, PH_FETCH_OK);
+    assert_string_equal(o3.body, "abcdefgh");
+    ph_fetch_set_max_body(0);
+    free(url);
+    free(raw);
+    free_request(r);
+}
+
+/* ---- streaming fetch -------------------------------------------------- */
+
+typedef struct stream_seen {
+    int heads, ends;
+    int status;
+    char headers[1024];
+    char *body;
+    size_t body_len, pieces;
+    ph_fetch_error error;
+    int end_status;
+    char error_text[256];
+    /* what the callbacks do */
+    bool pause_on_head, pause_on_body, cancel_on_body, end_request_on_body;
+} stream_seen;
+
+static void s_head(ph_request *req, ph_fetch *fetch, const ph_fetch_response *head, void *arg)
+{
+    (void)req;
+    stream_seen *s = arg;
+    s->heads++;
+    assert_int_equal(head->error, PH_FETCH_OK);
+    assert_int_equal(head->body_len, 0);
+    s->status = head->status;
+    size_t used = 0;
+    for (size_t i = 0; i < head->nheaders && used < sizeof s->headers - 1; i++) {
+        int n = snprintf(s->headers + used, sizeof s->headers - used, "%s: %s\n", head->headers[2 * i],
+                         head->headers[2 * i + 1]);
+        used = n < 0 || (size_t)n >= sizeof s->headers - used ? sizeof s->headers - 1 : used + (size_t)n;
     }
+    if (s->pause_on_head)
+        assert_int_equal(ph_fetch_pause(fetch), 0);
+}
+
+static void s_body(ph_request *req, ph_fetch *fetch, const void *data, size_t len, void *arg)
+{
+    stream_seen *s = arg;
+    assert_int_equal(s->heads, 1);
+    assert_true(len > 0);
+    s->body = realloc(s->body, s->body_len + len + 1);
+    assert_non_null(s->body);
+    memcpy(s->body + s->body_len, data, len);
+    s->body_len += len;
+    s->body[s->body_len] = '\0';
+    s->pieces++;
+    if (s->pause_on_body)
+        assert_int_equal(ph_fetch_pause(fetch), 0);
+    if (s->cancel_on_body)
+        ph_fetch_cancel(fetch);
+    if (s->end_request_on_body)
+        ph_fetch_cancel_all(req); /* what complete() does */
+}
+
+static void s_end(ph_request *req, const ph_fetch_response *end, void *arg)
+{
+    (void)req;
+    stream_seen *s = arg;
+    s->ends++;
+    s->error = end->error;
+    s->end_status = end->status;
+    snprintf(s->error_text, sizeof s->error_text, "%s", end->error_text);
+    assert_int_equal(end->nheaders, 0);
+    assert_int_equal(end->body_len, 0);
+}
+
+static const ph_fetch_stream_cbs scbs = {
+    .struct_size = sizeof(ph_fetch_stream_cbs), .on_head = s_head, .on_body = s_body, .on_end = s_end};
+
+static void test_stream_delivers_head_body_and_end_and_reuses(void **state)
+{
+    (void)state;
+    ph_request *r = fake_request();
+    char *url = url_of(T.port, "/hello");
+    for (int i = 0; i < 2; i++) {
+        stream_seen s = {0};
+        ph_fetch_request fr = get(url);
+        ph_fetch *f = ph_fetch_start_stream(r, &fr, &scbs, &s);
+        assert_non_null(f);
+        assert_int_equal(s.heads, 0); /* never inside the call */
+        assert_true(run_until(&s.ends, 1, 5000));
+        assert_int_equal(s.heads, 1);
+        assert_int_equal(s.status, 200);
+        assert_non_null(strstr(s.headers, "X-Test: yes\n"));
+        assert_string_equal(s.body, "hello world");
+        assert_int_equal(s.error, PH_FETCH_OK);
+        assert_int_equal(s.end_status, 200);
+        assert_null(r->fetches);
+        free(s.body);
+    }
+    assert_int_equal(T.accepted, 1); /* the second one reused the connection */
+    free(url);
+    free_request(r);
+}
+
+static char *big_reply(size_t body_len, char **body_out)
+{
+    char *reply = malloc(body_len + 128);
+    assert_non_null(reply);
+    int k = snprintf(reply, 128, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", body_len);
+    for (size_t i = 0; i < body_len; i++)
+        reply[k + i] = (char)('a' + i % 26);
+    reply[k + body_len] = '\0';
+    *body_out = reply + k;
+    return reply;
+}
+
+/* Paused from on_head: no body until resumed, then all of it; paused from
+ * each on_body: one piece per resume. */
+static void test_stream_pause_holds_the_body_until_resume(void **state)
+{
+    (void)state;
+    enum { BODY = 3 << 20 };
+    char *body;
+    char *reply = big_reply(BODY, &body);
+    T.raw_reply = reply;
+    ph_request *r = fake_request();
+    char *url = url_of(T.raw_port, "/x");
+    stream_seen s = {.pause_on_head = true};
+    ph_fetch_request fr = get(url);
+    ph_fetch *f = ph_fetch_start_stream(r, &fr, &scbs, &s);
+    assert_non_null(f);
+    assert_true(run_until(&s.heads, 1, 5000));
+    run_for(300);
+    assert_int_equal(s.body_len, 0); /* paused: nothing delivered */
+    assert_int_equal(s.ends, 0);
+    s.pause_on_body = true;
+    int pieces = 0;
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(ph_fetch_resume(f), 0);
+        assert_int_equal(s.pieces, (size_t)pieces); /* never inside resume */
+        assert_true(run_until((int *)&s.pieces, pieces + 1, 5000));
+        run_for(50);
+        pieces++;
+        assert_int_equal(s.pieces, (size_t)pieces); /* one piece, then paused again */
+    }
+    s.pause_on_body = false;
+    assert_int_equal(ph_fetch_resume(f), 0);
+    assert_true(run_until(&s.ends, 1, 10000));
+    assert_int_equal(s.error, PH_FETCH_OK);
+    assert_int_equal(s.body_len, BODY);
+    assert_memory_equal(s.body, body, BODY);
+    free(s.body);
+    free(reply);
+    free(url);
+    free_request(r);
+}
+
+/* Cancelled from inside on_body, or by ending the request there: no
+ * callback after it (ASan: nothing leaks, nothing is touched late). */
+static void test_stream_cancel_inside_on_body(void **state)
+{
+    (void)state;
+    char *body;
+    char *reply = big_reply(1 << 20, &body);
+    T.raw_reply = reply;
+    char *url = url_of(T.raw_port, "/x");
+    for (int how = 0; how < 2; how++) {
+        ph_request *r = fake_request();
+        stream_seen s = {.cancel_on_body = how == 0, .end_request_on_body = how == 1};
+        ph_fetch_request fr = get(url);
+        assert_non_null(ph_fetch_start_stream(r, &fr, &scbs, &s));
+        assert_true(run_until((int *)&s.pieces, 1, 5000));
+        run_for(200);
+        assert_int_equal(s.pieces, 1);
+        assert_int_equal(s.ends, 0);
+        assert_null(r->fetches);
+        free(s.body);
+        free_request(r);
+    }
+    free(reply);
+    free(url);
+}
+
+/* After the head, the upstream closing early is an error at the end (the
+ * plugin must not take it for a complete body). */
+static void test_stream_upstream_closing_mid_body_ends_with_reset(void **state)
+{
+    (void)state;
+    T.raw_reply = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial";
+    ph_request *r = fake_request();
+    char *url = url_of(T.raw_port, "/x");
+    stream_seen s = {0};
+    ph_fetch_request fr = get(url);
+    assert_non_null(ph_fetch_start_stream(r, &fr, &scbs, &s));
+    assert_true(run_until(&s.ends, 1, 5000));
+    assert_int_equal(s.heads, 1);
+    assert_string_equal(s.body, "partial");
+    assert_int_equal(s.error, PH_FETCH_RESET);
+    assert_int_equal(s.end_status, 200);
+    assert_non_null(strstr(s.error_text, "before the response was complete"));
+    free(s.body);
+    free(url);
+    free_request(r);
+}
+
+static void test_stream_head_timeout(void **state)
+{
+    (void)state;
+    T.slow_delay_ms = 1500;
+    ph_request *r = fake_request();
+    char *url = url_of(T.port, "/slow");
+    stream_seen s = {0};
+    ph_fetch_request fr = get(url);
+    fr.timeout_ms = 200;
+    assert_non_null(ph_fetch_start_stream(r, &fr, &scbs, &s));
+    assert_true(run_until(&s.ends, 1, 5000));
+    assert_int_equal(s.heads, 0);
+    assert_int_equal(s.error, PH_FETCH_TIMEOUT);
+    assert_non_null(strstr(s.error_text, "no response head within 200 ms"));
+    free(url);
+    free_request(r);
+}
+
+static void test_stream_misuse_is_refused(void **state)
+{
+    (void)state;
+    ph_request *r = fake_request();
+    char *url = url_of(T.port, "/hello");
+    ph_fetch_request fr = get(url);
+    ph_fetch_stream_cbs missing = scbs;
+    missing.on_body = NULL;
+    assert_null(ph_fetch_start_stream(r, &fr, &missing, NULL));
+    ph_fetch_stream_cbs small = scbs;
+    small.struct_size = 8;
+    assert_null(ph_fetch_start_stream(r, &fr, &small, NULL));
+    assert_null(ph_fetch_start_stream(r, &fr, NULL, NULL));
+    outcome o = {0};
+    ph_fetch *whole = ph_fetch_start(r, &fr, record, &o);
+    assert_non_null(whole);
+    assert_int_equal(ph_fetch_pause(whole), -1); /* only streaming fetches pause */
+    assert_int_equal(ph_fetch_resume(whole), -1);
+    assert_int_equal(ph_fetch_pause(NULL), -1);
+    assert_true(run_until(&o.calls, 1, 5000));
+    assert_int_equal(o.error, PH_FETCH_OK);
     free(url);
     free_request(r);
 }
@@ -913,6 +1230,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_post_body_and_content_length_arrive_upstream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_supported_method_reaches_upstream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_port_reports_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_host_name_is_resolved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_upstream_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_before_reply_never_calls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_right_after_start_never_calls_back, setup, teardown),
@@ -927,8 +1245,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_url_method_or_header_returns_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_response_reports_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_closed_mid_response_reports_reset, setup, teardown),
-cmocka_unit_test_setup_teardown(test_interim_103_is_an_upstream_error, setup, teardown),
-cmocka_unit_test_setup_teardown(test_100_continue_is_never_the_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interim_103_is_an_upstream_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_100_continue_is_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_until_close_is_complete_at_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_over_upstream_max_body_is_invalid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_delivers_head_body_and_end_and_reuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_pause_holds_the_body_until_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_cancel_inside_on_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_upstream_closing_mid_body_ends_with_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_head_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_misuse_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_may_end_the_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_cancels_fetches_in_flight, setup, teardown),
     };

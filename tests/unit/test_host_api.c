@@ -104,6 +104,11 @@ static void table_reports_its_size_version_and_fills_every_slot(void **state)
     assert_true(PH_HOST_HAS(api, header_count));
     assert_true(PH_HOST_HAS(api, header_at));
     assert_true(PH_HOST_HAS(api, client_addr));
+    /* ABI 1.4 */
+    assert_true(PH_HOST_HAS(api, fetch_stream));
+    assert_true(PH_HOST_HAS(api, fetch_pause));
+    assert_true(PH_HOST_HAS(api, fetch_resume));
+    assert_true(PH_HOST_HAS(api, complete_failed));
 }
 
 /* ---- settings ---- */
