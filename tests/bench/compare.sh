@@ -24,16 +24,18 @@
 # Every server listens on 127.0.0.1 only, on a free port from PORT_BASE, is
 # started fresh for each run and stopped after it; every load run is bounded
 # (wrk -d / h2load -n plus an outer `timeout`); a trap stops everything on
-# exit. The full run takes about 12 minutes on 2 cores.
+# exit. The full run takes about 10 minutes on 2 cores.
 #
 #   tests/bench/compare.sh tests/bench/results        # full run, the committed results
 #   SMOKE=1 tests/bench/compare.sh /tmp/cmp           # everything once, tiny: ~40 s
-#   CONCURRENCY="10 100 1000" DURATION=6s tests/bench/compare.sh /tmp/cmp
+#   CONCURRENCY="10 100 1000" DURATION=7s tests/bench/compare.sh /tmp/cmp
 #   ONLY=cost TARGETS="plughost-async nginx" tests/bench/compare.sh /tmp/cmp
 #
 # Environment (all optional; SMOKE=1 changes the defaults marked *):
 #   CONCURRENCY="10 100 1000 10000"*  wrk connections of the seed runs
-#   DURATION=12s*        each seed run (wrk -d)
+#   DURATION=13s*        each seed run (wrk -d); not a multiple of SLEEP, so
+#                        whether the last round of sleeps lands inside the
+#                        run is not a coin toss (DURATION=12s: issue 14's figure)
 #   SLEEP=2*             seconds slept by /sync and /async (both servers)
 #   SEED_THREADS=1       wrk threads of the seed runs
 #   SEED_TIMEOUT=30s     wrk --timeout of the seed runs
@@ -84,7 +86,7 @@ OUT=${1:-$BUILD/compare}
 SMOKE=${SMOKE:-}
 if [[ -n "$SMOKE" && "$SMOKE" != 0 ]]; then
   SMOKE=1
-  : "${CONCURRENCY:=10 100}" "${DURATION:=1s}" "${SLEEP:=0.25}"
+  : "${CONCURRENCY:=10 100}" "${DURATION:=1s}" "${SLEEP:=0.3}"
   : "${HELLO_DURATION:=1s}" "${WARMUP:=0}" "${ROUNDS:=1}"
   : "${CPU_REQUESTS:=5000}" "${CPU_REQUESTS_PY:=1000}"
   : "${SYSCALL_REQUESTS:=2000 6000}" "${SYSCALL_REQUESTS_PY:=300 900}"
@@ -93,7 +95,7 @@ else
   SMOKE=""
 fi
 CONCURRENCY=${CONCURRENCY:-10 100 1000 10000}
-DURATION=${DURATION:-12s}
+DURATION=${DURATION:-13s}
 SLEEP=${SLEEP:-2}
 SEED_THREADS=${SEED_THREADS:-1}
 SEED_TIMEOUT=${SEED_TIMEOUT:-30s}
@@ -623,9 +625,12 @@ draw_chart() {     # chart.png from raw/seed.tsv
     done
   done
   [[ -n "$plots_r" ]] || { fail_note "no seed data to chart"; return 0; }
-  local ideal_async ideal_sync
-  ideal_async="x / $SLEEP"
-  ideal_sync="$SYNC_THREADS / $SLEEP"
+  # The most a run of DURATION can count: whole rounds of sleeps, every
+  # connection (async) or every pool thread (sync) busy from the start
+  local k ideal_async ideal_sync
+  k=$(awk -v d="$(to_secs "$DURATION")" -v s="$SLEEP" 'BEGIN { printf "%.6f", int(d / s + 1e-9) / d }')
+  ideal_async="x * $k"
+  ideal_sync="(x < $SYNC_THREADS ? x : $SYNC_THREADS) * $k"
   cat >"$RAW/chart.gp" <<EOF
 set terminal pngcairo size 1500,520 font 'DejaVu Sans,11'
 set output '$OUT/chart.png'
@@ -638,7 +643,8 @@ set format x '%g'
 set title '2xx responses per second'
 set logscale y
 set format y '%g'
-plot $plots_r $ideal_async with lines lc rgb '#555555' dt 3 title 'ideal async: conns / ${SLEEP} s', $ideal_sync with lines lc rgb '#555555' dt 4 title 'ideal sync: ${SYNC_THREADS} threads / ${SLEEP} s'
+set samples 400
+plot $plots_r $ideal_async with lines lc rgb '#555555' dt 3 title 'ideal async: every connection', $ideal_sync with lines lc rgb '#555555' dt 4 title 'ideal sync: ${SYNC_THREADS} threads'
 set title 'p99 latency (s), completed responses'
 set key top left
 plot $plots_p $SLEEP with lines lc rgb '#555555' dt 3 title 'the sleep: ${SLEEP} s'
@@ -676,8 +682,11 @@ write_results() {
         "$SLEEP" "$SEED_THREADS" "$DURATION" "$SEED_TIMEOUT"
       printf 'plughost: `sleep_sync` on %s pool threads (sync_queue %s), `sleep_async`; uvicorn+FastAPI: a `def` endpoint on AnyIO'"'"'s 40-thread pool, an `async def` one (fastapi_app.py). ' \
         "$SYNC_THREADS" "${SYNC_QUEUE:-max(1024, connections): every request queues, none is shed}"
-      printf 'Ideal: /async `connections / %s s`; /sync `%s threads / %s s` = %s req/s whatever the connections. ' \
+      printf 'Ideal: /async `connections / %s s`; /sync `%s threads / %s s` = %s req/s whatever the connections (fewer with fewer connections). ' \
         "$SLEEP" "$SYNC_THREADS" "$SLEEP" "$(awk -v t="$SYNC_THREADS" -v s="$SLEEP" 'BEGIN { printf "%g", t / s }')"
+      printf 'wrk counts the responses that arrive within its %s, that is %s whole rounds of sleeps, so the most a run can show is %s of that (the grey lines of the chart). ' \
+        "$DURATION" "$(awk -v d="$(to_secs "$DURATION")" -v s="$SLEEP" 'BEGIN { printf "%d", int(d / s + 1e-9) }')" \
+        "$(awk -v d="$(to_secs "$DURATION")" -v s="$SLEEP" 'BEGIN { printf "%.3f", int(d / s + 1e-9) * s / d }')"
       printf 'Latencies are of the responses completed within the run: a queued /sync request still waiting at the end is not counted, so at high concurrency /sync p99 is bounded by the run'"'"'s length. '
       printf 'Memory: the highest sum of Pss (and of Rss) over the server'"'"'s processes, sampled every 0.5 s.\n\n'
       write_seed_summary; printf '\n'
