@@ -138,3 +138,61 @@ build_plughost() {
   PLUGHOST_STATUS=ok
   log "plughost binary: $PLUGHOST_BIN"
 }
+
+# ---------------------------------------------------------------- used by compare.sh
+# tree_cpu_ticks ROOT : utime+stime (fields 14+15 of /proc/PID/stat, in
+# `getconf CLK_TCK` ticks; each process's own figure covers all its threads)
+# summed over ROOT and its descendants
+tree_cpu_ticks() {
+  local p s f sum=0
+  for p in $(tree_pids "$1"); do
+    { read -r s <"/proc/$p/stat"; } 2>/dev/null || continue
+    s=${s##*) }               # the fields after "pid (comm)": f[0] is field 3
+    read -r -a f <<<"$s"
+    sum=$((sum + f[11] + f[12]))
+  done
+  echo "$sum"
+}
+
+# tree_mem_kib ROOT : "PSS RSS HWM" in KiB summed over ROOT and its
+# descendants (Pss and Rss from /proc/PID/smaps_rollup, VmHWM from status)
+tree_mem_kib() {
+  local p pss=0 rss=0 hwm=0 k v _
+  for p in $(tree_pids "$1"); do
+    while read -r k v _; do
+      case $k in Pss:) pss=$((pss + v)) ;; Rss:) rss=$((rss + v)) ;; esac
+    done 2>/dev/null <"/proc/$p/smaps_rollup" || true
+    while read -r k v _; do
+      [[ $k == VmHWM: ]] && hwm=$((hwm + v))
+    done 2>/dev/null <"/proc/$p/status" || true
+  done
+  echo "$pss $rss $hwm"
+}
+
+# wrk_ms "1.23ms" -> 1.23: a wrk duration (us, ms, s, m, h) in ms
+wrk_ms() {
+  awk -v v="$1" 'BEGIN {
+    if (v == "") exit
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    if (u == "us") n /= 1000; else if (u == "s") n *= 1000
+    else if (u == "m") n *= 60000; else if (u == "h") n *= 3600000
+    printf "%.3f", n }'
+}
+
+# wrk_result OUT : from a `wrk --latency` output sets W_REQ (responses
+# completed), W_SECS (length of the run, s), W_RPS (wrk's rate), W_P50 and
+# W_P99 (ms), W_NON (non-2xx/3xx responses) and W_SOCK (socket errors
+# connect/read/write/timeout); W_REQ is empty when wrk printed no result
+wrk_result() {
+  local out=$1 v
+  W_REQ=$(awk '/ requests in / { print $1 }' "$out")
+  v=$(awk '/ requests in / { sub(/,$/, "", $4); print $4 }' "$out")
+  W_SECS=$(awk -v ms="$(wrk_ms "$v")" 'BEGIN { if (ms != "") printf "%.3f", ms / 1000 }')
+  W_RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
+  W_P50=$(wrk_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+  W_P99=$(wrk_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+  W_NON=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
+  W_NON=${W_NON:-0}
+  W_SOCK=$(awk '/Socket errors:/ { gsub(/,/, ""); printf "%s/%s/%s/%s", $4, $6, $8, $10 }' "$out")
+  W_SOCK=${W_SOCK:-0/0/0/0}
+}
