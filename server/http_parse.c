@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #define MAX_HEADERS 100
+#define HEADERS_FIRST 4 /* a header array's first size, then it doubles (a request keeps it while it waits) */
 #define BODY_FIRST_BYTES (16u << 10) /* a body's first allocation, unless it is smaller */
 
 #define PARSER(l) ((ph_http_parser *)(l)->data)
@@ -24,6 +25,11 @@ static const char *ph_memmem(const char *hay, size_t len, const char *needle, si
 
 static llhttp_settings_t settings;
 static bool settings_ready;
+
+/* An absolute-form target's authority while its URL is rewritten in
+ * place (absolute_to_origin to on_url_complete, one callback): one for
+ * all parsers, not 256 bytes in each connection. */
+static char authority_buf[256];
 
 static int fail_with(ph_http_parser *c, int status)
 {
@@ -81,9 +87,9 @@ static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
     if (auth_len == 0 || memchr(a + skip, '@', auth_len))
         return 400; /* RFC 9110 4.2.1: no userinfo in an http(s) URI */
     /* Keep the authority, then make room for a leading '/' if needed. */
-    if (auth_len >= sizeof c->authority_buf)
+    if (auth_len >= sizeof authority_buf)
         return 400;
-    memcpy(c->authority_buf, a + skip, auth_len);
+    memcpy(authority_buf, a + skip, auth_len);
     size_t rest = n - auth_end;
     bool slash = rest == 0 || a[auth_end] != '/';
     memmove(a + (slash ? 1 : 0), a + auth_end, rest);
@@ -122,7 +128,7 @@ static int on_url_complete(llhttp_t *p)
     req->arena.len = req->url_len + req->path_len + 2;
     if (c->authority_len) {
         c->authority_off = (uint32_t)req->arena.len;
-        memcpy(a + req->arena.len, c->authority_buf, c->authority_len);
+        memcpy(a + req->arena.len, authority_buf, c->authority_len);
         a[req->arena.len + c->authority_len] = '\0';
         req->arena.len += c->authority_len + 1;
     }
@@ -158,7 +164,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         if (req->nheaders >= MAX_HEADERS)
             return fail_with(c, 431);
         if (req->nheaders == req->headers_cap) {
-            uint32_t cap = req->headers_cap ? req->headers_cap * 2 : 16;
+            uint32_t cap = req->headers_cap ? req->headers_cap * 2 : HEADERS_FIRST;
             ph_header *h = realloc(req->headers, cap * sizeof *h);
             if (!h)
                 return fail_with(c, 503);

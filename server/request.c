@@ -24,6 +24,18 @@ static ph_request *free_list;
 static size_t free_count;
 static size_t free_bytes;
 
+/* Response head buffers between uses. A request needs one only from
+ * building its head until it is recycled: recycling puts the buffer here
+ * (at most SPARE_HEADS of them, each at most SMALL_BUFFER_BYTES) instead
+ * of keeping it on the request, and ph_request_lend_head hands one out
+ * right before a head is built. A request waiting for its handler (a 2 s
+ * sleep) holds none, and the hot path still allocates nothing. */
+#define SPARE_HEADS 256
+
+static ph_buf spare_heads[SPARE_HEADS];
+static unsigned nspare_heads;
+static size_t spare_bytes;
+
 /* The buffers of a request, for trimming and counting. */
 static void buffers_of(ph_request *req, ph_buf *bufs[NBUFS])
 {
@@ -57,7 +69,29 @@ static void trim_buffers(ph_request *req, size_t keep)
     }
 }
 
-size_t ph_request_cache_bytes(void) { return free_bytes; }
+size_t ph_request_cache_bytes(void) { return free_bytes + spare_bytes; }
+
+void ph_request_lend_head(ph_request *req)
+{
+    if (req->resp_head.data || !nspare_heads)
+        return;
+    req->resp_head = spare_heads[--nspare_heads];
+    spare_bytes -= req->resp_head.cap;
+}
+
+/* Take `req`'s head buffer off it: to the spare ones, or freed. */
+static void return_head(ph_request *req)
+{
+    ph_buf *h = &req->resp_head;
+    if (h->data && h->cap <= SMALL_BUFFER_BYTES && nspare_heads < SPARE_HEADS) {
+        h->len = 0;
+        spare_bytes += h->cap;
+        spare_heads[nspare_heads++] = *h;
+        *h = (ph_buf){0};
+        return;
+    }
+    ph_buf_free(h);
+}
 
 ph_request *ph_request_new(void)
 {
@@ -98,6 +132,7 @@ void ph_request_recycle(ph_request *req)
         return;
     if (req->deadline)
         event_del(req->deadline);
+    return_head(req);
     if (free_count >= FREE_LIST_MAX) {
         free_request(req);
         return;
@@ -145,6 +180,9 @@ void ph_request_free_cache(void)
     }
     free_count = 0;
     free_bytes = 0;
+    while (nspare_heads)
+        ph_buf_free(&spare_heads[--nspare_heads]);
+    spare_bytes = 0;
 }
 
 const char *ph_request_path(const ph_request *req)

@@ -125,15 +125,24 @@ struct ph_request {
 struct ph_request *ph_request_new(void);
 
 /* Put `req` back on the free list, keeping some of its buffers' memory (and its
- * deadline event), forgetting everything else. The caller has ended all
+ * deadline event; its response head buffer goes to the spare ones),
+ * forgetting everything else. The caller has ended all
  * its async work and released its generation: request_life.c's release
  * is the only caller for a request a handler saw. Loop thread. */
 void ph_request_recycle(struct ph_request *req);
 
-/* Free the whole free list (at exit). Loop thread. */
+/* Give `req` a spare response head buffer (one a recycled request gave
+ * back) when it has none, so building its head allocates nothing; without
+ * a spare one the head allocates its own. Call right before building the
+ * head. Loop thread. */
+void ph_request_lend_head(struct ph_request *req);
+
+/* Free the whole free list and the spare head buffers (at exit). Loop
+ * thread. */
 void ph_request_free_cache(void);
 
-/* The memory the free list holds now (bounded: request.c). Loop thread. */
+/* The memory the free list and the spare head buffers hold now (bounded:
+ * request.c). Loop thread. */
 size_t ph_request_cache_bytes(void);
 
 /* NUL-terminated path (no query) and raw query ("" when absent). */
