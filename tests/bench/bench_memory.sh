@@ -22,7 +22,7 @@
 # is shared, p99 moves by 100 ms from run to run.
 #
 # Environment (all optional):
-#   CONNS=10000          connections (the fd limit is raised to 2*CONNS+1000)
+#   CONNS=10000          connections (the fd limit is raised to CONNS+1000)
 #   DURATION=12s         wrk duration of each row
 #   WRK_TIMEOUT=10s      wrk --timeout
 #   SLEEP=2              seconds slept by /async and /sync
@@ -68,7 +68,7 @@ DUR_S=$(to_secs "$DURATION")
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
 command -v python3 >/dev/null || die "python3 is not installed"
 
-FDS=$((2 * CONNS + 1000))
+FDS=$((CONNS + 1000))   # per process: wrk and the server each hold CONNS sockets
 ulimit -n "$FDS" 2>/dev/null || die "cannot raise the fd limit to $FDS (hard limit $(ulimit -Hn)); lower CONNS"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/plughost-bench-memory.XXXXXX")
