@@ -16,16 +16,18 @@ ssize_t ph_read_buf_fill(ph_read_buf *b, int fd)
         return -1;
     }
     size_t left = ph_read_buf_unparsed(b);
-    if (left >= sizeof shared) {
-        errno = ENOBUFS;
-        return -1;
-    }
-    if (left)
+    if (left) {
+        if (left >= sizeof shared) {
+            errno = ENOBUFS;
+            return -1;
+        }
         memcpy(shared, b->data + b->pos, left);
+    }
     ssize_t n = read(fd, shared + left, sizeof shared - left);
     if (n <= 0)
         return n; /* (`b` keeps its own bytes; the copy is forgotten) */
-    free(b->data);
+    if (b->data)
+        free(b->data);
     b->data = shared;
     b->len = left + (size_t)n;
     b->pos = 0;
@@ -37,18 +39,23 @@ int ph_read_buf_settle(ph_read_buf *b)
 {
     size_t left = ph_read_buf_unparsed(b);
     if (b->data != shared) {
-        if (!left)
+        if (b->data && !left)
             ph_read_buf_clear(b);
         return 0;
     }
+    size_t from = b->pos;
     borrower = NULL;
-    char *own = left ? malloc(left) : NULL;
-    if (own)
-        memcpy(own, shared + b->pos, left);
+    b->data = NULL;
+    b->len = b->pos = 0;
+    if (!left)
+        return 0; /* the usual case: every byte parsed */
+    char *own = malloc(left);
+    if (!own)
+        return -1;
+    memcpy(own, shared + from, left);
     b->data = own;
-    b->len = own ? left : 0;
-    b->pos = 0;
-    return left && !own ? -1 : 0;
+    b->len = left;
+    return 0;
 }
 
 void ph_read_buf_clear(ph_read_buf *b)

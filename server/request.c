@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -48,25 +49,20 @@ static void buffers_of(ph_request *req, ph_buf *bufs[NBUFS])
     bufs[6] = &req->params;
 }
 
-/* The memory `req` keeps while it waits on the free list. */
-static size_t kept_bytes(ph_request *req)
+/* Empty `req`'s buffers, freeing each one above `keep` bytes. Returns the
+ * memory `req` holds then (what it keeps on the free list). */
+static size_t keep_buffers(ph_request *req, size_t keep)
 {
     ph_buf *bufs[NBUFS];
     buffers_of(req, bufs);
     size_t n = sizeof *req + (size_t)req->headers_cap * sizeof *req->headers;
-    for (int i = 0; i < NBUFS; i++)
-        n += bufs[i]->cap;
-    return n;
-}
-
-static void trim_buffers(ph_request *req, size_t keep)
-{
-    ph_buf *bufs[NBUFS];
-    buffers_of(req, bufs);
     for (int i = 0; i < NBUFS; i++) {
-        ph_buf_trim(bufs[i], keep);
-        ph_buf_reset(bufs[i]);
+        if (bufs[i]->cap > keep)
+            ph_buf_free(bufs[i]);
+        bufs[i]->len = 0;
+        n += bufs[i]->cap;
     }
+    return n;
 }
 
 size_t ph_request_cache_bytes(void) { return free_bytes + spare_bytes; }
@@ -99,7 +95,7 @@ ph_request *ph_request_new(void)
     if (req) {
         free_list = req->next;
         free_count--;
-        free_bytes -= kept_bytes(req);
+        free_bytes -= req->kept_bytes;
     } else {
         req = calloc(1, sizeof *req);
         if (!req)
@@ -137,34 +133,18 @@ void ph_request_recycle(ph_request *req)
         free_request(req);
         return;
     }
-    trim_buffers(req, KEEP_BUFFER_BYTES);
-    size_t kept = kept_bytes(req);
+    size_t kept = keep_buffers(req, KEEP_BUFFER_BYTES);
     if (free_bytes + kept > FREE_LIST_BYTES) {
-        trim_buffers(req, SMALL_BUFFER_BYTES);
-        kept = kept_bytes(req);
+        kept = keep_buffers(req, SMALL_BUFFER_BYTES);
         if (free_bytes + kept > FREE_LIST_BYTES) {
             free_request(req);
             return;
         }
     }
-    /* Keep the buffers' memory and the timeout event, forget the rest. */
-    ph_buf bufs[7] = {req->arena,     req->body,      req->query_decoded, req->resp_headers,
-                      req->resp_body, req->resp_head, req->params};
-    ph_header *headers = req->headers;
-    uint32_t headers_cap = req->headers_cap;
-    struct event *deadline = req->deadline;
-    memset(req, 0, sizeof *req);
+    /* Forget everything but the memory kept (request.h: from `arena` on). */
+    memset(req, 0, offsetof(ph_request, arena));
     req->life = PH_LIFE_RELEASED;
-    req->params = bufs[6];
-    req->deadline = deadline;
-    req->arena = bufs[0];
-    req->body = bufs[1];
-    req->query_decoded = bufs[2];
-    req->resp_headers = bufs[3];
-    req->resp_body = bufs[4];
-    req->resp_head = bufs[5];
-    req->headers = headers;
-    req->headers_cap = headers_cap;
+    req->kept_bytes = kept;
     req->next = free_list;
     free_list = req;
     free_count++;
