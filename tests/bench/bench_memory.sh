@@ -130,6 +130,9 @@ if [[ -n "$BASE" ]]; then
   base_root="$REPO/build-bench-memory-base"
   if [[ -z "${SKIP_BUILD:-}" ]]; then
     sha=$(git -C "$REPO" rev-parse --verify "$BASE^{commit}") || die "BASE=$BASE is not a commit"
+    # another commit: build from scratch (the export's file times are the
+    # commit's, older than the objects of the previous one)
+    [[ "$(cat "$base_root/commit" 2>/dev/null)" == "$sha" ]] || rm -rf "$base_root/build"
     rm -rf "$base_root/src"; mkdir -p "$base_root/src"
     git -C "$REPO" archive "$sha" | tar -x -C "$base_root/src"
     echo "$sha" >"$base_root/commit"
