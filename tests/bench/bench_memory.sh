@@ -132,10 +132,11 @@ if [[ -n "$BASE" ]]; then
     sha=$(git -C "$REPO" rev-parse --verify "$BASE^{commit}") || die "BASE=$BASE is not a commit"
     # another commit: build from scratch (the export's file times are the
     # commit's, older than the objects of the previous one)
-    [[ "$(cat "$base_root/commit" 2>/dev/null)" == "$sha" ]] || rm -rf "$base_root/build"
-    rm -rf "$base_root/src"; mkdir -p "$base_root/src"
+    [[ "$(cat "$base_root/build/.source-commit" 2>/dev/null)" == "$sha" ]] || rm -rf "$base_root/build"
+    rm -rf "$base_root/src"; mkdir -p "$base_root/src" "$base_root/build"
     git -C "$REPO" archive "$sha" | tar -x -C "$base_root/src"
     echo "$sha" >"$base_root/commit"
+    echo "$sha" >"$base_root/build/.source-commit"
   fi
   build_at "$base_root/src" "$base_root/build" "$TMP/build-base.log" || exit 3
   BUILDS+=("base $BASE ($(cut -c1-7 "$base_root/commit" 2>/dev/null || echo '?'))=$base_root/build")
