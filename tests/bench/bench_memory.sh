@@ -139,7 +139,7 @@ if [[ -n "$BASE" ]]; then
     echo "$sha" >"$base_root/build/.source-commit"
   fi
   build_at "$base_root/src" "$base_root/build" "$TMP/build-base.log" || exit 3
-  BUILDS+=("base $BASE ($(cut -c1-7 "$base_root/commit" 2>/dev/null || echo '?'))=$base_root/build")
+  BUILDS+=("base ${BASE:0:12} ($(cut -c1-7 "$base_root/commit" 2>/dev/null || echo '?'))=$base_root/build")
 fi
 here_desc="this tree ($(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
 [[ -n $(git -C "$REPO" status --porcelain -- server plugins 2>/dev/null) ]] && here_desc="$here_desc + changes"
