@@ -13,14 +13,31 @@
 
 #define PARSER(l) ((ph_http_parser *)(l)->data)
 
-/* The first `nlen` bytes of `needle` in the `len` bytes at `hay`, or NULL. */
-static const char *ph_memmem(const char *hay, size_t len, const char *needle, size_t nlen)
+/* Whether the `len` bytes at `s` hold "%00" (found by its '%', which
+ * most targets lack). */
+static bool has_pct00(const char *s, size_t len)
 {
-    for (size_t i = 0; i + nlen <= len; i++) {
-        if (memcmp(hay + i, needle, nlen) == 0)
-            return hay + i;
+    const char *end = s + len;
+    for (const char *p = memchr(s, '%', len); p; p = memchr(p + 1, '%', (size_t)(end - p - 1))) {
+        if (end - p >= 3 && p[1] == '0' && p[2] == '0')
+            return true;
     }
-    return NULL;
+    return false;
+}
+
+/* PH_METHOD_* of llhttp's method `m`, 0 for one routes cannot name. */
+static unsigned method_bit(uint8_t m)
+{
+    switch (m) {
+    case HTTP_GET: return PH_METHOD_GET;
+    case HTTP_HEAD: return PH_METHOD_HEAD;
+    case HTTP_POST: return PH_METHOD_POST;
+    case HTTP_PUT: return PH_METHOD_PUT;
+    case HTTP_DELETE: return PH_METHOD_DELETE;
+    case HTTP_PATCH: return PH_METHOD_PATCH;
+    case HTTP_OPTIONS: return PH_METHOD_OPTIONS;
+    default: return 0;
+    }
 }
 
 static llhttp_settings_t settings;
@@ -65,6 +82,8 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
  * `u` (any case), 0 for none. */
 static size_t scheme_len(const char *u, size_t len)
 {
+    if (u[0] == '/')
+        return 0; /* origin-form, the usual one */
     if (len >= 7 && strncasecmp(u, "http://", 7) == 0)
         return 7;
     if (len >= 8 && strncasecmp(u, "https://", 8) == 0)
@@ -109,7 +128,7 @@ static int on_url_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (req->url_len >= 3 && ph_memmem(req->arena.data, req->url_len, "%00", 3))
+    if (req->url_len >= 3 && has_pct00(req->arena.data, req->url_len))
         return fail_with(c, 400);
     size_t skip = req->url_len ? scheme_len(req->arena.data, req->url_len) : 0;
     if (skip) {
@@ -237,7 +256,7 @@ static int on_headers_complete(llhttp_t *p)
     if (close_value(c) < 0)
         return fail_with(c, 503);
     req->method = llhttp_method_name((llhttp_method_t)p->method);
-    req->method_bit = ph_method_bit(req->method, strlen(req->method));
+    req->method_bit = method_bit(p->method);
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
     ph_header *host = NULL;
