@@ -11,7 +11,7 @@ int ph_buf_reserve(ph_buf *b, size_t extra)
     if (extra > ((size_t)-1) / 2 - b->len)
         return -1;
     size_t want = b->len + extra;
-    size_t cap = b->cap ? b->cap : 256;
+    size_t cap = b->cap ? b->cap : PH_BUF_MIN_CAP;
     while (cap < want)
         cap *= 2;
     char *data = realloc(b->data, cap);

@@ -7,6 +7,11 @@
 #include <stdint.h>
 #include <string.h>
 
+/* A buffer's first allocation, unless more is asked for; then it doubles.
+ * Small: a request that waits (a 2 s sleep on 10,000 connections) keeps
+ * its buffers the whole time, sized to what they hold. */
+#define PH_BUF_MIN_CAP 64
+
 typedef struct ph_buf {
     char *data;
     size_t len;

@@ -1,7 +1,8 @@
 /* http_conn.c - the HTTP/1.1 connection layer.
  *
- * Each connection reads into a fixed buffer with read(2), parses it with
- * http_parse.c (one message at a time), queues requests in arrival order,
+ * Each connection reads with read(2) into the worker's shared read buffer
+ * (read_buf.h: it keeps only the bytes it could not parse yet), parses them
+ * with http_parse.c (one message at a time), queues requests in arrival order,
  * hands them up in that order while it has a place for those that need one
  * (http_conn.h: fair sharing), and
  * writes finished responses from the head of the queue with writev(2),
@@ -14,6 +15,7 @@
 #include "http_parse.h"
 #include "http_response.h"
 #include "log.h"
+#include "read_buf.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -29,7 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_BUF_SIZE (16u << 10)
 #define MAX_PIPELINE 32   /* parsed requests queued per connection */
 #define LINGER_MS 2000    /* reading leftovers after our close */
 #define MAX_IOV 64
@@ -55,8 +56,7 @@ struct ph_conn {
     ph_request *up_next;         /* the first of them not handed up yet (it waits for a place) */
     unsigned nqueued;
     unsigned places;             /* requests handed up holding one of its places */
-    char *rbuf;
-    size_t rlen, rpos;           /* bytes read, bytes parsed */
+    ph_read_buf in;              /* bytes read, not parsed yet */
     uint64_t read_deadline;      /* per phase; 0 = none */
     uint64_t write_deadline;     /* while a write is blocked; 0 = none */
     uint64_t armed_deadline;     /* when the timer is set to fire; 0 = not armed */
@@ -188,9 +188,9 @@ static void let_go(ph_request *req)
  * code that touches other connections: this one is gone by then). */
 static void conn_close(ph_conn *c)
 {
-    event_free(c->rev);
-    event_free(c->wev);
-    event_free(c->tev);
+    event_del(c->rev); /* (assigned in c's own memory: freed with it) */
+    event_del(c->wev);
+    event_del(c->tev);
     close(c->fd);
     ph_request *drop = ph_http_parse_take(&c->parser); /* its requests, in pipeline order */
     if (drop)
@@ -206,7 +206,7 @@ static void conn_close(ph_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     layer.nconns--;
-    free(c->rbuf);
+    ph_read_buf_clear(&c->in);
     free(c);
     while (drop) {
         ph_request *next = drop->next;
@@ -226,6 +226,7 @@ static void begin_linger(ph_conn *c)
         return;
     }
     let_go(ph_http_parse_take(&c->parser));
+    ph_read_buf_clear(&c->in); /* never parsed now */
     if (c->writing) {
         event_del(c->wev);
         c->writing = false;
@@ -242,7 +243,7 @@ static void begin_linger(ph_conn *c)
 static void linger_read(ph_conn *c)
 {
     for (int i = 0; i < 4; i++) {
-        ssize_t n = read(c->fd, c->rbuf, READ_BUF_SIZE);
+        ssize_t n = ph_read_buf_discard(c->fd);
         if (n > 0)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -354,7 +355,7 @@ static void hand_up(ph_conn *c)
  * wait too: its bytes stay unread, bounding what a connection holds). */
 static bool may_parse(const ph_conn *c)
 {
-    return c->rpos < c->rlen && !c->no_more && c->nqueued < MAX_PIPELINE && !c->up_next;
+    return ph_read_buf_unparsed(&c->in) && !c->no_more && c->nqueued < MAX_PIPELINE && !c->up_next;
 }
 
 /* Parse buffered bytes into queued requests and hand them up. */
@@ -365,9 +366,9 @@ static void parse_buffered(ph_conn *c)
         size_t used;
         ph_request *req;
         int status;
-        ph_parse_status rc =
-            ph_http_parse(&c->parser, conf(c), c->rbuf + c->rpos, c->rlen - c->rpos, &used, &req, &status);
-        c->rpos += used;
+        ph_parse_status rc = ph_http_parse(&c->parser, conf(c), ph_read_buf_next(&c->in),
+                                           ph_read_buf_unparsed(&c->in), &used, &req, &status);
+        c->in.pos += used;
         if (rc == PH_PARSE_MORE)
             break;
         if (rc == PH_PARSE_ERROR) {
@@ -386,8 +387,6 @@ static void parse_buffered(ph_conn *c)
             c->no_more = true;
         hand_up(c);
     }
-    if (c->rpos == c->rlen)
-        c->rpos = c->rlen = 0;
 }
 
 static void want_write(ph_conn *c, bool progressed)
@@ -410,6 +409,7 @@ static int prepare_response(ph_conn *c, ph_request *req)
     bool last = req->next == NULL && !c->parser.req;
     bool keep = req->keep_alive && !(c->no_more && last) && !(req->streaming && !req->chunked);
     req->close_after = !keep;
+    ph_request_lend_head(req);
     if (ph_http_build_head(req, keep) < 0) {
         ph_log_error("connection %d: out of memory building a response", c->fd);
         return -1;
@@ -531,7 +531,7 @@ static flush_result flush(ph_conn *c)
         c->writing = false;
     }
     c->write_deadline = 0;
-    if (!c->head && (c->no_more || c->read_eof) && (c->rpos == c->rlen || c->no_more)) {
+    if (!c->head && (c->no_more || c->read_eof) && (!ph_read_buf_unparsed(&c->in) || c->no_more)) {
         if (c->read_eof)
             conn_close(c);
         else
@@ -610,7 +610,8 @@ void ph_conn_stream_end(ph_request *req, bool clean)
 /* Read interest and the read deadline for the connection's state. */
 static void update_interest(ph_conn *c)
 {
-    bool want_read = !c->read_eof && !c->no_more && c->nqueued < MAX_PIPELINE && c->rlen < READ_BUF_SIZE;
+    bool want_read = !c->read_eof && !c->no_more && c->nqueued < MAX_PIPELINE &&
+                     ph_read_buf_unparsed(&c->in) < PH_READ_BUF_SIZE;
     if (want_read != c->reading) {
         if (want_read)
             event_add(c->rev, NULL);
@@ -645,6 +646,13 @@ static void conn_run(ph_conn *c)
             break;
     }
     c->in_run = false;
+    if (c->no_more)
+        ph_read_buf_clear(&c->in); /* never parsed */
+    else if (ph_read_buf_settle(&c->in) < 0) {
+        ph_log_error("connection %d: out of memory keeping unparsed requests; closing", c->fd);
+        conn_close(c);
+        return;
+    }
     update_interest(c);
 }
 
@@ -702,19 +710,13 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         linger_read(c);
         return;
     }
-    if (c->rpos > 0) {
-        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-        c->rlen -= c->rpos;
-        c->rpos = 0;
-    }
-    if (c->rlen == READ_BUF_SIZE) { /* full of pipelined requests: wait */
-        update_interest(c);
+    ssize_t n = ph_read_buf_fill(&c->in, fd); /* borrows the shared buffer until conn_run settles */
+    if (n > 0) {
+        conn_run(c);
         return;
     }
-    ssize_t n = read(fd, c->rbuf + c->rlen, READ_BUF_SIZE - c->rlen);
-    if (n > 0) {
-        c->rlen += (size_t)n;
-        conn_run(c);
+    if (n < 0 && errno == ENOBUFS) { /* full of pipelined requests: wait */
+        update_interest(c);
         return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -725,7 +727,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     }
     /* EOF: the client sent everything; answer what it asked, then close. */
     c->read_eof = true;
-    if (!c->head && c->rpos == c->rlen) {
+    if (!c->head && !ph_read_buf_unparsed(&c->in)) {
         conn_close(c);
         return;
     }
@@ -780,18 +782,39 @@ static void format_peer(const struct sockaddr *addr, char *buf, size_t len)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr, buf, (socklen_t)len);
 }
 
+/* A connection with its three events in the same allocation (one malloc,
+ * no per-event heap overhead), or NULL. */
+static ph_conn *conn_new(int fd)
+{
+    size_t evsize = event_get_struct_event_size();
+    size_t at = (sizeof(ph_conn) + 15) & ~(size_t)15;
+    char *mem = calloc(1, at + 3 * evsize);
+    if (!mem)
+        return NULL;
+    ph_conn *c = (ph_conn *)(void *)mem;
+    c->fd = fd;
+    c->rev = (struct event *)(void *)(mem + at);
+    c->wev = (struct event *)(void *)(mem + at + evsize);
+    c->tev = (struct event *)(void *)(mem + at + 2 * evsize);
+    if (event_assign(c->rev, layer.base, fd, EV_READ | EV_PERSIST, on_readable, c) < 0 ||
+        event_assign(c->wev, layer.base, fd, EV_WRITE | EV_PERSIST, on_writable, c) < 0 ||
+        event_assign(c->tev, layer.base, -1, 0, on_timer, c) < 0) {
+        free(mem);
+        return NULL;
+    }
+    return c;
+}
+
 int ph_conn_accept(int fd, const struct sockaddr *addr)
 {
-    ph_conn *c = calloc(1, sizeof *c);
-    if (!c || !(c->rbuf = malloc(READ_BUF_SIZE)))
-        goto fail;
-    c->fd = fd;
+    ph_conn *c = conn_new(fd);
+    if (!c || event_add(c->rev, NULL) < 0) {
+        ph_log_error("cannot set up a connection: out of memory");
+        free(c);
+        close(fd);
+        return -1;
+    }
     format_peer(addr, c->peer, sizeof c->peer);
-    c->rev = event_new(layer.base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->wev = event_new(layer.base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
-    c->tev = evtimer_new(layer.base, on_timer, c);
-    if (!c->rev || !c->wev || !c->tev || event_add(c->rev, NULL) < 0)
-        goto fail;
     c->reading = true;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -803,20 +826,6 @@ int ph_conn_accept(int fd, const struct sockaddr *addr)
     layer.nconns++;
     set_read_phase(c, READ_IDLE, conf(c)->header_timeout_ms);
     return 0;
-fail:
-    ph_log_error("cannot set up a connection: out of memory");
-    if (c) {
-        if (c->rev)
-            event_free(c->rev);
-        if (c->wev)
-            event_free(c->wev);
-        if (c->tev)
-            event_free(c->tev);
-        free(c->rbuf);
-        free(c);
-    }
-    close(fd);
-    return -1;
 }
 
 /* Drain one connection (see ph_conn_drain_all). May free it. */
@@ -838,7 +847,7 @@ static void conn_drain(ph_conn *c)
         /* Idle or mid-request: a request may be on its way (a keep-alive
          * client under load sends the next one at once). Answer it with
          * Connection: close; an idle one closes after a short grace. */
-        if (!c->parser.req && c->rpos == c->rlen)
+        if (!c->parser.req && !ph_read_buf_unparsed(&c->in))
             set_read_phase(c, READ_IDLE, DRAIN_IDLE_GRACE_MS);
         return;
     }
@@ -869,7 +878,7 @@ int ph_conn_shed(int n)
             continue; /* a stream stays where it is; others close anyway */
         c->shed = true;
         marked++;
-        if (!c->head && !c->parser.req && c->rpos == c->rlen)
+        if (!c->head && !c->parser.req && !ph_read_buf_unparsed(&c->in))
             set_read_phase(c, READ_IDLE, DRAIN_IDLE_GRACE_MS); /* idle: close after a short grace */
     }
     return marked;

@@ -8,22 +8,45 @@
 #include <strings.h>
 
 #define MAX_HEADERS 100
+#define HEADERS_FIRST 4 /* a header array's first size, then it doubles (a request keeps it while it waits) */
 #define BODY_FIRST_BYTES (16u << 10) /* a body's first allocation, unless it is smaller */
 
 #define PARSER(l) ((ph_http_parser *)(l)->data)
 
-/* The first `nlen` bytes of `needle` in the `len` bytes at `hay`, or NULL. */
-static const char *ph_memmem(const char *hay, size_t len, const char *needle, size_t nlen)
+/* Whether the `len` bytes at `s` hold "%00" (found by its '%', which
+ * most targets lack). */
+static bool has_pct00(const char *s, size_t len)
 {
-    for (size_t i = 0; i + nlen <= len; i++) {
-        if (memcmp(hay + i, needle, nlen) == 0)
-            return hay + i;
+    const char *end = s + len;
+    for (const char *p = memchr(s, '%', len); p; p = memchr(p + 1, '%', (size_t)(end - p - 1))) {
+        if (end - p >= 3 && p[1] == '0' && p[2] == '0')
+            return true;
     }
-    return NULL;
+    return false;
+}
+
+/* PH_METHOD_* of llhttp's method `m`, 0 for one routes cannot name. */
+static unsigned method_bit(uint8_t m)
+{
+    switch (m) {
+    case HTTP_GET: return PH_METHOD_GET;
+    case HTTP_HEAD: return PH_METHOD_HEAD;
+    case HTTP_POST: return PH_METHOD_POST;
+    case HTTP_PUT: return PH_METHOD_PUT;
+    case HTTP_DELETE: return PH_METHOD_DELETE;
+    case HTTP_PATCH: return PH_METHOD_PATCH;
+    case HTTP_OPTIONS: return PH_METHOD_OPTIONS;
+    default: return 0;
+    }
 }
 
 static llhttp_settings_t settings;
 static bool settings_ready;
+
+/* An absolute-form target's authority while its URL is rewritten in
+ * place (absolute_to_origin to on_url_complete, one callback): one for
+ * all parsers, not 256 bytes in each connection. */
+static char authority_buf[256];
 
 static int fail_with(ph_http_parser *c, int status)
 {
@@ -59,6 +82,8 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
  * `u` (any case), 0 for none. */
 static size_t scheme_len(const char *u, size_t len)
 {
+    if (u[0] == '/')
+        return 0; /* origin-form, the usual one */
     if (len >= 7 && strncasecmp(u, "http://", 7) == 0)
         return 7;
     if (len >= 8 && strncasecmp(u, "https://", 8) == 0)
@@ -81,9 +106,9 @@ static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
     if (auth_len == 0 || memchr(a + skip, '@', auth_len))
         return 400; /* RFC 9110 4.2.1: no userinfo in an http(s) URI */
     /* Keep the authority, then make room for a leading '/' if needed. */
-    if (auth_len >= sizeof c->authority_buf)
+    if (auth_len >= sizeof authority_buf)
         return 400;
-    memcpy(c->authority_buf, a + skip, auth_len);
+    memcpy(authority_buf, a + skip, auth_len);
     size_t rest = n - auth_end;
     bool slash = rest == 0 || a[auth_end] != '/';
     memmove(a + (slash ? 1 : 0), a + auth_end, rest);
@@ -103,7 +128,7 @@ static int on_url_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (req->url_len >= 3 && ph_memmem(req->arena.data, req->url_len, "%00", 3))
+    if (req->url_len >= 3 && has_pct00(req->arena.data, req->url_len))
         return fail_with(c, 400);
     size_t skip = req->url_len ? scheme_len(req->arena.data, req->url_len) : 0;
     if (skip) {
@@ -122,7 +147,7 @@ static int on_url_complete(llhttp_t *p)
     req->arena.len = req->url_len + req->path_len + 2;
     if (c->authority_len) {
         c->authority_off = (uint32_t)req->arena.len;
-        memcpy(a + req->arena.len, c->authority_buf, c->authority_len);
+        memcpy(a + req->arena.len, authority_buf, c->authority_len);
         a[req->arena.len + c->authority_len] = '\0';
         req->arena.len += c->authority_len + 1;
     }
@@ -158,7 +183,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         if (req->nheaders >= MAX_HEADERS)
             return fail_with(c, 431);
         if (req->nheaders == req->headers_cap) {
-            uint32_t cap = req->headers_cap ? req->headers_cap * 2 : 16;
+            uint32_t cap = req->headers_cap ? req->headers_cap * 2 : HEADERS_FIRST;
             ph_header *h = realloc(req->headers, cap * sizeof *h);
             if (!h)
                 return fail_with(c, 503);
@@ -231,7 +256,7 @@ static int on_headers_complete(llhttp_t *p)
     if (close_value(c) < 0)
         return fail_with(c, 503);
     req->method = llhttp_method_name((llhttp_method_t)p->method);
-    req->method_bit = ph_method_bit(req->method, strlen(req->method));
+    req->method_bit = method_bit(p->method);
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
     ph_header *host = NULL;

@@ -47,7 +47,6 @@ typedef struct ph_http_parser {
     uint32_t authority_off;       /* absolute-form: its authority in the arena */
     uint32_t authority_len;       /* 0 for origin-form */
     size_t body_most;             /* the body can hold no more: its Content-Length, else max_body_size */
-    char authority_buf[256];      /* the authority while the URL is rewritten */
 } ph_http_parser;
 
 typedef enum ph_parse_status {

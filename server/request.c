@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,6 +25,18 @@ static ph_request *free_list;
 static size_t free_count;
 static size_t free_bytes;
 
+/* Response head buffers between uses. A request needs one only from
+ * building its head until it is recycled: recycling puts the buffer here
+ * (at most SPARE_HEADS of them, each at most SMALL_BUFFER_BYTES) instead
+ * of keeping it on the request, and ph_request_lend_head hands one out
+ * right before a head is built. A request waiting for its handler (a 2 s
+ * sleep) holds none, and the hot path still allocates nothing. */
+#define SPARE_HEADS 256
+
+static ph_buf spare_heads[SPARE_HEADS];
+static unsigned nspare_heads;
+static size_t spare_bytes;
+
 /* The buffers of a request, for trimming and counting. */
 static void buffers_of(ph_request *req, ph_buf *bufs[NBUFS])
 {
@@ -36,28 +49,45 @@ static void buffers_of(ph_request *req, ph_buf *bufs[NBUFS])
     bufs[6] = &req->params;
 }
 
-/* The memory `req` keeps while it waits on the free list. */
-static size_t kept_bytes(ph_request *req)
+/* Empty `req`'s buffers, freeing each one above `keep` bytes. Returns the
+ * memory `req` holds then (what it keeps on the free list). */
+static size_t keep_buffers(ph_request *req, size_t keep)
 {
     ph_buf *bufs[NBUFS];
     buffers_of(req, bufs);
     size_t n = sizeof *req + (size_t)req->headers_cap * sizeof *req->headers;
-    for (int i = 0; i < NBUFS; i++)
+    for (int i = 0; i < NBUFS; i++) {
+        if (bufs[i]->cap > keep)
+            ph_buf_free(bufs[i]);
+        bufs[i]->len = 0;
         n += bufs[i]->cap;
+    }
     return n;
 }
 
-static void trim_buffers(ph_request *req, size_t keep)
+size_t ph_request_cache_bytes(void) { return free_bytes + spare_bytes; }
+
+void ph_request_lend_head(ph_request *req)
 {
-    ph_buf *bufs[NBUFS];
-    buffers_of(req, bufs);
-    for (int i = 0; i < NBUFS; i++) {
-        ph_buf_trim(bufs[i], keep);
-        ph_buf_reset(bufs[i]);
-    }
+    if (req->resp_head.data || !nspare_heads)
+        return;
+    req->resp_head = spare_heads[--nspare_heads];
+    spare_bytes -= req->resp_head.cap;
 }
 
-size_t ph_request_cache_bytes(void) { return free_bytes; }
+/* Take `req`'s head buffer off it: to the spare ones, or freed. */
+static void return_head(ph_request *req)
+{
+    ph_buf *h = &req->resp_head;
+    if (h->data && h->cap <= SMALL_BUFFER_BYTES && nspare_heads < SPARE_HEADS) {
+        h->len = 0;
+        spare_bytes += h->cap;
+        spare_heads[nspare_heads++] = *h;
+        *h = (ph_buf){0};
+        return;
+    }
+    ph_buf_free(h);
+}
 
 ph_request *ph_request_new(void)
 {
@@ -65,7 +95,7 @@ ph_request *ph_request_new(void)
     if (req) {
         free_list = req->next;
         free_count--;
-        free_bytes -= kept_bytes(req);
+        free_bytes -= req->kept_bytes;
     } else {
         req = calloc(1, sizeof *req);
         if (!req)
@@ -98,38 +128,23 @@ void ph_request_recycle(ph_request *req)
         return;
     if (req->deadline)
         event_del(req->deadline);
+    return_head(req);
     if (free_count >= FREE_LIST_MAX) {
         free_request(req);
         return;
     }
-    trim_buffers(req, KEEP_BUFFER_BYTES);
-    size_t kept = kept_bytes(req);
+    size_t kept = keep_buffers(req, KEEP_BUFFER_BYTES);
     if (free_bytes + kept > FREE_LIST_BYTES) {
-        trim_buffers(req, SMALL_BUFFER_BYTES);
-        kept = kept_bytes(req);
+        kept = keep_buffers(req, SMALL_BUFFER_BYTES);
         if (free_bytes + kept > FREE_LIST_BYTES) {
             free_request(req);
             return;
         }
     }
-    /* Keep the buffers' memory and the timeout event, forget the rest. */
-    ph_buf bufs[7] = {req->arena,     req->body,      req->query_decoded, req->resp_headers,
-                      req->resp_body, req->resp_head, req->params};
-    ph_header *headers = req->headers;
-    uint32_t headers_cap = req->headers_cap;
-    struct event *deadline = req->deadline;
-    memset(req, 0, sizeof *req);
+    /* Forget everything but the memory kept (request.h: from `arena` on). */
+    memset(req, 0, offsetof(ph_request, arena));
     req->life = PH_LIFE_RELEASED;
-    req->params = bufs[6];
-    req->deadline = deadline;
-    req->arena = bufs[0];
-    req->body = bufs[1];
-    req->query_decoded = bufs[2];
-    req->resp_headers = bufs[3];
-    req->resp_body = bufs[4];
-    req->resp_head = bufs[5];
-    req->headers = headers;
-    req->headers_cap = headers_cap;
+    req->kept_bytes = kept;
     req->next = free_list;
     free_list = req;
     free_count++;
@@ -145,6 +160,9 @@ void ph_request_free_cache(void)
     }
     free_count = 0;
     free_bytes = 0;
+    while (nspare_heads)
+        ph_buf_free(&spare_heads[--nspare_heads]);
+    spare_bytes = 0;
 }
 
 const char *ph_request_path(const ph_request *req)

@@ -54,14 +54,12 @@ struct ph_request {
     int handler_result;        /* what a sync handle() returned (dispatch, on the pool thread) */
 
     /* ---- the parsed request: written by the connection layer while
-     * receiving (http_conn.c), then read-only ---- */
-    ph_buf arena;              /* URL at offset 0, then header names/values, NUL-terminated */
+     * receiving (http_conn.c), then read-only (also arena, headers and
+     * body, at the end) ---- */
     uint32_t url_len;
     uint32_t path_len;         /* path = URL up to '?' */
-    ph_header *headers;
-    uint32_t nheaders, headers_cap;
+    uint32_t nheaders;         /* in headers */
     uint32_t header_bytes;     /* names + values, for max_header_size */
-    ph_buf body;
     const char *method;        /* static string from the parser */
     unsigned method_bit;       /* PH_METHOD_*, 0 for others */
     uint8_t http_major, http_minor;
@@ -73,7 +71,6 @@ struct ph_request {
     /* ---- the wire: written by the connection layer only ---- */
     struct ph_conn *conn;      /* the connection holding it; NULL once it let go */
     struct ph_request *next;   /* the connection's pipeline order */
-    ph_buf resp_head;          /* status line + all headers, built to send */
     size_t written;            /* bytes of head+body already written */
     bool own;                  /* made by the connection itself, never handed up */
     bool final;                /* the response is complete: write it all */
@@ -84,17 +81,15 @@ struct ph_request {
     bool holds_place;          /* one of its connection's max_inflight_per_connection places */
 
     /* ---- the response: written by the plugin (through host_api, while
-     * request_life allows it) or by the host answering instead ---- */
+     * request_life allows it) or by the host answering instead (also
+     * resp_headers and resp_body, at the end) ---- */
     int status;
-    ph_buf resp_headers;       /* "Name: value\r\n" lines */
-    ph_buf resp_body;          /* a stream: chunks not yet written */
     bool has_content_type;
 
     /* ---- caches of request.c (query parameters, decoded on first use)
-     * and dispatch (path parameters of the matched route) ---- */
-    ph_buf query_decoded;
+     * and dispatch (path parameters of the matched route): query_decoded
+     * and params, at the end ---- */
     bool query_ready;
-    ph_buf params;             /* "name\0value\0..." */
 
     /* ---- the life: written by request_life.c only ---- */
     ph_life_state life;
@@ -111,13 +106,27 @@ struct ph_request {
     void *abort_arg;
     ph_drain_cb drain_cb;
     void *drain_arg;
-    struct event *deadline;    /* route timeout; allocated once per object */
 
     /* ---- pending async work: each list written by its module ---- */
     ph_timer *timers;            /* request_timer.c */
     ph_fetch *fetches;           /* fetch.c */
     struct ph_offload *offloads; /* offload.c */
     struct ph_request *gate_next; /* route_gate.c: the route's queue of waiting requests */
+
+    /* ---- memory a recycled request keeps (request.c): everything from
+     * here on survives ph_request_recycle, the buffers emptied; each field
+     * is written by the owner its comment names ---- */
+    ph_buf arena;              /* parsed: URL at offset 0, then header names/values, NUL-terminated */
+    ph_buf body;               /* parsed */
+    ph_buf resp_headers;       /* response: "Name: value\r\n" lines */
+    ph_buf resp_body;          /* response; a stream: chunks not yet written */
+    ph_buf resp_head;          /* wire: status line + all headers, built to send (lent: ph_request_lend_head) */
+    ph_buf query_decoded;      /* cache (request.c) */
+    ph_buf params;             /* cache (dispatch): "name\0value\0..." */
+    ph_header *headers;        /* parsed: nheaders of headers_cap */
+    uint32_t headers_cap;
+    struct event *deadline;    /* life: route timeout; allocated once per object */
+    size_t kept_bytes;         /* request.c: the memory it holds on the free list */
 };
 
 /* A fresh request (PH_LIFE_PARSED, status 200) from the free list or the
@@ -125,15 +134,24 @@ struct ph_request {
 struct ph_request *ph_request_new(void);
 
 /* Put `req` back on the free list, keeping some of its buffers' memory (and its
- * deadline event), forgetting everything else. The caller has ended all
+ * deadline event; its response head buffer goes to the spare ones),
+ * forgetting everything else. The caller has ended all
  * its async work and released its generation: request_life.c's release
  * is the only caller for a request a handler saw. Loop thread. */
 void ph_request_recycle(struct ph_request *req);
 
-/* Free the whole free list (at exit). Loop thread. */
+/* Give `req` a spare response head buffer (one a recycled request gave
+ * back) when it has none, so building its head allocates nothing; without
+ * a spare one the head allocates its own. Call right before building the
+ * head. Loop thread. */
+void ph_request_lend_head(struct ph_request *req);
+
+/* Free the whole free list and the spare head buffers (at exit). Loop
+ * thread. */
 void ph_request_free_cache(void);
 
-/* The memory the free list holds now (bounded: request.c). Loop thread. */
+/* The memory the free list and the spare head buffers hold now (bounded:
+ * request.c). Loop thread. */
 size_t ph_request_cache_bytes(void);
 
 /* NUL-terminated path (no query) and raw query ("" when absent). */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 struct ph_timer {
-    struct event *ev;
+    struct event *ev;            /* in the timer's own allocation, after it */
     ph_request *req;
     ph_timer_cb cb;
     void *arg;
@@ -35,6 +35,13 @@ static void unlink_timer(ph_timer *t)
     }
 }
 
+/* Free `t` and its event (one allocation). */
+static void free_timer(ph_timer *t)
+{
+    event_del(t->ev);
+    free(t);
+}
+
 static void destroy_timer(ph_timer *t)
 {
     if (t == firing) {
@@ -42,8 +49,7 @@ static void destroy_timer(ph_timer *t)
         event_del(t->ev);
         return;
     }
-    event_free(t->ev);
-    free(t);
+    free_timer(t);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -62,27 +68,22 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     t->cb(req, t->arg);
     ph_watchdog_end(&call);
     firing = NULL;
-    if (firing_cancelled) {
-        event_free(t->ev);
-        free(t);
-    }
+    if (firing_cancelled)
+        free_timer(t);
 }
 
 ph_timer *ph_request_timer_start(ph_request *req, uint64_t ms, bool repeat, ph_timer_cb cb, void *arg)
 {
     if (!req || !cb || !timer_base || (repeat && ms == 0))
         return NULL;
-    ph_timer *t = calloc(1, sizeof *t);
+    size_t at = (sizeof(ph_timer) + 15) & ~(size_t)15;
+    ph_timer *t = calloc(1, at + event_get_struct_event_size());
     if (!t)
         return NULL;
-    t->ev = event_new(timer_base, -1, repeat ? EV_PERSIST : 0, on_timer, t);
-    if (!t->ev) {
-        free(t);
-        return NULL;
-    }
+    t->ev = (struct event *)(void *)((char *)t + at);
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    if (event_add(t->ev, &tv) < 0) {
-        event_free(t->ev);
+    if (event_assign(t->ev, timer_base, -1, repeat ? EV_PERSIST : 0, on_timer, t) < 0 ||
+        event_add(t->ev, &tv) < 0) {
         free(t);
         return NULL;
     }

@@ -7,8 +7,15 @@
  * for a path starting with "/s", one loop round later while holding one of
  * the connection's places (so requests wait for a place, as sync ones do).
  *
+ * A second client on its own socketpair sends a fixed pipeline of
+ * requests a few bytes per round meanwhile (one holds a place, so its
+ * followers wait unparsed), so both connections read through the one
+ * shared read buffer in turn.
+ *
  * Checks besides the sanitizers: whatever the layer writes is a sequence
- * of HTTP/1.x responses, and the only 1xx it may send is "100 Continue". */
+ * of HTTP/1.x responses, and the only 1xx it may send is "100 Continue";
+ * the second client gets exactly the answers to its own requests, in
+ * order, and the fuzzed client never sees the second one's bytes. */
 #include "http_conn.h"
 
 #include "log.h"
@@ -31,6 +38,18 @@ static struct event_base *base;
 static ph_server_conf limits;
 static char out[OUT_MAX];
 static size_t out_len;
+
+/* The second client: its requests, their answers' bodies, what it got. */
+#define OTHER_STEP 5 /* bytes it sends per round */
+static const char other_sends[] = "GET /s-zz-other?q=1 HTTP/1.1\r\nHost: other\r\n\r\n"
+                                  "GET /zz-other?q=2 HTTP/1.1\r\nHost: other\r\n\r\n"
+                                  "GET /s-zz-other?q=3 HTTP/1.1\r\nHost: other\r\n\r\n"
+                                  "GET /zz-other?q=4 HTTP/1.1\r\nHost: other\r\n\r\n";
+static const char *const other_bodies[] = {
+    "GET /s-zz-other q=1 host=other", "GET /zz-other q=2 host=other",
+    "GET /s-zz-other q=3 host=other", "GET /zz-other q=4 host=other"};
+static char other_out[8192];
+static size_t other_len;
 
 /* Requests holding a place, answered at the next round. */
 static ph_request *later[64];
@@ -104,19 +123,42 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* Read what the layer wrote so far into out[]. */
-static void collect(int fd)
+/* Read what the layer wrote so far to `fd` into the `cap` bytes at
+ * `dst`, after the *len there. */
+static void collect(int fd, char *dst, size_t cap, size_t *len)
 {
     for (;;) {
         char tmp[16384];
         ssize_t n = read(fd, tmp, sizeof tmp);
         if (n <= 0)
             return;
-        size_t room = OUT_MAX - out_len;
+        size_t room = cap - *len;
         size_t take = (size_t)n < room ? (size_t)n : room;
-        memcpy(out + out_len, tmp, take);
-        out_len += take;
+        memcpy(dst + *len, tmp, take);
+        *len += take;
     }
+}
+
+/* The second client got one 200 per request, each with exactly the body
+ * its own request asked for, in order. Aborts otherwise. */
+static void check_other(void)
+{
+    size_t pos = 0;
+    for (size_t i = 0; i < sizeof other_bodies / sizeof other_bodies[0]; i++) {
+        const char *r = other_out + pos;
+        size_t left = other_len - pos;
+        const char *end = memmem(r, left, "\r\n\r\n", 4);
+        const char *cl = end ? memmem(r, (size_t)(end - r), "\r\nContent-Length: ", 18) : NULL;
+        if (left < 13 || memcmp(r, "HTTP/1.1 200 ", 13) != 0 || !cl)
+            abort();
+        size_t head = (size_t)(end - r) + 4, body = strtoul(cl + 18, NULL, 10);
+        size_t want = strlen(other_bodies[i]);
+        if (body != want || head + body > left || memcmp(r + head, other_bodies[i], want) != 0)
+            abort();
+        pos += head + body;
+    }
+    if (pos != other_len)
+        abort();
 }
 
 /* Every status line in out[] names HTTP/1.x and a status of 100 or
@@ -153,7 +195,9 @@ static void check_output(void)
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* A connected socketpair, both ends non-blocking, the first served by
+ * the layer; returns the client's end. */
+static int serve_socketpair(void)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -162,28 +206,49 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fcntl(sv[1], F_SETFL, O_NONBLOCK);
     if (ph_conn_accept(sv[0], NULL) < 0)
         abort();
-    out_len = 0;
-    size_t sent = 0;
-    bool shut = false;
+    return sv[1];
+}
+
+/* Write up to `step` more of the `size` bytes at `data` to `fd` (all
+ * when 0), half-closing once all are sent. */
+static void send_some(int fd, const uint8_t *data, size_t size, size_t step, size_t *sent, bool *shut)
+{
+    size_t want = step && size - *sent > step ? step : size - *sent;
+    if (want) {
+        ssize_t n = write(fd, data + *sent, want);
+        if (n > 0)
+            *sent += (size_t)n;
+    }
+    if (*sent == size && !*shut) {
+        shutdown(fd, SHUT_WR);
+        *shut = true;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int fd = serve_socketpair(), ofd = serve_socketpair();
+    out_len = other_len = 0;
+    size_t sent = 0, other_sent = 0;
+    bool shut = false, other_shut = false;
     for (int round = 0; round < MAX_ROUNDS; round++) {
-        if (sent < size) {
-            ssize_t n = write(sv[1], data + sent, size - sent);
-            if (n > 0)
-                sent += (size_t)n;
-        }
-        if (sent == size && !shut) {
-            shutdown(sv[1], SHUT_WR);
-            shut = true;
-        }
+        send_some(fd, data, size, 0, &sent, &shut);
+        send_some(ofd, (const uint8_t *)other_sends, sizeof other_sends - 1, OTHER_STEP, &other_sent, &other_shut);
         answer_later();
         event_base_loop(base, EVLOOP_NONBLOCK);
-        collect(sv[1]);
+        collect(fd, out, OUT_MAX, &out_len);
+        collect(ofd, other_out, sizeof other_out, &other_len);
         if (ph_conn_count() == 0)
             break;
     }
     ph_conn_close_all();
-    collect(sv[1]);
-    close(sv[1]);
+    collect(fd, out, OUT_MAX, &out_len);
+    collect(ofd, other_out, sizeof other_out, &other_len);
+    close(fd);
+    close(ofd);
     check_output();
+    check_other();
+    if (memmem(out, out_len, "zz-other", 8) && !memmem(data, size, "zz-other", 8))
+        abort(); /* the fuzzed client saw the other one's bytes */
     return 0;
 }

@@ -34,20 +34,20 @@ static void buf_reserve_nothing_on_empty_buffer_allocates_nothing(void **state)
     assert_int_equal(b.cap, 0);
 }
 
-static void buf_first_reserve_allocates_256_then_doubles(void **state)
+static void buf_first_reserve_allocates_the_minimum_then_doubles(void **state)
 {
     (void)state;
     ph_buf b = {0};
     assert_int_equal(ph_buf_reserve(&b, 1), 0);
     assert_non_null(b.data);
-    assert_int_equal(b.cap, 256);
-    b.len = 256;
+    assert_int_equal(b.cap, PH_BUF_MIN_CAP);
+    b.len = PH_BUF_MIN_CAP;
     assert_int_equal(ph_buf_reserve(&b, 1), 0);
-    assert_int_equal(b.cap, 512);
-    assert_int_equal(ph_buf_reserve(&b, 256), 0); /* exactly fits */
-    assert_int_equal(b.cap, 512);
+    assert_int_equal(b.cap, 2 * PH_BUF_MIN_CAP);
+    assert_int_equal(ph_buf_reserve(&b, PH_BUF_MIN_CAP), 0); /* exactly fits */
+    assert_int_equal(b.cap, 2 * PH_BUF_MIN_CAP);
     assert_int_equal(ph_buf_reserve(&b, 2000), 0);
-    assert_int_equal(b.cap, 4096);
+    assert_int_equal(b.cap, 4096); /* 64 doubled past 2064 */
     ph_buf_free(&b);
 }
 
@@ -142,7 +142,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buf_append_keeps_bytes_in_order_across_growth),
         cmocka_unit_test(buf_reserve_nothing_on_empty_buffer_allocates_nothing),
-        cmocka_unit_test(buf_first_reserve_allocates_256_then_doubles),
+        cmocka_unit_test(buf_first_reserve_allocates_the_minimum_then_doubles),
         cmocka_unit_test(buf_reserve_refuses_overflow_and_leaves_buffer_unchanged),
         cmocka_unit_test(buf_append_str_appends_without_nul),
         cmocka_unit_test(buf_append_zero_bytes_from_null_succeeds),

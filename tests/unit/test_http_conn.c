@@ -4,6 +4,7 @@
 #include "http_conn.h"
 
 #include "config_value.h"
+#include "read_buf.h"
 #include "unit_util.h"
 
 #include <setjmp.h>
@@ -21,7 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_REQS 16
+#define MAX_REQS 64
 
 /* The layer above: what it was handed, what it got back. */
 static struct {
@@ -38,6 +39,7 @@ static struct {
 
 static struct event_base *base;
 static int client = -1; /* the test's end of the socketpair */
+static int other = -1;  /* a second client's, when a test makes one (another_client) */
 static ph_server_conf limits;
 
 static void answer(ph_request *req)
@@ -119,7 +121,9 @@ static int teardown(void **state)
     ph_conn_close_all();
     if (client >= 0)
         close(client);
-    client = -1;
+    if (other >= 0)
+        close(other);
+    client = other = -1;
     event_base_free(base);
     ph_request_free_cache();
     return 0;
@@ -135,17 +139,18 @@ static void run_for(int ms)
 
 static void send_str(const char *s) { assert_int_equal(write(client, s, strlen(s)), (ssize_t)strlen(s)); }
 
-/* Everything the server has written so far (runs the loop a little). */
-static char *read_all(void)
+/* Everything the server has written to `fd` so far (runs the loop a
+ * little). */
+static char *read_from(int fd)
 {
     static char buf[65536];
     size_t len = 0;
     run_for(20);
     for (;;) {
-        struct pollfd p = {client, POLLIN, 0};
+        struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, 0) != 1 || len == sizeof buf - 1)
             break;
-        ssize_t n = read(client, buf + len, sizeof buf - 1 - len);
+        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
         if (n <= 0)
             break;
         len += (size_t)n;
@@ -153,6 +158,9 @@ static char *read_all(void)
     buf[len] = '\0';
     return buf;
 }
+
+/* ... to the first client. */
+static char *read_all(void) { return read_from(client); }
 
 /* True when the server closed its end (EOF, after reading what is left). */
 static bool server_closed(void)
@@ -172,6 +180,27 @@ static bool server_closed(void)
 }
 
 #define GET(path) "GET " path " HTTP/1.1\r\nHost: t\r\n\r\n"
+
+/* Connect a second client (`other`). */
+static void another_client(void)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    fcntl(sv[1], F_SETFL, O_NONBLOCK);
+    other = sv[1];
+    assert_int_equal(ph_conn_accept(sv[0], NULL), 0);
+}
+
+/* The request handed up with path `path`, or NULL. */
+static ph_request *got_path(const char *path)
+{
+    for (int i = 0; i < up.ngot; i++) {
+        if (up.got[i] && strcmp(ph_request_path(up.got[i]), path) == 0)
+            return up.got[i];
+    }
+    return NULL;
+}
 
 static void a_request_is_handed_up_once_and_its_response_written(void **state)
 {
@@ -441,6 +470,142 @@ static void close_all_drops_running_requests_once(void **state)
     assert_int_equal(ph_conn_count(), 0);
 }
 
+/* ---- the shared read buffer (read_buf.h): no client sees another's bytes ---- */
+
+/* Two clients send their requests one byte at a time, interleaved, each
+ * byte read (into the one shared buffer) right after the other client's:
+ * every request arrives whole, with only its own client's bytes. */
+static void two_clients_trickling_byte_by_byte_each_get_only_their_own_bytes(void **state)
+{
+    (void)state;
+    char a[512], b[512];
+    char value[301];
+    memset(value, 'a', 300);
+    value[300] = '\0';
+    snprintf(a, sizeof a, "GET /from-a?q=1 HTTP/1.1\r\nHost: a\r\nX-Who: %s\r\n\r\n", value);
+    snprintf(b, sizeof b, "POST /from-b HTTP/1.1\r\nHost: b\r\nX-Who: bb\r\nContent-Length: 5\r\n\r\nbbbbb");
+    another_client();
+    size_t la = strlen(a), lb = strlen(b);
+    for (size_t i = 0; i < la || i < lb; i++) {
+        if (i < la) {
+            assert_int_equal(write(client, a + i, 1), 1);
+            event_base_loop(base, EVLOOP_NONBLOCK);
+        }
+        if (i < lb) {
+            assert_int_equal(write(other, b + i, 1), 1);
+            event_base_loop(base, EVLOOP_NONBLOCK);
+        }
+    }
+    run_for(20);
+    assert_int_equal(up.ngot, 2);
+    ph_request *ra = got_path("/from-a"), *rb = got_path("/from-b");
+    assert_non_null(ra);
+    assert_non_null(rb);
+    assert_string_equal(ph_request_header(ra, "Host"), "a");
+    assert_string_equal(ph_request_header(ra, "X-Who"), value);
+    assert_string_equal(ph_request_query(ra), "q=1");
+    assert_int_equal(ra->body.len, 0);
+    assert_string_equal(ph_request_header(rb, "Host"), "b");
+    assert_string_equal(ph_request_header(rb, "X-Who"), "bb");
+    assert_int_equal(rb->body.len, 5);
+    assert_memory_equal(rb->body.data, "bbbbb", 5);
+    answer(ra);
+    answer(rb);
+    char *out = read_from(other);
+    assert_non_null(strstr(out, "you asked /from-b"));
+    assert_null(strstr(out, "/from-a"));
+    out = read_from(client);
+    assert_non_null(strstr(out, "you asked /from-a"));
+    assert_null(strstr(out, "/from-b"));
+}
+
+/* Pipelined requests behind one waiting for a place stay unparsed; while
+ * they wait, another client's reads reuse the shared buffer, and the
+ * waiting client sends the rest of a half-sent request. Each is parsed
+ * later from its own bytes, in order. */
+static void pipelined_followers_survive_another_clients_reads(void **state)
+{
+    (void)state;
+    send_str(GET("/s1") GET("/s2") GET("/s3-from-a") "GET /s4 HT");
+    run_for(20);
+    assert_int_equal(up.ngot, 1); /* /s1 holds the place, /s2 waits, the rest is unread */
+    another_client();
+    const char *b = GET("/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb1")
+        GET("/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2");
+    assert_int_equal(write(other, b, strlen(b)), (ssize_t)strlen(b));
+    run_for(20);
+    assert_int_equal(up.ngot, 3); /* both of the other client's, which need no place */
+    send_str("TP/1.1\r\nHost: t\r\n\r\n"); /* the rest of /s4, read behind the kept bytes */
+    run_for(20);
+    answer(up.got[1]);
+    answer(up.got[2]);
+    const char *order[] = {"/s1", "/s2", "/s3-from-a", "/s4"};
+    for (int i = 0; i < 4; i++) {
+        ph_request *r = got_path(order[i]);
+        assert_non_null(r);
+        answer(r); /* the next one goes up once this one's place is free */
+        run_for(20);
+    }
+    assert_int_equal(up.ngot, 6);
+    char *out = read_from(client);
+    char *at = out;
+    for (int i = 0; i < 4; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "you asked %s", order[i]);
+        at = strstr(at, want);
+        assert_non_null(at);
+    }
+    assert_null(strstr(out, "/bbbb"));
+    out = read_from(other);
+    assert_non_null(strstr(out, "b1"));
+    assert_non_null(strstr(out, "b2"));
+    assert_null(strstr(out, "/s"));
+}
+
+/* A connection holds at most PH_READ_BUF_SIZE unparsed bytes: past that it
+ * reads nothing until some are parsed; nothing is lost or reordered. */
+static void more_pipelined_bytes_than_the_buffer_wait_in_the_socket(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    char pad[601];
+    memset(pad, 'p', 600);
+    pad[600] = '\0';
+    static char all[N * 700];
+    size_t len = 0;
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(all + len, sizeof all - len, "GET /s%d HTTP/1.1\r\nHost: t\r\nX-Pad: %s\r\n\r\n", i, pad);
+    assert_true(len > PH_READ_BUF_SIZE);
+    assert_int_equal(write(client, all, len), (ssize_t)len);
+    run_for(20);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(up.ngot, i + 1);
+        char want[16];
+        snprintf(want, sizeof want, "/s%d", i);
+        assert_string_equal(ph_request_path(up.got[i]), want);
+        assert_string_equal(ph_request_header(up.got[i], "X-Pad"), pad);
+        answer(up.got[i]);
+        char *out = read_all();
+        char line[32];
+        snprintf(line, sizeof line, "you asked %s", want);
+        assert_non_null(strstr(out, line));
+    }
+}
+
+/* A keep-alive connection goes idle between requests and comes back. */
+static void a_connection_goes_idle_and_comes_back(void **state)
+{
+    (void)state;
+    up.answer_now = true;
+    for (int i = 0; i < 3; i++) {
+        send_str(GET("/again"));
+        assert_non_null(strstr(read_all(), "you asked /again"));
+        run_for(30); /* idle */
+    }
+    assert_int_equal(up.ngot, 3);
+    assert_int_equal(ph_conn_count(), 1);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -460,6 +625,10 @@ int main(void)
         T(a_stream_cut_short_closes_the_connection),
         T(drain_closes_an_idle_connection_and_closes_after_the_queued_answer),
         T(close_all_drops_running_requests_once),
+        T(two_clients_trickling_byte_by_byte_each_get_only_their_own_bytes),
+        T(pipelined_followers_survive_another_clients_reads),
+        T(more_pipelined_bytes_than_the_buffer_wait_in_the_socket),
+        T(a_connection_goes_idle_and_comes_back),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -316,6 +316,30 @@ static void percent_00_in_the_target_is_400(void **state)
     assert_int_equal(fresh_error_of("GET /p?x=%00role HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
     assert_int_equal(fresh_error_of("PUT /items/a%00b HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
     assert_int_equal(fresh_error_of("GET /?k%00=x HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+    assert_int_equal(fresh_error_of("GET /%20%%00 HTTP/1.1\r\nHost: h\r\n\r\n"), 400); /* after other '%'s */
+    ph_request_recycle(ph_http_parse_take(&parser));
+    ph_http_parser_init(&parser, &hooks, NULL);
+    ph_request *req = one("GET /a%0%0?b=%2500%0 HTTP/1.1\r\nHost: h\r\n\r\n"); /* near misses */
+    assert_string_equal(ph_request_path(req), "/a%0%0");
+    ph_request_recycle(req);
+}
+
+/* Each method a route can name gets its bit, the same as the config's
+ * names; any other method gets none. */
+static void every_method_gets_its_bit(void **state)
+{
+    (void)state;
+    const char *names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "TRACE"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "%s /m HTTP/1.1\r\nHost: h\r\n\r\n", names[i]);
+        ph_request *req = one(text);
+        assert_string_equal(req->method, names[i]);
+        assert_int_equal(req->method_bit, ph_method_bit(names[i], strlen(names[i])));
+        assert_int_equal(req->method_bit != 0, i < PH_METHOD_COUNT);
+        ph_request_recycle(req);
+        ph_http_parser_init(&parser, &hooks, NULL);
+    }
 }
 
 /* RFC 9112 3.2.2: an absolute-form target is served as its origin form,
@@ -352,6 +376,7 @@ int main(void)
         T(obs_fold_is_400_however_it_arrives),
         T(a_second_host_is_400_in_any_case),
         T(percent_00_in_the_target_is_400),
+        T(every_method_gets_its_bit),
         T(an_absolute_form_target_is_served_as_origin_form),
         T(a_declared_length_reserves_nothing_before_its_bytes),
         T(a_body_buffer_never_grows_past_what_the_message_can_hold),

@@ -1,0 +1,78 @@
+/* read_buf.c - the shared read buffer and the per-connection remainders. */
+#include "read_buf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char shared[PH_READ_BUF_SIZE];
+static const ph_read_buf *borrower; /* the one holding `shared`, or NULL */
+
+ssize_t ph_read_buf_fill(ph_read_buf *b, int fd)
+{
+    if (borrower) {
+        errno = EBUSY;
+        return -1;
+    }
+    size_t left = ph_read_buf_unparsed(b);
+    if (left) {
+        if (left >= sizeof shared) {
+            errno = ENOBUFS;
+            return -1;
+        }
+        memcpy(shared, b->data + b->pos, left);
+    }
+    ssize_t n = read(fd, shared + left, sizeof shared - left);
+    if (n <= 0)
+        return n; /* (`b` keeps its own bytes; the copy is forgotten) */
+    if (b->data)
+        free(b->data);
+    b->data = shared;
+    b->len = left + (size_t)n;
+    b->pos = 0;
+    borrower = b;
+    return n;
+}
+
+int ph_read_buf_settle(ph_read_buf *b)
+{
+    size_t left = ph_read_buf_unparsed(b);
+    if (b->data != shared) {
+        if (b->data && !left)
+            ph_read_buf_clear(b);
+        return 0;
+    }
+    size_t from = b->pos;
+    borrower = NULL;
+    b->data = NULL;
+    b->len = b->pos = 0;
+    if (!left)
+        return 0; /* the usual case: every byte parsed */
+    char *own = malloc(left);
+    if (!own)
+        return -1;
+    memcpy(own, shared + from, left);
+    b->data = own;
+    b->len = left;
+    return 0;
+}
+
+void ph_read_buf_clear(ph_read_buf *b)
+{
+    if (b->data == shared)
+        borrower = NULL;
+    else
+        free(b->data);
+    b->data = NULL;
+    b->len = b->pos = 0;
+}
+
+ssize_t ph_read_buf_discard(int fd)
+{
+    if (borrower) {
+        errno = EBUSY;
+        return -1;
+    }
+    return read(fd, shared, sizeof shared);
+}
