@@ -126,18 +126,7 @@ PIDS=()          # process-group leaders we started (each via setsid)
 WRK_PID=""
 
 
-# shellcheck disable=SC2317  # invoked by the trap
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  if [[ -n "$WRK_PID" ]]; then kill "$WRK_PID" 2>/dev/null || true; fi
-  for pid in "${PIDS[@]}"; do stop_server "$pid"; done
-  if [[ -n "${KEEP_TMP:-}" ]]; then log "kept temp folder: $TMP"; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+stop_all_on_exit
 
 # ---------------------------------------------------------------- ports
 NEXT_PORT=$PORT_BASE
@@ -146,15 +135,6 @@ mem_kib() {      # mem_kib PID FIELD -> sum of FIELD (VmRSS/VmHWM) over the tree
   local sum=0 p v
   for p in $(tree_pids "$1"); do
     v=$(awk -v f="$2:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null || true)
-    sum=$((sum + ${v:-0}))
-  done
-  echo "$sum"
-}
-cpu_ticks() {    # user+system clock ticks of the tree (all threads)
-  local sum=0 p v
-  for p in $(tree_pids "$1"); do
-    # fields after the ")" of comm: utime is the 12th, stime the 13th
-    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }' || true)
     sum=$((sum + ${v:-0}))
   done
   echo "$sum"
@@ -413,7 +393,7 @@ run_row() {
   # wrk in the background; sample memory and the upstream's connections
   local out="$TMP/wrk-$kind-$conns-$threads.txt"
   local f0 u0 t0 f1 u1 t1
-  f0=$(cpu_ticks "$target_pid"); u0=$(cpu_ticks "$UP_PID"); t0=$(date +%s.%N)
+  f0=$(tree_cpu_ticks "$target_pid"); u0=$(tree_cpu_ticks "$UP_PID"); t0=$(date +%s.%N)
   timeout $((DUR_S + TMO_S + 30)) \
     wrk -t"$THREADS" -c"$conns" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency "$url" >"$out" 2>&1 &
   WRK_PID=$!
@@ -429,7 +409,7 @@ run_row() {
   done
   wait "$WRK_PID" || note="${note:+$note; }wrk exit $?"
   WRK_PID=""
-  f1=$(cpu_ticks "$target_pid"); u1=$(cpu_ticks "$UP_PID"); t1=$(date +%s.%N)
+  f1=$(tree_cpu_ticks "$target_pid"); u1=$(tree_cpu_ticks "$UP_PID"); t1=$(date +%s.%N)
   local fcpu ucpu
   fcpu=$(awk -v a="$f0" -v b="$f1" -v s="$t0" -v e="$t1" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f", (b - a) / hz / (e - s) * 100 }')
   ucpu=$(awk -v a="$u0" -v b="$u1" -v s="$t0" -v e="$t1" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f", (b - a) / hz / (e - s) * 100 }')

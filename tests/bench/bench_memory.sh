@@ -76,36 +76,14 @@ PIDS=()
 WRK_PID=""
 FAILED=0
 
-# shellcheck disable=SC2317  # invoked by the trap
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  if [[ -n "$WRK_PID" ]]; then kill "$WRK_PID" 2>/dev/null || true; fi
-  for pid in "${PIDS[@]}"; do stop_server "$pid"; done
-  if [[ -n "${KEEP_TMP:-}" ]]; then log "kept temp folder: $TMP"; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+stop_all_on_exit
 
 NEXT_PORT=$PORT_BASE
 
-pss_kib() {      # Pss summed over the tree of PID, in KiB
-  local sum=0 p v
-  for p in $(tree_pids "$1"); do
-    v=$(awk '$1 == "Pss:" { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || true)
-    sum=$((sum + ${v:-0}))
-  done
-  echo "$sum"
-}
-cpu_ticks() {    # user+system clock ticks of the tree
-  local sum=0 p v
-  for p in $(tree_pids "$1"); do
-    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }' || true)
-    sum=$((sum + ${v:-0}))
-  done
-  echo "$sum"
+pss_kib() {      # Pss summed over the tree of PID, in KiB (lib.sh's tree_mem_kib)
+  local pss _
+  read -r pss _ <<<"$(tree_mem_kib "$1")"
+  echo "$pss"
 }
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -183,7 +161,7 @@ run_row() {
   port=$PORT
   sleep 1
   idle=$(pss_kib "$SRV_PID")
-  t0=$(cpu_ticks "$SRV_PID")
+  t0=$(tree_cpu_ticks "$SRV_PID")
   out="$TMP/wrk-$port.out"
   timeout $((DUR_S + 30)) wrk -t1 -c"$CONNS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
     "http://127.0.0.1:$port$ep" >"$out" 2>&1 &
@@ -204,7 +182,7 @@ run_row() {
     probe=$(tr '\n' ';' <"$TMP/probe-$port.out")
     probe=${probe:-no answer}
   fi
-  t1=$(cpu_ticks "$SRV_PID")
+  t1=$(tree_cpu_ticks "$SRV_PID")
   if ! kill -0 "$SRV_PID" 2>/dev/null; then warn "$name: the server died during $ep"; FAILED=1; fi
   if grep -qE '\[(error|crit)\]' "$TMP/plughost-$port.log"; then
     warn "$name: error lines in the server log:"; grep -E '\[(error|crit)\]' "$TMP/plughost-$port.log" | head -5 >&2

@@ -271,29 +271,9 @@ EOF
 
 start_nginx() {
   local port=$1 n=$2 dir="$TMP/nginx-$1"
-  mkdir -p "$dir/logs"
-  cat >"$dir/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes $n;
-error_log $dir/nginx.err notice;
-pid $dir/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    default_type text/plain;
-    server {
-        listen 127.0.0.1:$port;
-        location = /hello { return 200 "Hello, World!"; }
-        location = $NGINX_PID_PATH { return 200 "\$pid"; }
-    }
-}
-EOF
+  local pid_location
+  printf -v pid_location '\n        location = %s { return 200 "$pid"; }' "$NGINX_PID_PATH"
+  write_nginx_hello_conf "$dir" "$port" "$n" notice "$pid_location"
   SRV_LOG="$dir/nginx.err"
   start_server "$dir/stderr.log" nginx -e "$dir/nginx.err" -c "$dir/nginx.conf" -p "$dir"
   if ! wait_http "$SRV_PID" "$port" /hello "$dir/stderr.log"; then

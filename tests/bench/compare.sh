@@ -231,28 +231,7 @@ start_target() {
       start_server "$log" env "${envs[@]}" "${pre[@]}" "$PLUGHOST_BIN" -c "$dir/server.ini"
       wait_http "$SRV_PID" "$port" / "$log" ;;
     nginx)
-      mkdir -p "$dir/logs"
-      cat >"$dir/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-error_log $dir/nginx.err;
-pid $dir/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    default_type text/plain;
-    server {
-        listen 127.0.0.1:$port;
-        location = /hello { return 200 "Hello, World!"; }
-    }
-}
-EOF
+      write_nginx_hello_conf "$dir" "$port"
       start_server "$log" "${pre[@]}" nginx -e "$dir/nginx.err" -c "$dir/nginx.conf" -p "$dir"
       wait_http "$SRV_PID" "$port" /hello "$log" || { cat "$dir/nginx.err" >&2 2>/dev/null; return 1; } ;;
     kore)

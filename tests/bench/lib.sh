@@ -139,7 +139,7 @@ build_plughost() {
   log "plughost binary: $PLUGHOST_BIN"
 }
 
-# ---------------------------------------------------------------- used by compare.sh
+# ---------------------------------------------------------------- process-tree figures, wrk output
 # tree_cpu_ticks ROOT : utime+stime (fields 14+15 of /proc/PID/stat, in
 # `getconf CLK_TCK` ticks; each process's own figure covers all its threads)
 # summed over ROOT and its descendants
@@ -195,4 +195,54 @@ wrk_result() {
   W_NON=${W_NON:-0}
   W_SOCK=$(awk '/Socket errors:/ { gsub(/,/, ""); printf "%s/%s/%s/%s", $4, $6, $8, $10 }' "$out")
   W_SOCK=${W_SOCK:-0/0/0/0}
+}
+
+# ---------------------------------------------------------------- clean-up
+# stop_all_on_exit : on exit (or INT/TERM, status 130/143) kill the wrk run
+# in WRK_PID, stop every server in PIDS and remove TMP (kept with KEEP_TMP),
+# keeping the exit status. The caller sets TMP, PIDS, WRK_PID and log().
+stop_all_on_exit() {
+  trap _stop_all EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+# shellcheck disable=SC2317  # invoked by the trap
+_stop_all() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  if [[ -n "$WRK_PID" ]]; then kill "$WRK_PID" 2>/dev/null || true; fi
+  for pid in "${PIDS[@]}"; do stop_server "$pid"; done
+  if [[ -n "${KEEP_TMP:-}" ]]; then log "kept temp folder: $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+
+# ---------------------------------------------------------------- nginx
+# write_nginx_hello_conf DIR PORT [WORKERS] [ERROR_LEVEL] [EXTRA] : DIR/nginx.conf
+# for nginx in the foreground with WORKERS (1) worker processes, no access
+# log, everything under DIR, answering GET /hello with "Hello, World!" on
+# 127.0.0.1:PORT; EXTRA goes into the server block as it is.
+write_nginx_hello_conf() {
+  local dir=$1 port=$2 workers=${3:-1} level=${4:+ $4} extra=${5:-}
+  mkdir -p "$dir/logs"
+  cat >"$dir/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes $workers;
+error_log $dir/nginx.err$level;
+pid $dir/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    default_type text/plain;
+    server {
+        listen 127.0.0.1:$port;
+        location = /hello { return 200 "Hello, World!"; }$extra
+    }
+}
+EOF
 }
