@@ -211,6 +211,26 @@ static void format_size(char *out, size_t len, unsigned long long bytes)
         snprintf(out, len, "%llu", bytes);
 }
 
+/* Set *text (a copy of `value`), *host and *port from `value` read as
+ * "host:port" or "[v6]:port", freeing what they held. Returns 0, or -1
+ * (not an address, or no memory) leaving them as they were. */
+static int set_address(const char *value, char **text, char **host, uint16_t *port)
+{
+    char *new_host = NULL;
+    uint16_t new_port = 0;
+    char *copy = strdup(value);
+    if (!copy || ph_value_listen(value, &new_host, &new_port) < 0) {
+        free(copy);
+        return -1;
+    }
+    free(*text);
+    free(*host);
+    *text = copy;
+    *host = new_host;
+    *port = new_port;
+    return 0;
+}
+
 /* access_log_format and admin_listen, which are not plain strings. */
 static int set_operator_value(parse_state *st, const server_key *k, const char *value)
 {
@@ -221,18 +241,15 @@ static int set_operator_value(parse_state *st, const server_key *k, const char *
         s->access_log_json = strcmp(value, "json") == 0;
         return 1;
     }
-    char *host = NULL, *copy = NULL;
-    uint16_t port = 0;
-    if (strcmp(value, "off") != 0 &&
-        (!(copy = strdup(value)) || ph_value_listen(value, &host, &port) < 0)) {
-        free(copy);
-        return fail(st, st->line, "admin_listen: '%s' is not host:port or off", value);
+    if (strcmp(value, "off") == 0) {
+        free(s->admin_listen);
+        free(s->admin_host);
+        s->admin_listen = s->admin_host = NULL;
+        s->admin_port = 0;
+        return 1;
     }
-    free(s->admin_listen);
-    free(s->admin_host);
-    s->admin_listen = copy;
-    s->admin_host = host;
-    s->admin_port = port;
+    if (set_address(value, &s->admin_listen, &s->admin_host, &s->admin_port) < 0)
+        return fail(st, st->line, "admin_listen: '%s' is not host:port or off", value);
     return 1;
 }
 
@@ -297,19 +314,10 @@ static int set_server_value(parse_state *st, const server_key *k, const char *va
         *(char **)(void *)field = copy;
         return 1;
     }
-    case V_LISTEN: {
-        char *host = NULL;
-        char *copy = strdup(value);
-        if (!copy || ph_value_listen(value, &host, &s->listen_port) < 0) {
-            free(copy);
+    case V_LISTEN:
+        if (set_address(value, &s->listen, &s->listen_host, &s->listen_port) < 0)
             return fail(st, st->line, "listen: '%s' is not host:port", value);
-        }
-        free(s->listen);
-        free(s->listen_host);
-        s->listen = copy;
-        s->listen_host = host;
         return 1;
-    }
     case V_OPERATOR:
         return set_operator_value(st, k, value);
     case V_LOGLEVEL:
@@ -536,19 +544,11 @@ ph_config *ph_config_load(const char *path, char *err, size_t errlen)
 
 int ph_config_override_listen(ph_config *config, const char *value, char *err, size_t errlen)
 {
-    char *host = NULL;
-    uint16_t port = 0;
-    char *copy = strdup(value);
-    if (!copy || ph_value_listen(value, &host, &port) < 0) {
-        free(copy);
+    ph_server_conf *s = &config->server;
+    if (set_address(value, &s->listen, &s->listen_host, &s->listen_port) < 0) {
         snprintf(err, errlen, "--listen: '%s' is not host:port", value);
         return -1;
     }
-    free(config->server.listen);
-    free(config->server.listen_host);
-    config->server.listen = copy;
-    config->server.listen_host = host;
-    config->server.listen_port = port;
     return 0;
 }
 
