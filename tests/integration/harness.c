@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -907,4 +908,70 @@ double it_concurrent(int port, const char *request, int n, it_response *resps, i
     free(conns);
     free(pfds);
     return last;
+}
+
+/* ---- a test upstream ---- */
+
+typedef struct upstream_conn {
+    it_upstream *u;
+    int fd;
+} upstream_conn;
+
+static void *upstream_conn_main(void *arg)
+{
+    upstream_conn c = *(upstream_conn *)arg;
+    free(arg);
+    c.u->serve(c.fd);
+    return NULL;
+}
+
+static void *upstream_accept_main(void *arg)
+{
+    it_upstream *u = arg;
+    while (!atomic_load(&u->stop)) {
+        struct pollfd p = {u->listen_fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        int fd = accept(u->listen_fd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        upstream_conn *c = malloc(sizeof *c);
+        pthread_t t;
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        *c = (upstream_conn){u, fd};
+        if (pthread_create(&t, NULL, upstream_conn_main, c) != 0) {
+            free(c);
+            close(fd);
+        } else {
+            pthread_detach(t);
+        }
+    }
+    return NULL;
+}
+
+void it_upstream_start(it_upstream *u, void (*serve)(int fd), int backlog)
+{
+    u->serve = serve;
+    u->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(u->listen_fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(u->listen_fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(u->listen_fd, backlog), 0);
+    assert_int_equal(getsockname(u->listen_fd, (struct sockaddr *)&a, &alen), 0);
+    u->port = ntohs(a.sin_port);
+    atomic_store(&u->stop, false);
+    assert_int_equal(pthread_create(&u->acceptor, NULL, upstream_accept_main, u), 0);
+}
+
+bool it_upstream_stopping(it_upstream *u) { return atomic_load(&u->stop); }
+
+void it_upstream_stop(it_upstream *u)
+{
+    atomic_store(&u->stop, true);
+    pthread_join(u->acceptor, NULL);
+    close(u->listen_fd);
 }

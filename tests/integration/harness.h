@@ -15,6 +15,8 @@
 #define PLUGHOST_IT_HARNESS_H
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -203,6 +205,26 @@ void it_init(void);
  * die by their own SIGSEGV, SIGBUS and SIGABRT (under ASan, its handlers
  * are turned off for them, keeping the other ASAN_OPTIONS). */
 void it_servers_keep_their_fatal_signals(void);
+
+/* A test upstream on 127.0.0.1: a thread accepts on an ephemeral port
+ * (`port`) and runs serve(fd) for each connection on a detached thread of
+ * its own; serve closes fd and returns soon after it_upstream_stopping(). */
+typedef struct it_upstream {
+    int listen_fd;
+    int port;
+    atomic_bool stop;
+    pthread_t acceptor;
+    void (*serve)(int fd);
+} it_upstream;
+
+/* Listen (with `backlog`) and start accepting; fails the test if it cannot. */
+void it_upstream_start(it_upstream *u, void (*serve)(int fd), int backlog);
+
+/* True once it_upstream_stop was called: connection threads finish. */
+bool it_upstream_stopping(it_upstream *u);
+
+/* Stop accepting, join the acceptor and close the listener. */
+void it_upstream_stop(it_upstream *u);
 
 #define IT_TEST(f) cmocka_unit_test_teardown(f, it_teardown)
 

@@ -113,19 +113,16 @@ static void test_a_plugin_1xx_never_reaches_the_wire(void **state)
  * target; with `one_write` the interim and the 200 go out in one write,
  * no pause. Keep-alive; loopback only; bounded. */
 static struct {
-    int listen_fd;
-    int port;
-    atomic_bool stop;
+    it_upstream net;
     const char *interim;
     bool one_write;
 } up;
 
-static void *upstream_conn(void *arg)
+static void upstream_conn(int fd)
 {
-    int fd = (int)(intptr_t)arg;
     char buf[8192];
     size_t len = 0;
-    while (!atomic_load(&up.stop)) {
+    while (!it_upstream_stopping(&up.net)) {
         struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, 100) <= 0)
             continue;
@@ -158,52 +155,19 @@ static void *upstream_conn(void *arg)
     }
 out:
     close(fd);
-    return NULL;
 }
 
-static void *upstream_accept(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&up.stop)) {
-        struct pollfd p = {up.listen_fd, POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        int fd = accept(up.listen_fd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        pthread_t t;
-        if (pthread_create(&t, NULL, upstream_conn, (void *)(intptr_t)fd) != 0)
-            close(fd);
-        else
-            pthread_detach(t);
-    }
-    return NULL;
-}
-
-/* Start the upstream thread on an ephemeral loopback port (up.port). */
-static pthread_t upstream_start(const char *interim, bool one_write)
+/* Start the upstream thread on an ephemeral loopback port (up.net.port). */
+static void upstream_start(const char *interim, bool one_write)
 {
     up.interim = interim;
     up.one_write = one_write;
-    up.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(up.listen_fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof a;
-    assert_int_equal(bind(up.listen_fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(up.listen_fd, 16), 0);
-    assert_int_equal(getsockname(up.listen_fd, (struct sockaddr *)&a, &alen), 0);
-    up.port = ntohs(a.sin_port);
-    atomic_store(&up.stop, false);
-    pthread_t acceptor;
-    assert_int_equal(pthread_create(&acceptor, NULL, upstream_accept, NULL), 0);
-    return acceptor;
+    it_upstream_start(&up.net, upstream_conn, 16);
 }
 
-static void upstream_stop(pthread_t acceptor)
+static void upstream_stop(void)
 {
-    atomic_store(&up.stop, true);
-    pthread_join(acceptor, NULL);
-    close(up.listen_fd);
+    it_upstream_stop(&up.net);
 }
 
 #define EARLY_HINTS "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
@@ -214,10 +178,10 @@ static void upstream_stop(pthread_t acceptor)
 static void test_no_response_crosses_behind_a_1xx_upstream(void **state)
 {
     (void)state;
-    pthread_t acceptor = upstream_start(EARLY_HINTS, false);
+    upstream_start(EARLY_HINTS, false);
     char routes[512];
     snprintf(routes, sizeof routes, "[route /px]\nplugin = proxy\nmethods = GET\nupstream = http://127.0.0.1:%d/up\n\n",
-             up.port);
+             up.net.port);
     it_server *s = start_rules("upstream_connections = 1\n", routes);
     int own = 0, errors = 0;
     for (int round = 0; round < 10; round++) {
@@ -253,7 +217,7 @@ static void test_no_response_crosses_behind_a_1xx_upstream(void **state)
                   errors);
     assert_int_equal(own + errors, 20);
     it_server_stop(s);
-    upstream_stop(acceptor);
+    upstream_stop();
 }
 
 /* A 100 Continue before the answer is skipped by the outbound client:
@@ -263,10 +227,10 @@ static void test_100_continue_then_200_is_relayed(void **state)
 {
     (void)state;
     for (int one_write = 0; one_write < 2; one_write++) {
-        pthread_t acceptor = upstream_start("HTTP/1.1 100 Continue\r\n\r\n", one_write);
+        upstream_start("HTTP/1.1 100 Continue\r\n\r\n", one_write);
         char routes[512];
         snprintf(routes, sizeof routes,
-                 "[route /px]\nplugin = proxy\nmethods = GET, POST\nupstream = http://127.0.0.1:%d/up\n\n", up.port);
+                 "[route /px]\nplugin = proxy\nmethods = GET, POST\nupstream = http://127.0.0.1:%d/up\n\n", up.net.port);
         it_server *s = start_rules("upstream_connections = 1\n", routes);
         for (int i = 0; i < 5; i++) {
             char raw[160], want[32];
@@ -285,7 +249,7 @@ static void test_100_continue_then_200_is_relayed(void **state)
         assert_string_equal(r.body, "/up");
         it_response_free(&r);
         it_server_stop(s);
-        upstream_stop(acceptor);
+        upstream_stop();
     }
 }
 

@@ -34,9 +34,7 @@ typedef enum up_mode {
 } up_mode;
 
 static struct {
-    int listen_fd;
-    int port;
-    atomic_bool stop;
+    it_upstream net;
     up_mode mode;
     size_t body_len;
     bool chunked;
@@ -53,7 +51,7 @@ static int write_all(int fd, const void *data, size_t len)
         ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0 || atomic_load(&up.stop))
+        if (n <= 0 || it_upstream_stopping(&up.net))
             return -1;
         p += n;
         len -= (size_t)n;
@@ -111,7 +109,7 @@ static void serve_one(int fd)
     case UP_TRICKLE:
         if (write_all(fd, "HTTP/1.1 200 OK\r\nX-Slow: ", 25) < 0)
             return;
-        while (!atomic_load(&up.stop) && write_all(fd, "a", 1) == 0)
+        while (!it_upstream_stopping(&up.net) && write_all(fd, "a", 1) == 0)
             usleep(50 * 1000);
         return;
     case UP_HUGE_HEAD: {
@@ -130,12 +128,11 @@ static void serve_one(int fd)
 }
 
 /* One upstream connection: answer each request head per up.mode. */
-static void *upstream_conn(void *arg)
+static void upstream_conn(int fd)
 {
-    int fd = (int)(intptr_t)arg;
     char buf[8192];
     size_t len = 0;
-    while (!atomic_load(&up.stop)) {
+    while (!it_upstream_stopping(&up.net)) {
         struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, 100) <= 0)
             continue;
@@ -153,52 +150,19 @@ static void *upstream_conn(void *arg)
             break;
     }
     close(fd);
-    return NULL;
 }
 
-static void *upstream_accept(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&up.stop)) {
-        struct pollfd p = {up.listen_fd, POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        int fd = accept(up.listen_fd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        pthread_t t;
-        if (pthread_create(&t, NULL, upstream_conn, (void *)(intptr_t)fd) != 0)
-            close(fd);
-        else
-            pthread_detach(t);
-    }
-    return NULL;
-}
-
-static pthread_t upstream_start(up_mode mode, size_t body_len, bool chunked)
+static void upstream_start(up_mode mode, size_t body_len, bool chunked)
 {
     up.mode = mode;
     up.body_len = body_len;
     up.chunked = chunked;
-    up.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(up.listen_fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof a;
-    assert_int_equal(bind(up.listen_fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(up.listen_fd, 64), 0);
-    assert_int_equal(getsockname(up.listen_fd, (struct sockaddr *)&a, &alen), 0);
-    up.port = ntohs(a.sin_port);
-    atomic_store(&up.stop, false);
-    pthread_t acceptor;
-    assert_int_equal(pthread_create(&acceptor, NULL, upstream_accept, NULL), 0);
-    return acceptor;
+    it_upstream_start(&up.net, upstream_conn, 64);
 }
 
-static void upstream_stop(pthread_t acceptor)
+static void upstream_stop(void)
 {
-    atomic_store(&up.stop, true);
-    pthread_join(acceptor, NULL);
-    close(up.listen_fd);
+    it_upstream_stop(&up.net);
     it_sleep_ms(150); /* connection threads see `stop` within a poll */
 }
 
@@ -206,7 +170,7 @@ static void upstream_stop(pthread_t acceptor)
 static it_server *start_proxy(const char *server_keys, const char *route_keys)
 {
     char routes[512];
-    snprintf(routes, sizeof routes, "[route /px]\nplugin = proxy\nupstream = http://127.0.0.1:%d/up\n%s\n", up.port,
+    snprintf(routes, sizeof routes, "[route /px]\nplugin = proxy\nupstream = http://127.0.0.1:%d/up\n%s\n", up.net.port,
              route_keys);
     return it_start(server_keys, routes);
 }
@@ -218,7 +182,7 @@ static it_server *start_proxy(const char *server_keys, const char *route_keys)
 static void test_upstream_closing_mid_body_truncates_the_answer(void **state)
 {
     (void)state;
-    pthread_t acceptor = upstream_start(UP_TRUNCATE, 0, false);
+    upstream_start(UP_TRUNCATE, 0, false);
     it_server *s = start_proxy("", "");
     it_conn *c = it_connect(s->port);
     it_send_str(c, "GET /px HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -249,14 +213,14 @@ static void test_upstream_closing_mid_body_truncates_the_answer(void **state)
     assert_true(it_server_log_wait(s, "the client's answer is cut short", 5000));
     assert_true(it_server_log_wait(s, "closed before the response was complete", 5000));
     it_server_stop(s);
-    upstream_stop(acceptor);
+    upstream_stop();
 }
 
 /* A head that never completes is bounded by the timeout, whatever trickles. */
 static void test_trickling_head_is_bounded_by_the_timeout(void **state)
 {
     (void)state;
-    pthread_t acceptor = upstream_start(UP_TRICKLE, 0, false);
+    upstream_start(UP_TRICKLE, 0, false);
     it_server *s = start_proxy("", "timeout = 1s\n");
     double t0 = it_now();
     it_response r;
@@ -265,13 +229,13 @@ static void test_trickling_head_is_bounded_by_the_timeout(void **state)
     it_response_free(&r);
     assert_true(it_now() - t0 < 5.0); /* the trickle never holds it up */
     it_server_stop(s);
-    upstream_stop(acceptor);
+    upstream_stop();
 }
 
 static void test_a_head_over_64_kib_is_502(void **state)
 {
     (void)state;
-    pthread_t acceptor = upstream_start(UP_HUGE_HEAD, 0, false);
+    upstream_start(UP_HUGE_HEAD, 0, false);
     it_server *s = start_proxy("", "");
     it_response r;
     assert_int_equal(it_request(s->port, "GET /px HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
@@ -279,7 +243,7 @@ static void test_a_head_over_64_kib_is_502(void **state)
     it_response_free(&r);
     assert_true(it_server_log_wait(s, "response head larger than 64 KiB", 5000));
     it_server_stop(s);
-    upstream_stop(acceptor);
+    upstream_stop();
 }
 
 /* buffer = on holds the whole answer: past upstream_max_body it is a 502
@@ -288,7 +252,7 @@ static void test_a_buffered_body_over_upstream_max_body_is_502(void **state)
 {
     (void)state;
     for (int chunked = 0; chunked < 2; chunked++) {
-        pthread_t acceptor = upstream_start(UP_BODY, 2u << 20, chunked);
+        upstream_start(UP_BODY, 2u << 20, chunked);
         it_server *s = start_proxy("upstream_max_body = 1m\n", "buffer = on\n");
         it_response r;
         assert_int_equal(it_request(s->port, "GET /px HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
@@ -297,10 +261,10 @@ static void test_a_buffered_body_over_upstream_max_body_is_502(void **state)
         it_response_free(&r);
         assert_true(it_server_log_wait(s, "over upstream_max_body (1048576 bytes)", 5000));
         it_server_stop(s);
-        upstream_stop(acceptor);
+        upstream_stop();
     }
     /* within the cap it is relayed whole, with its length */
-    pthread_t acceptor = upstream_start(UP_BODY, 1000, true);
+    upstream_start(UP_BODY, 1000, true);
     it_server *s = start_proxy("upstream_max_body = 1m\n", "buffer = on\n");
     it_response r;
     assert_int_equal(it_request(s->port, "GET /px HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
@@ -311,7 +275,7 @@ static void test_a_buffered_body_over_upstream_max_body_is_502(void **state)
         assert_int_equal((unsigned char)r.body[i], pattern(i));
     it_response_free(&r);
     it_server_stop(s);
-    upstream_stop(acceptor);
+    upstream_stop();
 }
 
 /* ---- 200 MB to 5 slow clients in bounded memory ------------------------ */
@@ -422,7 +386,7 @@ static void test_200_mb_to_5_slow_clients_in_bounded_memory(void **state)
     (void)state;
     enum { CLIENTS = 5 };
     const uint64_t body = 200ull << 20;
-    pthread_t acceptor = upstream_start(UP_BODY, (size_t)body, false);
+    upstream_start(UP_BODY, (size_t)body, false);
     it_server *s = start_proxy("", "timeout = 60s\n");
     pid_t worker = worker_pid(s->pid);
     /* warm up: the proxy path once, small */
@@ -479,7 +443,7 @@ static void test_200_mb_to_5_slow_clients_in_bounded_memory(void **state)
                   peak - base);
     assert_true(peak - base < 32 * 1024);
     it_server_stop(s);
-    upstream_stop(acceptor);
+    upstream_stop();
 }
 #else
 static void test_200_mb_to_5_slow_clients_in_bounded_memory(void **state)
