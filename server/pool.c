@@ -55,6 +55,17 @@ struct ph_pool {
     struct event *wake_ev;
 };
 
+/* Lock held, an idle thread exists: take the most recently idle one off
+ * the stack and wake it. */
+static void wake_idle(ph_pool *pool)
+{
+    pool_thread *t = pool->idle;
+    pool->idle = t->next_idle;
+    t->woken = true;
+    pool->waking++;
+    pthread_cond_signal(&t->wake);
+}
+
 /* Lock held: wake the most recently idle thread when jobs wait and no
  * thread is already on its way to the queue. The woken thread passes the
  * wake on when it leaves jobs behind (chain), so the loop pays for one
@@ -62,13 +73,8 @@ struct ph_pool {
  * behind a blocked handler while a thread is idle. */
 static void wake_one_if_needed(ph_pool *pool)
 {
-    pool_thread *t = pool->idle;
-    if (!t || pool->waking > 0 || pool->queued == 0)
-        return;
-    pool->idle = t->next_idle;
-    t->woken = true;
-    pool->waking++;
-    pthread_cond_signal(&t->wake);
+    if (pool->idle && pool->waking == 0 && pool->queued > 0)
+        wake_idle(pool);
 }
 
 /* Any thread: hand a finished job to the loop. */
@@ -222,12 +228,8 @@ void ph_pool_destroy(ph_pool *pool)
         return;
     pthread_mutex_lock(&pool->lock);
     pool->stopping = true;
-    for (pool_thread *t = pool->idle; t; t = t->next_idle) {
-        t->woken = true;
-        pool->waking++;
-        pthread_cond_signal(&t->wake);
-    }
-    pool->idle = NULL;
+    while (pool->idle)
+        wake_idle(pool);
     pthread_mutex_unlock(&pool->lock);
     for (int i = 0; i < pool->nthreads; i++) {
         pthread_join(pool->threads[i].tid, NULL);
