@@ -12,6 +12,8 @@
  *    carries every job finished until the loop drains (all of them, oldest
  *    first, in one turn). The loop reads the eventfd before it takes the
  *    stack, so a push racing with the drain always leaves a wake behind.
+ *  - Preemption. Pool threads run as SCHED_BATCH (see run_as_batch), so
+ *    waking one does not switch the loop off its CPU.
  */
 #include "pool.h"
 
@@ -21,6 +23,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -92,11 +95,32 @@ static void push_done(ph_pool *pool, ph_job *job)
     }
 }
 
+/* Pool thread, once at start: schedule this thread as SCHED_BATCH (same
+ * priority and share of CPU as any other thread, but its wake-up does not
+ * preempt the thread running on the CPU). Without it, on a busy machine the
+ * loop's wake of a pool thread preempted the loop, the pool thread ran one
+ * job and its completion woke (preempted back to) the loop: two context
+ * switches per request (1.07 per request measured for a sync /hello on 64
+ * connections, 0.19 with it, and 0.65x -> 0.95x the async req/s). The loop
+ * keeps the normal policy, so its own wake-ups stay prompt. Failing to set
+ * it (a sandbox refusing sched_setscheduler) changes speed, not behaviour,
+ * so the failure is only logged once. */
+static void run_as_batch(void)
+{
+    static atomic_bool warned;
+    struct sched_param no_priority = {0};
+    int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &no_priority);
+    if (rc != 0 && !atomic_exchange(&warned, true))
+        ph_log_warn("pool: cannot schedule worker threads as SCHED_BATCH (%s); sync requests cost more CPU",
+                    strerror(rc));
+}
+
 static void *worker_main(void *arg)
 {
     pool_thread *self = arg;
     ph_pool *pool = self->pool;
     ph_crash_thread_init("pool"); /* without it a crash is still reported, a stack overflow not */
+    run_as_batch();
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         while (!pool->queue_head && !pool->stopping) {
