@@ -266,7 +266,8 @@ static ph_request *on_begin(void *owner)
     req->own = true; /* until it is received whole and handed up */
     memcpy(req->client_addr, c->peer, sizeof req->client_addr);
     c->served = true;
-    set_read_phase(c, READ_HEADERS, conf(c)->header_timeout_ms);
+    c->phase = READ_HEADERS; /* its deadline is set by update_interest if the head is still incomplete */
+    c->read_deadline = 0;
     return req;
 }
 
@@ -619,8 +620,11 @@ static void update_interest(ph_conn *c)
             event_del(c->rev);
         c->reading = want_read;
     }
-    if (c->parser.req)
-        return; /* READ_HEADERS / READ_BODY deadline already running */
+    if (c->parser.req) { /* READ_HEADERS / READ_BODY: the deadline runs from the phase's start */
+        if (!c->read_deadline && c->phase == READ_HEADERS)
+            set_read_phase(c, READ_HEADERS, conf(c)->header_timeout_ms); /* (a head that came whole never pays for it) */
+        return;
+    }
     if (c->head) {
         c->phase = READ_BUSY;
         c->read_deadline = 0;
