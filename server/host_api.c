@@ -51,8 +51,9 @@ static bool on_loop(const char *slot)
     return false;
 }
 
-/* The hook's answer to may_build (serving() logs when there is none). */
-static bool ask_may_build(ph_request *req, const char *slot)
+/* The hook's answer to may_build (serving() logs when there is none).
+ * Out of line: the builders' common path stays small. */
+__attribute__((noinline)) static bool ask_may_build(ph_request *req, const char *slot)
 {
     const ph_host_hooks *h = serving(slot);
     return h && h->may_build(req, slot);
@@ -191,7 +192,7 @@ static int api_add_header(ph_request *req, const char *name, const char *value)
     if (value[vlen] || is_managed_header(name, nlen) || !may_build(req, "add_header()"))
         return -1;
     ph_buf *h = &req->resp_headers;
-    if (nlen + vlen + 4 > h->cap - h->len && ph_buf_reserve(h, nlen + vlen + 4) < 0)
+    if (ph_buf_reserve(h, nlen + vlen + 4) < 0)
         return -1;
     char *p = h->data + h->len;
     memcpy(p, name, nlen);
@@ -212,8 +213,14 @@ static int api_set_body(ph_request *req, const void *data, size_t len)
 {
     if ((len && !data) || !may_build(req, "set_body()"))
         return -1;
-    ph_buf_reset(&req->resp_body);
-    return ph_buf_append(&req->resp_body, data, len);
+    ph_buf *b = &req->resp_body;
+    b->len = 0; /* the new body replaces the old one (also when it does not fit) */
+    if (ph_buf_reserve(b, len) < 0)
+        return -1;
+    if (len)
+        memcpy(b->data, data, len);
+    b->len = len;
+    return 0;
 }
 
 static int respond_json(ph_request *req, int status, const cJSON *json, const char *slot)

@@ -127,7 +127,7 @@ int ph_http_build_head(ph_request *req, bool keep_alive)
     const char *reason = status == 200 ? "OK" : ph_http_reason(status);
     size_t reason_n = strlen(reason);
     size_t need = HEAD_FIXED_MAX + date_n + reason_n + req->resp_headers.len;
-    if (need > h->cap && ph_buf_reserve(h, need) < 0)
+    if (ph_buf_reserve(h, need) < 0)
         return -1;
     char *p = h->data;
     if (status == 200 && !http10) {
