@@ -200,6 +200,8 @@ static int api_add_header(ph_request *req, const char *name, const char *value)
     if (!name || !value || !name[0])
         return -1;
     const unsigned char *n = (const unsigned char *)name;
+    while (tchar[n[0]] && tchar[n[1]] && tchar[n[2]] && tchar[n[3]]) /* 4 a step; && never reads past the NUL */
+        n += 4;
     while (tchar[*n])
         n++;
     if (*n)

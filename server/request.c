@@ -108,7 +108,9 @@ ph_request *ph_request_new(void)
     return req;
 }
 
-static void free_request(ph_request *req)
+/* Free `req` and all its memory. Out of line, like everything off the
+ * common path of recycling: that path then needs few registers. */
+__attribute__((noinline)) static void free_request(ph_request *req)
 {
     if (req->deadline)
         event_free(req->deadline);
@@ -137,6 +139,19 @@ static void forget_fields(ph_request *req)
     memset(p + o, 0, FORGET - o);
 }
 
+/* The free list is at its byte cap with `req`'s buffers: keep only small
+ * ones, or free `req` when even that does not fit. Returns what `req`
+ * keeps, or 0 when it was freed. */
+__attribute__((noinline)) static size_t keep_small(ph_request *req)
+{
+    size_t kept = keep_buffers(req, SMALL_BUFFER_BYTES);
+    if (free_bytes + kept > FREE_LIST_BYTES) {
+        free_request(req);
+        return 0;
+    }
+    return kept;
+}
+
 void ph_request_recycle(ph_request *req)
 {
     if (!req)
@@ -149,13 +164,8 @@ void ph_request_recycle(ph_request *req)
         return;
     }
     size_t kept = keep_buffers(req, KEEP_BUFFER_BYTES);
-    if (free_bytes + kept > FREE_LIST_BYTES) {
-        kept = keep_buffers(req, SMALL_BUFFER_BYTES);
-        if (free_bytes + kept > FREE_LIST_BYTES) {
-            free_request(req);
-            return;
-        }
-    }
+    if (free_bytes + kept > FREE_LIST_BYTES && !(kept = keep_small(req)))
+        return;
     /* Forget everything but the memory kept (request.h: from `arena` on). */
     forget_fields(req);
     req->life = PH_LIFE_RELEASED;
