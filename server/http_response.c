@@ -3,7 +3,6 @@
 
 #include "config_value.h"
 
-#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -76,29 +75,10 @@ static const char digit_pairs[201] = "000102030405060708091011121314151617181920
  * then writes them two at a time from the right. */
 static char *put_uint(char *p, size_t v)
 {
-    static const uint64_t pow10[20] = {1ull,
-                                       10ull,
-                                       100ull,
-                                       1000ull,
-                                       10000ull,
-                                       100000ull,
-                                       1000000ull,
-                                       10000000ull,
-                                       100000000ull,
-                                       1000000000ull,
-                                       10000000000ull,
-                                       100000000000ull,
-                                       1000000000000ull,
-                                       10000000000000ull,
-                                       100000000000000ull,
-                                       1000000000000000ull,
-                                       10000000000000000ull,
-                                       100000000000000000ull,
-                                       1000000000000000000ull,
-                                       10000000000000000000ull};
-    size_t n = 1;
-    while (n < 20 && v >= pow10[n])
-        n++;
+    size_t n = 1, t = v;
+    for (; t >= 100; t /= 100)
+        n += 2;
+    n += t >= 10;
     char *q = p + n;
     while (v >= 100) {
         q -= 2;
