@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ph_buf_reserve(ph_buf *b, size_t extra)
+/* Doubling from PH_BUF_MIN_CAP (or the current capacity) up to what is
+ * needed; 0 at once when the bytes fit already. */
+int ph_buf_grow(ph_buf *b, size_t extra)
 {
     if (extra <= b->cap - b->len)
         return 0;

@@ -18,15 +18,23 @@ typedef struct ph_buf {
     size_t cap;
 } ph_buf;
 
+/* Grow `b` so `extra` more bytes fit: ph_buf_reserve's slow path, for
+ * when they do not fit yet. Returns 0 or -1 (no memory; the buffer is
+ * unchanged). */
+int ph_buf_grow(ph_buf *b, size_t extra);
+
 /* Make room for `extra` more bytes. Returns 0 or -1 (no memory; the
- * buffer is unchanged). */
-int ph_buf_reserve(ph_buf *b, size_t extra);
+ * buffer is unchanged). Inline: nearly always the room is there. */
+static inline int ph_buf_reserve(ph_buf *b, size_t extra)
+{
+    return extra <= b->cap - b->len ? 0 : ph_buf_grow(b, extra);
+}
 
 /* Append bytes. Returns 0 or -1 (no memory). Inline: the request parser
  * and the response builder call it a dozen times per request. */
 static inline int ph_buf_append(ph_buf *b, const void *data, size_t len)
 {
-    if (len > PTRDIFF_MAX || (len > b->cap - b->len && ph_buf_reserve(b, len) < 0))
+    if (len > PTRDIFF_MAX || (len > b->cap - b->len && ph_buf_grow(b, len) < 0))
         return -1;
     if (len)
         memcpy(b->data + b->len, data, len);

@@ -22,13 +22,30 @@
 static pthread_t loop_thread;
 static int loop_thread_set;
 
+/* A fast test of "on the loop thread" for the builders' common path: each
+ * naming of the loop thread gets a new number (from 1), and the thread
+ * that named itself keeps it. Equal numbers mean the loop thread for sure;
+ * unequal ones mean nothing (another thread named the loop), and the
+ * exact test decides. */
+static unsigned loop_naming = 1;
+static _Thread_local unsigned my_naming __attribute__((tls_model("initial-exec")));
+
 void ph_host_api_set_loop_thread(pthread_t loop)
 {
     loop_thread = loop;
     loop_thread_set = 1;
+    loop_naming++;
+    if (pthread_equal(loop, pthread_self()))
+        my_naming = loop_naming;
 }
 
-int ph_host_api_on_loop_thread(void) { return loop_thread_set && pthread_equal(loop_thread, pthread_self()); }
+/* True only on the loop thread; false may still be it (see loop_naming). */
+static inline bool surely_on_loop(void) { return my_naming == loop_naming; }
+
+int ph_host_api_on_loop_thread(void)
+{
+    return surely_on_loop() || (loop_thread_set && pthread_equal(loop_thread, pthread_self()));
+}
 
 static const ph_host_hooks *hooks;
 
@@ -51,11 +68,26 @@ static bool on_loop(const char *slot)
     return false;
 }
 
-/* May `slot` build the response of `req` now (logged when not)? */
-static bool may_build(ph_request *req, const char *slot)
+/* The hook's answer to may_build (serving() logs when there is none).
+ * Out of line: the builders' common path stays small. */
+__attribute__((noinline)) static bool ask_may_build(ph_request *req, const char *slot)
 {
     const ph_host_hooks *h = serving(slot);
     return h && h->may_build(req, slot);
+}
+
+/* May `slot` build the response of `req` now (logged when not)? The
+ * common case, a request whose handler runs (RUNNING, not streaming; an
+ * async one on the loop thread), is answered here without the hook: the
+ * hook allows it too (host_api.h). Every other case is the hook's to
+ * decide and log, so refusals and their messages are the hook's. Inline:
+ * every builder call passes here. */
+static inline bool may_build(ph_request *req, const char *slot)
+{
+    if (hooks && req && req->life == PH_LIFE_RUNNING && !req->streaming &&
+        (!req->async || surely_on_loop()))
+        return true;
+    return ask_may_build(req, slot);
 }
 
 /* ---- settings ---- */
@@ -136,15 +168,20 @@ static int api_set_status(ph_request *req, int status)
     return 0;
 }
 
-/* RFC 9110 token characters: visible ASCII except the separators. */
-/* tchar of RFC 9110 5.6.2: the characters a field name may hold.
- * Letters, digits and '-' (nearly every name) decide at once. */
-static bool is_token_char(unsigned char c)
-{
-    if ((unsigned)((c | 0x20) - 'a') < 26 || (unsigned)(c - '0') < 10 || c == '-')
-        return true;
-    return c > 32 && c < 127 && strchr("!#$%&'*+.^_`|~", c) != NULL;
-}
+/* tchar of RFC 9110 5.6.2, the characters a field name may hold: 1 for
+ * letters, digits and "!#$%&'*+-.^_`|~", 0 for every other byte, NUL
+ * included (so one lookup per byte finds both the end and a bad byte). */
+static const unsigned char tchar[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
+    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
+    ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1,
+    ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1,
+    ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,
+    ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+};
 
 /* Content-Length, Transfer-Encoding, Connection and Date are the host's. */
 static bool is_managed_header(const char *name, size_t len)
@@ -162,16 +199,19 @@ static int api_add_header(ph_request *req, const char *name, const char *value)
 {
     if (!name || !value || !name[0])
         return -1;
-    size_t nlen = 0;
-    for (; name[nlen]; nlen++) {
-        if (!is_token_char((unsigned char)name[nlen]))
-            return -1;
-    }
-    size_t vlen = strcspn(value, "\r\n");
+    const unsigned char *n = (const unsigned char *)name;
+    while (tchar[n[0]] && tchar[n[1]] && tchar[n[2]] && tchar[n[3]]) /* 4 a step; && never reads past the NUL */
+        n += 4;
+    while (tchar[*n])
+        n++;
+    if (*n)
+        return -1;
+    size_t nlen = (size_t)((const char *)n - name);
+    size_t vlen = strcspn(value, "\r\n"); /* libc's SIMD scan: cheaper than a byte loop from ~8 bytes on */
     if (value[vlen] || is_managed_header(name, nlen) || !may_build(req, "add_header()"))
         return -1;
     ph_buf *h = &req->resp_headers;
-    if (nlen + vlen + 4 > h->cap - h->len && ph_buf_reserve(h, nlen + vlen + 4) < 0)
+    if (ph_buf_reserve(h, nlen + vlen + 4) < 0)
         return -1;
     char *p = h->data + h->len;
     memcpy(p, name, nlen);
@@ -192,8 +232,14 @@ static int api_set_body(ph_request *req, const void *data, size_t len)
 {
     if ((len && !data) || !may_build(req, "set_body()"))
         return -1;
-    ph_buf_reset(&req->resp_body);
-    return ph_buf_append(&req->resp_body, data, len);
+    ph_buf *b = &req->resp_body;
+    b->len = 0; /* the new body replaces the old one (also when it does not fit) */
+    if (ph_buf_reserve(b, len) < 0)
+        return -1;
+    if (len)
+        memcpy(b->data, data, len);
+    b->len = len;
+    return 0;
 }
 
 static int respond_json(ph_request *req, int status, const cJSON *json, const char *slot)

@@ -31,7 +31,9 @@ int ph_host_api_on_loop_thread(void);
  * the arguments it can check alone. */
 typedef struct ph_host_hooks {
     /* May the response of `req` be built now (`slot` names the builder)?
-     * Logs a refusal. Any thread. */
+     * Logs a refusal. Any thread. host_api answers true without asking
+     * for a request in PH_LIFE_RUNNING that is not streaming (an async one
+     * only on the loop thread): the hook must allow that case too. */
     bool (*may_build)(ph_request *req, const char *slot);
     /* Log `msg` naming the route and plugin of `req`. Any thread. */
     void (*log)(const ph_request *req, ph_log_level level, const char *msg);

@@ -33,15 +33,6 @@ const char *ph_http_reason(int status)
     return "Unknown";
 }
 
-bool ph_http_status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }
-
-size_t ph_http_body_to_send(const ph_request *req)
-{
-    if (req->method_bit == PH_METHOD_HEAD || ph_http_status_has_no_body(req->status))
-        return 0;
-    return req->resp_body.len;
-}
-
 static char date_line[64];
 static size_t date_len;
 static time_t date_second = -1;
@@ -52,31 +43,53 @@ static size_t ok_prefix_len;
 
 #define OK_STATUS_SERVER "HTTP/1.1 200 OK\r\nServer: plughost\r\n"
 
+/* Rebuild the Date line and ok_prefix for the second `now`. Out of line:
+ * once a second. */
+__attribute__((noinline)) static void new_second(time_t now)
+{
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    date_len = strftime(date_line, sizeof date_line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    date_second = now;
+    memcpy(ok_prefix, OK_STATUS_SERVER, sizeof OK_STATUS_SERVER - 1);
+    memcpy(ok_prefix + sizeof OK_STATUS_SERVER - 1, date_line, date_len);
+    ok_prefix_len = sizeof OK_STATUS_SERVER - 1 + date_len;
+}
+
 const char *ph_http_date_line(size_t *len)
 {
     time_t now = time(NULL);
-    if (now != date_second) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        date_len = strftime(date_line, sizeof date_line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-        date_second = now;
-        memcpy(ok_prefix, OK_STATUS_SERVER, sizeof OK_STATUS_SERVER - 1);
-        memcpy(ok_prefix + sizeof OK_STATUS_SERVER - 1, date_line, date_len);
-        ok_prefix_len = sizeof OK_STATUS_SERVER - 1 + date_len;
-    }
+    if (now != date_second)
+        new_second(now);
     *len = date_len;
     return date_line;
 }
 
-/* Decimal digits of v into the end of buf; returns the start. */
-static char *format_uint(char *end, size_t v)
+/* "00" to "99": two digits a step when writing a number. */
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+
+/* Write the decimal digits of `v` at `p` (at most 20, no NUL); returns
+ * the end. Counts the digits first so they go straight to their place,
+ * then writes them two at a time from the right. */
+static char *put_uint(char *p, size_t v)
 {
-    char *p = end;
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return p;
+    size_t n = 1, t = v;
+    for (; t >= 100; t /= 100)
+        n += 2;
+    n += t >= 10;
+    char *q = p + n;
+    while (v >= 100) {
+        q -= 2;
+        memcpy(q, digit_pairs + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10)
+        memcpy(q - 2, digit_pairs + 2 * v, 2);
+    else
+        q[-1] = (char)('0' + v);
+    return p + n;
 }
 
 /* Copy a string literal to p and advance it (a fixed-size memcpy the
@@ -87,49 +100,60 @@ static char *format_uint(char *end, size_t v)
  * reason, Server, Date, Content-Length of a size_t, Content-Type,
  * Connection, the blank line. */
 #define HEAD_FIXED_MAX 256
+_Static_assert(HEAD_FIXED_MAX >= sizeof ok_prefix, "the 200 prefix is copied whole");
+
+/* Start the head in `h` (empty, with room for HEAD_FIXED_MAX + date_len +
+ * `extra` bytes) with the status line, Server and Date of a response that
+ * does not start with ok_prefix (a status other than 200, or HTTP/1.0),
+ * first making room for its reason phrase too. Returns the end, or NULL
+ * (no memory). Out of line: the 200 path stays small. */
+__attribute__((noinline)) static char *put_status_lines(ph_buf *h, int status, bool http10, size_t extra)
+{
+    const char *reason = ph_http_reason(status);
+    size_t reason_n = strlen(reason);
+    if (ph_buf_reserve(h, HEAD_FIXED_MAX + date_len + reason_n + extra) < 0)
+        return NULL;
+    char *p = h->data;
+    if (http10)
+        PUT_LIT(p, "HTTP/1.0 ");
+    else
+        PUT_LIT(p, "HTTP/1.1 ");
+    p = put_uint(p, (size_t)status);
+    *p++ = ' ';
+    memcpy(p, reason, reason_n);
+    p += reason_n;
+    PUT_LIT(p, "\r\nServer: plughost\r\n");
+    memcpy(p, date_line, date_len);
+    return p + date_len;
+}
 
 int ph_http_build_head(ph_request *req, bool keep_alive)
 {
     ph_buf *h = &req->resp_head;
     ph_buf_reset(h);
     size_t date_n;
-    const char *date = ph_http_date_line(&date_n);
+    ph_http_date_line(&date_n); /* brings date_line and ok_prefix to this second */
     bool http10 = req->http_major == 1 && req->http_minor == 0;
     int status = req->status;
-    const char *reason = status == 200 ? "OK" : ph_http_reason(status);
-    size_t reason_n = strlen(reason);
-    size_t need = HEAD_FIXED_MAX + date_n + reason_n + req->resp_headers.len;
-    if (need > h->cap && ph_buf_reserve(h, need) < 0)
+    if (ph_buf_reserve(h, HEAD_FIXED_MAX + date_n + req->resp_headers.len) < 0)
         return -1;
-    char num[24];
-    char *end = num + sizeof num;
-    char *p = h->data;
+    char *p;
     if (status == 200 && !http10) {
-        memcpy(p, ok_prefix, ok_prefix_len);
+        /* All of ok_prefix, a fixed size the compiler copies in a few
+         * moves; the bytes past its length are overwritten below (the
+         * buffer holds HEAD_FIXED_MAX > sizeof ok_prefix). */
+        p = h->data;
+        memcpy(p, ok_prefix, sizeof ok_prefix);
         p += ok_prefix_len;
-    } else {
-        if (http10)
-            PUT_LIT(p, "HTTP/1.0 ");
-        else
-            PUT_LIT(p, "HTTP/1.1 ");
-        char *code = format_uint(end, (size_t)status);
-        while (code < end)
-            *p++ = *code++;
-        *p++ = ' ';
-        memcpy(p, reason, reason_n);
-        p += reason_n;
-        PUT_LIT(p, "\r\nServer: plughost\r\n");
-        memcpy(p, date, date_n);
-        p += date_n;
+    } else if (!(p = put_status_lines(h, status, http10, req->resp_headers.len))) {
+        return -1;
     }
     if (req->streaming) {
         if (req->chunked)
             PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
     } else if (status >= 200 && status != 204 && status != 304) {
         PUT_LIT(p, "Content-Length: ");
-        char *len = format_uint(end, req->resp_body.len);
-        while (len < end)
-            *p++ = *len++;
+        p = put_uint(p, req->resp_body.len);
         PUT_LIT(p, "\r\n");
         if (req->resp_body.len && !req->has_content_type)
             PUT_LIT(p, "Content-Type: application/octet-stream\r\n");
