@@ -922,6 +922,7 @@ static void *upstream_conn_main(void *arg)
     upstream_conn c = *(upstream_conn *)arg;
     free(arg);
     c.u->serve(c.fd);
+    atomic_fetch_sub(&c.u->serving, 1);
     return NULL;
 }
 
@@ -942,7 +943,9 @@ static void *upstream_accept_main(void *arg)
             continue;
         }
         *c = (upstream_conn){u, fd};
+        atomic_fetch_add(&u->serving, 1);
         if (pthread_create(&t, NULL, upstream_conn_main, c) != 0) {
+            atomic_fetch_sub(&u->serving, 1);
             free(c);
             close(fd);
         } else {
@@ -964,6 +967,7 @@ void it_upstream_start(it_upstream *u, void (*serve)(int fd), int backlog)
     assert_int_equal(getsockname(u->listen_fd, (struct sockaddr *)&a, &alen), 0);
     u->port = ntohs(a.sin_port);
     atomic_store(&u->stop, false);
+    atomic_store(&u->serving, 0);
     assert_int_equal(pthread_create(&u->acceptor, NULL, upstream_accept_main, u), 0);
 }
 
@@ -974,4 +978,9 @@ void it_upstream_stop(it_upstream *u)
     atomic_store(&u->stop, true);
     pthread_join(u->acceptor, NULL);
     close(u->listen_fd);
+    for (int waited_ms = 0; atomic_load(&u->serving) > 0; waited_ms += 10) {
+        if (waited_ms >= 10000)
+            fail_msg("test upstream: %d connection threads still running 10 s after stop", atomic_load(&u->serving));
+        it_sleep_ms(10);
+    }
 }

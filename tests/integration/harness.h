@@ -213,6 +213,7 @@ typedef struct it_upstream {
     int listen_fd;
     int port;
     atomic_bool stop;
+    atomic_int serving; /* connection threads not yet returned */
     pthread_t acceptor;
     void (*serve)(int fd);
 } it_upstream;
@@ -223,7 +224,9 @@ void it_upstream_start(it_upstream *u, void (*serve)(int fd), int backlog);
 /* True once it_upstream_stop was called: connection threads finish. */
 bool it_upstream_stopping(it_upstream *u);
 
-/* Stop accepting, join the acceptor and close the listener. */
+/* Stop accepting, join the acceptor, close the listener and wait (up to
+ * 10 s, else the test fails) until every connection thread has returned:
+ * after it, no thread of this upstream touches the test's state. */
 void it_upstream_stop(it_upstream *u);
 
 #define IT_TEST(f) cmocka_unit_test_teardown(f, it_teardown)

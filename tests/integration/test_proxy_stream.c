@@ -163,7 +163,6 @@ static void upstream_start(up_mode mode, size_t body_len, bool chunked)
 static void upstream_stop(void)
 {
     it_upstream_stop(&up.net);
-    it_sleep_ms(150); /* connection threads see `stop` within a poll */
 }
 
 /* A proxy at /px to the upstream, with extra [server] keys and route keys. */
