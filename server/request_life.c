@@ -67,9 +67,12 @@ static const char *plugin_name(const ph_request *req)
 
 static void end_async(ph_request *req)
 {
-    ph_request_timer_cancel_all(req);
-    ph_fetch_cancel_all(req);
-    ph_offload_cancel_all(req);
+    if (req->timers) /* (most requests start none of these: no calls then) */
+        ph_request_timer_cancel_all(req);
+    if (req->fetches)
+        ph_fetch_cancel_all(req);
+    if (req->offloads)
+        ph_offload_cancel_all(req);
     if (req->deadline)
         event_del(req->deadline);
 }
