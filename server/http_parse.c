@@ -61,7 +61,7 @@ static int on_message_begin(llhttp_t *p)
     if (!req)
         return fail_with(c, 503);
     c->req = req;
-    c->in_field = c->value_open = false;
+    c->header_part = PH_HEADER_NONE;
     c->authority_len = 0;
     return 0;
 }
@@ -156,13 +156,20 @@ static int on_url_complete(llhttp_t *p)
     return 0;
 }
 
-/* Terminate a header value whose value_complete callback did not come
- * (an empty value). Returns 0 or -1. */
+/* The names and values are stored NUL-terminated, each name's NUL
+ * written when its value's first span comes and each value's when the
+ * next header or the end of the headers comes: llhttp's field_complete and
+ * value_complete callbacks are not set (each call costs), so the span
+ * callbacks tell a header's parts apart by the part being received.
+ * (llhttp 8.1 reports every value, an empty one as an empty span, before
+ * the next name.) */
+
+/* NUL-terminate the value being received, if one is. Returns 0 or -1. */
 static int close_value(ph_http_parser *c)
 {
-    if (!c->value_open)
+    if (c->header_part != PH_HEADER_VALUE)
         return 0;
-    c->value_open = false;
+    c->header_part = PH_HEADER_NONE;
     return ph_buf_append(&c->req->arena, "", 1);
 }
 
@@ -173,11 +180,12 @@ static int count_header_bytes(ph_http_parser *c, size_t len)
     return req->header_bytes > c->limits->max_header_size ? fail_with(c, 431) : 0;
 }
 
+/* A span of a header's name: the first one begins a header. */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (!c->in_field) {
+    if (c->header_part != PH_HEADER_NAME) {
         if (close_value(c) < 0)
             return fail_with(c, 503);
         if (req->nheaders >= MAX_HEADERS)
@@ -190,28 +198,14 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
             req->headers = h;
             req->headers_cap = cap;
         }
-        ph_header *h = &req->headers[req->nheaders++];
-        memset(h, 0, sizeof *h);
-        h->name_off = (uint32_t)req->arena.len;
-        c->in_field = true;
+        req->headers[req->nheaders++] = (ph_header){.name_off = (uint32_t)req->arena.len};
+        c->header_part = PH_HEADER_NAME;
     }
     if (count_header_bytes(c, len) < 0)
         return -1;
     if (ph_buf_append(&req->arena, at, len) < 0)
         return fail_with(c, 503);
     req->headers[req->nheaders - 1].name_len += (uint32_t)len;
-    return 0;
-}
-
-static int on_header_field_complete(llhttp_t *p)
-{
-    ph_http_parser *c = PARSER(p);
-    ph_request *req = c->req;
-    if (ph_buf_append(&req->arena, "", 1) < 0)
-        return fail_with(c, 503);
-    c->in_field = false;
-    c->value_open = true;
-    req->headers[req->nheaders - 1].value_off = (uint32_t)req->arena.len;
     return 0;
 }
 
@@ -227,10 +221,18 @@ static bool starts_line(const ph_http_parser *c, const char *at)
     return b > c->chunk ? b[-1] == '\n' : c->tail_line_start;
 }
 
+/* A span of a header's value: the first one ends the name. */
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
+    ph_header *h = &req->headers[req->nheaders - 1];
+    if (c->header_part == PH_HEADER_NAME) {
+        if (ph_buf_append(&req->arena, "", 1) < 0)
+            return fail_with(c, 503);
+        h->value_off = (uint32_t)req->arena.len;
+        c->header_part = PH_HEADER_VALUE;
+    }
     /* (llhttp reports an empty value as an empty span at the next line's
      * start: only a span with bytes can be a fold) */
     if (len && starts_line(c, at))
@@ -239,14 +241,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         return -1;
     if (ph_buf_append(&req->arena, at, len) < 0)
         return fail_with(c, 503);
-    req->headers[req->nheaders - 1].value_len += (uint32_t)len;
+    h->value_len += (uint32_t)len;
     return 0;
-}
-
-static int on_header_value_complete(llhttp_t *p)
-{
-    ph_http_parser *c = PARSER(p);
-    return close_value(c) < 0 ? fail_with(c, 503) : 0;
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -340,9 +336,7 @@ static void init_settings(void)
     settings.on_url = on_url;
     settings.on_url_complete = on_url_complete;
     settings.on_header_field = on_header_field;
-    settings.on_header_field_complete = on_header_field_complete;
     settings.on_header_value = on_header_value;
-    settings.on_header_value_complete = on_header_value_complete;
     settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
