@@ -26,18 +26,32 @@ static bool has_pct00(const char *s, size_t len)
 }
 
 /* PH_METHOD_* of llhttp's method `m`, 0 for one routes cannot name. */
-static unsigned method_bit(uint8_t m)
+#define METHOD_BIT(m)                                                                                    \
+    ((m) == HTTP_GET       ? PH_METHOD_GET                                                               \
+     : (m) == HTTP_HEAD    ? PH_METHOD_HEAD                                                              \
+     : (m) == HTTP_POST    ? PH_METHOD_POST                                                              \
+     : (m) == HTTP_PUT     ? PH_METHOD_PUT                                                               \
+     : (m) == HTTP_DELETE  ? PH_METHOD_DELETE                                                            \
+     : (m) == HTTP_PATCH   ? PH_METHOD_PATCH                                                             \
+     : (m) == HTTP_OPTIONS ? PH_METHOD_OPTIONS                                                           \
+                           : 0)
+
+/* llhttp's methods by number: the name (as llhttp_method_name gives it)
+ * and the bit (a table: no call and no switch per request). */
+static const struct {
+    const char *name;
+    unsigned bit;
+} methods[] = {
+#define METHOD(num, name, string) [num] = {#string, METHOD_BIT(HTTP_##name)},
+    HTTP_ALL_METHOD_MAP(METHOD)
+#undef METHOD
+};
+
+/* Whether the 4 bytes at `s` are "Host" in any case (a letter's case is
+ * its 0x20 bit, and only 'H'/'h' have 'h' when it is set). */
+static bool is_host(const char *s)
 {
-    switch (m) {
-    case HTTP_GET: return PH_METHOD_GET;
-    case HTTP_HEAD: return PH_METHOD_HEAD;
-    case HTTP_POST: return PH_METHOD_POST;
-    case HTTP_PUT: return PH_METHOD_PUT;
-    case HTTP_DELETE: return PH_METHOD_DELETE;
-    case HTTP_PATCH: return PH_METHOD_PATCH;
-    case HTTP_OPTIONS: return PH_METHOD_OPTIONS;
-    default: return 0;
-    }
+    return (s[0] | 0x20) == 'h' && (s[1] | 0x20) == 'o' && (s[2] | 0x20) == 's' && (s[3] | 0x20) == 't';
 }
 
 static llhttp_settings_t settings;
@@ -138,7 +152,8 @@ static int on_url_complete(llhttp_t *p)
     }
     const char *q = req->url_len ? memchr(req->arena.data, '?', req->url_len) : NULL;
     req->path_len = q ? (uint32_t)(q - req->arena.data) : req->url_len;
-    if (ph_buf_reserve(&req->arena, req->path_len + 2 + c->authority_len + 1) < 0)
+    size_t more = req->path_len + 2 + c->authority_len + 1;
+    if (more > req->arena.cap - req->arena.len && ph_buf_reserve(&req->arena, more) < 0)
         return fail_with(c, 503);
     char *a = req->arena.data;
     a[req->url_len] = '\0';
@@ -251,14 +266,19 @@ static int on_headers_complete(llhttp_t *p)
     ph_request *req = c->req;
     if (close_value(c) < 0)
         return fail_with(c, 503);
-    req->method = llhttp_method_name((llhttp_method_t)p->method);
-    req->method_bit = method_bit(p->method);
+    if (p->method < sizeof methods / sizeof *methods && methods[p->method].name) {
+        req->method = methods[p->method].name;
+        req->method_bit = methods[p->method].bit;
+    } else { /* not in llhttp 8.1's map */
+        req->method = llhttp_method_name((llhttp_method_t)p->method);
+        req->method_bit = 0;
+    }
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
     ph_header *host = NULL;
     for (uint32_t i = 0; i < req->nheaders; i++) {
         ph_header *h = &req->headers[i];
-        if (h->name_len == 4 && strncasecmp(req->arena.data + h->name_off, "Host", 4) == 0) {
+        if (h->name_len == 4 && is_host(req->arena.data + h->name_off)) {
             if (host)
                 return fail_with(c, 400); /* RFC 9112 3.2: more than one Host */
             host = h;
@@ -378,13 +398,13 @@ ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, c
         return PH_PARSE_MORE;
     }
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-        *used = (size_t)(llhttp_get_error_pos(&p->llhttp) - data);
+        *used = (size_t)(p->llhttp.error_pos - data); /* llhttp_get_error_pos() */
         note_tail(p, data, *used);
         *msg = p->complete;
         p->complete = NULL;
         if (err == HPE_PAUSED_UPGRADE)
             return PH_PARSE_UPGRADE; /* upgrades are not served: answer, then close */
-        llhttp_resume(&p->llhttp);
+        p->llhttp.error = HPE_OK; /* llhttp_resume() of the pause */
         return PH_PARSE_MESSAGE;
     }
     *used = 0;
