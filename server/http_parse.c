@@ -62,6 +62,38 @@ static bool settings_ready;
  * all parsers, not 256 bytes in each connection. */
 static char authority_buf[256];
 
+/* Append the `len` bytes at `at` (a span of this call's bytes) to `b`,
+ * copying up to 16 inline (two overlapping moves: names and most values
+ * are short), so that the span callbacks call nothing on their usual
+ * path. Returns 0 or -1 (no memory). */
+static inline int append_span(ph_buf *b, const char *at, size_t len)
+{
+    if (len > b->cap - b->len && ph_buf_reserve(b, len) < 0)
+        return -1;
+    char *d = b->data + b->len;
+    b->len += len;
+    if (len > 16) {
+        memcpy(d, at, len);
+    } else if (len >= 8) {
+        uint64_t head, tail;
+        memcpy(&head, at, 8);
+        memcpy(&tail, at + len - 8, 8);
+        memcpy(d, &head, 8);
+        memcpy(d + len - 8, &tail, 8);
+    } else if (len >= 4) {
+        uint32_t head, tail;
+        memcpy(&head, at, 4);
+        memcpy(&tail, at + len - 4, 4);
+        memcpy(d, &head, 4);
+        memcpy(d + len - 4, &tail, 4);
+    } else if (len) {
+        d[0] = at[0];
+        d[len / 2] = at[len / 2];
+        d[len - 1] = at[len - 1];
+    }
+    return 0;
+}
+
 static int fail_with(ph_http_parser *c, int status)
 {
     c->error_status = status;
@@ -86,7 +118,7 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     ph_request *req = c->req;
     if (req->url_len + len > c->limits->max_url_size)
         return fail_with(c, 414);
-    if (ph_buf_append(&req->arena, at, len) < 0)
+    if (append_span(&req->arena, at, len) < 0)
         return fail_with(c, 503);
     req->url_len += (uint32_t)len;
     return 0;
@@ -188,6 +220,19 @@ static int close_value(ph_http_parser *c)
     return ph_buf_append(&c->req->arena, "", 1);
 }
 
+/* NUL-terminate the header part being received of a message that failed
+ * or is taken before its end, so that its headers read as what arrived (a
+ * name without a value has an empty one). */
+static void close_header(ph_http_parser *c)
+{
+    ph_request *req = c->req;
+    if (c->header_part == PH_HEADER_NAME && ph_buf_append(&req->arena, "", 1) == 0)
+        req->headers[req->nheaders - 1].value_off = (uint32_t)req->arena.len - 1;
+    else
+        (void)close_value(c);
+    c->header_part = PH_HEADER_NONE;
+}
+
 static int count_header_bytes(ph_http_parser *c, size_t len)
 {
     ph_request *req = c->req;
@@ -218,7 +263,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     }
     if (count_header_bytes(c, len) < 0)
         return -1;
-    if (ph_buf_append(&req->arena, at, len) < 0)
+    if (append_span(&req->arena, at, len) < 0)
         return fail_with(c, 503);
     req->headers[req->nheaders - 1].name_len += (uint32_t)len;
     return 0;
@@ -254,7 +299,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         return fail_with(c, 400); /* obs-fold: RFC 9112 5.2 allows 400 */
     if (count_header_bytes(c, len) < 0)
         return -1;
-    if (ph_buf_append(&req->arena, at, len) < 0)
+    if (append_span(&req->arena, at, len) < 0)
         return fail_with(c, 503);
     h->value_len += (uint32_t)len;
     return 0;
@@ -407,6 +452,8 @@ ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, c
         p->llhttp.error = HPE_OK; /* llhttp_resume() of the pause */
         return PH_PARSE_MESSAGE;
     }
+    if (p->req)
+        close_header(p);
     *used = 0;
     *status = p->error_status ? p->error_status : 400;
     return PH_PARSE_ERROR;
@@ -415,6 +462,8 @@ ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, c
 ph_request *ph_http_parse_take(ph_http_parser *p)
 {
     ph_request *req = p->req;
+    if (req)
+        close_header(p);
     p->req = NULL;
     return req;
 }
