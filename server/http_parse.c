@@ -62,35 +62,41 @@ static bool settings_ready;
  * all parsers, not 256 bytes in each connection. */
 static char authority_buf[256];
 
-/* Append the `len` bytes at `at` (a span of this call's bytes) to `b`,
- * copying up to 16 inline (two overlapping moves: names and most values
- * are short), so that the span callbacks call nothing on their usual
- * path. Returns 0 or -1 (no memory). */
+/* Copy `len` bytes from `s` to `d` (apart), up to 16 inline (two
+ * overlapping moves: names, most values and paths are short), so that the
+ * callbacks call nothing on their usual path. */
+static inline void copy_span(char *d, const char *s, size_t len)
+{
+    if (len > 16) {
+        memcpy(d, s, len);
+    } else if (len >= 8) {
+        uint64_t head, tail;
+        memcpy(&head, s, 8);
+        memcpy(&tail, s + len - 8, 8);
+        memcpy(d, &head, 8);
+        memcpy(d + len - 8, &tail, 8);
+    } else if (len >= 4) {
+        uint32_t head, tail;
+        memcpy(&head, s, 4);
+        memcpy(&tail, s + len - 4, 4);
+        memcpy(d, &head, 4);
+        memcpy(d + len - 4, &tail, 4);
+    } else if (len) {
+        d[0] = s[0];
+        d[len / 2] = s[len / 2];
+        d[len - 1] = s[len - 1];
+    }
+}
+
+/* Append the `len` bytes at `at` (a span of this call's bytes) to `b`.
+ * Returns 0 or -1 (no memory). */
 static inline int append_span(ph_buf *b, const char *at, size_t len)
 {
     if (len > b->cap - b->len && ph_buf_reserve(b, len) < 0)
         return -1;
     char *d = b->data + b->len;
     b->len += len;
-    if (len > 16) {
-        memcpy(d, at, len);
-    } else if (len >= 8) {
-        uint64_t head, tail;
-        memcpy(&head, at, 8);
-        memcpy(&tail, at + len - 8, 8);
-        memcpy(d, &head, 8);
-        memcpy(d + len - 8, &tail, 8);
-    } else if (len >= 4) {
-        uint32_t head, tail;
-        memcpy(&head, at, 4);
-        memcpy(&tail, at + len - 4, 4);
-        memcpy(d, &head, 4);
-        memcpy(d + len - 4, &tail, 4);
-    } else if (len) {
-        d[0] = at[0];
-        d[len / 2] = at[len / 2];
-        d[len - 1] = at[len - 1];
-    }
+    copy_span(d, at, len);
     return 0;
 }
 
@@ -189,7 +195,7 @@ static int on_url_complete(llhttp_t *p)
         return fail_with(c, 503);
     char *a = req->arena.data;
     a[req->url_len] = '\0';
-    memcpy(a + req->url_len + 1, a, req->path_len);
+    copy_span(a + req->url_len + 1, a, req->path_len);
     a[req->url_len + 1 + req->path_len] = '\0';
     req->arena.len = req->url_len + req->path_len + 2;
     if (c->authority_len) {
@@ -443,8 +449,9 @@ ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, c
         return PH_PARSE_MORE;
     }
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+        /* (no note_tail: the next message's first call has its request
+         * line, so no value span starts where its bytes do) */
         *used = (size_t)(p->llhttp.error_pos - data); /* llhttp_get_error_pos() */
-        note_tail(p, data, *used);
         *msg = p->complete;
         p->complete = NULL;
         if (err == HPE_PAUSED_UPGRADE)
