@@ -88,16 +88,20 @@ static inline void copy_span(char *d, const char *s, size_t len)
     }
 }
 
-/* Append the `len` bytes at `at` (a span of this call's bytes) to `b`.
- * Returns 0 or -1 (no memory). */
-static inline int append_span(ph_buf *b, const char *at, size_t len)
+/* Make room in `b` for `len` more bytes. Returns 0 or -1 (no memory). */
+static inline int room_for(ph_buf *b, size_t len)
 {
-    if (len > b->cap - b->len && ph_buf_reserve(b, len) < 0)
-        return -1;
+    return len <= b->cap - b->len || ph_buf_reserve(b, len) == 0 ? 0 : -1;
+}
+
+/* Append the `len` bytes at `at` (a span of this call's bytes) to `b`,
+ * which has room for them: a callback's last step, so that nothing it
+ * holds has to outlive a memcpy call. */
+static inline void put_span(ph_buf *b, const char *at, size_t len)
+{
     char *d = b->data + b->len;
     b->len += len;
     copy_span(d, at, len);
-    return 0;
 }
 
 static int fail_with(ph_http_parser *c, int status)
@@ -124,9 +128,10 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     ph_request *req = c->req;
     if (req->url_len + len > c->limits->max_url_size)
         return fail_with(c, 414);
-    if (append_span(&req->arena, at, len) < 0)
+    if (room_for(&req->arena, len) < 0)
         return fail_with(c, 503);
     req->url_len += (uint32_t)len;
+    put_span(&req->arena, at, len);
     return 0;
 }
 
@@ -269,9 +274,10 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     }
     if (count_header_bytes(c, len) < 0)
         return -1;
-    if (append_span(&req->arena, at, len) < 0)
+    if (room_for(&req->arena, len) < 0)
         return fail_with(c, 503);
     req->headers[req->nheaders - 1].name_len += (uint32_t)len;
+    put_span(&req->arena, at, len);
     return 0;
 }
 
@@ -305,9 +311,10 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         return fail_with(c, 400); /* obs-fold: RFC 9112 5.2 allows 400 */
     if (count_header_bytes(c, len) < 0)
         return -1;
-    if (append_span(&req->arena, at, len) < 0)
+    if (room_for(&req->arena, len) < 0)
         return fail_with(c, 503);
     h->value_len += (uint32_t)len;
+    put_span(&req->arena, at, len);
     return 0;
 }
 
