@@ -152,6 +152,7 @@ static size_t scheme_len(const char *u, size_t len)
  * origin form ("/" when the path is empty), leaving the authority after
  * the arena's used bytes for on_headers_complete. Returns 0, or the
  * status to answer (400 empty or bad authority, 503). */
+__attribute__((noinline)) /* rare: out of on_url_complete's way */
 static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
 {
     char *a = req->arena.data;
@@ -185,31 +186,34 @@ static int on_url_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (req->url_len >= 3 && has_pct00(req->arena.data, req->url_len))
+    size_t n = req->url_len;
+    if (n >= 3 && has_pct00(req->arena.data, n))
         return fail_with(c, 400);
-    size_t skip = req->url_len ? scheme_len(req->arena.data, req->url_len) : 0;
+    size_t skip = n ? scheme_len(req->arena.data, n) : 0;
     if (skip) {
         int status = absolute_to_origin(c, req, skip);
         if (status)
             return fail_with(c, status);
+        n = req->url_len;
     }
-    const char *q = req->url_len ? memchr(req->arena.data, '?', req->url_len) : NULL;
-    req->path_len = q ? (uint32_t)(q - req->arena.data) : req->url_len;
-    size_t more = req->path_len + 2 + c->authority_len + 1;
-    if (more > req->arena.cap - req->arena.len && ph_buf_reserve(&req->arena, more) < 0)
+    const char *q = n ? memchr(req->arena.data, '?', n) : NULL;
+    size_t path_len = q ? (size_t)(q - req->arena.data) : n;
+    size_t auth_len = c->authority_len;
+    if (room_for(&req->arena, path_len + 2 + auth_len + 1) < 0)
         return fail_with(c, 503);
     char *a = req->arena.data;
-    a[req->url_len] = '\0';
-    copy_span(a + req->url_len + 1, a, req->path_len);
-    a[req->url_len + 1 + req->path_len] = '\0';
-    req->arena.len = req->url_len + req->path_len + 2;
-    if (c->authority_len) {
+    req->path_len = (uint32_t)path_len;
+    req->arena.len = n + path_len + 2;
+    a[n] = '\0';
+    copy_span(a + n + 1, a, path_len);
+    a[n + 1 + path_len] = '\0';
+    if (auth_len) {
         c->authority_off = (uint32_t)req->arena.len;
-        memcpy(a + req->arena.len, authority_buf, c->authority_len);
-        a[req->arena.len + c->authority_len] = '\0';
-        req->arena.len += c->authority_len + 1;
+        memcpy(a + req->arena.len, authority_buf, auth_len);
+        a[req->arena.len + auth_len] = '\0';
+        req->arena.len += auth_len + 1;
     }
-    if (req->path_len == 0 || a[0] != '/')
+    if (path_len == 0 || a[0] != '/')
         return fail_with(c, 400); /* "*" (OPTIONS) and other forms are not served */
     return 0;
 }
