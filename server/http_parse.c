@@ -26,14 +26,14 @@ static bool has_pct00(const char *s, size_t len)
 }
 
 /* PH_METHOD_* of llhttp's method `m`, 0 for one routes cannot name. */
-#define METHOD_BIT(m)                                                                                    \
-    ((m) == HTTP_GET       ? PH_METHOD_GET                                                               \
-     : (m) == HTTP_HEAD    ? PH_METHOD_HEAD                                                              \
-     : (m) == HTTP_POST    ? PH_METHOD_POST                                                              \
-     : (m) == HTTP_PUT     ? PH_METHOD_PUT                                                               \
-     : (m) == HTTP_DELETE  ? PH_METHOD_DELETE                                                            \
-     : (m) == HTTP_PATCH   ? PH_METHOD_PATCH                                                             \
-     : (m) == HTTP_OPTIONS ? PH_METHOD_OPTIONS                                                           \
+#define METHOD_BIT(m)                                \
+    ((m) == HTTP_GET       ? PH_METHOD_GET           \
+     : (m) == HTTP_HEAD    ? PH_METHOD_HEAD          \
+     : (m) == HTTP_POST    ? PH_METHOD_POST          \
+     : (m) == HTTP_PUT     ? PH_METHOD_PUT           \
+     : (m) == HTTP_DELETE  ? PH_METHOD_DELETE        \
+     : (m) == HTTP_PATCH   ? PH_METHOD_PATCH         \
+     : (m) == HTTP_OPTIONS ? PH_METHOD_OPTIONS       \
                            : 0)
 
 /* llhttp's methods by number: the name (as llhttp_method_name gives it)
