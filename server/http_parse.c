@@ -26,18 +26,32 @@ static bool has_pct00(const char *s, size_t len)
 }
 
 /* PH_METHOD_* of llhttp's method `m`, 0 for one routes cannot name. */
-static unsigned method_bit(uint8_t m)
+#define METHOD_BIT(m)                                \
+    ((m) == HTTP_GET       ? PH_METHOD_GET           \
+     : (m) == HTTP_HEAD    ? PH_METHOD_HEAD          \
+     : (m) == HTTP_POST    ? PH_METHOD_POST          \
+     : (m) == HTTP_PUT     ? PH_METHOD_PUT           \
+     : (m) == HTTP_DELETE  ? PH_METHOD_DELETE        \
+     : (m) == HTTP_PATCH   ? PH_METHOD_PATCH         \
+     : (m) == HTTP_OPTIONS ? PH_METHOD_OPTIONS       \
+                           : 0)
+
+/* llhttp's methods by number: the name (as llhttp_method_name gives it)
+ * and the bit (a table: no call and no switch per request). */
+static const struct {
+    const char *name;
+    unsigned bit;
+} methods[] = {
+#define METHOD(num, name, string) [num] = {#string, METHOD_BIT(HTTP_##name)},
+    HTTP_ALL_METHOD_MAP(METHOD)
+#undef METHOD
+};
+
+/* Whether the 4 bytes at `s` are "Host" in any case (a letter's case is
+ * its 0x20 bit, and only 'H'/'h' have 'h' when it is set). */
+static bool is_host(const char *s)
 {
-    switch (m) {
-    case HTTP_GET: return PH_METHOD_GET;
-    case HTTP_HEAD: return PH_METHOD_HEAD;
-    case HTTP_POST: return PH_METHOD_POST;
-    case HTTP_PUT: return PH_METHOD_PUT;
-    case HTTP_DELETE: return PH_METHOD_DELETE;
-    case HTTP_PATCH: return PH_METHOD_PATCH;
-    case HTTP_OPTIONS: return PH_METHOD_OPTIONS;
-    default: return 0;
-    }
+    return (s[0] | 0x20) == 'h' && (s[1] | 0x20) == 'o' && (s[2] | 0x20) == 's' && (s[3] | 0x20) == 't';
 }
 
 static llhttp_settings_t settings;
@@ -47,6 +61,48 @@ static bool settings_ready;
  * place (absolute_to_origin to on_url_complete, one callback): one for
  * all parsers, not 256 bytes in each connection. */
 static char authority_buf[256];
+
+/* Copy `len` bytes from `s` to `d` (apart), up to 16 inline (two
+ * overlapping moves: names, most values and paths are short), so that the
+ * callbacks call nothing on their usual path. */
+static inline void copy_span(char *d, const char *s, size_t len)
+{
+    if (len > 16) {
+        memcpy(d, s, len);
+    } else if (len >= 8) {
+        uint64_t head, tail;
+        memcpy(&head, s, 8);
+        memcpy(&tail, s + len - 8, 8);
+        memcpy(d, &head, 8);
+        memcpy(d + len - 8, &tail, 8);
+    } else if (len >= 4) {
+        uint32_t head, tail;
+        memcpy(&head, s, 4);
+        memcpy(&tail, s + len - 4, 4);
+        memcpy(d, &head, 4);
+        memcpy(d + len - 4, &tail, 4);
+    } else if (len) {
+        d[0] = s[0];
+        d[len / 2] = s[len / 2];
+        d[len - 1] = s[len - 1];
+    }
+}
+
+/* Make room in `b` for `len` more bytes. Returns 0 or -1 (no memory). */
+static inline int room_for(ph_buf *b, size_t len)
+{
+    return len <= b->cap - b->len || ph_buf_reserve(b, len) == 0 ? 0 : -1;
+}
+
+/* Append the `len` bytes at `at` (a span of this call's bytes) to `b`,
+ * which has room for them: a callback's last step, so that nothing it
+ * holds has to outlive a memcpy call. */
+static inline void put_span(ph_buf *b, const char *at, size_t len)
+{
+    char *d = b->data + b->len;
+    b->len += len;
+    copy_span(d, at, len);
+}
 
 static int fail_with(ph_http_parser *c, int status)
 {
@@ -61,7 +117,7 @@ static int on_message_begin(llhttp_t *p)
     if (!req)
         return fail_with(c, 503);
     c->req = req;
-    c->in_field = c->value_open = false;
+    c->header_part = PH_HEADER_NONE;
     c->authority_len = 0;
     return 0;
 }
@@ -72,9 +128,10 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     ph_request *req = c->req;
     if (req->url_len + len > c->limits->max_url_size)
         return fail_with(c, 414);
-    if (ph_buf_append(&req->arena, at, len) < 0)
+    if (room_for(&req->arena, len) < 0)
         return fail_with(c, 503);
     req->url_len += (uint32_t)len;
+    put_span(&req->arena, at, len);
     return 0;
 }
 
@@ -95,6 +152,7 @@ static size_t scheme_len(const char *u, size_t len)
  * origin form ("/" when the path is empty), leaving the authority after
  * the arena's used bytes for on_headers_complete. Returns 0, or the
  * status to answer (400 empty or bad authority, 503). */
+__attribute__((noinline)) /* rare: out of on_url_complete's way */
 static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
 {
     char *a = req->arena.data;
@@ -128,42 +186,66 @@ static int on_url_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (req->url_len >= 3 && has_pct00(req->arena.data, req->url_len))
+    size_t n = req->url_len;
+    if (n >= 3 && has_pct00(req->arena.data, n))
         return fail_with(c, 400);
-    size_t skip = req->url_len ? scheme_len(req->arena.data, req->url_len) : 0;
+    size_t skip = n ? scheme_len(req->arena.data, n) : 0;
     if (skip) {
         int status = absolute_to_origin(c, req, skip);
         if (status)
             return fail_with(c, status);
+        n = req->url_len;
     }
-    const char *q = req->url_len ? memchr(req->arena.data, '?', req->url_len) : NULL;
-    req->path_len = q ? (uint32_t)(q - req->arena.data) : req->url_len;
-    if (ph_buf_reserve(&req->arena, req->path_len + 2 + c->authority_len + 1) < 0)
+    const char *q = n ? memchr(req->arena.data, '?', n) : NULL;
+    size_t path_len = q ? (size_t)(q - req->arena.data) : n;
+    size_t auth_len = c->authority_len;
+    if (room_for(&req->arena, path_len + 2 + auth_len + 1) < 0)
         return fail_with(c, 503);
     char *a = req->arena.data;
-    a[req->url_len] = '\0';
-    memcpy(a + req->url_len + 1, a, req->path_len);
-    a[req->url_len + 1 + req->path_len] = '\0';
-    req->arena.len = req->url_len + req->path_len + 2;
-    if (c->authority_len) {
+    req->path_len = (uint32_t)path_len;
+    req->arena.len = n + path_len + 2;
+    a[n] = '\0';
+    copy_span(a + n + 1, a, path_len);
+    a[n + 1 + path_len] = '\0';
+    if (auth_len) {
         c->authority_off = (uint32_t)req->arena.len;
-        memcpy(a + req->arena.len, authority_buf, c->authority_len);
-        a[req->arena.len + c->authority_len] = '\0';
-        req->arena.len += c->authority_len + 1;
+        memcpy(a + req->arena.len, authority_buf, auth_len);
+        a[req->arena.len + auth_len] = '\0';
+        req->arena.len += auth_len + 1;
     }
-    if (req->path_len == 0 || a[0] != '/')
+    if (path_len == 0 || a[0] != '/')
         return fail_with(c, 400); /* "*" (OPTIONS) and other forms are not served */
     return 0;
 }
 
-/* Terminate a header value whose value_complete callback did not come
- * (an empty value). Returns 0 or -1. */
+/* The names and values are stored NUL-terminated, each name's NUL
+ * written when its value's first span comes and each value's when the
+ * next header or the end of the headers comes: llhttp's field_complete and
+ * value_complete callbacks are not set (each call costs), so the span
+ * callbacks tell a header's parts apart by the part being received.
+ * (llhttp 8.1 reports every value, an empty one as an empty span, before
+ * the next name.) */
+
+/* NUL-terminate the value being received, if one is. Returns 0 or -1. */
 static int close_value(ph_http_parser *c)
 {
-    if (!c->value_open)
+    if (c->header_part != PH_HEADER_VALUE)
         return 0;
-    c->value_open = false;
+    c->header_part = PH_HEADER_NONE;
     return ph_buf_append(&c->req->arena, "", 1);
+}
+
+/* NUL-terminate the header part being received of a message that failed
+ * or is taken before its end, so that its headers read as what arrived (a
+ * name without a value has an empty one). */
+static void close_header(ph_http_parser *c)
+{
+    ph_request *req = c->req;
+    if (c->header_part == PH_HEADER_NAME && ph_buf_append(&req->arena, "", 1) == 0)
+        req->headers[req->nheaders - 1].value_off = (uint32_t)req->arena.len - 1;
+    else
+        (void)close_value(c);
+    c->header_part = PH_HEADER_NONE;
 }
 
 static int count_header_bytes(ph_http_parser *c, size_t len)
@@ -173,11 +255,12 @@ static int count_header_bytes(ph_http_parser *c, size_t len)
     return req->header_bytes > c->limits->max_header_size ? fail_with(c, 431) : 0;
 }
 
+/* A span of a header's name: the first one begins a header. */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (!c->in_field) {
+    if (c->header_part != PH_HEADER_NAME) {
         if (close_value(c) < 0)
             return fail_with(c, 503);
         if (req->nheaders >= MAX_HEADERS)
@@ -190,28 +273,15 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
             req->headers = h;
             req->headers_cap = cap;
         }
-        ph_header *h = &req->headers[req->nheaders++];
-        memset(h, 0, sizeof *h);
-        h->name_off = (uint32_t)req->arena.len;
-        c->in_field = true;
+        req->headers[req->nheaders++] = (ph_header){.name_off = (uint32_t)req->arena.len};
+        c->header_part = PH_HEADER_NAME;
     }
     if (count_header_bytes(c, len) < 0)
         return -1;
-    if (ph_buf_append(&req->arena, at, len) < 0)
+    if (room_for(&req->arena, len) < 0)
         return fail_with(c, 503);
     req->headers[req->nheaders - 1].name_len += (uint32_t)len;
-    return 0;
-}
-
-static int on_header_field_complete(llhttp_t *p)
-{
-    ph_http_parser *c = PARSER(p);
-    ph_request *req = c->req;
-    if (ph_buf_append(&req->arena, "", 1) < 0)
-        return fail_with(c, 503);
-    c->in_field = false;
-    c->value_open = true;
-    req->headers[req->nheaders - 1].value_off = (uint32_t)req->arena.len;
+    put_span(&req->arena, at, len);
     return 0;
 }
 
@@ -227,26 +297,29 @@ static bool starts_line(const ph_http_parser *c, const char *at)
     return b > c->chunk ? b[-1] == '\n' : c->tail_line_start;
 }
 
+/* A span of a header's value: the first one ends the name. */
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
+    ph_header *h = &req->headers[req->nheaders - 1];
+    if (c->header_part == PH_HEADER_NAME) {
+        if (ph_buf_append(&req->arena, "", 1) < 0)
+            return fail_with(c, 503);
+        h->value_off = (uint32_t)req->arena.len;
+        c->header_part = PH_HEADER_VALUE;
+    }
     /* (llhttp reports an empty value as an empty span at the next line's
      * start: only a span with bytes can be a fold) */
     if (len && starts_line(c, at))
         return fail_with(c, 400); /* obs-fold: RFC 9112 5.2 allows 400 */
     if (count_header_bytes(c, len) < 0)
         return -1;
-    if (ph_buf_append(&req->arena, at, len) < 0)
+    if (room_for(&req->arena, len) < 0)
         return fail_with(c, 503);
-    req->headers[req->nheaders - 1].value_len += (uint32_t)len;
+    h->value_len += (uint32_t)len;
+    put_span(&req->arena, at, len);
     return 0;
-}
-
-static int on_header_value_complete(llhttp_t *p)
-{
-    ph_http_parser *c = PARSER(p);
-    return close_value(c) < 0 ? fail_with(c, 503) : 0;
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -255,14 +328,19 @@ static int on_headers_complete(llhttp_t *p)
     ph_request *req = c->req;
     if (close_value(c) < 0)
         return fail_with(c, 503);
-    req->method = llhttp_method_name((llhttp_method_t)p->method);
-    req->method_bit = method_bit(p->method);
+    if (p->method < sizeof methods / sizeof *methods && methods[p->method].name) {
+        req->method = methods[p->method].name;
+        req->method_bit = methods[p->method].bit;
+    } else { /* not in llhttp 8.1's map */
+        req->method = llhttp_method_name((llhttp_method_t)p->method);
+        req->method_bit = 0;
+    }
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
     ph_header *host = NULL;
     for (uint32_t i = 0; i < req->nheaders; i++) {
         ph_header *h = &req->headers[i];
-        if (h->name_len == 4 && strncasecmp(req->arena.data + h->name_off, "Host", 4) == 0) {
+        if (h->name_len == 4 && is_host(req->arena.data + h->name_off)) {
             if (host)
                 return fail_with(c, 400); /* RFC 9112 3.2: more than one Host */
             host = h;
@@ -340,9 +418,7 @@ static void init_settings(void)
     settings.on_url = on_url;
     settings.on_url_complete = on_url_complete;
     settings.on_header_field = on_header_field;
-    settings.on_header_field_complete = on_header_field_complete;
     settings.on_header_value = on_header_value;
-    settings.on_header_value_complete = on_header_value_complete;
     settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
@@ -384,15 +460,18 @@ ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, c
         return PH_PARSE_MORE;
     }
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-        *used = (size_t)(llhttp_get_error_pos(&p->llhttp) - data);
-        note_tail(p, data, *used);
+        /* (no note_tail: the next message's first call has its request
+         * line, so no value span starts where its bytes do) */
+        *used = (size_t)(p->llhttp.error_pos - data); /* llhttp_get_error_pos() */
         *msg = p->complete;
         p->complete = NULL;
         if (err == HPE_PAUSED_UPGRADE)
             return PH_PARSE_UPGRADE; /* upgrades are not served: answer, then close */
-        llhttp_resume(&p->llhttp);
+        p->llhttp.error = HPE_OK; /* llhttp_resume() of the pause */
         return PH_PARSE_MESSAGE;
     }
+    if (p->req)
+        close_header(p);
     *used = 0;
     *status = p->error_status ? p->error_status : 400;
     return PH_PARSE_ERROR;
@@ -401,6 +480,8 @@ ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, c
 ph_request *ph_http_parse_take(ph_http_parser *p)
 {
     ph_request *req = p->req;
+    if (req)
+        close_header(p);
     p->req = NULL;
     return req;
 }

@@ -30,6 +30,10 @@ typedef struct ph_http_parse_hooks {
     void (*body_follows)(void *owner, ph_request *req);
 } ph_http_parse_hooks;
 
+/* Which part of the last header is being received: its name (not yet
+ * NUL-terminated) or its value (likewise), none before the first. */
+enum { PH_HEADER_NONE, PH_HEADER_NAME, PH_HEADER_VALUE };
+
 /* One connection's parser. The fields are this module's; the owner only
  * reads `req`. */
 typedef struct ph_http_parser {
@@ -40,7 +44,7 @@ typedef struct ph_http_parser {
     ph_request *req;              /* being received; NULL between messages */
     ph_request *complete;         /* the message just completed */
     int error_status;             /* set by a callback that fails */
-    bool in_field, value_open;    /* header state */
+    uint8_t header_part;          /* PH_HEADER_*: the part of the last header being received */
     const char *chunk;            /* the bytes of the current ph_http_parse call */
     bool tail_line_start;         /* the bytes used so far end in LF + SP/HT*: a
                                      value span starting here is an obs-fold */
