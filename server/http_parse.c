@@ -88,12 +88,6 @@ static inline void copy_span(char *d, const char *s, size_t len)
     }
 }
 
-/* Make room in `b` for `len` more bytes. Returns 0 or -1 (no memory). */
-static inline int room_for(ph_buf *b, size_t len)
-{
-    return len <= b->cap - b->len || ph_buf_reserve(b, len) == 0 ? 0 : -1;
-}
-
 /* Append the `len` bytes at `at` (a span of this call's bytes) to `b`,
  * which has room for them: a callback's last step, so that nothing it
  * holds has to outlive a memcpy call. */
@@ -128,7 +122,7 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     ph_request *req = c->req;
     if (req->url_len + len > c->limits->max_url_size)
         return fail_with(c, 414);
-    if (room_for(&req->arena, len) < 0)
+    if (ph_buf_reserve(&req->arena, len) < 0)
         return fail_with(c, 503);
     req->url_len += (uint32_t)len;
     put_span(&req->arena, at, len);
@@ -199,7 +193,7 @@ static int on_url_complete(llhttp_t *p)
     const char *q = n ? memchr(req->arena.data, '?', n) : NULL;
     size_t path_len = q ? (size_t)(q - req->arena.data) : n;
     size_t auth_len = c->authority_len;
-    if (room_for(&req->arena, path_len + 2 + auth_len + 1) < 0)
+    if (ph_buf_reserve(&req->arena, path_len + 2 + auth_len + 1) < 0)
         return fail_with(c, 503);
     char *a = req->arena.data;
     req->path_len = (uint32_t)path_len;
@@ -278,7 +272,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     }
     if (count_header_bytes(c, len) < 0)
         return -1;
-    if (room_for(&req->arena, len) < 0)
+    if (ph_buf_reserve(&req->arena, len) < 0)
         return fail_with(c, 503);
     req->headers[req->nheaders - 1].name_len += (uint32_t)len;
     put_span(&req->arena, at, len);
@@ -315,7 +309,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         return fail_with(c, 400); /* obs-fold: RFC 9112 5.2 allows 400 */
     if (count_header_bytes(c, len) < 0)
         return -1;
-    if (room_for(&req->arena, len) < 0)
+    if (ph_buf_reserve(&req->arena, len) < 0)
         return fail_with(c, 503);
     h->value_len += (uint32_t)len;
     put_span(&req->arena, at, len);
