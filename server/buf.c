@@ -24,6 +24,26 @@ int ph_buf_grow(ph_buf *b, size_t extra)
     return 0;
 }
 
+int ph_buf_reserve_capped(ph_buf *b, size_t extra, size_t first, size_t most)
+{
+    if (extra <= b->cap - b->len)
+        return 0;
+    if (extra > ((size_t)-1) / 2 - b->len)
+        return -1;
+    size_t want = b->len + extra;
+    size_t cap = b->cap ? b->cap * 2 : first;
+    if (cap > most)
+        cap = most;
+    if (cap < want)
+        cap = want;
+    char *data = realloc(b->data, cap);
+    if (!data)
+        return -1;
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
 int ph_buf_append_str(ph_buf *b, const char *s) { return ph_buf_append(b, s, strlen(s)); }
 
 void ph_buf_trim(ph_buf *b, size_t keep)

@@ -12,6 +12,10 @@
  * its buffers the whole time, sized to what they hold. */
 #define PH_BUF_MIN_CAP 64
 
+/* A request's or a fetched response's body: its first allocation (unless
+ * it is declared smaller), then ph_buf_reserve_capped doubles it. */
+#define PH_BUF_BODY_FIRST (16u << 10)
+
 typedef struct ph_buf {
     char *data;
     size_t len;
@@ -29,6 +33,13 @@ static inline int ph_buf_reserve(ph_buf *b, size_t extra)
 {
     return extra <= b->cap - b->len ? 0 : ph_buf_grow(b, extra);
 }
+
+/* Make room for `extra` more bytes of a body that arrives in pieces and
+ * can never exceed `most` bytes: the capacity doubles from `first` (or
+ * the current one) but never past `most` (nor below what is needed), so a
+ * declared length costs nothing before its bytes come, and each byte is
+ * copied O(1) times. Returns 0 or -1 (no memory; the buffer is unchanged). */
+int ph_buf_reserve_capped(ph_buf *b, size_t extra, size_t first, size_t most);
 
 /* Append bytes. Returns 0 or -1 (no memory). Inline: the request parser
  * and the response builder call it a dozen times per request. */

@@ -336,15 +336,21 @@ static bool got_body(ph_fetch *f, const char *piece, size_t len)
 {
     if (f->streaming)
         return run_stream_cb(f, NULL, piece, len);
+    if (!len)
+        return true;
     if (len > F.max_body - f->body.len) {
         fail_now(f, PH_FETCH_INVALID, "the response body from %s:%u is over upstream_max_body (%zu bytes)", f->host,
                  f->port, F.max_body);
         return false;
     }
-    if (ph_buf_append(&f->body, piece, len) < 0) {
+    uint64_t declared; /* (at most upstream_max_body: got_head checked) */
+    size_t most = ph_resp_declared_length(&f->parser, &declared) ? (size_t)declared : F.max_body;
+    if (ph_buf_reserve_capped(&f->body, len, PH_BUF_BODY_FIRST, most) < 0) {
         fail_now(f, PH_FETCH_INVALID, "no memory for the response body from %s:%u", f->host, f->port);
         return false;
     }
+    memcpy(f->body.data + f->body.len, piece, len);
+    f->body.len += len;
     return true;
 }
 

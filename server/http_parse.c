@@ -9,7 +9,6 @@
 
 #define MAX_HEADERS 100
 #define HEADERS_FIRST 4 /* a header array's first size, then it doubles (a request keeps it while it waits) */
-#define BODY_FIRST_BYTES (16u << 10) /* a body's first allocation, unless it is smaller */
 
 #define PARSER(l) ((ph_http_parser *)(l)->data)
 
@@ -358,28 +357,6 @@ static int on_headers_complete(llhttp_t *p)
     return 0;
 }
 
-/* Room in `b` for `len` more bytes of a body that holds at most `most`:
- * the buffer grows as bytes arrive, doubling (from BODY_FIRST_BYTES) but
- * never past `most`, so a declared length costs nothing before its bytes
- * come and a body is copied O(1) times per byte. Returns 0 or -1. */
-static int body_room(ph_buf *b, size_t len, size_t most)
-{
-    size_t want = b->len + len;
-    if (want <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap * 2 : BODY_FIRST_BYTES;
-    if (cap > most)
-        cap = most;
-    if (cap < want)
-        cap = want;
-    char *data = realloc(b->data, cap);
-    if (!data)
-        return -1;
-    b->data = data;
-    b->cap = cap;
-    return 0;
-}
-
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
@@ -388,7 +365,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         return 0;
     if (req->body.len + len > c->limits->max_body_size)
         return fail_with(c, 413);
-    if (body_room(&req->body, len, c->body_most) < 0)
+    if (ph_buf_reserve_capped(&req->body, len, PH_BUF_BODY_FIRST, c->body_most) < 0)
         return fail_with(c, 503);
     memcpy(req->body.data + req->body.len, at, len);
     req->body.len += len;
