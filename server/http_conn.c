@@ -325,12 +325,17 @@ static void queue_error(ph_conn *c, int status)
     enqueue(c, req);
 }
 
+/* The places a connection has: max_inflight_per_connection, at least 1. */
+static unsigned place_limit(const ph_conn *c)
+{
+    int limit = conf(c)->max_inflight_per_connection;
+    return limit > 0 ? (unsigned)limit : 1;
+}
+
 /* Hand queued requests up in order while the layer above takes them; one
  * that needs a place while none is free stops the walk until one is. */
 static void hand_up(ph_conn *c)
 {
-    int limit = conf(c)->max_inflight_per_connection;
-    unsigned places = limit > 0 ? (unsigned)limit : 1;
     while (c->up_next) {
         ph_request *r = c->up_next;
         if (r->final) { /* an error the connection answers itself (400, 408, ...) */
@@ -338,7 +343,7 @@ static void hand_up(ph_conn *c)
             continue;
         }
         r->own = false;
-        ph_conn_take taken = layer.hooks.received(r, c->places < places);
+        ph_conn_take taken = layer.hooks.received(r, c->places < place_limit(c));
         if (taken == PH_TAKE_LATER) {
             r->own = true;
             return;

@@ -35,6 +35,20 @@ ssize_t ph_read_buf_fill(ph_read_buf *b, int fd)
     return n;
 }
 
+/* `b`, just given the shared buffer back, keeps `left` unparsed bytes
+ * from shared + `from` in memory of their own. Returns 0, or -1 (no
+ * memory: `b` stays empty). Out of line: the usual settle keeps none. */
+static __attribute__((noinline)) int keep_unparsed(ph_read_buf *b, size_t from, size_t left)
+{
+    char *own = malloc(left);
+    if (!own)
+        return -1;
+    memcpy(own, shared + from, left);
+    b->data = own;
+    b->len = left;
+    return 0;
+}
+
 int ph_read_buf_settle(ph_read_buf *b)
 {
     size_t left = ph_read_buf_unparsed(b);
@@ -47,15 +61,7 @@ int ph_read_buf_settle(ph_read_buf *b)
     borrower = NULL;
     b->data = NULL;
     b->len = b->pos = 0;
-    if (!left)
-        return 0; /* the usual case: every byte parsed */
-    char *own = malloc(left);
-    if (!own)
-        return -1;
-    memcpy(own, shared + from, left);
-    b->data = own;
-    b->len = left;
-    return 0;
+    return left ? keep_unparsed(b, from, left) : 0; /* (the usual case: every byte parsed) */
 }
 
 void ph_read_buf_clear(ph_read_buf *b)

@@ -194,21 +194,20 @@ void ph_life_returned(ph_request *req, int rc)
             arm_deadline(req); /* a stream's timeout ended with stream_begin */
         return;                /* complete() or an abort follows */
     }
-    if (req->streaming && rc != PH_OK) {
+    if (rc == PH_OK) {
+        if (!req->streaming)
+            check_final_status(req);
+        else if (req->conn)
+            ph_conn_stream_end(req, true);
+    } else if (req->streaming) {
         ph_log_error("route %s (plugin %s): handle() failed after stream_begin; cutting the stream short",
                      route_path(req), plugin_name(req));
         if (req->conn)
             ph_conn_stream_end(req, false);
-    } else if (rc == PH_ERROR) {
-        handler_failed(req, "handle() returned PH_ERROR");
-    } else if (rc == PH_PENDING) {
-        handler_failed(req, "a sync handle() must return PH_OK or PH_ERROR");
-    } else if (rc != PH_OK) {
-        handler_failed(req, "handle() returned an unknown result");
-    } else if (req->streaming && req->conn) {
-        ph_conn_stream_end(req, true);
     } else {
-        check_final_status(req);
+        handler_failed(req, rc == PH_ERROR     ? "handle() returned PH_ERROR"
+                            : rc == PH_PENDING ? "a sync handle() must return PH_OK or PH_ERROR"
+                                               : "handle() returned an unknown result");
     }
     ph_life_finish(req);
 }

@@ -65,9 +65,8 @@ void ph_watchdog_set_threshold(uint64_t ms) { threshold_ms = ms; }
 
 ph_plugin_call ph_watchdog_begin(const struct ph_route *route, const char *what)
 {
-    ph_plugin_call call = {.route = route, .what = what};
+    ph_plugin_call call = {.started = now_ns(), .route = route, .what = what}; /* (first: no call after the mark) */
     call.previous = ph_crash_enter(route ? route->path : NULL, route ? route->instance->lib : NULL, what);
-    call.started = now_ns();
     return call;
 }
 
