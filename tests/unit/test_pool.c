@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -83,6 +84,7 @@ typedef struct test_job {
     gate *gate;          /* wait here in run() when set */
     int runs;            /* written in run(), read on the loop after done() */
     pthread_t run_thread;
+    int run_policy;      /* the scheduling policy run() ran under */
     int dones;           /* loop thread only */
     pthread_t done_thread;
     int done_seq;        /* order in which done() ran */
@@ -108,6 +110,7 @@ static void job_run(ph_job *j)
         ;
     t->run_seq = atomic_fetch_add(&ctr.run_seq, 1);
     t->run_thread = pthread_self();
+    t->run_policy = sched_getscheduler(0); /* (Linux: 0 is the calling thread) */
     if (t->gate)
         gate_enter(t->gate);
     /* a little work so threads overlap */
@@ -250,6 +253,7 @@ static void pool_with_zero_queue_takes_only_one_job_per_thread(void **state)
     gate_destroy(&g);
 }
 
+/* run() on pool threads, scheduled as SCHED_BATCH; done() on the loop. */
 static void pool_runs_jobs_on_workers_and_done_on_the_loop_thread(void **state)
 {
     struct event_base *base = *state;
@@ -265,7 +269,11 @@ static void pool_runs_jobs_on_workers_and_done_on_the_loop_thread(void **state)
         assert_true(pthread_equal(jobs[i].done_thread, loop));
         assert_false(pthread_equal(jobs[i].run_thread, loop));
         assert_true(jobs[i].done_saw_run);
+        /* pool threads run as SCHED_BATCH (waking one must not preempt
+         * the loop); the loop thread keeps its own policy */
+        assert_int_equal(jobs[i].run_policy, SCHED_BATCH);
     }
+    assert_int_equal(sched_getscheduler(0), SCHED_OTHER);
     ph_pool_destroy(pool);
     free(jobs);
 }
