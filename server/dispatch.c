@@ -84,11 +84,13 @@ static void respond_status(ph_request *req)
 }
 
 /* Where `req` goes: its route (FOUND), or the host's own answer. */
-typedef enum target { TARGET_ROUTE, TARGET_STATUS, TARGET_NOT_FOUND, TARGET_NOT_ALLOWED } target;
+typedef enum target { TARGET_ROUTE, TARGET_STATUS, TARGET_NOT_FOUND, TARGET_NOT_ALLOWED, TARGET_SERVER } target;
 
 static target find(ph_request *req, const ph_route **route)
 {
     const char *path = ph_request_path(req);
+    if (path[0] == '*')
+        return TARGET_SERVER; /* "OPTIONS *", the only request the parser lets through without a '/' */
     const char *status_path = d.gen->config->server.status_path;
     if (status_path && strcmp(path, status_path) == 0)
         return TARGET_STATUS;
@@ -96,10 +98,23 @@ static target find(ph_request *req, const ph_route **route)
     return m == PH_ROUTE_FOUND ? TARGET_ROUTE : m == PH_ROUTE_NOT_FOUND ? TARGET_NOT_FOUND : TARGET_NOT_ALLOWED;
 }
 
-/* The host answers `req` itself (status document, 404, 405). */
+/* "OPTIONS *" (RFC 9110 9.3.7): 200 without a body, Allow naming every
+ * method a route can be given. */
+static void answer_server_options(ph_request *req)
+{
+    req->status = 200;
+    ph_buf_reset(&req->resp_headers);
+    ph_buf_reset(&req->resp_body);
+    if (ph_buf_append_str(&req->resp_headers, "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n") < 0)
+        ph_request_set_error(req, 503, "out of memory", NULL);
+}
+
+/* The host answers `req` itself (status document, 404, 405, OPTIONS *). */
 static void host_answer(ph_request *req, target t)
 {
-    if (t == TARGET_STATUS) {
+    if (t == TARGET_SERVER) {
+        answer_server_options(req);
+    } else if (t == TARGET_STATUS) {
         if (req->method_bit & (PH_METHOD_GET | PH_METHOD_HEAD))
             respond_status(req);
         else

@@ -206,8 +206,10 @@ static int on_url_complete(llhttp_t *p)
         a[req->arena.len + auth_len] = '\0';
         req->arena.len += auth_len + 1;
     }
+    if (n == 1 && a[0] == '*' && p->method == HTTP_OPTIONS)
+        return 0; /* asterisk-form (RFC 9112 3.2.4): the server's options, answered by the host */
     if (path_len == 0 || a[0] != '/')
-        return fail_with(c, 400); /* "*" (OPTIONS) and other forms are not served */
+        return fail_with(c, 400); /* "*" with another method, and other forms */
     return 0;
 }
 

@@ -340,6 +340,29 @@ static void test_absolute_form_target_is_200(void **state)
     it_response_free(&r);
 }
 
+/* RFC 9110 9.3.7: "OPTIONS *" asks about the server: 200 with Allow and
+ * no body, and the connection goes on; "*" with another method is 400. */
+static void test_options_asterisk_is_200_with_allow(void **state)
+{
+    (void)state;
+    it_server *s = start_rules("", ROUTES);
+    it_conn *c = it_connect(s->port);
+    it_response r;
+    assert_int_equal(it_send_str(c, "OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    assert_int_equal(it_recv(c, &r, false, 5000), IT_OK);
+    it_assert_status(&r, 200);
+    assert_non_null(it_header_get(&r, "Allow"));
+    assert_string_equal(it_header_get(&r, "Allow"), "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS");
+    assert_string_equal(it_header_get(&r, "Content-Length"), "0");
+    it_response_free(&r);
+    assert_int_equal(it_recv(c, &r, false, 5000), IT_OK); /* the pipelined request behind it */
+    it_assert_status(&r, 200);
+    it_assert_contains(r.body, "Hello");
+    it_response_free(&r);
+    expect_rejected(s, "GET * HTTP/1.1\r\nHost: t\r\n\r\n" FOLLOW_UP, 400);
+    expect_rejected(s, "OPTIONS *? HTTP/1.1\r\nHost: t\r\n\r\n" FOLLOW_UP, 400);
+}
+
 /* ---- misspelt reserved route keys ---- */
 
 /* `plughost -t` with ini `routes`: its exit status, its output in *out. */
@@ -389,6 +412,7 @@ int main(void)
         IT_TEST(test_nothing_of_an_earlier_request_shows_later),
         IT_TEST(test_http_rules_are_400_and_close),
         IT_TEST(test_absolute_form_target_is_200),
+        IT_TEST(test_options_asterisk_is_200_with_allow),
         IT_TEST(test_misspelt_reserved_key_is_reported_by_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

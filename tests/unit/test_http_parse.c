@@ -95,6 +95,17 @@ static void a_request_comes_out_with_path_query_headers_and_body(void **state)
     ph_request_recycle(req);
 }
 
+/* "OPTIONS *" asks about the server, not a resource: its path is "*". */
+static void options_asterisk_form_parses_with_path_star(void **state)
+{
+    (void)state;
+    ph_request *req = one("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_int_equal(req->method_bit, PH_METHOD_OPTIONS);
+    assert_string_equal(ph_request_path(req), "*");
+    assert_int_equal(req->path_len, 1);
+    ph_request_recycle(req);
+}
+
 static void pipelined_messages_come_out_one_per_call(void **state)
 {
     (void)state;
@@ -167,7 +178,10 @@ static void limits_are_answered_with_their_status(void **state)
     assert_int_equal(error_of("GET / HTTP/1.1\r\n\r\n"), 400); /* 1.1 without Host */
     ph_request_recycle(ph_http_parse_take(&parser));
     ph_http_parser_init(&parser, &hooks, NULL);
-    assert_int_equal(error_of("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"), 400); /* asterisk form */
+    assert_int_equal(error_of("GET * HTTP/1.1\r\nHost: h\r\n\r\n"), 400); /* asterisk form: OPTIONS only */
+    ph_request_recycle(ph_http_parse_take(&parser));
+    ph_http_parser_init(&parser, &hooks, NULL);
+    assert_int_equal(error_of("OPTIONS *x HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
     ph_request_recycle(ph_http_parse_take(&parser));
     ph_http_parser_init(&parser, &hooks, NULL);
     assert_int_equal(error_of("NONSENSE\r\n\r\n"), 400);
@@ -366,6 +380,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(a_request_comes_out_with_path_query_headers_and_body),
+        T(options_asterisk_form_parses_with_path_star),
         T(pipelined_messages_come_out_one_per_call),
         T(a_request_split_byte_by_byte_comes_out_whole),
         T(http_10_is_not_kept_alive_unless_asked),
