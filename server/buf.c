@@ -1,21 +1,15 @@
 /* buf.c - growable byte buffer. */
 #include "buf.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Doubling from PH_BUF_MIN_CAP (or the current capacity) up to what is
- * needed; 0 at once when the bytes fit already. */
-int ph_buf_grow(ph_buf *b, size_t extra)
+/* `b` reallocated to `cap` bytes (at least its length). Returns 0 or -1
+ * (no memory; the buffer is unchanged). */
+static int set_capacity(ph_buf *b, size_t cap)
 {
-    if (extra <= b->cap - b->len)
-        return 0;
-    if (extra > ((size_t)-1) / 2 - b->len)
-        return -1;
-    size_t want = b->len + extra;
-    size_t cap = b->cap ? b->cap : PH_BUF_MIN_CAP;
-    while (cap < want)
-        cap *= 2;
     char *data = realloc(b->data, cap);
     if (!data)
         return -1;
@@ -24,11 +18,31 @@ int ph_buf_grow(ph_buf *b, size_t extra)
     return 0;
 }
 
+/* Whether `extra` more bytes would take the buffer past half the address
+ * space (a doubling must not overflow). */
+static bool too_big(const ph_buf *b, size_t extra) { return extra > SIZE_MAX / 2 - b->len; }
+
+/* Doubling from PH_BUF_MIN_CAP (or the current capacity) up to what is
+ * needed, so capacities stay powers of two; 0 at once when the bytes fit
+ * already. */
+int ph_buf_grow(ph_buf *b, size_t extra)
+{
+    if (extra <= b->cap - b->len)
+        return 0;
+    if (too_big(b, extra))
+        return -1;
+    size_t want = b->len + extra;
+    size_t cap = b->cap ? b->cap : PH_BUF_MIN_CAP;
+    while (cap < want)
+        cap *= 2;
+    return set_capacity(b, cap);
+}
+
 int ph_buf_reserve_capped(ph_buf *b, size_t extra, size_t first, size_t most)
 {
     if (extra <= b->cap - b->len)
         return 0;
-    if (extra > ((size_t)-1) / 2 - b->len)
+    if (too_big(b, extra))
         return -1;
     size_t want = b->len + extra;
     size_t cap = b->cap ? b->cap * 2 : first;
@@ -36,12 +50,7 @@ int ph_buf_reserve_capped(ph_buf *b, size_t extra, size_t first, size_t most)
         cap = most;
     if (cap < want)
         cap = want;
-    char *data = realloc(b->data, cap);
-    if (!data)
-        return -1;
-    b->data = data;
-    b->cap = cap;
-    return 0;
+    return set_capacity(b, cap);
 }
 
 int ph_buf_append_str(ph_buf *b, const char *s) { return ph_buf_append(b, s, strlen(s)); }
