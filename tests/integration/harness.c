@@ -955,20 +955,42 @@ static void *upstream_accept_main(void *arg)
     return NULL;
 }
 
-void it_upstream_start(it_upstream *u, void (*serve)(int fd), int backlog)
+/* Start accepting on the bound, listening `fd` (its port into u->port). */
+static void upstream_run(it_upstream *u, void (*serve)(int fd), int fd)
 {
     u->serve = serve;
-    u->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(u->listen_fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    u->listen_fd = fd;
+    struct sockaddr_storage a;
     socklen_t alen = sizeof a;
-    assert_int_equal(bind(u->listen_fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(u->listen_fd, backlog), 0);
-    assert_int_equal(getsockname(u->listen_fd, (struct sockaddr *)&a, &alen), 0);
-    u->port = ntohs(a.sin_port);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    u->port = ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+                                             : ((struct sockaddr_in *)&a)->sin_port);
     atomic_store(&u->stop, false);
     atomic_store(&u->serving, 0);
     assert_int_equal(pthread_create(&u->acceptor, NULL, upstream_accept_main, u), 0);
+}
+
+void it_upstream_start(it_upstream *u, void (*serve)(int fd), int backlog)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, backlog), 0);
+    upstream_run(u, serve, fd);
+}
+
+bool it_upstream_start_ipv6(it_upstream *u, void (*serve)(int fd), int backlog)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, backlog) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    upstream_run(u, serve, fd);
+    return true;
 }
 
 bool it_upstream_stopping(it_upstream *u) { return atomic_load(&u->stop); }

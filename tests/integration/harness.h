@@ -218,8 +218,13 @@ typedef struct it_upstream {
     void (*serve)(int fd);
 } it_upstream;
 
-/* Listen (with `backlog`) and start accepting; fails the test if it cannot. */
+/* Listen on 127.0.0.1 (with `backlog`) and start accepting; fails the
+ * test if it cannot. */
 void it_upstream_start(it_upstream *u, void (*serve)(int fd), int backlog);
+
+/* The same on ::1. Returns false (nothing started) when this machine has
+ * no IPv6 loopback. */
+bool it_upstream_start_ipv6(it_upstream *u, void (*serve)(int fd), int backlog);
 
 /* True once it_upstream_stop was called: connection threads finish. */
 bool it_upstream_stopping(it_upstream *u);

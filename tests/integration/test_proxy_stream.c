@@ -174,6 +174,62 @@ static it_server *start_proxy(const char *server_keys, const char *route_keys)
     return it_start(server_keys, routes);
 }
 
+/* ---- upstream addresses ---------------------------------------------- */
+
+/* An upstream named by an IPv6 literal ("[::1]") is reached like any other:
+ * the body arrives whole. Skipped where the machine has no IPv6 loopback. */
+static void test_an_ipv6_literal_upstream_is_proxied(void **state)
+{
+    (void)state;
+    up.mode = UP_BODY;
+    up.body_len = 100000;
+    up.chunked = false;
+    if (!it_upstream_start_ipv6(&up.net, upstream_conn, 16))
+        skip();
+    char routes[256];
+    snprintf(routes, sizeof routes, "[route /px]\nplugin = proxy\nupstream = http://[::1]:%d/up\n", up.net.port);
+    it_server *s = it_start("", routes);
+    it_response r;
+    assert_int_equal(it_request(s->port, "GET /px HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
+    it_assert_status(&r, 200);
+    assert_int_equal(r.body_len, up.body_len);
+    for (size_t i = 0; i < r.body_len; i++) {
+        if ((unsigned char)r.body[i] != pattern(i))
+            fail_msg("byte %zu of the body is %u, want %u", i, (unsigned char)r.body[i], pattern(i));
+    }
+    it_response_free(&r);
+    it_server_stop(s);
+    upstream_stop();
+}
+
+/* A host name that does not resolve (".invalid" never does, RFC 6761) is a
+ * 5xx gateway answer, 502 when the resolver says so or 504 when it cannot
+ * be asked within the route's timeout, and the server goes on serving. */
+static void test_an_unresolvable_upstream_is_a_gateway_error(void **state)
+{
+    (void)state;
+    upstream_start(UP_BODY, 10, false);
+    char routes[512];
+    snprintf(routes, sizeof routes,
+             "[route /nowhere]\nplugin = proxy\nupstream = http://no-such-host.invalid/up\ntimeout = 5s\n\n"
+             "[route /px]\nplugin = proxy\nupstream = http://127.0.0.1:%d/up\n",
+             up.net.port);
+    it_server *s = it_start("", routes);
+    it_response r;
+    assert_int_equal(it_request(s->port, "GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
+    if (r.status != 502 && r.status != 504)
+        fail_msg("an unresolvable upstream answered %d, want 502 or 504", r.status);
+    if (r.status == 502)
+        it_assert_contains(r.body, "did not resolve");
+    it_response_free(&r);
+    assert_int_equal(it_request(s->port, "GET /px HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
+    it_assert_status(&r, 200);
+    assert_int_equal(r.body_len, 10);
+    it_response_free(&r);
+    it_server_stop(s);
+    upstream_stop();
+}
+
 /* ---- failures --------------------------------------------------------- */
 
 /* The status went out with the head: an upstream closing mid-body must
@@ -458,6 +514,8 @@ int main(void)
 {
     it_init();
     const struct CMUnitTest tests[] = {
+        IT_TEST(test_an_ipv6_literal_upstream_is_proxied),
+        IT_TEST(test_an_unresolvable_upstream_is_a_gateway_error),
         IT_TEST(test_upstream_closing_mid_body_truncates_the_answer),
         IT_TEST(test_trickling_head_is_bounded_by_the_timeout),
         IT_TEST(test_a_head_over_64_kib_is_502),
