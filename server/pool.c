@@ -14,6 +14,8 @@
  *    stack, so a push racing with the drain always leaves a wake behind.
  *  - Preemption. Pool threads run as SCHED_BATCH (see run_as_batch), so
  *    waking one does not switch the loop off its CPU.
+ *  - Threads at all. They start with the first job (start_threads): a
+ *    worker that only serves async routes stays single-threaded.
  */
 #include "pool.h"
 
@@ -52,7 +54,8 @@ struct ph_pool {
     bool stopping;                   /* (lock) */
     _Atomic(ph_job *) done_head;     /* finished jobs, newest first (lock-free) */
     int pending;                     /* loop thread: submitted, not done() */
-    int nthreads;
+    int nthreads;                    /* loop thread: threads started */
+    int want_threads;                /* loop thread: threads the first submit starts */
     pool_thread *threads;
     int wake_fd;
     struct event *wake_ev;
@@ -199,32 +202,52 @@ ph_pool *ph_pool_create(struct event_base *base, int threads, int queue_max)
         return NULL;
     }
     pool->threads = calloc((size_t)threads, sizeof *pool->threads);
+    pool->want_threads = threads;
     pool->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (!pool->threads || pool->wake_fd < 0)
         goto fail;
     pool->wake_ev = event_new(base, pool->wake_fd, EV_READ | EV_PERSIST, on_wake, pool);
     if (!pool->wake_ev || event_add(pool->wake_ev, NULL) < 0)
         goto fail;
-    for (int i = 0; i < threads; i++) {
-        pool_thread *t = &pool->threads[i];
-        t->pool = pool;
-        pthread_cond_init(&t->wake, NULL);
-        int rc = pthread_create(&t->tid, NULL, worker_main, t);
-        if (rc != 0) {
-            pthread_cond_destroy(&t->wake);
-            ph_log_error("pool: cannot start worker thread %d of %d: %s", i + 1, threads, strerror(rc));
-            goto fail;
-        }
-        pool->nthreads++;
-    }
     return pool;
 fail:
     ph_pool_destroy(pool);
     return NULL;
 }
 
+/* Loop thread, the first submit: start the workers. Until then the pool
+ * has none, so a worker serving only async routes stays single-threaded:
+ * the kernel then looks its file descriptors up without reference counts
+ * and glibc skips the cancellation bracket around every read and write
+ * (about 0.1 us of CPU per request, measured on async /hello). Returns 0
+ * with at least one thread running (a partial start is logged and the
+ * pool runs with what started), or -1 (logged) with none; no second
+ * attempt either way. */
+static int start_threads(ph_pool *pool)
+{
+    for (int i = pool->nthreads; i < pool->want_threads; i++) {
+        pool_thread *t = &pool->threads[i];
+        t->pool = pool;
+        pthread_cond_init(&t->wake, NULL);
+        int rc = pthread_create(&t->tid, NULL, worker_main, t);
+        if (rc != 0) {
+            pthread_cond_destroy(&t->wake);
+            ph_log_error("pool: cannot start worker thread %d of %d: %s; running with %d", i + 1,
+                         pool->want_threads, strerror(rc), pool->nthreads);
+            break;
+        }
+        pool->nthreads++;
+    }
+    pool->want_threads = pool->nthreads; /* (no second attempt after a failure) */
+    return pool->nthreads > 0 ? 0 : -1;
+}
+
 int ph_pool_submit(ph_pool *pool, ph_job *job)
 {
+    if (pool->nthreads < pool->want_threads)
+        start_threads(pool);
+    if (pool->nthreads == 0)
+        return -1; /* no thread could start (logged) */
     pthread_mutex_lock(&pool->lock);
     /* Room for one job per thread plus queue_max waiting ones. */
     if (pool->stopping || pool->running + pool->queued >= pool->nthreads + pool->queue_max) {

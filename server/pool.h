@@ -12,12 +12,14 @@
 struct event_base;
 typedef struct ph_pool ph_pool;
 
-/* Start `threads` workers and hook completions into `base`. Returns the
- * pool or NULL (logged). Loop thread. */
+/* A pool of `threads` workers, started by the first submit (until then
+ * the process has no thread for it), with completions hooked into `base`.
+ * Returns the pool or NULL (logged). Loop thread. */
 ph_pool *ph_pool_create(struct event_base *base, int threads, int queue_max);
 
-/* Queue `job`. Returns 0, or -1 when `queue_max` jobs already wait or the
- * pool is stopping. Loop thread. */
+/* Queue `job` (the first submit starts the threads). Returns 0, or -1 when
+ * `queue_max` jobs already wait, the pool is stopping, or no thread could
+ * be started (logged). Loop thread. */
 int ph_pool_submit(ph_pool *pool, ph_job *job);
 
 /* Jobs queued or running, not yet done() (loop thread). */

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+
 #include <event2/event.h>
 #include <pthread.h>
 #include <sched.h>
@@ -369,6 +371,39 @@ static void pool_destroy_of_idle_and_null_pool_returns(void **state)
     ph_pool_destroy(NULL);
 }
 
+/* The threads of this process (/proc/self/task). */
+static int process_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* No thread until the first job (a worker serving only async routes stays
+ * single-threaded), then all of them at once. */
+static void pool_starts_its_threads_with_the_first_job(void **state)
+{
+    struct event_base *base = *state;
+    int before = process_threads();
+    ph_pool *pool = ph_pool_create(base, 4, 8);
+    assert_non_null(pool);
+    assert_int_equal(process_threads(), before);
+    assert_int_equal(ph_pool_pending(pool), 0);
+    test_job *jobs = make_jobs(2, NULL);
+    assert_int_equal(ph_pool_submit(pool, &jobs[0].job), 0);
+    assert_int_equal(process_threads(), before + 4);
+    assert_int_equal(ph_pool_submit(pool, &jobs[1].job), 0);
+    assert_int_equal(process_threads(), before + 4); /* started once */
+    loop_until_done(base, 2);
+    assert_int_equal(jobs[0].runs + jobs[1].runs, 2);
+    ph_pool_destroy(pool);
+    free(jobs);
+}
+
 /* 4 threads, 2000 jobs through a queue of 64: refused submits wait for the
  * loop to finish some. Every job runs once and its done() runs once, on
  * the loop, after its run(); never more than 4 run at a time. */
@@ -426,6 +461,7 @@ int main(void)
         T(pool_pending_counts_jobs_until_their_done_ran),
         T(pool_destroy_runs_queued_jobs_and_their_done),
         T(pool_destroy_of_idle_and_null_pool_returns),
+        T(pool_starts_its_threads_with_the_first_job),
         T(pool_stress_every_done_runs_exactly_once),
     };
 #undef T
