@@ -808,35 +808,37 @@ static void test_bad_url_method_or_header_returns_null(void **state)
     free_request(r);
 }
 
-static void test_malformed_response_reports_invalid(void **state)
+/* GET /x from the raw upstream answering `reply`, the outcome recorded in
+ * *o once its callback ran. Returns the request (free_request it). */
+static ph_request *fetch_raw_reply(const char *reply, outcome *o)
 {
-    (void)state;
-    T.raw_reply = "garbage\r\n\r\n";
+    T.raw_reply = reply;
     ph_request *r = fake_request();
     char *url = url_of(T.raw_port, "/x");
     ph_fetch_request fr = get(url);
+    assert_non_null(ph_fetch_start(r, &fr, record, o));
+    assert_true(run_until(&o->calls, 1, 5000));
+    free(url);
+    return r;
+}
+
+static void test_malformed_response_reports_invalid(void **state)
+{
+    (void)state;
     outcome o = {0};
-    assert_non_null(ph_fetch_start(r, &fr, record, &o));
-    assert_true(run_until(&o.calls, 1, 5000));
+    ph_request *r = fetch_raw_reply("garbage\r\n\r\n", &o);
     assert_int_equal(o.error, PH_FETCH_INVALID);
     assert_non_null(strstr(o.error_text, "malformed"));
-    free(url);
     free_request(r);
 }
 
 static void test_connection_closed_mid_response_reports_reset(void **state)
 {
     (void)state;
-    T.raw_reply = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial";
-    ph_request *r = fake_request();
-    char *url = url_of(T.raw_port, "/x");
-    ph_fetch_request fr = get(url);
     outcome o = {0};
-    assert_non_null(ph_fetch_start(r, &fr, record, &o));
-    assert_true(run_until(&o.calls, 1, 5000));
+    ph_request *r = fetch_raw_reply("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial", &o);
     assert_int_equal(o.error, PH_FETCH_RESET);
     assert_non_null(strstr(o.error_text, "before the response was complete"));
-    free(url);
     free_request(r);
 }
 
@@ -846,20 +848,14 @@ static void test_connection_closed_mid_response_reports_reset(void **state)
 static void test_interim_103_is_an_upstream_error(void **state)
 {
     (void)state;
-    T.raw_reply = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
-                  "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret";
-    ph_request *r = fake_request();
-    char *url = url_of(T.raw_port, "/x");
-    ph_fetch_request fr = get(url);
     outcome o = {0};
-    assert_non_null(ph_fetch_start(r, &fr, record, &o));
-    assert_true(run_until(&o.calls, 1, 5000));
+    ph_request *r = fetch_raw_reply("HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                                    "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret", &o);
     assert_int_equal(o.error, PH_FETCH_INVALID);
     assert_non_null(strstr(o.error_text, "interim 103"));
     assert_int_equal(o.body_len, 0);
     run_for(50);
     assert_int_equal(o.calls, 1);
-    free(url);
     free_request(r);
 }
 
@@ -868,20 +864,14 @@ static void test_interim_103_is_an_upstream_error(void **state)
 static void test_100_continue_is_skipped(void **state)
 {
     (void)state;
-    T.raw_reply = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\nX-I: 1\r\n\r\n"
-                  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    ph_request *r = fake_request();
-    char *url = url_of(T.raw_port, "/x");
-    ph_fetch_request fr = get(url);
     outcome o = {0};
-    assert_non_null(ph_fetch_start(r, &fr, record, &o));
-    assert_true(run_until(&o.calls, 1, 5000));
+    ph_request *r = fetch_raw_reply("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\nX-I: 1\r\n\r\n"
+                                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &o);
     assert_int_equal(o.error, PH_FETCH_OK);
     assert_int_equal(o.status, 200);
     assert_int_equal(o.body_len, 2);
     assert_string_equal(o.body, "ok");
     assert_null(strstr(o.headers, "X-I"));
-    free(url);
     free_request(r);
 }
 
@@ -889,16 +879,10 @@ static void test_100_continue_is_skipped(void **state)
 static void test_body_until_close_is_complete_at_close(void **state)
 {
     (void)state;
-    T.raw_reply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it";
-    ph_request *r = fake_request();
-    char *url = url_of(T.raw_port, "/x");
-    ph_fetch_request fr = get(url);
     outcome o = {0};
-    assert_non_null(ph_fetch_start(r, &fr, record, &o));
-    assert_true(run_until(&o.calls, 1, 5000));
+    ph_request *r = fetch_raw_reply("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it", &o);
     assert_int_equal(o.error, PH_FETCH_OK);
     assert_string_equal(o.body, "all of it");
-    free(url);
     free_request(r);
 }
 
