@@ -192,6 +192,22 @@ char *it_read_file(const char *path)
     return buf;
 }
 
+pid_t it_worker_pid(pid_t supervisor)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)supervisor, (int)supervisor);
+    for (int tries = 0; tries < 100; tries++) {
+        char *kids = it_read_file(path);
+        long pid = kids ? strtol(kids, NULL, 10) : 0;
+        free(kids);
+        if (pid > 0)
+            return (pid_t)pid;
+        it_sleep_ms(50);
+    }
+    fail_msg("the supervisor %d has no worker", (int)supervisor);
+    return -1;
+}
+
 void it_write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
@@ -994,6 +1010,28 @@ bool it_upstream_start_ipv6(it_upstream *u, void (*serve)(int fd), int backlog)
 }
 
 bool it_upstream_stopping(it_upstream *u) { return atomic_load(&u->stop); }
+
+size_t it_upstream_read_head(it_upstream *u, int fd, char *buf, size_t cap, size_t *len)
+{
+    buf[*len] = '\0';
+    for (;;) {
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end)
+            return (size_t)(end + 4 - buf);
+        if (*len + 1 >= cap)
+            return 0;
+        struct pollfd p = {fd, POLLIN, 0};
+        do {
+            if (it_upstream_stopping(u))
+                return 0;
+        } while (poll(&p, 1, 100) <= 0);
+        ssize_t n = read(fd, buf + *len, cap - 1 - *len);
+        if (n <= 0)
+            return 0;
+        *len += (size_t)n;
+        buf[*len] = '\0';
+    }
+}
 
 void it_upstream_stop(it_upstream *u)
 {

@@ -56,6 +56,10 @@ double it_now(void);
 void it_sleep_ms(int ms);
 /* Whole file as a NUL-terminated malloc'd string (caller frees), or NULL. */
 char *it_read_file(const char *path);
+
+/* The pid of the supervisor `supervisor`'s first child (with workers = 1,
+ * its worker), waiting up to 5 s for it; fails the test when there is none. */
+pid_t it_worker_pid(pid_t supervisor);
 /* Write `text` to `path` (truncating). Fails the test on error. */
 void it_write_file(const char *path, const char *text);
 /* A fresh mkdtemp folder, removed with its contents by it_teardown(). The
@@ -228,6 +232,13 @@ bool it_upstream_start_ipv6(it_upstream *u, void (*serve)(int fd), int backlog);
 
 /* True once it_upstream_stop was called: connection threads finish. */
 bool it_upstream_stopping(it_upstream *u);
+
+/* A connection thread's reader: until buf (`*len` bytes held, room for
+ * `cap` - 1 and a NUL) holds a whole request head, read more from `fd`.
+ * Returns the head's length through its blank line (the bytes after it
+ * stay in buf), or 0 when the peer closed, buf is full or the upstream
+ * is stopping. */
+size_t it_upstream_read_head(it_upstream *u, int fd, char *buf, size_t cap, size_t *len);
 
 /* Stop accepting, join the acceptor, close the listener and wait (up to
  * 10 s, else the test fails) until every connection thread has returned:

@@ -14,22 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The first child of the supervisor `pid` (its one worker), or -1. */
-static long worker_of(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-    for (int i = 0; i < 100; i++) {
-        char *text = it_read_file(path);
-        long child = text ? strtol(text, NULL, 10) : 0;
-        free(text);
-        if (child > 0)
-            return child;
-        it_sleep_ms(50);
-    }
-    return -1;
-}
-
 /* Field `name` ("VmRSS:", "VmSize:") of /proc/<pid>/status in KiB. */
 static long status_kib(long pid, const char *name)
 {
@@ -53,8 +37,7 @@ static void a_declared_gigabyte_reserves_no_memory(void **state)
     }
     enum { N = 16 };
     it_server *s = it_start("max_body_size = 1g\n", "[route /echo]\nplugin = echo\nmethods = POST\n");
-    long worker = worker_of(s->pid);
-    assert_true(worker > 0);
+    long worker = it_worker_pid(s->pid);
     /* warm up: the worker's first requests allocate what it keeps anyway */
     it_response r;
     assert_int_equal(it_request(s->port, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}", &r, false),

@@ -20,7 +20,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -121,39 +120,25 @@ static struct {
 static void upstream_conn(int fd)
 {
     char buf[8192];
-    size_t len = 0;
-    while (!it_upstream_stopping(&up.net)) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        buf[len] = '\0';
-        char *end;
-        while ((end = strstr(buf, "\r\n\r\n")) != NULL) {
-            char target[512] = "?";
-            sscanf(buf, "%*s %511s", target);
-            const char *early = up.interim;
-            if (!up.one_write) {
-                if (write(fd, early, strlen(early)) < 0)
-                    goto out;
-                usleep(20 * 1000);
-                early = "";
-            }
-            char resp[1024];
-            int m = snprintf(resp, sizeof resp, "%sHTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", early,
-                             strlen(target), target);
-            if (write(fd, resp, (size_t)m) < 0)
-                goto out;
-            size_t used = (size_t)(end + 4 - buf);
-            memmove(buf, buf + used, len - used);
-            len -= used;
-            buf[len] = '\0';
+    size_t len = 0, head;
+    while ((head = it_upstream_read_head(&up.net, fd, buf, sizeof buf, &len)) > 0) {
+        char target[512] = "?";
+        sscanf(buf, "%*s %511s", target);
+        const char *early = up.interim;
+        if (!up.one_write) {
+            if (write(fd, early, strlen(early)) < 0)
+                break;
+            usleep(20 * 1000);
+            early = "";
         }
+        char resp[1024];
+        int m = snprintf(resp, sizeof resp, "%sHTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", early,
+                         strlen(target), target);
+        if (write(fd, resp, (size_t)m) < 0)
+            break;
+        memmove(buf, buf + head, len - head);
+        len -= head;
     }
-out:
     close(fd);
 }
 

@@ -132,19 +132,8 @@ static void upstream_conn(int fd)
 {
     char buf[8192];
     size_t len = 0;
-    while (!it_upstream_stopping(&up.net)) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        buf[len] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (!end)
-            continue;
-        len = 0; /* requests without a body in these tests */
+    while (it_upstream_read_head(&up.net, fd, buf, sizeof buf, &len) > 0) {
+        len = 0; /* requests without a body in these tests: nothing follows a head */
         serve_one(fd);
         if (up.mode != UP_BODY)
             break;
@@ -405,23 +394,6 @@ static void client_feed(slow_client *c, const unsigned char *p, size_t n)
     }
 }
 
-/* The worker's pid: the supervisor's one child (workers = 1). */
-static pid_t worker_pid(pid_t supervisor)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)supervisor, (int)supervisor);
-    for (int tries = 0; tries < 50; tries++) {
-        char *kids = it_read_file(path);
-        int pid = kids ? atoi(kids) : 0;
-        free(kids);
-        if (pid > 0)
-            return pid;
-        it_sleep_ms(100);
-    }
-    fail_msg("the supervisor %d has no worker", (int)supervisor);
-    return -1;
-}
-
 /* VmRSS of `pid` in KiB. */
 static long rss_kib(pid_t pid)
 {
@@ -443,7 +415,7 @@ static void test_200_mb_to_5_slow_clients_in_bounded_memory(void **state)
     const uint64_t body = 200ull << 20;
     upstream_start(UP_BODY, (size_t)body, false);
     it_server *s = start_proxy("", "timeout = 60s\n");
-    pid_t worker = worker_pid(s->pid);
+    pid_t worker = it_worker_pid(s->pid);
     /* warm up: the proxy path once, small */
     up.body_len = 1000;
     it_response r;

@@ -22,22 +22,6 @@
 
 #define N 1000
 
-/* The first child of the supervisor `pid` (its one worker), or -1. */
-static long worker_of(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-    for (int i = 0; i < 100; i++) {
-        char *text = it_read_file(path);
-        long child = text ? strtol(text, NULL, 10) : 0;
-        free(text);
-        if (child > 0)
-            return child;
-        it_sleep_ms(50);
-    }
-    return -1;
-}
-
 /* The Pss of process `pid` in KiB. */
 static long pss_kib(long pid)
 {
@@ -124,8 +108,7 @@ static it_server *start_sleeper(long *worker)
 {
     it_server *s = it_start("", "[route /wait]\nplugin = sleep_async\nseconds = 60\n"
                                 "[route /now]\nplugin = sleep_async\nseconds = 0\n");
-    *worker = worker_of(s->pid);
-    assert_true(*worker > 0);
+    *worker = it_worker_pid(s->pid);
     /* warm up: what the worker's first requests allocate it keeps anyway */
     for (int i = 0; i < 4; i++) {
         it_response r;
