@@ -19,33 +19,18 @@
 #include <string.h>
 #include <strings.h>
 
-static pthread_t loop_thread;
-static int loop_thread_set;
-
-/* A fast test of "on the loop thread" for the builders' common path: each
- * naming of the loop thread gets a new number (from 1), and the thread
- * that named itself keeps it. Equal numbers mean the loop thread for sure;
- * unequal ones mean nothing (another thread named the loop), and the
- * exact test decides. */
-static unsigned loop_naming = 1;
+/* The loop thread: each naming gets a new number (from 1) and the naming
+ * thread keeps it, so the thread holding the latest number is the loop,
+ * and the test is one thread-local compare (the builders make it on every
+ * call). 0: no loop named yet. */
+static unsigned loop_naming;
 static _Thread_local unsigned my_naming __attribute__((tls_model("initial-exec")));
 
-void ph_host_api_set_loop_thread(pthread_t loop)
-{
-    loop_thread = loop;
-    loop_thread_set = 1;
-    loop_naming++;
-    if (pthread_equal(loop, pthread_self()))
-        my_naming = loop_naming;
-}
+void ph_host_api_set_loop_thread(void) { my_naming = ++loop_naming; }
 
-/* True only on the loop thread; false may still be it (see loop_naming). */
-static inline bool surely_on_loop(void) { return my_naming == loop_naming; }
+static inline bool is_loop_thread(void) { return my_naming == loop_naming && loop_naming != 0; }
 
-int ph_host_api_on_loop_thread(void)
-{
-    return surely_on_loop() || (loop_thread_set && pthread_equal(loop_thread, pthread_self()));
-}
+int ph_host_api_on_loop_thread(void) { return is_loop_thread(); }
 
 static const ph_host_hooks *hooks;
 
@@ -85,7 +70,7 @@ __attribute__((noinline)) static bool ask_may_build(ph_request *req, const char 
 static inline bool may_build(ph_request *req, const char *slot)
 {
     if (hooks && req && req->life == PH_LIFE_RUNNING && !req->streaming &&
-        (!req->async || surely_on_loop()))
+        (!req->async || is_loop_thread()))
         return true;
     return ask_may_build(req, slot);
 }

@@ -12,15 +12,15 @@
 
 #include "plughost.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 
 /* The table (static, lives for the process). Any thread. */
 const ph_host_api *ph_host_api_table(void);
 
-/* Name the loop thread, so loop-only calls made elsewhere are refused.
- * Call once from the loop thread before serving. */
-void ph_host_api_set_loop_thread(pthread_t loop);
+/* The calling thread is the loop thread from now on (any thread that
+ * named itself before is not): loop-only calls made elsewhere are refused.
+ * Call from the loop thread before serving. */
+void ph_host_api_set_loop_thread(void);
 
 /* True on the loop thread. */
 int ph_host_api_on_loop_thread(void);

@@ -86,7 +86,7 @@ static void check_child(int out, ph_config *config, const size_t *routes, size_t
         _exit(1);
     }
     ph_loader_init_at(copy_dir);
-    ph_host_api_set_loop_thread(pthread_self());
+    ph_host_api_set_loop_thread();
     for (size_t i = 0; i < n; i++) {
         const ph_route_conf *rc = &config->routes[routes[i]];
         char err[1536];

@@ -378,7 +378,7 @@ int ph_server_run(ph_generation *gen, const char *config_path, int worker_id, in
     ph_server srv = {.config_path = config_path, .worker_id = worker_id, .gen = gen, .listen_fd = listen_fd};
     serving = &srv;
     signal(SIGPIPE, SIG_IGN);
-    ph_host_api_set_loop_thread(pthread_self());
+    ph_host_api_set_loop_thread();
     int status = 0;
     if (setup(&srv) < 0 || (ready && ready(&srv, ready_arg) < 0)) {
         ph_log_error("cannot start serving");

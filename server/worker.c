@@ -264,7 +264,7 @@ int ph_worker_main(const char *config_path, const char *env_value)
     if (ph_board_attach(w.spec.board_fd, w.spec.record) < 0 || ph_crash_handler_install("loop") < 0)
         return 1;
     close(w.spec.board_fd);
-    ph_host_api_set_loop_thread(pthread_self());
+    ph_host_api_set_loop_thread();
     if (ph_loader_init() < 0)
         return 1;
     snprintf(ph_board_self()->copy_dir, sizeof ph_board_self()->copy_dir, "%s", ph_loader_copy_dir());

@@ -80,7 +80,7 @@ static int setup(void **state)
 
     base = event_base_new();
     assert_non_null(base);
-    ph_host_api_set_loop_thread(pthread_self());
+    ph_host_api_set_loop_thread();
     ph_sdk_calls_install();
     ph_request_timer_setup(base);
     assert_int_equal(ph_generation_reaper_setup(NULL), 0);

@@ -417,13 +417,36 @@ static void count_fire(ph_request *req, void *arg)
     fired++;
 }
 
+static void *name_self_loop(void *arg)
+{
+    (void)arg;
+    ph_host_api_set_loop_thread();
+    return (void *)(intptr_t)ph_host_api_on_loop_thread();
+}
+
+/* The loop thread is the one that named itself last. */
+static void the_last_thread_to_name_itself_is_the_loop(void **state)
+{
+    (void)state;
+    ph_host_api_set_loop_thread();
+    assert_true(ph_host_api_on_loop_thread());
+    pthread_t t;
+    void *on_loop = NULL;
+    assert_int_equal(pthread_create(&t, NULL, name_self_loop, NULL), 0);
+    pthread_join(t, &on_loop);
+    assert_true(on_loop != NULL); /* it was, in its own thread */
+    assert_false(ph_host_api_on_loop_thread()); /* this one no longer is */
+    ph_host_api_set_loop_thread();
+    assert_true(ph_host_api_on_loop_thread());
+}
+
 static void timer_start_and_complete_are_refused_off_the_loop_thread(void **state)
 {
     (void)state;
     struct event_base *base = event_base_new();
     assert_non_null(base);
     ph_request_timer_setup(base);
-    ph_host_api_set_loop_thread(pthread_self());
+    ph_host_api_set_loop_thread();
     assert_true(ph_host_api_on_loop_thread());
     ph_request *req = async_request();
     off_loop_result r = {api, req, (ph_timer *)&r, 0};
@@ -516,7 +539,7 @@ static void never_fetched(ph_request *req, const ph_fetch_response *resp, void *
 static void on_abort_registers_only_for_pending_async_requests_on_the_loop(void **state)
 {
     (void)state;
-    ph_host_api_set_loop_thread(pthread_self());
+    ph_host_api_set_loop_thread();
     fake_route async_route, sync_route;
     fake_route_init(&async_route, PH_MODE_ASYNC);
     fake_route_init(&sync_route, PH_MODE_SYNC);
@@ -574,7 +597,7 @@ static void abi_11_loop_calls_are_refused_off_the_loop_thread(void **state)
     struct event_base *base = event_base_new();
     assert_non_null(base);
     ph_request_timer_setup(base);
-    ph_host_api_set_loop_thread(pthread_self());
+    ph_host_api_set_loop_thread();
     fake_route async_route;
     fake_route_init(&async_route, PH_MODE_ASYNC);
     ph_request *req = running_request(&async_route);
@@ -599,7 +622,7 @@ static void timer_repeat_on_the_loop_fires_until_cancelled(void **state)
     struct event_base *base = event_base_new();
     assert_non_null(base);
     ph_request_timer_setup(base);
-    ph_host_api_set_loop_thread(pthread_self());
+    ph_host_api_set_loop_thread();
     ph_request *req = async_request();
     fired = 0;
     ph_timer *t = api->timer_repeat(req, 3, count_fire, NULL);
@@ -679,6 +702,7 @@ int main(void)
         T(respond_json_twice_adds_content_type_once),
         T(respond_json_refuses_null_tree_and_bad_status_leaving_response),
         T(respond_error_escapes_message_into_json),
+        T(the_last_thread_to_name_itself_is_the_loop),
         T(timer_start_and_complete_are_refused_off_the_loop_thread),
         T(path_param_reads_the_matched_routes_parameters),
         T(on_abort_registers_only_for_pending_async_requests_on_the_loop),

@@ -37,7 +37,7 @@ static int setup(void **state)
         return -1;
     ph_request_timer_setup(base);
     ph_life_setup(base, counted_change);
-    ph_host_api_set_loop_thread(pthread_self());
+    ph_host_api_set_loop_thread();
     ph_sdk_calls_install();
     changes = 0;
     return 0;
