@@ -102,10 +102,12 @@ static target find(ph_request *req, const ph_route **route)
  * method a route can be given. */
 static void answer_server_options(ph_request *req)
 {
+    char allow[128];
+    ph_router_format_allow((1u << PH_METHOD_COUNT) - 1, allow, sizeof allow);
     req->status = 200;
     ph_buf_reset(&req->resp_headers);
     ph_buf_reset(&req->resp_body);
-    if (ph_buf_append_str(&req->resp_headers, "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n") < 0)
+    if (ph_buf_append_str(&req->resp_headers, allow) < 0)
         ph_request_set_error(req, 503, "out of memory", NULL);
 }
 
