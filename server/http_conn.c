@@ -6,7 +6,13 @@
  * hands them up in that order while it has a place for those that need one
  * (http_conn.h: fair sharing), and
  * writes finished responses from the head of the queue with writev(2),
- * arming EV_WRITE only when the socket would block. One timer per
+ * arming EV_WRITE only when the socket would block. Both events are
+ * edge-triggered (EV_ET: the kernel does not poll a ready socket again on
+ * the next epoll_wait): a read that fills the buffer, an EINTR and the
+ * start of a linger read again through event_active, since no new edge
+ * comes for bytes already waiting, and so does a read whose edge also
+ * brought the end of the input (EV_CLOSED); re-adding an event makes the kernel
+ * check the socket anew. One timer per
  * connection enforces the header/body deadlines, the keep-alive idle
  * timeout, the send timeout and the lingering close. */
 #include "http_conn.h"
@@ -63,6 +69,7 @@ struct ph_conn {
     read_phase phase;
     bool served;                 /* at least one request was received */
     bool reading, writing;       /* rev / wev are added */
+    bool more_unread;            /* the last read filled the buffer: the socket may hold more */
     bool in_run;                 /* conn_run is on the stack */
     bool no_more;                /* parse no further requests; close when written */
     bool shed;                   /* to move to another worker: the next request is its last */
@@ -234,6 +241,8 @@ static void begin_linger(ph_conn *c)
     if (!c->reading) {
         event_add(c->rev, NULL);
         c->reading = true;
+    } else {
+        event_active(c->rev, EV_READ, 1); /* discard what came already: no new edge for it */
     }
     c->write_deadline = 0;
     c->in_run = false;
@@ -246,6 +255,8 @@ static void linger_read(ph_conn *c)
         ssize_t n = ph_read_buf_discard(c->fd);
         if (n > 0)
             continue;
+        if (n < 0 && errno == EINTR)
+            event_active(c->rev, EV_READ, 1); /* (edge-triggered: read again) */
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
         break;
@@ -620,10 +631,14 @@ static void update_interest(ph_conn *c)
                      ph_read_buf_unparsed(&c->in) < PH_READ_BUF_SIZE;
     if (want_read != c->reading) {
         if (want_read)
-            event_add(c->rev, NULL);
+            event_add(c->rev, NULL); /* (the kernel checks the socket again: bytes waiting in it signal) */
         else
             event_del(c->rev);
         c->reading = want_read;
+        c->more_unread = false;
+    } else if (want_read && c->more_unread) {
+        c->more_unread = false; /* edge-triggered: no new edge for bytes already there */
+        event_active(c->rev, EV_READ, 1);
     }
     if (c->parser.req) { /* READ_HEADERS / READ_BODY: the deadline runs from the phase's start */
         if (!c->read_deadline && c->phase == READ_HEADERS)
@@ -713,7 +728,6 @@ void ph_conn_answer_instead(ph_request *req, int status, const char *message)
 
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
-    (void)what;
     ph_conn *c = arg;
     if (c->phase == READ_LINGER) {
         linger_read(c);
@@ -721,14 +735,23 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     }
     ssize_t n = ph_read_buf_fill(&c->in, fd); /* borrows the shared buffer until conn_run settles */
     if (n > 0) {
+        /* A shorter read emptied the socket, but for an end of input
+         * that came with the bytes (EV_CLOSED: EPOLLRDHUP), which the next
+         * read returns. */
+        c->more_unread = c->in.len == PH_READ_BUF_SIZE || (what & EV_CLOSED);
         conn_run(c);
         return;
     }
     if (n < 0 && errno == ENOBUFS) { /* full of pipelined requests: wait */
+        c->more_unread = true;
         update_interest(c);
         return;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (n < 0 && errno == EINTR) {
+        event_active(c->rev, EV_READ, 1); /* read again: no new edge comes for these bytes */
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return;
     if (n < 0) {
         conn_close(c);
@@ -805,8 +828,8 @@ static ph_conn *conn_new(int fd)
     c->rev = (struct event *)(void *)(mem + at);
     c->wev = (struct event *)(void *)(mem + at + evsize);
     c->tev = (struct event *)(void *)(mem + at + 2 * evsize);
-    if (event_assign(c->rev, layer.base, fd, EV_READ | EV_PERSIST, on_readable, c) < 0 ||
-        event_assign(c->wev, layer.base, fd, EV_WRITE | EV_PERSIST, on_writable, c) < 0 ||
+    if (event_assign(c->rev, layer.base, fd, EV_READ | EV_CLOSED | EV_PERSIST | EV_ET, on_readable, c) < 0 ||
+        event_assign(c->wev, layer.base, fd, EV_WRITE | EV_PERSIST | EV_ET, on_writable, c) < 0 ||
         event_assign(c->tev, layer.base, -1, 0, on_timer, c) < 0) {
         free(mem);
         return NULL;

@@ -592,6 +592,27 @@ static void more_pipelined_bytes_than_the_buffer_wait_in_the_socket(void **state
     }
 }
 
+/* A body sent at once that is longer than the read buffer arrives whole:
+ * the reads are edge-triggered, so one that fills the buffer must be
+ * followed by another without a new edge from the kernel. */
+static void a_body_longer_than_the_read_buffer_sent_at_once_arrives_whole(void **state)
+{
+    (void)state;
+    enum { LEN = 3 * PH_READ_BUF_SIZE + 123 };
+    static char msg[LEN + 128];
+    int head = snprintf(msg, sizeof msg, "POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", LEN);
+    for (int i = 0; i < LEN; i++)
+        msg[head + i] = (char)('a' + i % 26);
+    size_t total = (size_t)head + LEN;
+    assert_int_equal(write(client, msg, total), (ssize_t)total); /* all in the socket before the loop runs */
+    run_for(50);
+    assert_int_equal(up.ngot, 1);
+    assert_int_equal(up.got[0]->body.len, LEN);
+    assert_memory_equal(up.got[0]->body.data, msg + head, LEN);
+    answer(up.got[0]);
+    assert_non_null(strstr(read_all(), "you asked /b"));
+}
+
 /* A keep-alive connection goes idle between requests and comes back. */
 static void a_connection_goes_idle_and_comes_back(void **state)
 {
@@ -628,6 +649,7 @@ int main(void)
         T(two_clients_trickling_byte_by_byte_each_get_only_their_own_bytes),
         T(pipelined_followers_survive_another_clients_reads),
         T(more_pipelined_bytes_than_the_buffer_wait_in_the_socket),
+        T(a_body_longer_than_the_read_buffer_sent_at_once_arrives_whole),
         T(a_connection_goes_idle_and_comes_back),
     };
     signal(SIGPIPE, SIG_IGN);
