@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,48 @@ static const unsigned char tchar[256] = {
     ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
 };
 
+/* The bytes that end a header value: its NUL, and CR and LF, which would
+ * end the line early (a value holding one is refused). */
+static const unsigned char value_end[256] = {[0] = 1, ['\r'] = 1, ['\n'] = 1};
+
+/* The length of the run of tchar bytes at the start of `name`: its length
+ * when it is a valid field name (then name[len] is its NUL). Four bytes a
+ * step, each test returning at once, so no byte is read past the NUL nor
+ * looked at twice. */
+static size_t name_span(const char *name)
+{
+    const unsigned char *n = (const unsigned char *)name;
+    for (;; n += 4) {
+        if (!tchar[n[0]])
+            return (size_t)((const char *)n - name);
+        if (!tchar[n[1]])
+            return (size_t)((const char *)n + 1 - name);
+        if (!tchar[n[2]])
+            return (size_t)((const char *)n + 2 - name);
+        if (!tchar[n[3]])
+            return (size_t)((const char *)n + 3 - name);
+    }
+}
+
+/* The length of `value` up to its first NUL, CR or LF: its length when
+ * it holds no CR or LF (then value[len] is its NUL). A loop like
+ * name_span's, no libc call: a value is short (a media type, a cache
+ * rule). */
+static size_t value_span(const char *value)
+{
+    const unsigned char *v = (const unsigned char *)value;
+    for (;; v += 4) {
+        if (value_end[v[0]])
+            return (size_t)((const char *)v - value);
+        if (value_end[v[1]])
+            return (size_t)((const char *)v + 1 - value);
+        if (value_end[v[2]])
+            return (size_t)((const char *)v + 2 - value);
+        if (value_end[v[3]])
+            return (size_t)((const char *)v + 3 - value);
+    }
+}
+
 /* Content-Length, Transfer-Encoding, Connection and Date are the host's. */
 static bool is_managed_header(const char *name, size_t len)
 {
@@ -180,35 +223,48 @@ static bool is_managed_header(const char *name, size_t len)
     }
 }
 
+/* Whether the valid field name `name` of `len` bytes is Content-Type, in
+ * any case. One OR of 0x20 per byte lower-cases the letters; it maps no
+ * other tchar onto a letter or '-' (only CR, never in a name, becomes
+ * '-'), so two word compares are the whole case-insensitive test. */
+static bool is_content_type(const char *name, size_t len)
+{
+    if (len != 12)
+        return false;
+    uint64_t head, want_head;
+    uint32_t tail, want_tail;
+    memcpy(&head, name, 8);
+    memcpy(&tail, name + 8, 4);
+    memcpy(&want_head, "content-", 8);
+    memcpy(&want_tail, "type", 4);
+    return (head | 0x2020202020202020u) == want_head && (tail | 0x20202020u) == want_tail;
+}
+
+/* Append "name: value\r\n" to the response's plugin headers. Refused
+ * (-1): a NULL or invalid name, a value with CR or LF, a header the host
+ * manages, a response may_build does not allow, no memory. */
 static int api_add_header(ph_request *req, const char *name, const char *value)
 {
-    if (!name || !value || !name[0])
+    if (!name || !value)
         return -1;
-    const unsigned char *n = (const unsigned char *)name;
-    while (tchar[n[0]] && tchar[n[1]] && tchar[n[2]] && tchar[n[3]]) /* 4 a step; && never reads past the NUL */
-        n += 4;
-    while (tchar[*n])
-        n++;
-    if (*n)
-        return -1;
-    size_t nlen = (size_t)((const char *)n - name);
-    size_t vlen = strcspn(value, "\r\n"); /* libc's SIMD scan: cheaper than a byte loop from ~8 bytes on */
-    if (value[vlen] || is_managed_header(name, nlen) || !may_build(req, "add_header()"))
+    size_t nlen = name_span(name);
+    size_t vlen = value_span(value);
+    if (!nlen || name[nlen] || value[vlen] || is_managed_header(name, nlen) || !may_build(req, "add_header()"))
         return -1;
     ph_buf *h = &req->resp_headers;
     if (ph_buf_reserve(h, nlen + vlen + 4) < 0)
         return -1;
     char *p = h->data + h->len;
-    memcpy(p, name, nlen);
+    ph_copy_bytes(p, name, nlen);
     p += nlen;
     *p++ = ':';
     *p++ = ' ';
-    memcpy(p, value, vlen);
+    ph_copy_bytes(p, value, vlen);
     p += vlen;
     *p++ = '\r';
     *p++ = '\n';
     h->len = (size_t)(p - h->data);
-    if (nlen == 12 && (memcmp(name, "Content-Type", 12) == 0 || strcasecmp(name, "Content-Type") == 0))
+    if (is_content_type(name, nlen))
         req->has_content_type = true;
     return 0;
 }
@@ -221,8 +277,7 @@ static int api_set_body(ph_request *req, const void *data, size_t len)
     b->len = 0; /* the new body replaces the old one (also when it does not fit) */
     if (ph_buf_reserve(b, len) < 0)
         return -1;
-    if (len)
-        memcpy(b->data, data, len);
+    ph_copy_bytes(b->data, data, len);
     b->len = len;
     return 0;
 }
