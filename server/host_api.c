@@ -20,16 +20,17 @@
 #include <string.h>
 #include <strings.h>
 
-/* The loop thread: each naming gets a new number (from 1) and the naming
+/* The loop thread: each naming gets a new number (from 2) and the naming
  * thread keeps it, so the thread holding the latest number is the loop,
  * and the test is one thread-local compare (the builders make it on every
- * call). 0: no loop named yet. */
-static unsigned loop_naming;
+ * call). 1: no loop named yet, a number no thread holds (a thread that
+ * never named itself holds 0). */
+static unsigned loop_naming = 1;
 static _Thread_local unsigned my_naming __attribute__((tls_model("initial-exec")));
 
 void ph_host_api_set_loop_thread(void) { my_naming = ++loop_naming; }
 
-static inline bool is_loop_thread(void) { return my_naming == loop_naming && loop_naming != 0; }
+static inline bool is_loop_thread(void) { return my_naming == loop_naming; }
 
 int ph_host_api_on_loop_thread(void) { return is_loop_thread(); }
 
