@@ -170,10 +170,6 @@ static const unsigned char tchar[256] = {
     ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
 };
 
-/* The bytes that end a header value: its NUL, and CR and LF, which would
- * end the line early (a value holding one is refused). */
-static const unsigned char value_end[256] = {[0] = 1, ['\r'] = 1, ['\n'] = 1};
-
 /* The length of the run of tchar bytes at the start of `name`: its length
  * when it is a valid field name (then name[len] is its NUL). Four bytes a
  * step, each test returning at once, so no byte is read past the NUL nor
@@ -193,23 +189,44 @@ static size_t name_span(const char *name)
     }
 }
 
-/* The length of `value` up to its first NUL, CR or LF: its length when
- * it holds no CR or LF (then value[len] is its NUL). A loop like
- * name_span's, no libc call: a value is short (a media type, a cache
- * rule). */
-static size_t value_span(const char *value)
+/* Whether the `n` bytes at `v` hold a CR or LF, a byte at a time. */
+static bool bytes_have_cr_lf(const char *v, size_t n)
 {
-    const unsigned char *v = (const unsigned char *)value;
-    for (;; v += 4) {
-        if (value_end[v[0]])
-            return (size_t)((const char *)v - value);
-        if (value_end[v[1]])
-            return (size_t)((const char *)v + 1 - value);
-        if (value_end[v[2]])
-            return (size_t)((const char *)v + 2 - value);
-        if (value_end[v[3]])
-            return (size_t)((const char *)v + 3 - value);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == '\r' || v[i] == '\n')
+            return true;
     }
+    return false;
+}
+
+#define ONES 0x0101010101010101u
+
+/* The bytes of `w` below 0x0E (CR, LF, TAB and the other controls under
+ * CR) as high bits: nonzero exactly when `w` holds one (which lane is not
+ * exact, so a nonzero word is then looked at byte by byte). */
+static inline uint64_t low_bytes(uint64_t w) { return (w - ONES * 0x0E) & ~w & ONES * 0x80; }
+
+static inline uint64_t load_word(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* Whether the `len` bytes of a header value hold a CR or LF (which would
+ * end its line early). Eight bytes a word test, the last 9 to 16 bytes in
+ * two overlapping words; only a word with a control byte (a TAB is
+ * allowed) is looked at byte by byte, and a value under 8 bytes is. */
+static bool has_cr_lf(const char *v, size_t len)
+{
+    size_t at = 0;
+    for (; at + 16 < len; at += 8) {
+        if (low_bytes(load_word(v + at)) && bytes_have_cr_lf(v + at, 8))
+            return true;
+    }
+    if (len - at < 8 || (low_bytes(load_word(v + at)) | low_bytes(load_word(v + len - 8))))
+        return bytes_have_cr_lf(v + at, len - at);
+    return false;
 }
 
 /* Content-Length, Transfer-Encoding, Connection and Date are the host's. */
@@ -249,8 +266,8 @@ static int api_add_header(ph_request *req, const char *name, const char *value)
     if (!name || !value)
         return -1;
     size_t nlen = name_span(name);
-    size_t vlen = value_span(value);
-    if (!nlen || name[nlen] || value[vlen] || is_managed_header(name, nlen) || !may_build(req, "add_header()"))
+    size_t vlen = strlen(value); /* libc's SIMD scan, then word tests over the known length */
+    if (!nlen || name[nlen] || has_cr_lf(value, vlen) || is_managed_header(name, nlen) || !may_build(req, "add_header()"))
         return -1;
     ph_buf *h = &req->resp_headers;
     if (ph_buf_reserve(h, nlen + vlen + 4) < 0)
