@@ -334,6 +334,29 @@ static void add_header_checks_every_byte_at_every_length(void **state)
     }
 }
 
+/* Only CR and LF are refused in a value: a TAB or another control byte
+ * (below CR or not) is kept as given, at every offset of every length. */
+static void add_header_keeps_tab_and_other_control_bytes_in_values(void **state)
+{
+    (void)state;
+    static const char controls[] = {'\t', '\x01', '\x0b', '\x0c', '\x0e', '\x1f', '\x7f'};
+    char value[41], want[64];
+    for (size_t len = 1; len < sizeof value; len++) {
+        for (size_t at = 0; at < len; at++) {
+            ph_request *req = new_request();
+            memset(value, 'v', len);
+            value[len] = '\0';
+            value[at] = controls[(len + at) % sizeof controls];
+            assert_int_equal(api->add_header(req, "X", value), 0);
+            snprintf(want, sizeof want, "X: %s\r\n", value);
+            char *h = headers_of(req);
+            assert_string_equal(h, want);
+            free(h);
+            ph_life_discard(req);
+        }
+    }
+}
+
 static void set_body_replaces_previous_body(void **state)
 {
     (void)state;
@@ -754,6 +777,7 @@ int main(void)
         T(add_header_content_type_in_any_case_marks_type_set),
         T(add_header_content_type_near_misses_leave_type_unset),
         T(add_header_checks_every_byte_at_every_length),
+        T(add_header_keeps_tab_and_other_control_bytes_in_values),
         T(set_body_replaces_previous_body),
         T(respond_json_sets_status_compact_body_and_json_type),
         T(respond_json_keeps_the_plugins_own_content_type),
