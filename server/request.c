@@ -49,21 +49,37 @@ static void kept_buffers_of(ph_request *req, ph_buf *bufs[NBUFS])
     bufs[5] = &req->params;
 }
 
-/* Empty `req`'s kept buffers, freeing each one above `keep` bytes. Call
- * after return_head. Returns the memory `req` holds then (what it keeps on
- * the free list). */
+/* Free each kept buffer of `req` holding more than `keep` bytes. Returns
+ * what they hold together then. Out of line: only a request that held a
+ * large buffer comes here. */
+__attribute__((noinline)) static size_t trim_buffers(ph_request *req, size_t keep)
+{
+    ph_buf *bufs[NBUFS];
+    kept_buffers_of(req, bufs);
+    size_t held = 0;
+    for (int i = 0; i < NBUFS; i++) {
+        ph_buf_trim(bufs[i], keep);
+        held += bufs[i]->cap;
+    }
+    return held;
+}
+
+/* Empty `req`'s kept buffers, freeing each one above `keep` bytes (when
+ * together they hold no more than `keep`, none is: nothing to look at one
+ * by one). Call after return_head. Returns the memory `req` holds then
+ * (what it keeps on the free list). */
 static size_t keep_buffers(ph_request *req, size_t keep)
 {
     ph_buf *bufs[NBUFS];
     kept_buffers_of(req, bufs);
-    size_t n = sizeof *req + (size_t)req->headers_cap * sizeof *req->headers;
+    size_t held = 0;
     for (int i = 0; i < NBUFS; i++) {
-        if (bufs[i]->cap > keep)
-            ph_buf_free(bufs[i]);
         bufs[i]->len = 0;
-        n += bufs[i]->cap;
+        held += bufs[i]->cap;
     }
-    return n;
+    if (held > keep)
+        held = trim_buffers(req, keep);
+    return sizeof *req + (size_t)req->headers_cap * sizeof *req->headers + held;
 }
 
 size_t ph_request_cache_bytes(void) { return free_bytes + spare_bytes; }
