@@ -33,7 +33,13 @@ static size_t free_bytes;
  * sleep) holds none, and the hot path still allocates nothing. */
 #define SPARE_HEADS 256
 
-static ph_buf spare_heads[SPARE_HEADS];
+/* A spare head buffer: its memory and capacity (it holds nothing). */
+typedef struct spare_head {
+    char *data;
+    size_t cap;
+} spare_head;
+
+static spare_head spare_heads[SPARE_HEADS];
 static unsigned nspare_heads;
 static size_t spare_bytes;
 
@@ -88,8 +94,10 @@ void ph_request_lend_head(ph_request *req)
 {
     if (req->resp_head.data || !nspare_heads)
         return;
-    req->resp_head = spare_heads[--nspare_heads];
-    spare_bytes -= req->resp_head.cap;
+    spare_head s = spare_heads[--nspare_heads];
+    req->resp_head.data = s.data; /* its len is 0: a buffer without memory holds nothing */
+    req->resp_head.cap = s.cap;
+    spare_bytes -= s.cap;
 }
 
 /* Take `req`'s head buffer off it: to the spare ones, or freed. */
@@ -97,9 +105,8 @@ static void return_head(ph_request *req)
 {
     ph_buf *h = &req->resp_head;
     if (h->data && h->cap <= SMALL_BUFFER_BYTES && nspare_heads < SPARE_HEADS) {
-        h->len = 0;
         spare_bytes += h->cap;
-        spare_heads[nspare_heads++] = *h;
+        spare_heads[nspare_heads++] = (spare_head){h->data, h->cap};
         *h = (ph_buf){0};
         return;
     }
@@ -202,7 +209,7 @@ void ph_request_free_cache(void)
     free_count = 0;
     free_bytes = 0;
     while (nspare_heads)
-        ph_buf_free(&spare_heads[--nspare_heads]);
+        free(spare_heads[--nspare_heads].data);
     spare_bytes = 0;
 }
 
