@@ -213,12 +213,6 @@ void ph_request_free_cache(void)
     spare_bytes = 0;
 }
 
-const char *ph_request_path(const ph_request *req)
-{
-    /* The parser stores the path NUL-terminated right after the URL. */
-    return req->arena.len ? req->arena.data + req->url_len + 1 : "";
-}
-
 const char *ph_request_query(const ph_request *req)
 {
     if (!req->arena.len || req->path_len >= req->url_len)
