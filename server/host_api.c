@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* The loop thread: each naming gets a new number (from 2) and the naming
  * thread keeps it, so the thread holding the latest number is the loop,
@@ -156,8 +155,7 @@ static int api_set_status(ph_request *req, int status)
 }
 
 /* tchar of RFC 9110 5.6.2, the characters a field name may hold: 1 for
- * letters, digits and "!#$%&'*+-.^_`|~", 0 for every other byte, NUL
- * included (so one lookup per byte finds both the end and a bad byte). */
+ * letters, digits and "!#$%&'*+-.^_`|~", 0 for every other byte. */
 static const unsigned char tchar[256] = {
     ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
     ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
@@ -170,23 +168,22 @@ static const unsigned char tchar[256] = {
     ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
 };
 
-/* The length of the run of tchar bytes at the start of `name`: its length
- * when it is a valid field name (then name[len] is its NUL). Four bytes a
- * step, each test returning at once, so no byte is read past the NUL nor
- * looked at twice. */
-static size_t name_span(const char *name)
+/* Whether the `len` bytes at `name` are a field name: one or more tchar.
+ * Four lookups a step joined without a branch (the length is known), the
+ * last four overlapping. */
+static bool is_token(const char *name, size_t len)
 {
     const unsigned char *n = (const unsigned char *)name;
-    for (;; n += 4) {
-        if (!tchar[n[0]])
-            return (size_t)((const char *)n - name);
-        if (!tchar[n[1]])
-            return (size_t)((const char *)n + 1 - name);
-        if (!tchar[n[2]])
-            return (size_t)((const char *)n + 2 - name);
-        if (!tchar[n[3]])
-            return (size_t)((const char *)n + 3 - name);
+    if (len < 4) {
+        unsigned ok = len != 0;
+        for (size_t i = 0; i < len; i++)
+            ok &= tchar[n[i]];
+        return ok;
     }
+    unsigned ok = tchar[n[len - 4]] & tchar[n[len - 3]] & tchar[n[len - 2]] & tchar[n[len - 1]];
+    for (size_t i = 0; i + 4 < len; i += 4)
+        ok &= tchar[n[i]] & tchar[n[i + 1]] & tchar[n[i + 2]] & tchar[n[i + 3]];
+    return ok;
 }
 
 /* Whether the `n` bytes at `v` hold a CR or LF, a byte at a time. */
@@ -229,45 +226,72 @@ static bool has_cr_lf(const char *v, size_t len)
     return false;
 }
 
-/* Content-Length, Transfer-Encoding, Connection and Date are the host's. */
-static bool is_managed_header(const char *name, size_t len)
+/* Whether the 8 bytes at `name` are the 8 at `lower` (lower-case letters
+ * and '-'), letters in any case. The OR sets the case bit (0x20) of the
+ * letters only (taken from bit 0x40 of `lower`'s bytes, which only its
+ * letters have), so '-' must match exactly and a letter matches only
+ * itself or its upper case. */
+static inline bool word_is(const char *name, const char *lower)
 {
-    switch (len) {
-    case 4: return strcasecmp(name, "Date") == 0;
-    case 10: return strcasecmp(name, "Connection") == 0;
-    case 14: return strcasecmp(name, "Content-Length") == 0;
-    case 17: return strcasecmp(name, "Transfer-Encoding") == 0;
-    default: return false;
-    }
+    uint64_t w = load_word(name), want = load_word(lower);
+    return (w | ((want >> 1) & ONES * 0x20)) == want;
 }
 
-/* Whether the valid field name `name` of `len` bytes is Content-Type, in
- * any case. One OR of 0x20 per byte lower-cases the letters; it maps no
- * other tchar onto a letter or '-' (only CR, never in a name, becomes
- * '-'), so two word compares are the whole case-insensitive test. */
-static bool is_content_type(const char *name, size_t len)
+/* word_is for 4 bytes. */
+static inline bool word4_is(const char *name, const char *lower)
 {
-    if (len != 12)
-        return false;
-    uint64_t head, want_head;
-    uint32_t tail, want_tail;
-    memcpy(&head, name, 8);
-    memcpy(&tail, name + 8, 4);
-    memcpy(&want_head, "content-", 8);
-    memcpy(&want_tail, "type", 4);
-    return (head | 0x2020202020202020u) == want_head && (tail | 0x20202020u) == want_tail;
+    uint32_t w, want;
+    memcpy(&w, name, 4);
+    memcpy(&want, lower, 4);
+    return (w | ((want >> 1) & 0x20202020u)) == want;
+}
+
+/* Whether the `len` bytes at `name` (4 or more) are `lower`, a name of
+ * the same length in lower case, letters in any case: word compares, the
+ * last one overlapping. */
+static inline bool name_is(const char *name, size_t len, const char *lower)
+{
+    if (len < 8)
+        return word4_is(name, lower) && word4_is(name + len - 4, lower + len - 4);
+    for (size_t i = 0; i + 8 < len; i += 8) {
+        if (!word_is(name + i, lower + i))
+            return false;
+    }
+    return word_is(name + len - 8, lower + len - 8);
+}
+
+/* What the host makes of a field name. */
+typedef enum name_kind {
+    NAME_OTHER,        /* any other: valid when is_token */
+    NAME_CONTENT_TYPE, /* the plugin's, and the host adds no type of its own */
+    NAME_MANAGED,      /* Content-Length, Transfer-Encoding, Connection, Date: the host's */
+} name_kind;
+
+/* The kind of the `len` bytes at `name`, in any case (a name the host
+ * knows is a valid one). */
+static name_kind kind_of(const char *name, size_t len)
+{
+    if (len == 12)
+        return name_is(name, 12, "content-type") ? NAME_CONTENT_TYPE : NAME_OTHER;
+    bool managed = (len == 4 && name_is(name, 4, "date")) || (len == 10 && name_is(name, 10, "connection")) ||
+                   (len == 14 && name_is(name, 14, "content-length")) ||
+                   (len == 17 && name_is(name, 17, "transfer-encoding"));
+    return managed ? NAME_MANAGED : NAME_OTHER;
 }
 
 /* Append "name: value\r\n" to the response's plugin headers. Refused
  * (-1): a NULL or invalid name, a value with CR or LF, a header the host
- * manages, a response may_build does not allow, no memory. */
+ * manages, a response may_build does not allow, no memory. Both lengths
+ * come from libc's SIMD strlen; a name the host knows needs no byte
+ * look. */
 static int api_add_header(ph_request *req, const char *name, const char *value)
 {
     if (!name || !value)
         return -1;
-    size_t nlen = name_span(name);
-    size_t vlen = strlen(value); /* libc's SIMD scan, then word tests over the known length */
-    if (!nlen || name[nlen] || has_cr_lf(value, vlen) || is_managed_header(name, nlen) || !may_build(req, "add_header()"))
+    size_t nlen = strlen(name), vlen = strlen(value);
+    name_kind kind = kind_of(name, nlen);
+    if (kind == NAME_MANAGED || (kind == NAME_OTHER && !is_token(name, nlen)) || has_cr_lf(value, vlen) ||
+        !may_build(req, "add_header()"))
         return -1;
     ph_buf *h = &req->resp_headers;
     if (ph_buf_reserve(h, nlen + vlen + 4) < 0)
@@ -282,7 +306,7 @@ static int api_add_header(ph_request *req, const char *name, const char *value)
     *p++ = '\r';
     *p++ = '\n';
     h->len = (size_t)(p - h->data);
-    if (is_content_type(name, nlen))
+    if (kind == NAME_CONTENT_TYPE)
         req->has_content_type = true;
     return 0;
 }

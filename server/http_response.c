@@ -52,7 +52,8 @@ _Static_assert(sizeof OK_STATUS_SERVER - 1 + sizeof date_line - 1 <= sizeof ok_p
 __attribute__((noinline)) static void new_second(time_t now)
 {
     struct tm tm;
-    date_len = !gmtime_r(&now, &tm) ? 0 : strftime(date_line, sizeof date_line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    date_len = !gmtime_r(&now, &tm) ? 0
+                                    : strftime(date_line, sizeof date_line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
     date_second = now;
     memcpy(ok_prefix, OK_STATUS_SERVER, sizeof OK_STATUS_SERVER - 1);
     memcpy(ok_prefix + sizeof OK_STATUS_SERVER - 1, date_line, date_len);

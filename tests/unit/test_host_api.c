@@ -304,6 +304,34 @@ static void add_header_content_type_near_misses_leave_type_unset(void **state)
     }
 }
 
+/* The host's own names are matched letters in any case, everything else
+ * exactly: a name one byte off is the plugin's to add, and a control
+ * byte where a known name has its '-' (CR is '-' but for the case bit)
+ * makes it no known name, but an invalid one. */
+static void add_header_managed_near_misses_are_plugin_headers(void **state)
+{
+    (void)state;
+    static const char *const near[] = {"Datf",           "Dat",           "Dates",
+                                       "DATE_",          "Connectiom",    "Connection_",
+                                       "Content-Lengti", "Content_Length", "Transfer-Encodinh",
+                                       "Transfer.Encoding"};
+    for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+        ph_request *req = new_request();
+        if (api->add_header(req, near[i], "1") != 0)
+            fail_msg("'%s' was refused as a managed header", near[i]);
+        ph_life_discard(req);
+    }
+    static const char *const bad[] = {"Content\rType", "Content\rLength", "Transfer\rEncoding", "Content\x0dtype"};
+    ph_request *req = new_request();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (api->add_header(req, bad[i], "1") != -1)
+            fail_msg("invalid name %zu was accepted", i);
+    }
+    assert_int_equal(req->resp_headers.len, 0);
+    assert_false(req->has_content_type);
+    ph_life_discard(req);
+}
+
 /* The name and the value are scanned four bytes a step: a bad byte (CR,
  * LF, a space in the name) is found at every offset of every length, and
  * a valid one of every length is copied whole. */
@@ -776,6 +804,7 @@ int main(void)
         T(add_header_refuses_host_managed_headers_in_any_case),
         T(add_header_content_type_in_any_case_marks_type_set),
         T(add_header_content_type_near_misses_leave_type_unset),
+        T(add_header_managed_near_misses_are_plugin_headers),
         T(add_header_checks_every_byte_at_every_length),
         T(add_header_keeps_tab_and_other_control_bytes_in_values),
         T(set_body_replaces_previous_body),
