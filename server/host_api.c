@@ -14,21 +14,22 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-/* The loop thread: each naming gets a new number (from 1) and the naming
+/* The loop thread: each naming gets a new number (from 2) and the naming
  * thread keeps it, so the thread holding the latest number is the loop,
  * and the test is one thread-local compare (the builders make it on every
- * call). 0: no loop named yet. */
-static unsigned loop_naming;
+ * call). 1: no loop named yet, a number no thread holds (a thread that
+ * never named itself holds 0). */
+static unsigned loop_naming = 1;
 static _Thread_local unsigned my_naming __attribute__((tls_model("initial-exec")));
 
 void ph_host_api_set_loop_thread(void) { my_naming = ++loop_naming; }
 
-static inline bool is_loop_thread(void) { return my_naming == loop_naming && loop_naming != 0; }
+static inline bool is_loop_thread(void) { return my_naming == loop_naming; }
 
 int ph_host_api_on_loop_thread(void) { return is_loop_thread(); }
 
@@ -154,8 +155,7 @@ static int api_set_status(ph_request *req, int status)
 }
 
 /* tchar of RFC 9110 5.6.2, the characters a field name may hold: 1 for
- * letters, digits and "!#$%&'*+-.^_`|~", 0 for every other byte, NUL
- * included (so one lookup per byte finds both the end and a bad byte). */
+ * letters, digits and "!#$%&'*+-.^_`|~", 0 for every other byte. */
 static const unsigned char tchar[256] = {
     ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
     ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
@@ -168,47 +168,145 @@ static const unsigned char tchar[256] = {
     ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
 };
 
-/* Content-Length, Transfer-Encoding, Connection and Date are the host's. */
-static bool is_managed_header(const char *name, size_t len)
+/* Whether the `len` bytes at `name` are a field name: one or more tchar.
+ * Four lookups a step joined without a branch (the length is known), the
+ * last four overlapping. */
+static bool is_token(const char *name, size_t len)
 {
-    switch (len) {
-    case 4: return strcasecmp(name, "Date") == 0;
-    case 10: return strcasecmp(name, "Connection") == 0;
-    case 14: return strcasecmp(name, "Content-Length") == 0;
-    case 17: return strcasecmp(name, "Transfer-Encoding") == 0;
-    default: return false;
+    const unsigned char *n = (const unsigned char *)name;
+    if (len < 4) {
+        unsigned ok = len != 0;
+        for (size_t i = 0; i < len; i++)
+            ok &= tchar[n[i]];
+        return ok;
     }
+    unsigned ok = tchar[n[len - 4]] & tchar[n[len - 3]] & tchar[n[len - 2]] & tchar[n[len - 1]];
+    for (size_t i = 0; i + 4 < len; i += 4)
+        ok &= tchar[n[i]] & tchar[n[i + 1]] & tchar[n[i + 2]] & tchar[n[i + 3]];
+    return ok;
 }
 
+/* Whether the `n` bytes at `v` hold a CR or LF, a byte at a time. */
+static bool bytes_have_cr_lf(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == '\r' || v[i] == '\n')
+            return true;
+    }
+    return false;
+}
+
+#define ONES 0x0101010101010101u
+
+/* The bytes of `w` below 0x0E (CR, LF, TAB and the other controls under
+ * CR) as high bits: nonzero exactly when `w` holds one (which lane is not
+ * exact, so a nonzero word is then looked at byte by byte). */
+static inline uint64_t low_bytes(uint64_t w) { return (w - ONES * 0x0E) & ~w & ONES * 0x80; }
+
+static inline uint64_t load_word(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* Whether the `len` bytes of a header value hold a CR or LF (which would
+ * end its line early). Eight bytes a word test, the last 9 to 16 bytes in
+ * two overlapping words; only a word with a control byte (a TAB is
+ * allowed) is looked at byte by byte, and a value under 8 bytes is. */
+static bool has_cr_lf(const char *v, size_t len)
+{
+    size_t at = 0;
+    for (; at + 16 < len; at += 8) {
+        if (low_bytes(load_word(v + at)) && bytes_have_cr_lf(v + at, 8))
+            return true;
+    }
+    if (len - at < 8 || (low_bytes(load_word(v + at)) | low_bytes(load_word(v + len - 8))))
+        return bytes_have_cr_lf(v + at, len - at);
+    return false;
+}
+
+/* Whether the 8 bytes at `name` are the 8 at `lower` (lower-case letters
+ * and '-'), letters in any case. The OR sets the case bit (0x20) of the
+ * letters only (taken from bit 0x40 of `lower`'s bytes, which only its
+ * letters have), so '-' must match exactly and a letter matches only
+ * itself or its upper case. */
+static inline bool word_is(const char *name, const char *lower)
+{
+    uint64_t w = load_word(name), want = load_word(lower);
+    return (w | ((want >> 1) & ONES * 0x20)) == want;
+}
+
+/* word_is for 4 bytes. */
+static inline bool word4_is(const char *name, const char *lower)
+{
+    uint32_t w, want;
+    memcpy(&w, name, 4);
+    memcpy(&want, lower, 4);
+    return (w | ((want >> 1) & 0x20202020u)) == want;
+}
+
+/* Whether the `len` bytes at `name` (4 or more) are `lower`, a name of
+ * the same length in lower case, letters in any case: word compares, the
+ * last one overlapping. */
+static inline bool name_is(const char *name, size_t len, const char *lower)
+{
+    if (len < 8)
+        return word4_is(name, lower) && word4_is(name + len - 4, lower + len - 4);
+    for (size_t i = 0; i + 8 < len; i += 8) {
+        if (!word_is(name + i, lower + i))
+            return false;
+    }
+    return word_is(name + len - 8, lower + len - 8);
+}
+
+/* What the host makes of a field name. */
+typedef enum name_kind {
+    NAME_OTHER,        /* any other: valid when is_token */
+    NAME_CONTENT_TYPE, /* the plugin's, and the host adds no type of its own */
+    NAME_MANAGED,      /* Content-Length, Transfer-Encoding, Connection, Date: the host's */
+} name_kind;
+
+/* The kind of the `len` bytes at `name`, in any case (a name the host
+ * knows is a valid one). */
+static name_kind kind_of(const char *name, size_t len)
+{
+    if (len == 12)
+        return name_is(name, 12, "content-type") ? NAME_CONTENT_TYPE : NAME_OTHER;
+    bool managed = (len == 4 && name_is(name, 4, "date")) || (len == 10 && name_is(name, 10, "connection")) ||
+                   (len == 14 && name_is(name, 14, "content-length")) ||
+                   (len == 17 && name_is(name, 17, "transfer-encoding"));
+    return managed ? NAME_MANAGED : NAME_OTHER;
+}
+
+/* Append "name: value\r\n" to the response's plugin headers. Refused
+ * (-1): a NULL or invalid name, a value with CR or LF, a header the host
+ * manages, a response may_build does not allow, no memory. Both lengths
+ * come from libc's SIMD strlen; a name the host knows needs no byte
+ * look. */
 static int api_add_header(ph_request *req, const char *name, const char *value)
 {
-    if (!name || !value || !name[0])
+    if (!name || !value)
         return -1;
-    const unsigned char *n = (const unsigned char *)name;
-    while (tchar[n[0]] && tchar[n[1]] && tchar[n[2]] && tchar[n[3]]) /* 4 a step; && never reads past the NUL */
-        n += 4;
-    while (tchar[*n])
-        n++;
-    if (*n)
-        return -1;
-    size_t nlen = (size_t)((const char *)n - name);
-    size_t vlen = strcspn(value, "\r\n"); /* libc's SIMD scan: cheaper than a byte loop from ~8 bytes on */
-    if (value[vlen] || is_managed_header(name, nlen) || !may_build(req, "add_header()"))
+    size_t nlen = strlen(name), vlen = strlen(value);
+    name_kind kind = kind_of(name, nlen);
+    if (kind == NAME_MANAGED || (kind == NAME_OTHER && !is_token(name, nlen)) || has_cr_lf(value, vlen) ||
+        !may_build(req, "add_header()"))
         return -1;
     ph_buf *h = &req->resp_headers;
     if (ph_buf_reserve(h, nlen + vlen + 4) < 0)
         return -1;
     char *p = h->data + h->len;
-    memcpy(p, name, nlen);
+    ph_copy_bytes(p, name, nlen);
     p += nlen;
     *p++ = ':';
     *p++ = ' ';
-    memcpy(p, value, vlen);
+    ph_copy_bytes(p, value, vlen);
     p += vlen;
     *p++ = '\r';
     *p++ = '\n';
     h->len = (size_t)(p - h->data);
-    if (nlen == 12 && (memcmp(name, "Content-Type", 12) == 0 || strcasecmp(name, "Content-Type") == 0))
+    if (kind == NAME_CONTENT_TYPE)
         req->has_content_type = true;
     return 0;
 }
@@ -221,8 +319,7 @@ static int api_set_body(ph_request *req, const void *data, size_t len)
     b->len = 0; /* the new body replaces the old one (also when it does not fit) */
     if (ph_buf_reserve(b, len) < 0)
         return -1;
-    if (len)
-        memcpy(b->data, data, len);
+    ph_copy_bytes(b->data, data, len);
     b->len = len;
     return 0;
 }

@@ -33,23 +33,27 @@ const char *ph_http_reason(int status)
     return "Unknown";
 }
 
-static char date_line[64];
+/* "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n", 37 bytes; 44 with the
+ * longest year an int holds (-2147481748), 45 with the NUL. */
+static char date_line[45];
 static size_t date_len;
 static time_t date_second = -1;
 /* "HTTP/1.1 200 OK\r\nServer: plughost\r\nDate: ...\r\n": the start of
- * nearly every head, rebuilt with the Date line once a second. */
-static char ok_prefix[128];
+ * nearly every head, rebuilt with the Date line once a second. Sized to
+ * hold the longest (copied whole: the fewer bytes, the fewer moves). */
+static char ok_prefix[80];
 static size_t ok_prefix_len;
 
 #define OK_STATUS_SERVER "HTTP/1.1 200 OK\r\nServer: plughost\r\n"
+_Static_assert(sizeof OK_STATUS_SERVER - 1 + sizeof date_line - 1 <= sizeof ok_prefix, "ok_prefix holds any Date");
 
-/* Rebuild the Date line and ok_prefix for the second `now`. Out of line:
- * once a second. */
+/* Rebuild the Date line and ok_prefix for the second `now` (no Date line
+ * for a time whose year an int cannot hold). Out of line: once a second. */
 __attribute__((noinline)) static void new_second(time_t now)
 {
     struct tm tm;
-    gmtime_r(&now, &tm);
-    date_len = strftime(date_line, sizeof date_line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    date_len = !gmtime_r(&now, &tm) ? 0
+                                    : strftime(date_line, sizeof date_line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
     date_second = now;
     memcpy(ok_prefix, OK_STATUS_SERVER, sizeof OK_STATUS_SERVER - 1);
     memcpy(ok_prefix + sizeof OK_STATUS_SERVER - 1, date_line, date_len);
@@ -162,10 +166,8 @@ int ph_http_build_head(ph_request *req, bool keep_alive)
         PUT_LIT(p, "Connection: close\r\n");
     else if (http10)
         PUT_LIT(p, "Connection: keep-alive\r\n");
-    if (req->resp_headers.len) {
-        memcpy(p, req->resp_headers.data, req->resp_headers.len);
-        p += req->resp_headers.len;
-    }
+    ph_copy_bytes(p, req->resp_headers.data, req->resp_headers.len);
+    p += req->resp_headers.len;
     PUT_LIT(p, "\r\n");
     h->len = (size_t)(p - h->data);
     return 0;

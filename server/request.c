@@ -33,7 +33,13 @@ static size_t free_bytes;
  * sleep) holds none, and the hot path still allocates nothing. */
 #define SPARE_HEADS 256
 
-static ph_buf spare_heads[SPARE_HEADS];
+/* A spare head buffer: its memory and capacity (it holds nothing). */
+typedef struct spare_head {
+    char *data;
+    size_t cap;
+} spare_head;
+
+static spare_head spare_heads[SPARE_HEADS];
 static unsigned nspare_heads;
 static size_t spare_bytes;
 
@@ -49,21 +55,37 @@ static void kept_buffers_of(ph_request *req, ph_buf *bufs[NBUFS])
     bufs[5] = &req->params;
 }
 
-/* Empty `req`'s kept buffers, freeing each one above `keep` bytes. Call
- * after return_head. Returns the memory `req` holds then (what it keeps on
- * the free list). */
+/* Free each kept buffer of `req` holding more than `keep` bytes. Returns
+ * what they hold together then. Out of line: only a request that held a
+ * large buffer comes here. */
+__attribute__((noinline)) static size_t trim_buffers(ph_request *req, size_t keep)
+{
+    ph_buf *bufs[NBUFS];
+    kept_buffers_of(req, bufs);
+    size_t held = 0;
+    for (int i = 0; i < NBUFS; i++) {
+        ph_buf_trim(bufs[i], keep);
+        held += bufs[i]->cap;
+    }
+    return held;
+}
+
+/* Empty `req`'s kept buffers, freeing each one above `keep` bytes (when
+ * together they hold no more than `keep`, none is: nothing to look at one
+ * by one). Call after return_head. Returns the memory `req` holds then
+ * (what it keeps on the free list). */
 static size_t keep_buffers(ph_request *req, size_t keep)
 {
     ph_buf *bufs[NBUFS];
     kept_buffers_of(req, bufs);
-    size_t n = sizeof *req + (size_t)req->headers_cap * sizeof *req->headers;
+    size_t held = 0;
     for (int i = 0; i < NBUFS; i++) {
-        if (bufs[i]->cap > keep)
-            ph_buf_free(bufs[i]);
         bufs[i]->len = 0;
-        n += bufs[i]->cap;
+        held += bufs[i]->cap;
     }
-    return n;
+    if (held > keep)
+        held = trim_buffers(req, keep);
+    return sizeof *req + (size_t)req->headers_cap * sizeof *req->headers + held;
 }
 
 size_t ph_request_cache_bytes(void) { return free_bytes + spare_bytes; }
@@ -72,8 +94,10 @@ void ph_request_lend_head(ph_request *req)
 {
     if (req->resp_head.data || !nspare_heads)
         return;
-    req->resp_head = spare_heads[--nspare_heads];
-    spare_bytes -= req->resp_head.cap;
+    spare_head s = spare_heads[--nspare_heads];
+    req->resp_head.data = s.data; /* its len is 0: a buffer without memory holds nothing */
+    req->resp_head.cap = s.cap;
+    spare_bytes -= s.cap;
 }
 
 /* Take `req`'s head buffer off it: to the spare ones, or freed. */
@@ -81,9 +105,8 @@ static void return_head(ph_request *req)
 {
     ph_buf *h = &req->resp_head;
     if (h->data && h->cap <= SMALL_BUFFER_BYTES && nspare_heads < SPARE_HEADS) {
-        h->len = 0;
         spare_bytes += h->cap;
-        spare_heads[nspare_heads++] = *h;
+        spare_heads[nspare_heads++] = (spare_head){h->data, h->cap};
         *h = (ph_buf){0};
         return;
     }
@@ -186,14 +209,8 @@ void ph_request_free_cache(void)
     free_count = 0;
     free_bytes = 0;
     while (nspare_heads)
-        ph_buf_free(&spare_heads[--nspare_heads]);
+        free(spare_heads[--nspare_heads].data);
     spare_bytes = 0;
-}
-
-const char *ph_request_path(const ph_request *req)
-{
-    /* The parser stores the path NUL-terminated right after the URL. */
-    return req->arena.len ? req->arena.data + req->url_len + 1 : "";
 }
 
 const char *ph_request_query(const ph_request *req)

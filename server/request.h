@@ -154,8 +154,14 @@ void ph_request_free_cache(void);
  * request.c). Loop thread. */
 size_t ph_request_cache_bytes(void);
 
-/* NUL-terminated path (no query) and raw query ("" when absent). */
-const char *ph_request_path(const struct ph_request *req);
+/* NUL-terminated path (no query): the parser stores it right after the
+ * URL. Inline: dispatch reads it for every request. */
+static inline const char *ph_request_path(const struct ph_request *req)
+{
+    return req->arena.len ? req->arena.data + req->url_len + 1 : "";
+}
+
+/* NUL-terminated raw query, "" when absent. */
 const char *ph_request_query(const struct ph_request *req);
 
 /* Decoded path parameter `name`, or NULL (also on a route without

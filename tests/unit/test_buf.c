@@ -137,6 +137,26 @@ static void buf_free_returns_to_empty_and_is_reusable(void **state)
     ph_buf_free(&b);
 }
 
+/* Every length through each of ph_copy_bytes's cases (0, 1-3, 4-7, 8-16,
+ * 17-32, memcpy beyond): exactly the n bytes land, nothing either side. */
+static void copy_bytes_copies_exactly_n_bytes_at_every_length(void **state)
+{
+    (void)state;
+    char src[80], dst[96];
+    for (size_t i = 0; i < sizeof src; i++)
+        src[i] = (char)('A' + i % 50);
+    for (size_t n = 0; n <= sizeof src; n++) {
+        memset(dst, '#', sizeof dst);
+        ph_copy_bytes(dst + 8, src, n);
+        assert_memory_equal(dst + 8, src, n);
+        for (size_t i = 0; i < 8; i++)
+            assert_int_equal(dst[i], '#');
+        for (size_t i = 8 + n; i < sizeof dst; i++)
+            assert_int_equal(dst[i], '#');
+    }
+    ph_copy_bytes(NULL, NULL, 0); /* 0 bytes touch nothing */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -149,6 +169,7 @@ int main(void)
         cmocka_unit_test(buf_reset_forgets_contents_but_keeps_memory),
         cmocka_unit_test(buf_trim_frees_only_capacity_above_keep),
         cmocka_unit_test(buf_free_returns_to_empty_and_is_reusable),
+        cmocka_unit_test(copy_bytes_copies_exactly_n_bytes_at_every_length),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

@@ -286,6 +286,105 @@ static void add_header_content_type_in_any_case_marks_type_set(void **state)
     ph_life_discard(req);
 }
 
+/* Only the twelve letters and '-' of Content-Type, in any case, mark the
+ * type set: a name one byte off in any place (a tchar that is not a
+ * letter, a neighbouring letter, one byte more or less) does not. */
+static void add_header_content_type_near_misses_leave_type_unset(void **state)
+{
+    (void)state;
+    static const char *const near[] = {"Content-Typf", "Content_Type", "Content-Typ",  "Content-Types",
+                                       "Content.Type", "Bontent-Type", "Content-Tupe", "Content~Type",
+                                       "Content-Typ^", "Content-Typ`", "COntent-typ|", "XContent-Type"};
+    for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+        ph_request *req = new_request();
+        assert_int_equal(api->add_header(req, near[i], "text/csv"), 0);
+        if (req->has_content_type)
+            fail_msg("'%s' was taken for Content-Type", near[i]);
+        ph_life_discard(req);
+    }
+}
+
+/* The host's own names are matched letters in any case, everything else
+ * exactly: a name one byte off is the plugin's to add, and a control
+ * byte where a known name has its '-' (CR is '-' but for the case bit)
+ * makes it no known name, but an invalid one. */
+static void add_header_managed_near_misses_are_plugin_headers(void **state)
+{
+    (void)state;
+    static const char *const near[] = {"Datf",           "Dat",           "Dates",
+                                       "DATE_",          "Connectiom",    "Connection_",
+                                       "Content-Lengti", "Content_Length", "Transfer-Encodinh",
+                                       "Transfer.Encoding"};
+    for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+        ph_request *req = new_request();
+        if (api->add_header(req, near[i], "1") != 0)
+            fail_msg("'%s' was refused as a managed header", near[i]);
+        ph_life_discard(req);
+    }
+    static const char *const bad[] = {"Content\rType", "Content\rLength", "Transfer\rEncoding", "Content\x0dtype"};
+    ph_request *req = new_request();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (api->add_header(req, bad[i], "1") != -1)
+            fail_msg("invalid name %zu was accepted", i);
+    }
+    assert_int_equal(req->resp_headers.len, 0);
+    assert_false(req->has_content_type);
+    ph_life_discard(req);
+}
+
+/* The name and the value are scanned four bytes a step: a bad byte (CR,
+ * LF, a space in the name) is found at every offset of every length, and
+ * a valid one of every length is copied whole. */
+static void add_header_checks_every_byte_at_every_length(void **state)
+{
+    (void)state;
+    char name[41], value[41], want[100];
+    for (size_t len = 1; len < sizeof name; len++) {
+        ph_request *req = new_request();
+        memset(name, 'n', len);
+        memset(value, 'v', len);
+        name[len] = value[len] = '\0';
+        assert_int_equal(api->add_header(req, name, value), 0);
+        snprintf(want, sizeof want, "%s: %s\r\n", name, value);
+        char *h = headers_of(req);
+        assert_string_equal(h, want);
+        free(h);
+        for (size_t at = 0; at < len; at++) {
+            value[at] = at % 2 ? '\r' : '\n';
+            assert_int_equal(api->add_header(req, name, value), -1);
+            value[at] = 'v';
+            name[at] = ' ';
+            assert_int_equal(api->add_header(req, name, value), -1);
+            name[at] = 'n';
+        }
+        assert_int_equal(req->resp_headers.len, strlen(want));
+        ph_life_discard(req);
+    }
+}
+
+/* Only CR and LF are refused in a value: a TAB or another control byte
+ * (below CR or not) is kept as given, at every offset of every length. */
+static void add_header_keeps_tab_and_other_control_bytes_in_values(void **state)
+{
+    (void)state;
+    static const char controls[] = {'\t', '\x01', '\x0b', '\x0c', '\x0e', '\x1f', '\x7f'};
+    char value[41], want[64];
+    for (size_t len = 1; len < sizeof value; len++) {
+        for (size_t at = 0; at < len; at++) {
+            ph_request *req = new_request();
+            memset(value, 'v', len);
+            value[len] = '\0';
+            value[at] = controls[(len + at) % sizeof controls];
+            assert_int_equal(api->add_header(req, "X", value), 0);
+            snprintf(want, sizeof want, "X: %s\r\n", value);
+            char *h = headers_of(req);
+            assert_string_equal(h, want);
+            free(h);
+            ph_life_discard(req);
+        }
+    }
+}
+
 static void set_body_replaces_previous_body(void **state)
 {
     (void)state;
@@ -422,6 +521,13 @@ static void *name_self_loop(void *arg)
     (void)arg;
     ph_host_api_set_loop_thread();
     return (void *)(intptr_t)ph_host_api_on_loop_thread();
+}
+
+/* Before any thread names itself, none is the loop thread. Runs first. */
+static void no_thread_is_the_loop_before_one_names_itself(void **state)
+{
+    (void)state;
+    assert_false(ph_host_api_on_loop_thread());
 }
 
 /* The loop thread is the one that named itself last. */
@@ -685,6 +791,7 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_teardown(name, free_requests)
     const struct CMUnitTest tests[] = {
+        T(no_thread_is_the_loop_before_one_names_itself),
         T(table_reports_its_size_version_and_fills_every_slot),
         T(setting_returns_value_or_null),
         T(header_at_enumerates_every_header_and_client_addr_reports_the_peer),
@@ -696,6 +803,10 @@ int main(void)
         T(add_header_refuses_cr_lf_in_value_and_bad_names),
         T(add_header_refuses_host_managed_headers_in_any_case),
         T(add_header_content_type_in_any_case_marks_type_set),
+        T(add_header_content_type_near_misses_leave_type_unset),
+        T(add_header_managed_near_misses_are_plugin_headers),
+        T(add_header_checks_every_byte_at_every_length),
+        T(add_header_keeps_tab_and_other_control_bytes_in_values),
         T(set_body_replaces_previous_body),
         T(respond_json_sets_status_compact_body_and_json_type),
         T(respond_json_keeps_the_plugins_own_content_type),
