@@ -57,7 +57,7 @@ static llhttp_settings_t settings;
 static bool settings_ready;
 
 /* An absolute-form target's authority while its URL is rewritten in
- * place (absolute_to_origin to on_url_complete, one callback): one for
+ * place (absolute_to_origin to finish_url, one callback): one for
  * all parsers, not 256 bytes in each connection. */
 static char authority_buf[256];
 
@@ -103,22 +103,29 @@ static int fail_with(ph_http_parser *c, int status)
     return -1;
 }
 
-static int on_message_begin(llhttp_t *p)
+/* The message llhttp is in gets its request from the begin hook (no
+ * on_message_begin callback: each one llhttp calls costs; the URL's first
+ * span, or ph_http_parse when a call stops or fails before it, begins
+ * it). Returns it, or NULL (no memory). */
+static ph_request *begin_message(ph_http_parser *c)
 {
-    ph_http_parser *c = PARSER(p);
     ph_request *req = c->hooks->begin(c->owner);
     if (!req)
-        return fail_with(c, 503);
+        return NULL;
     c->req = req;
-    c->header_part = PH_HEADER_NONE;
+    c->part = PH_PART_LINE;
     c->authority_len = 0;
-    return 0;
+    c->host = 0;
+    c->host_twice = false;
+    return req;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
+    if (!req && !(req = begin_message(c)))
+        return fail_with(c, 503);
     if (req->url_len + len > c->limits->max_url_size)
         return fail_with(c, 414);
     if (ph_buf_reserve(&req->arena, len) < 0)
@@ -142,10 +149,10 @@ static size_t scheme_len(const char *u, size_t len)
 }
 
 /* Rewrite an absolute-form URL at the start of the arena in place to its
- * origin form ("/" when the path is empty), leaving the authority after
- * the arena's used bytes for on_headers_complete. Returns 0, or the
- * status to answer (400 empty or bad authority, 503). */
-__attribute__((noinline)) /* rare: out of on_url_complete's way */
+ * origin form ("/" when the path is empty), keeping its authority in
+ * authority_buf for finish_url. Returns 0, or the status to answer (400
+ * empty or bad authority). */
+__attribute__((noinline)) /* rare: out of finish_url's way */
 static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
 {
     char *a = req->arena.data;
@@ -167,33 +174,34 @@ static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
         a[0] = '/';
     req->url_len = (uint32_t)(rest + (slash ? 1 : 0));
     req->arena.len = req->url_len;
-    c->authority_len = (uint32_t)auth_len; /* on_url_complete stores it past the path */
+    c->authority_len = (uint32_t)auth_len; /* finish_url stores it past the path */
     return 0;
 }
 
-/* Store the URL's NUL and a NUL-terminated copy of its path after it
+/* Finish the URL, which is complete once the first header or the end of
+ * the headers comes (no on_url_complete callback: each one llhttp calls
+ * costs): store its NUL and a NUL-terminated copy of its path after it
  * (then the authority of an absolute-form target, NUL-terminated).
- * Answers 400 for "%00" anywhere in the target: decoded parameters never
- * hold a NUL. */
-static int on_url_complete(llhttp_t *p)
+ * Returns 0, or the status to answer: 400 for "%00" anywhere in the
+ * target (decoded parameters never hold a NUL) and for a target that is
+ * neither origin-form, absolute-form nor OPTIONS' asterisk-form; 503. */
+static int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
 {
-    ph_http_parser *c = PARSER(p);
-    ph_request *req = c->req;
     size_t n = req->url_len;
     if (n >= 3 && has_pct00(req->arena.data, n))
-        return fail_with(c, 400);
+        return 400;
     size_t skip = n ? scheme_len(req->arena.data, n) : 0;
     if (skip) {
         int status = absolute_to_origin(c, req, skip);
         if (status)
-            return fail_with(c, status);
+            return status;
         n = req->url_len;
     }
     const char *q = n ? memchr(req->arena.data, '?', n) : NULL;
     size_t path_len = q ? (size_t)(q - req->arena.data) : n;
     size_t auth_len = c->authority_len;
     if (ph_buf_reserve(&req->arena, path_len + 2 + auth_len + 1) < 0)
-        return fail_with(c, 503);
+        return 503;
     char *a = req->arena.data;
     req->path_len = (uint32_t)path_len;
     req->arena.len = n + path_len + 2;
@@ -209,7 +217,7 @@ static int on_url_complete(llhttp_t *p)
     if (n == 1 && a[0] == '*' && p->method == HTTP_OPTIONS)
         return 0; /* asterisk-form (RFC 9112 3.2.4): the server's options, answered by the host */
     if (path_len == 0 || a[0] != '/')
-        return fail_with(c, 400); /* "*" with another method, and other forms */
+        return 400; /* "*" with another method, and other forms */
     return 0;
 }
 
@@ -219,28 +227,35 @@ static int on_url_complete(llhttp_t *p)
  * value_complete callbacks are not set (each call costs), so the span
  * callbacks tell a header's parts apart by the part being received.
  * (llhttp 8.1 reports every value, an empty one as an empty span, before
- * the next name.) */
+ * the next name.) Each span makes room for its bytes and one more, so the
+ * NUL that later ends its part is a plain store (put_nul). */
 
-/* NUL-terminate the value being received, if one is. Returns 0 or -1. */
-static int close_value(ph_http_parser *c)
+/* Make room in `b` for a span of `len` bytes and the NUL after it.
+ * Returns 0 or -1 (no memory). */
+static inline int reserve_span(ph_buf *b, size_t len)
 {
-    if (c->header_part != PH_HEADER_VALUE)
-        return 0;
-    c->header_part = PH_HEADER_NONE;
-    return ph_buf_append(&c->req->arena, "", 1);
+    return len < b->cap - b->len ? 0 : ph_buf_grow(b, len + 1);
+}
+
+/* End the name or value just received with its NUL: its last span made
+ * room for it (reserve_span). */
+static inline void put_nul(ph_buf *b)
+{
+    b->data[b->len++] = '\0';
 }
 
 /* NUL-terminate the header part being received of a message that failed
  * or is taken before its end, so that its headers read as what arrived (a
- * name without a value has an empty one). */
+ * name without a value has an empty one). Checked appends: the failure
+ * may have come before the part's span made room. */
 static void close_header(ph_http_parser *c)
 {
     ph_request *req = c->req;
-    if (c->header_part == PH_HEADER_NAME && ph_buf_append(&req->arena, "", 1) == 0)
+    if (c->part == PH_PART_NAME && ph_buf_append(&req->arena, "", 1) == 0)
         req->headers[req->nheaders - 1].value_off = (uint32_t)req->arena.len - 1;
-    else
-        (void)close_value(c);
-    c->header_part = PH_HEADER_NONE;
+    else if (c->part == PH_PART_VALUE)
+        (void)ph_buf_append(&req->arena, "", 1);
+    c->part = PH_PART_NONE;
 }
 
 static int count_header_bytes(ph_http_parser *c, size_t len)
@@ -250,30 +265,48 @@ static int count_header_bytes(ph_http_parser *c, size_t len)
     return req->header_bytes > c->limits->max_header_size ? fail_with(c, 431) : 0;
 }
 
-/* A span of a header's name: the first one begins a header. */
+/* Make room in req->headers for one more header (it is full): the array
+ * doubles, up to MAX_HEADERS (so a full one of MAX_HEADERS is the limit).
+ * Returns 0 or -1 (431 past MAX_HEADERS, 503). */
+__attribute__((noinline)) /* rare: a recycled request keeps its array */
+static int grow_headers(ph_http_parser *c, ph_request *req)
+{
+    if (req->nheaders >= MAX_HEADERS)
+        return fail_with(c, 431);
+    uint32_t cap = req->headers_cap ? req->headers_cap * 2 : HEADERS_FIRST;
+    if (cap > MAX_HEADERS)
+        cap = MAX_HEADERS;
+    ph_header *h = realloc(req->headers, cap * sizeof *h);
+    if (!h)
+        return fail_with(c, 503);
+    req->headers = h;
+    req->headers_cap = cap;
+    return 0;
+}
+
+/* A span of a header's name: the first one begins a header, ending the
+ * previous value or (the first header) the URL. Trailers after a chunked
+ * body come here too, after the headers (PH_PART_NONE). */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (c->header_part != PH_HEADER_NAME) {
-        if (close_value(c) < 0)
-            return fail_with(c, 503);
-        if (req->nheaders >= MAX_HEADERS)
-            return fail_with(c, 431);
-        if (req->nheaders == req->headers_cap) {
-            uint32_t cap = req->headers_cap ? req->headers_cap * 2 : HEADERS_FIRST;
-            ph_header *h = realloc(req->headers, cap * sizeof *h);
-            if (!h)
-                return fail_with(c, 503);
-            req->headers = h;
-            req->headers_cap = cap;
+    if (c->part != PH_PART_NAME) {
+        if (req->nheaders == req->headers_cap && grow_headers(c, req) < 0)
+            return -1;
+        if (c->part == PH_PART_VALUE) {
+            put_nul(&req->arena);
+        } else if (c->part == PH_PART_LINE) {
+            int status = finish_url(p, c, req);
+            if (status)
+                return fail_with(c, status);
         }
         req->headers[req->nheaders++] = (ph_header){.name_off = (uint32_t)req->arena.len};
-        c->header_part = PH_HEADER_NAME;
+        c->part = PH_PART_NAME;
     }
     if (count_header_bytes(c, len) < 0)
         return -1;
-    if (ph_buf_reserve(&req->arena, len) < 0)
+    if (reserve_span(&req->arena, len) < 0)
         return fail_with(c, 503);
     req->headers[req->nheaders - 1].name_len += (uint32_t)len;
     put_span(&req->arena, at, len);
@@ -292,17 +325,23 @@ static bool starts_line(const ph_http_parser *c, const char *at)
     return b > c->chunk ? b[-1] == '\n' : c->tail_line_start;
 }
 
-/* A span of a header's value: the first one ends the name. */
+/* A span of a header's value: the first one ends the name (noting a
+ * Host: a second one is answered 400 once the headers are complete). */
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
     ph_header *h = &req->headers[req->nheaders - 1];
-    if (c->header_part == PH_HEADER_NAME) {
-        if (ph_buf_append(&req->arena, "", 1) < 0)
-            return fail_with(c, 503);
+    if (c->part == PH_PART_NAME) {
+        put_nul(&req->arena);
         h->value_off = (uint32_t)req->arena.len;
-        c->header_part = PH_HEADER_VALUE;
+        c->part = PH_PART_VALUE;
+        if (h->name_len == 4 && is_host(req->arena.data + h->name_off)) {
+            if (c->host)
+                c->host_twice = true;
+            else
+                c->host = req->nheaders;
+        }
     }
     /* (llhttp reports an empty value as an empty span at the next line's
      * start: only a span with bytes can be a fold) */
@@ -310,7 +349,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         return fail_with(c, 400); /* obs-fold: RFC 9112 5.2 allows 400 */
     if (count_header_bytes(c, len) < 0)
         return -1;
-    if (ph_buf_reserve(&req->arena, len) < 0)
+    if (reserve_span(&req->arena, len) < 0)
         return fail_with(c, 503);
     h->value_len += (uint32_t)len;
     put_span(&req->arena, at, len);
@@ -321,8 +360,14 @@ static int on_headers_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (close_value(c) < 0)
-        return fail_with(c, 503);
+    if (c->part == PH_PART_VALUE) {
+        put_nul(&req->arena);
+    } else { /* PH_PART_LINE: a message without headers */
+        int status = finish_url(p, c, req);
+        if (status)
+            return fail_with(c, status);
+    }
+    c->part = PH_PART_NONE;
     if (p->method < sizeof methods / sizeof *methods && methods[p->method].name) {
         req->method = methods[p->method].name;
         req->method_bit = methods[p->method].bit;
@@ -332,18 +377,12 @@ static int on_headers_complete(llhttp_t *p)
     }
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
-    ph_header *host = NULL;
-    for (uint32_t i = 0; i < req->nheaders; i++) {
-        ph_header *h = &req->headers[i];
-        if (h->name_len == 4 && is_host(req->arena.data + h->name_off)) {
-            if (host)
-                return fail_with(c, 400); /* RFC 9112 3.2: more than one Host */
-            host = h;
-        }
-    }
-    if (req->http_major == 1 && req->http_minor >= 1 && !host)
+    if (c->host_twice)
+        return fail_with(c, 400); /* RFC 9112 3.2: more than one Host */
+    if (req->http_major == 1 && req->http_minor >= 1 && !c->host)
         return fail_with(c, 400); /* RFC 9112 3.2: a 1.1 request without Host */
-    if (host && c->authority_len) { /* RFC 9112 3.2.2: the target's authority wins */
+    if (c->host && c->authority_len) { /* RFC 9112 3.2.2: the target's authority wins */
+        ph_header *host = &req->headers[c->host - 1];
         host->value_off = c->authority_off;
         host->value_len = c->authority_len;
     }
@@ -387,9 +426,7 @@ static int on_message_complete(llhttp_t *p)
 static void init_settings(void)
 {
     llhttp_settings_init(&settings);
-    settings.on_message_begin = on_message_begin;
     settings.on_url = on_url;
-    settings.on_url_complete = on_url_complete;
     settings.on_header_field = on_header_field;
     settings.on_header_value = on_header_value;
     settings.on_headers_complete = on_headers_complete;
@@ -420,6 +457,26 @@ static void note_tail(ph_http_parser *p, const char *data, size_t len)
         p->tail_line_start = data[i - 1] == '\n';
 }
 
+/* Whether llhttp, stopped between calls or by an error, is inside a
+ * message: it began one (before on_message_begin, which is not set) and
+ * has not finished it. */
+static bool in_message(const ph_http_parser *p)
+{
+    return p->llhttp.finish == HTTP_FINISH_UNSAFE;
+}
+
+/* A call that stopped inside a message before its URL could not begin its
+ * request (no memory): 503, and llhttp fails from now on. */
+__attribute__((noinline)) /* rare: out of ph_http_parse's way */
+static ph_parse_status fail_early(ph_http_parser *p, size_t *used, int *status)
+{
+    p->llhttp.error = HPE_USER;
+    llhttp_set_error_reason(&p->llhttp, "out of memory for a request");
+    *used = 0;
+    *status = 503;
+    return PH_PARSE_ERROR;
+}
+
 ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, const char *data, size_t len,
                               size_t *used, ph_request **msg, int *status)
 {
@@ -430,6 +487,8 @@ ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, c
     if (err == HPE_OK) {
         *used = len;
         note_tail(p, data, len);
+        if (!p->req && in_message(p) && !begin_message(p))
+            return fail_early(p, used, status);
         return PH_PARSE_MORE;
     }
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
@@ -443,6 +502,8 @@ ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, c
         p->llhttp.error = HPE_OK; /* llhttp_resume() of the pause */
         return PH_PARSE_MESSAGE;
     }
+    if (!p->req && in_message(p))
+        (void)begin_message(p); /* the message failed before its URL: its request answers it */
     if (p->req)
         close_header(p);
     *used = 0;
