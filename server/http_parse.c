@@ -47,10 +47,14 @@ static const struct {
 };
 
 /* Whether the 4 bytes at `s` are "Host" in any case (a letter's case is
- * its 0x20 bit, and only 'H'/'h' have 'h' when it is set). */
+ * its 0x20 bit, and only 'H'/'h' have 'h' when it is set): one compare of
+ * the 4 bytes at once, each with that bit set. */
 static bool is_host(const char *s)
 {
-    return (s[0] | 0x20) == 'h' && (s[1] | 0x20) == 'o' && (s[2] | 0x20) == 's' && (s[3] | 0x20) == 't';
+    uint32_t name, host;
+    memcpy(&name, s, 4);
+    memcpy(&host, "host", 4);
+    return (name | 0x20202020u) == host;
 }
 
 static llhttp_settings_t settings;
@@ -61,13 +65,19 @@ static bool settings_ready;
  * all parsers, not 256 bytes in each connection. */
 static char authority_buf[256];
 
-/* Copy `len` bytes from `s` to `d` (apart), up to 16 inline (two
+/* Copy `len` bytes from `s` to `d` (apart), up to 32 inline (two
  * overlapping moves: names, most values and paths are short), so that the
  * callbacks call nothing on their usual path. */
 static inline void copy_span(char *d, const char *s, size_t len)
 {
-    if (len > 16) {
+    if (len > 32) {
         memcpy(d, s, len);
+    } else if (len > 16) {
+        char head[16], tail[16];
+        memcpy(head, s, 16);
+        memcpy(tail, s + len - 16, 16);
+        memcpy(d, head, 16);
+        memcpy(d + len - 16, tail, 16);
     } else if (len >= 8) {
         uint64_t head, tail;
         memcpy(&head, s, 8);
@@ -103,6 +113,33 @@ static int fail_with(ph_http_parser *c, int status)
     return -1;
 }
 
+/* Whether a span of `len` bytes fits in `b` with two bytes more: the NUL
+ * of the header part it may end and the one of its own part. So whenever
+ * a header's name or value is being received, the arena has room for its
+ * NUL (put_nul), also when the message fails or is taken there. */
+static inline bool span_fits(const ph_buf *b, size_t len)
+{
+    return len + 2 <= b->cap - b->len;
+}
+
+/* End the name or value being received with its NUL (span_fits). */
+static inline void put_nul(ph_buf *b)
+{
+    b->data[b->len++] = '\0';
+}
+
+/* A span callback's slow path: grow the arena so that the span fits
+ * (span_fits), then run `cb` on it again. Out of line, so that the
+ * callbacks call nothing (and save no registers) on their usual path.
+ * Returns what `cb` returns, or -1 (503). */
+__attribute__((noinline)) static int grow_then(llhttp_t *p, const char *at, size_t len, llhttp_data_cb cb)
+{
+    ph_http_parser *c = PARSER(p);
+    if (ph_buf_grow(&c->req->arena, len + 2) < 0)
+        return fail_with(c, 503);
+    return cb(p, at, len);
+}
+
 /* The message llhttp is in gets its request from the begin hook (no
  * on_message_begin callback: each one llhttp calls costs; the URL's first
  * span, or ph_http_parse when a call stops or fails before it, begins
@@ -128,8 +165,8 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
         return fail_with(c, 503);
     if (req->url_len + len > c->limits->max_url_size)
         return fail_with(c, 414);
-    if (ph_buf_reserve(&req->arena, len) < 0)
-        return fail_with(c, 503);
+    if (!span_fits(&req->arena, len))
+        return grow_then(p, at, len, on_url);
     req->url_len += (uint32_t)len;
     put_span(&req->arena, at, len);
     return 0;
@@ -227,34 +264,20 @@ static int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
  * value_complete callbacks are not set (each call costs), so the span
  * callbacks tell a header's parts apart by the part being received.
  * (llhttp 8.1 reports every value, an empty one as an empty span, before
- * the next name.) Each span makes room for its bytes and one more, so the
- * NUL that later ends its part is a plain store (put_nul). */
-
-/* Make room in `b` for a span of `len` bytes and the NUL after it.
- * Returns 0 or -1 (no memory). */
-static inline int reserve_span(ph_buf *b, size_t len)
-{
-    return len < b->cap - b->len ? 0 : ph_buf_grow(b, len + 1);
-}
-
-/* End the name or value just received with its NUL: its last span made
- * room for it (reserve_span). */
-static inline void put_nul(ph_buf *b)
-{
-    b->data[b->len++] = '\0';
-}
+ * the next name.) */
 
 /* NUL-terminate the header part being received of a message that failed
  * or is taken before its end, so that its headers read as what arrived (a
- * name without a value has an empty one). Checked appends: the failure
- * may have come before the part's span made room. */
+ * name without a value has an empty one). */
 static void close_header(ph_http_parser *c)
 {
     ph_request *req = c->req;
-    if (c->part == PH_PART_NAME && ph_buf_append(&req->arena, "", 1) == 0)
+    if (c->part == PH_PART_NAME) {
+        put_nul(&req->arena);
         req->headers[req->nheaders - 1].value_off = (uint32_t)req->arena.len - 1;
-    else if (c->part == PH_PART_VALUE)
-        (void)ph_buf_append(&req->arena, "", 1);
+    } else if (c->part == PH_PART_VALUE) {
+        put_nul(&req->arena);
+    }
     c->part = PH_PART_NONE;
 }
 
@@ -268,7 +291,6 @@ static int count_header_bytes(ph_http_parser *c, size_t len)
 /* Make room in req->headers for one more header (it is full): the array
  * doubles, up to MAX_HEADERS (so a full one of MAX_HEADERS is the limit).
  * Returns 0 or -1 (431 past MAX_HEADERS, 503). */
-__attribute__((noinline)) /* rare: a recycled request keeps its array */
 static int grow_headers(ph_http_parser *c, ph_request *req)
 {
     if (req->nheaders >= MAX_HEADERS)
@@ -284,6 +306,26 @@ static int grow_headers(ph_http_parser *c, ph_request *req)
     return 0;
 }
 
+static int on_header_field(llhttp_t *p, const char *at, size_t len);
+
+/* on_header_field's rare steps before a header begins: finish the URL
+ * (the first header) and grow the header array when it is full; then the
+ * span goes on as any. Returns what on_header_field returns, or -1. */
+__attribute__((noinline)) static int prepare_header(llhttp_t *p, const char *at, size_t len)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    if (req->nheaders == req->headers_cap && grow_headers(c, req) < 0)
+        return -1;
+    if (c->part == PH_PART_LINE) {
+        int status = finish_url(p, c, req);
+        if (status)
+            return fail_with(c, status);
+        c->part = PH_PART_NONE;
+    }
+    return on_header_field(p, at, len);
+}
+
 /* A span of a header's name: the first one begins a header, ending the
  * previous value or (the first header) the URL. Trailers after a chunked
  * body come here too, after the headers (PH_PART_NONE). */
@@ -291,23 +333,18 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
+    if (!span_fits(&req->arena, len))
+        return grow_then(p, at, len, on_header_field);
     if (c->part != PH_PART_NAME) {
-        if (req->nheaders == req->headers_cap && grow_headers(c, req) < 0)
-            return -1;
-        if (c->part == PH_PART_VALUE) {
+        if (c->part == PH_PART_LINE || req->nheaders == req->headers_cap)
+            return prepare_header(p, at, len);
+        if (c->part == PH_PART_VALUE)
             put_nul(&req->arena);
-        } else if (c->part == PH_PART_LINE) {
-            int status = finish_url(p, c, req);
-            if (status)
-                return fail_with(c, status);
-        }
         req->headers[req->nheaders++] = (ph_header){.name_off = (uint32_t)req->arena.len};
         c->part = PH_PART_NAME;
     }
     if (count_header_bytes(c, len) < 0)
         return -1;
-    if (reserve_span(&req->arena, len) < 0)
-        return fail_with(c, 503);
     req->headers[req->nheaders - 1].name_len += (uint32_t)len;
     put_span(&req->arena, at, len);
     return 0;
@@ -319,6 +356,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
  * continuation, which llhttp would join to the value. */
 static bool starts_line(const ph_http_parser *c, const char *at)
 {
+    if (at - c->chunk >= 2 && at[-2] == ':' && (at[-1] == ' ' || at[-1] == '\t'))
+        return false; /* the usual "name: value" */
     const char *b = at;
     while (b > c->chunk && (b[-1] == ' ' || b[-1] == '\t'))
         b--;
@@ -331,6 +370,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
+    if (!span_fits(&req->arena, len))
+        return grow_then(p, at, len, on_header_value);
     ph_header *h = &req->headers[req->nheaders - 1];
     if (c->part == PH_PART_NAME) {
         put_nul(&req->arena);
@@ -349,8 +390,6 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         return fail_with(c, 400); /* obs-fold: RFC 9112 5.2 allows 400 */
     if (count_header_bytes(c, len) < 0)
         return -1;
-    if (reserve_span(&req->arena, len) < 0)
-        return fail_with(c, 503);
     h->value_len += (uint32_t)len;
     put_span(&req->arena, at, len);
     return 0;
