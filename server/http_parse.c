@@ -456,6 +456,8 @@ static int on_message_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
+    if (c->part == PH_PART_VALUE)
+        put_nul(&req->arena); /* the last trailer's value: no headers_complete after trailers */
     c->req = NULL;
     req->keep_alive = llhttp_should_keep_alive(p);
     c->complete = req;

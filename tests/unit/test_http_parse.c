@@ -482,6 +482,20 @@ static void the_hundred_and_first_header_is_431(void **state)
     assert_int_equal(error_of(text), 431);
 }
 
+/* Trailers after a chunked body are read as headers (the last one
+ * NUL-terminated like the others). */
+static void trailers_read_as_headers(void **state)
+{
+    (void)state;
+    ph_request *req = one("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "1\r\na\r\n0\r\nX-T: v\r\nX-U: last\r\n\r\n");
+    assert_int_equal(req->nheaders, 4);
+    assert_string_equal(ph_request_header(req, "X-T"), "v");
+    assert_string_equal(ph_request_header(req, "X-U"), "last");
+    assert_int_equal(req->body.len, 1);
+    ph_request_recycle(req);
+}
+
 /* A head whose spans grow the arena (from a fresh request's empty one)
  * comes out whole, in one call and byte by byte. */
 static void long_names_values_and_urls_grow_the_arena(void **state)
@@ -531,6 +545,7 @@ int main(void)
         T(no_memory_for_a_request_is_503),
         T(a_header_cut_short_reads_as_what_arrived),
         T(the_hundred_and_first_header_is_431),
+        T(trailers_read_as_headers),
         T(long_names_values_and_urls_grow_the_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
