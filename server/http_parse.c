@@ -113,29 +113,21 @@ static int fail_with(ph_http_parser *c, int status)
     return -1;
 }
 
-/* Whether a span of `len` bytes fits in `b` with two bytes more: the NUL
- * of the header part it may end and the one of its own part. So whenever
- * a header's name or value is being received, the arena has room for its
- * NUL (put_nul), also when the message fails or is taken there. */
-static inline bool span_fits(const ph_buf *b, size_t len)
-{
-    return len + 2 <= b->cap - b->len;
-}
-
-/* End the name or value being received with its NUL (span_fits). */
+/* End the name or value being received with its NUL: there is room for
+ * it (head_bound). */
 static inline void put_nul(ph_buf *b)
 {
     b->data[b->len++] = '\0';
 }
 
-/* A span callback's slow path: grow the arena so that the span fits
- * (span_fits), then run `cb` on it again. Out of line, so that the
- * callbacks call nothing (and save no registers) on their usual path.
- * Returns what `cb` returns, or -1 (503). */
+/* on_url's slow path: grow the arena so that `len` more bytes fit, then
+ * run on_url again. Out of line, so that the callbacks call nothing (and
+ * save no registers) on their usual path. Returns what `cb` returns, or
+ * -1 (503). */
 __attribute__((noinline)) static int grow_then(llhttp_t *p, const char *at, size_t len, llhttp_data_cb cb)
 {
     ph_http_parser *c = PARSER(p);
-    if (ph_buf_grow(&c->req->arena, len + 2) < 0)
+    if (ph_buf_grow(&c->req->arena, len) < 0)
         return fail_with(c, 503);
     return cb(p, at, len);
 }
@@ -154,6 +146,7 @@ static ph_request *begin_message(ph_http_parser *c)
     c->authority_len = 0;
     c->host = 0;
     c->host_twice = false;
+    c->head_bound = 0; /* (the first header span sets it) */
     return req;
 }
 
@@ -165,7 +158,7 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
         return fail_with(c, 503);
     if (req->url_len + len > c->limits->max_url_size)
         return fail_with(c, 414);
-    if (!span_fits(&req->arena, len))
+    if (len > req->arena.cap - req->arena.len)
         return grow_then(p, at, len, on_url);
     req->url_len += (uint32_t)len;
     put_span(&req->arena, at, len);
@@ -237,8 +230,8 @@ static int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
     const char *q = n ? memchr(req->arena.data, '?', n) : NULL;
     size_t path_len = q ? (size_t)(q - req->arena.data) : n;
     size_t auth_len = c->authority_len;
-    if (ph_buf_reserve(&req->arena, path_len + 2 + auth_len + 1) < 0)
-        return 503;
+    if (ph_buf_reserve(&req->arena, path_len + 2 + auth_len + 1 + 1) < 0)
+        return 503; /* (+ 1: the first header's name NUL, if it fails before bound_then) */
     char *a = req->arena.data;
     req->path_len = (uint32_t)path_len;
     req->arena.len = n + path_len + 2;
@@ -281,11 +274,42 @@ static void close_header(ph_http_parser *c)
     c->part = PH_PART_NONE;
 }
 
-static int count_header_bytes(ph_http_parser *c, size_t len)
+/* The bytes of the header names and values received (max_header_size
+ * counts them): the arena from the first name on, but the NULs (two per
+ * header, less the ones of the part being received). */
+static size_t header_bytes(const ph_http_parser *c, const ph_request *req)
 {
+    size_t open = c->part == PH_PART_NAME ? 2 : c->part == PH_PART_VALUE ? 1 : 0;
+    return req->arena.len - req->headers[0].name_off - (2 * (size_t)req->nheaders - open);
+}
+
+/* Set head_bound, the arena length a header span may reach on the usual
+ * path: one that leaves two bytes of room (the NUL of the part the span
+ * may end, and its own: put_nul) and that the header bytes cannot pass
+ * max_header_size by, `left` bytes from now (the NULs count there too: a
+ * bound; bound_then checks exactly). */
+static void set_head_bound(ph_http_parser *c, const ph_request *req, size_t left)
+{
+    size_t room_end = req->arena.cap - 2, limit_end = req->arena.len + left;
+    c->head_bound = room_end < limit_end ? room_end : limit_end;
+}
+
+/* A header span that would pass head_bound: 431 if the header bytes pass
+ * max_header_size with it, else grow the arena if the span does not fit
+ * with two bytes more, and set head_bound again; then `cb` runs again.
+ * Returns what `cb` returns, or -1 (431, 503). Out of line: the callbacks
+ * compare one length on their usual path. */
+__attribute__((noinline)) static int bound_then(llhttp_t *p, const char *at, size_t len, llhttp_data_cb cb)
+{
+    ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    req->header_bytes += (uint32_t)len;
-    return req->header_bytes > c->limits->max_header_size ? fail_with(c, 431) : 0;
+    size_t left = c->limits->max_header_size - header_bytes(c, req);
+    if (len > left)
+        return fail_with(c, 431);
+    if (len + 2 > req->arena.cap - req->arena.len && ph_buf_grow(&req->arena, len + 2) < 0)
+        return fail_with(c, 503);
+    set_head_bound(c, req, left);
+    return cb(p, at, len);
 }
 
 /* Make room in req->headers for one more header (it is full): the array
@@ -322,6 +346,7 @@ __attribute__((noinline)) static int prepare_header(llhttp_t *p, const char *at,
         if (status)
             return fail_with(c, status);
         c->part = PH_PART_NONE;
+        set_head_bound(c, req, c->limits->max_header_size);
     }
     return on_header_field(p, at, len);
 }
@@ -333,8 +358,6 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (!span_fits(&req->arena, len))
-        return grow_then(p, at, len, on_header_field);
     if (c->part != PH_PART_NAME) {
         if (c->part == PH_PART_LINE || req->nheaders == req->headers_cap)
             return prepare_header(p, at, len);
@@ -343,8 +366,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         req->headers[req->nheaders++] = (ph_header){.name_off = (uint32_t)req->arena.len};
         c->part = PH_PART_NAME;
     }
-    if (count_header_bytes(c, len) < 0)
-        return -1;
+    if (req->arena.len + len > c->head_bound)
+        return bound_then(p, at, len, on_header_field);
     req->headers[req->nheaders - 1].name_len += (uint32_t)len;
     put_span(&req->arena, at, len);
     return 0;
@@ -370,8 +393,6 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (!span_fits(&req->arena, len))
-        return grow_then(p, at, len, on_header_value);
     ph_header *h = &req->headers[req->nheaders - 1];
     if (c->part == PH_PART_NAME) {
         put_nul(&req->arena);
@@ -388,8 +409,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
      * start: only a span with bytes can be a fold) */
     if (len && starts_line(c, at))
         return fail_with(c, 400); /* obs-fold: RFC 9112 5.2 allows 400 */
-    if (count_header_bytes(c, len) < 0)
-        return -1;
+    if (req->arena.len + len > c->head_bound)
+        return bound_then(p, at, len, on_header_value);
     h->value_len += (uint32_t)len;
     put_span(&req->arena, at, len);
     return 0;

@@ -52,6 +52,8 @@ typedef struct ph_http_parser {
     uint8_t part;                 /* PH_PART_*: what of `req` is being received */
     bool host_twice;              /* a second Host header came (400 once the headers are complete) */
     uint32_t host;                /* 1 + the index of its Host header in req->headers, 0 for none */
+    size_t head_bound;            /* the arena length a header span may reach before bound_then checks
+                                     max_header_size and the arena's room (0: the first span checks) */
     const char *chunk;            /* the bytes of the current ph_http_parse call */
     bool tail_line_start;         /* the bytes used so far end in LF + SP/HT*: a
                                      value span starting here is an obs-fold */

@@ -521,6 +521,31 @@ static void long_names_values_and_urls_grow_the_arena(void **state)
     assert_int_equal(bytewise_error_of(text), 0);
 }
 
+/* max_header_size counts the names' and values' bytes exactly (not the
+ * NULs stored after each, nor the colons or line ends): at the limit the
+ * head parses, one byte past it is 431, whole or byte by byte. */
+static void max_header_size_is_exact_however_the_head_arrives(void **state)
+{
+    (void)state;
+    char at_limit[512], past[600];
+    size_t len = (size_t)snprintf(at_limit, sizeof at_limit, "GET / HTTP/1.1\r\nHost: h\r\n"); /* 5 */
+    for (int i = 0; i < 10; i++) /* 10 x 12 */
+        len += (size_t)snprintf(at_limit + len, sizeof at_limit - len, "X%02d: vvvvvvvvv\r\n", i);
+    snprintf(past, sizeof past, "%sY: zzz\r\n\r\n", at_limit);      /* 4: 129 */
+    snprintf(at_limit + len, sizeof at_limit - len, "Y: zz\r\n\r\n"); /* 3: 128 */
+    ph_request *req = one(at_limit);
+    assert_int_equal(req->nheaders, 12);
+    assert_string_equal(ph_request_header(req, "Y"), "zz");
+    ph_request_recycle(req);
+    assert_int_equal(fresh_error_of(past), 431);
+    assert_int_equal(bytewise_error_of(at_limit), 0);
+    assert_int_equal(bytewise_error_of(past), 431);
+    ph_request_free_cache(); /* from an empty arena too */
+    assert_int_equal(bytewise_error_of(at_limit), 0);
+    ph_request_free_cache();
+    assert_int_equal(fresh_error_of(past), 431);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -547,6 +572,7 @@ int main(void)
         T(the_hundred_and_first_header_is_431),
         T(trailers_read_as_headers),
         T(long_names_values_and_urls_grow_the_arena),
+        T(max_header_size_is_exact_however_the_head_arrives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
