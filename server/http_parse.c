@@ -120,10 +120,10 @@ static inline void put_nul(ph_buf *b)
     b->data[b->len++] = '\0';
 }
 
-/* on_url's slow path: grow the arena so that `len` more bytes fit, then
- * run on_url again. Out of line, so that the callbacks call nothing (and
- * save no registers) on their usual path. Returns what `cb` returns, or
- * -1 (503). */
+/* A URL span that does not fit the arena: grow it so that `len` more
+ * bytes fit, then run `cb` (on_url) again. Out of line, so that the
+ * callbacks call nothing (and save no registers) on their usual path.
+ * Returns what `cb` returns, or -1 (503). */
 __attribute__((noinline)) static int grow_then(llhttp_t *p, const char *at, size_t len, llhttp_data_cb cb)
 {
     ph_http_parser *c = PARSER(p);
@@ -230,8 +230,11 @@ static int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
     const char *q = n ? memchr(req->arena.data, '?', n) : NULL;
     size_t path_len = q ? (size_t)(q - req->arena.data) : n;
     size_t auth_len = c->authority_len;
-    if (ph_buf_reserve(&req->arena, path_len + 2 + auth_len + 1 + 1) < 0)
-        return 503; /* (+ 1: the first header's name NUL, if it fails before bound_then) */
+    /* The URL's NUL, the path and its NUL, the authority and its NUL, and
+     * the first name's NUL (close_header writes it if that name fails
+     * before bound_then makes room). */
+    if (ph_buf_reserve(&req->arena, 1 + path_len + 1 + auth_len + 1 + 1) < 0)
+        return 503;
     char *a = req->arena.data;
     req->path_len = (uint32_t)path_len;
     req->arena.len = n + path_len + 2;
@@ -261,7 +264,8 @@ static int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
 
 /* NUL-terminate the header part being received of a message that failed
  * or is taken before its end, so that its headers read as what arrived (a
- * name without a value has an empty one). */
+ * name without a value has an empty one). There is room for that NUL:
+ * head_bound leaves two bytes, finish_url one for the first name. */
 static void close_header(ph_http_parser *c)
 {
     ph_request *req = c->req;
