@@ -336,9 +336,29 @@ static int grow_headers(ph_http_parser *c, ph_request *req)
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len);
 
+/* Begin a header: end the value being received, if one is, then a new
+ * entry in req->headers (it has room) for the name. */
+static inline void start_header(ph_http_parser *c, ph_request *req)
+{
+    if (c->part == PH_PART_VALUE)
+        put_nul(&req->arena);
+    req->headers[req->nheaders++] = (ph_header){.name_off = (uint32_t)req->arena.len};
+    c->part = PH_PART_NAME;
+}
+
+/* Append a span of the name being received. Returns 0 or -1. */
+static inline int put_name_span(llhttp_t *p, ph_http_parser *c, ph_request *req, const char *at, size_t len)
+{
+    if (req->arena.len + len > c->head_bound)
+        return bound_then(p, at, len, on_header_field);
+    req->headers[req->nheaders - 1].name_len += (uint32_t)len;
+    put_span(&req->arena, at, len);
+    return 0;
+}
+
 /* on_header_field's rare steps before a header begins: finish the URL
- * (the first header) and grow the header array when it is full; then the
- * span goes on as any. Returns what on_header_field returns, or -1. */
+ * (the first header) and grow the header array when it is full. Returns
+ * 0 or -1. */
 __attribute__((noinline)) static int prepare_header(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
@@ -352,7 +372,8 @@ __attribute__((noinline)) static int prepare_header(llhttp_t *p, const char *at,
         c->part = PH_PART_NONE;
         set_head_bound(c, req, c->limits->max_header_size);
     }
-    return on_header_field(p, at, len);
+    start_header(c, req);
+    return put_name_span(p, c, req, at, len);
 }
 
 /* A span of a header's name: the first one begins a header, ending the
@@ -365,16 +386,9 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     if (c->part != PH_PART_NAME) {
         if (c->part == PH_PART_LINE || req->nheaders == req->headers_cap)
             return prepare_header(p, at, len);
-        if (c->part == PH_PART_VALUE)
-            put_nul(&req->arena);
-        req->headers[req->nheaders++] = (ph_header){.name_off = (uint32_t)req->arena.len};
-        c->part = PH_PART_NAME;
+        start_header(c, req);
     }
-    if (req->arena.len + len > c->head_bound)
-        return bound_then(p, at, len, on_header_field);
-    req->headers[req->nheaders - 1].name_len += (uint32_t)len;
-    put_span(&req->arena, at, len);
-    return 0;
+    return put_name_span(p, c, req, at, len);
 }
 
 /* Whether a header value span starting at `at` (inside this call's
@@ -383,8 +397,13 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
  * continuation, which llhttp would join to the value. */
 static bool starts_line(const ph_http_parser *c, const char *at)
 {
-    if (at - c->chunk >= 2 && at[-2] == ':' && (at[-1] == ' ' || at[-1] == '\t'))
-        return false; /* the usual "name: value" */
+    if (at - c->chunk >= 2) { /* the usual "name: value", in one compare */
+        uint16_t before, colon_space;
+        memcpy(&before, at - 2, 2);
+        memcpy(&colon_space, ": ", 2);
+        if (before == colon_space)
+            return false;
+    }
     const char *b = at;
     while (b > c->chunk && (b[-1] == ' ' || b[-1] == '\t'))
         b--;
