@@ -47,27 +47,37 @@ static const struct {
 };
 
 /* Whether the 4 bytes at `s` are "Host" in any case (a letter's case is
- * its 0x20 bit, and only 'H'/'h' have 'h' when it is set). */
+ * its 0x20 bit, and only 'H'/'h' have 'h' when it is set): one compare of
+ * the 4 bytes at once, each with that bit set. */
 static bool is_host(const char *s)
 {
-    return (s[0] | 0x20) == 'h' && (s[1] | 0x20) == 'o' && (s[2] | 0x20) == 's' && (s[3] | 0x20) == 't';
+    uint32_t name, host;
+    memcpy(&name, s, 4);
+    memcpy(&host, "host", 4);
+    return (name | 0x20202020u) == host;
 }
 
 static llhttp_settings_t settings;
 static bool settings_ready;
 
 /* An absolute-form target's authority while its URL is rewritten in
- * place (absolute_to_origin to on_url_complete, one callback): one for
+ * place (absolute_to_origin to finish_url, one callback): one for
  * all parsers, not 256 bytes in each connection. */
 static char authority_buf[256];
 
-/* Copy `len` bytes from `s` to `d` (apart), up to 16 inline (two
+/* Copy `len` bytes from `s` to `d` (apart), up to 32 inline (two
  * overlapping moves: names, most values and paths are short), so that the
  * callbacks call nothing on their usual path. */
 static inline void copy_span(char *d, const char *s, size_t len)
 {
-    if (len > 16) {
+    if (len > 32) {
         memcpy(d, s, len);
+    } else if (len > 16) {
+        char head[16], tail[16];
+        memcpy(head, s, 16);
+        memcpy(tail, s + len - 16, 16);
+        memcpy(d, head, 16);
+        memcpy(d + len - 16, tail, 16);
     } else if (len >= 8) {
         uint64_t head, tail;
         memcpy(&head, s, 8);
@@ -103,26 +113,53 @@ static int fail_with(ph_http_parser *c, int status)
     return -1;
 }
 
-static int on_message_begin(llhttp_t *p)
+/* End the name or value being received with its NUL: there is room for
+ * it (head_bound). */
+static inline void put_nul(ph_buf *b)
+{
+    b->data[b->len++] = '\0';
+}
+
+/* A URL span that does not fit the arena: grow it so that `len` more
+ * bytes fit, then run `cb` (on_url) again. Out of line, so that the
+ * callbacks call nothing (and save no registers) on their usual path.
+ * Returns what `cb` returns, or -1 (503). */
+__attribute__((noinline)) static int grow_then(llhttp_t *p, const char *at, size_t len, llhttp_data_cb cb)
 {
     ph_http_parser *c = PARSER(p);
+    if (ph_buf_grow(&c->req->arena, len) < 0)
+        return fail_with(c, 503);
+    return cb(p, at, len);
+}
+
+/* The message llhttp is in gets its request from the begin hook (no
+ * on_message_begin callback: each one llhttp calls costs; the URL's first
+ * span, or ph_http_parse when a call stops or fails before it, begins
+ * it). Returns it, or NULL (no memory). */
+static ph_request *begin_message(ph_http_parser *c)
+{
     ph_request *req = c->hooks->begin(c->owner);
     if (!req)
-        return fail_with(c, 503);
+        return NULL;
     c->req = req;
-    c->header_part = PH_HEADER_NONE;
+    c->part = PH_PART_LINE;
     c->authority_len = 0;
-    return 0;
+    c->host = 0;
+    c->host_twice = false;
+    c->head_bound = 0; /* (the first header span sets it) */
+    return req;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
+    if (!req && !(req = begin_message(c)))
+        return fail_with(c, 503);
     if (req->url_len + len > c->limits->max_url_size)
         return fail_with(c, 414);
-    if (ph_buf_reserve(&req->arena, len) < 0)
-        return fail_with(c, 503);
+    if (len > req->arena.cap - req->arena.len)
+        return grow_then(p, at, len, on_url);
     req->url_len += (uint32_t)len;
     put_span(&req->arena, at, len);
     return 0;
@@ -142,10 +179,10 @@ static size_t scheme_len(const char *u, size_t len)
 }
 
 /* Rewrite an absolute-form URL at the start of the arena in place to its
- * origin form ("/" when the path is empty), leaving the authority after
- * the arena's used bytes for on_headers_complete. Returns 0, or the
- * status to answer (400 empty or bad authority, 503). */
-__attribute__((noinline)) /* rare: out of on_url_complete's way */
+ * origin form ("/" when the path is empty), keeping its authority in
+ * authority_buf for finish_url. Returns 0, or the status to answer (400
+ * empty or bad authority). */
+__attribute__((noinline)) /* rare: out of finish_url's way */
 static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
 {
     char *a = req->arena.data;
@@ -167,33 +204,37 @@ static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
         a[0] = '/';
     req->url_len = (uint32_t)(rest + (slash ? 1 : 0));
     req->arena.len = req->url_len;
-    c->authority_len = (uint32_t)auth_len; /* on_url_complete stores it past the path */
+    c->authority_len = (uint32_t)auth_len; /* finish_url stores it past the path */
     return 0;
 }
 
-/* Store the URL's NUL and a NUL-terminated copy of its path after it
+/* Finish the URL, which is complete once the first header or the end of
+ * the headers comes (no on_url_complete callback: each one llhttp calls
+ * costs): store its NUL and a NUL-terminated copy of its path after it
  * (then the authority of an absolute-form target, NUL-terminated).
- * Answers 400 for "%00" anywhere in the target: decoded parameters never
- * hold a NUL. */
-static int on_url_complete(llhttp_t *p)
+ * Returns 0, or the status to answer: 400 for "%00" anywhere in the
+ * target (decoded parameters never hold a NUL) and for a target that is
+ * neither origin-form, absolute-form nor OPTIONS' asterisk-form; 503. */
+static int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
 {
-    ph_http_parser *c = PARSER(p);
-    ph_request *req = c->req;
     size_t n = req->url_len;
     if (n >= 3 && has_pct00(req->arena.data, n))
-        return fail_with(c, 400);
+        return 400;
     size_t skip = n ? scheme_len(req->arena.data, n) : 0;
     if (skip) {
         int status = absolute_to_origin(c, req, skip);
         if (status)
-            return fail_with(c, status);
+            return status;
         n = req->url_len;
     }
     const char *q = n ? memchr(req->arena.data, '?', n) : NULL;
     size_t path_len = q ? (size_t)(q - req->arena.data) : n;
     size_t auth_len = c->authority_len;
-    if (ph_buf_reserve(&req->arena, path_len + 2 + auth_len + 1) < 0)
-        return fail_with(c, 503);
+    /* The URL's NUL, the path and its NUL, the authority and its NUL, and
+     * the first name's NUL (close_header writes it if that name fails
+     * before bound_then makes room). */
+    if (ph_buf_reserve(&req->arena, 1 + path_len + 1 + auth_len + 1 + 1) < 0)
+        return 503;
     char *a = req->arena.data;
     req->path_len = (uint32_t)path_len;
     req->arena.len = n + path_len + 2;
@@ -209,7 +250,7 @@ static int on_url_complete(llhttp_t *p)
     if (n == 1 && a[0] == '*' && p->method == HTTP_OPTIONS)
         return 0; /* asterisk-form (RFC 9112 3.2.4): the server's options, answered by the host */
     if (path_len == 0 || a[0] != '/')
-        return fail_with(c, 400); /* "*" with another method, and other forms */
+        return 400; /* "*" with another method, and other forms */
     return 0;
 }
 
@@ -221,63 +262,133 @@ static int on_url_complete(llhttp_t *p)
  * (llhttp 8.1 reports every value, an empty one as an empty span, before
  * the next name.) */
 
-/* NUL-terminate the value being received, if one is. Returns 0 or -1. */
-static int close_value(ph_http_parser *c)
-{
-    if (c->header_part != PH_HEADER_VALUE)
-        return 0;
-    c->header_part = PH_HEADER_NONE;
-    return ph_buf_append(&c->req->arena, "", 1);
-}
-
 /* NUL-terminate the header part being received of a message that failed
  * or is taken before its end, so that its headers read as what arrived (a
- * name without a value has an empty one). */
+ * name without a value has an empty one). There is room for that NUL:
+ * head_bound leaves two bytes, finish_url one for the first name. */
 static void close_header(ph_http_parser *c)
 {
     ph_request *req = c->req;
-    if (c->header_part == PH_HEADER_NAME && ph_buf_append(&req->arena, "", 1) == 0)
+    if (c->part == PH_PART_NAME) {
+        put_nul(&req->arena);
         req->headers[req->nheaders - 1].value_off = (uint32_t)req->arena.len - 1;
-    else
-        (void)close_value(c);
-    c->header_part = PH_HEADER_NONE;
+    } else if (c->part == PH_PART_VALUE) {
+        put_nul(&req->arena);
+    }
+    c->part = PH_PART_NONE;
 }
 
-static int count_header_bytes(ph_http_parser *c, size_t len)
+/* The bytes of the header names and values received (max_header_size
+ * counts them): the arena from the first name on, but the NULs (two per
+ * header, less the ones of the part being received). */
+static size_t header_bytes(const ph_http_parser *c, const ph_request *req)
 {
-    ph_request *req = c->req;
-    req->header_bytes += (uint32_t)len;
-    return req->header_bytes > c->limits->max_header_size ? fail_with(c, 431) : 0;
+    size_t open = c->part == PH_PART_NAME ? 2 : c->part == PH_PART_VALUE ? 1 : 0;
+    return req->arena.len - req->headers[0].name_off - (2 * (size_t)req->nheaders - open);
 }
 
-/* A span of a header's name: the first one begins a header. */
+/* Set head_bound, the arena length a header span may reach on the usual
+ * path: one that leaves two bytes of room (the NUL of the part the span
+ * may end, and its own: put_nul) and that the header bytes cannot pass
+ * max_header_size by, `left` bytes from now (the NULs count there too: a
+ * bound; bound_then checks exactly). */
+static void set_head_bound(ph_http_parser *c, const ph_request *req, size_t left)
+{
+    size_t room_end = req->arena.cap - 2, limit_end = req->arena.len + left;
+    c->head_bound = room_end < limit_end ? room_end : limit_end;
+}
+
+/* A header span that would pass head_bound: 431 if the header bytes pass
+ * max_header_size with it, else grow the arena if the span does not fit
+ * with two bytes more, and set head_bound again; then `cb` runs again.
+ * Returns what `cb` returns, or -1 (431, 503). Out of line: the callbacks
+ * compare one length on their usual path. */
+__attribute__((noinline)) static int bound_then(llhttp_t *p, const char *at, size_t len, llhttp_data_cb cb)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    size_t left = c->limits->max_header_size - header_bytes(c, req);
+    if (len > left)
+        return fail_with(c, 431);
+    if (len + 2 > req->arena.cap - req->arena.len && ph_buf_grow(&req->arena, len + 2) < 0)
+        return fail_with(c, 503);
+    set_head_bound(c, req, left);
+    return cb(p, at, len);
+}
+
+/* Make room in req->headers for one more header (it is full): the array
+ * doubles, up to MAX_HEADERS (so a full one of MAX_HEADERS is the limit).
+ * Returns 0 or -1 (431 past MAX_HEADERS, 503). */
+static int grow_headers(ph_http_parser *c, ph_request *req)
+{
+    if (req->nheaders >= MAX_HEADERS)
+        return fail_with(c, 431);
+    uint32_t cap = req->headers_cap ? req->headers_cap * 2 : HEADERS_FIRST;
+    if (cap > MAX_HEADERS)
+        cap = MAX_HEADERS;
+    ph_header *h = realloc(req->headers, cap * sizeof *h);
+    if (!h)
+        return fail_with(c, 503);
+    req->headers = h;
+    req->headers_cap = cap;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len);
+
+/* Begin a header: end the value being received, if one is, then a new
+ * entry in req->headers (it has room) for the name. */
+static inline void start_header(ph_http_parser *c, ph_request *req)
+{
+    if (c->part == PH_PART_VALUE)
+        put_nul(&req->arena);
+    req->headers[req->nheaders++] = (ph_header){.name_off = (uint32_t)req->arena.len};
+    c->part = PH_PART_NAME;
+}
+
+/* Append a span of the name being received. Returns 0 or -1. */
+static inline int put_name_span(llhttp_t *p, ph_http_parser *c, ph_request *req, const char *at, size_t len)
+{
+    if (req->arena.len + len > c->head_bound)
+        return bound_then(p, at, len, on_header_field);
+    req->headers[req->nheaders - 1].name_len += (uint32_t)len;
+    put_span(&req->arena, at, len);
+    return 0;
+}
+
+/* on_header_field's rare steps before a header begins: finish the URL
+ * (the first header) and grow the header array when it is full. Returns
+ * 0 or -1. */
+__attribute__((noinline)) static int prepare_header(llhttp_t *p, const char *at, size_t len)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    if (req->nheaders == req->headers_cap && grow_headers(c, req) < 0)
+        return -1;
+    if (c->part == PH_PART_LINE) {
+        int status = finish_url(p, c, req);
+        if (status)
+            return fail_with(c, status);
+        c->part = PH_PART_NONE;
+        set_head_bound(c, req, c->limits->max_header_size);
+    }
+    start_header(c, req);
+    return put_name_span(p, c, req, at, len);
+}
+
+/* A span of a header's name: the first one begins a header, ending the
+ * previous value or (the first header) the URL. Trailers after a chunked
+ * body come here too, after the headers (PH_PART_NONE). */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (c->header_part != PH_HEADER_NAME) {
-        if (close_value(c) < 0)
-            return fail_with(c, 503);
-        if (req->nheaders >= MAX_HEADERS)
-            return fail_with(c, 431);
-        if (req->nheaders == req->headers_cap) {
-            uint32_t cap = req->headers_cap ? req->headers_cap * 2 : HEADERS_FIRST;
-            ph_header *h = realloc(req->headers, cap * sizeof *h);
-            if (!h)
-                return fail_with(c, 503);
-            req->headers = h;
-            req->headers_cap = cap;
-        }
-        req->headers[req->nheaders++] = (ph_header){.name_off = (uint32_t)req->arena.len};
-        c->header_part = PH_HEADER_NAME;
+    if (c->part != PH_PART_NAME) {
+        if (c->part == PH_PART_LINE || req->nheaders == req->headers_cap)
+            return prepare_header(p, at, len);
+        start_header(c, req);
     }
-    if (count_header_bytes(c, len) < 0)
-        return -1;
-    if (ph_buf_reserve(&req->arena, len) < 0)
-        return fail_with(c, 503);
-    req->headers[req->nheaders - 1].name_len += (uint32_t)len;
-    put_span(&req->arena, at, len);
-    return 0;
+    return put_name_span(p, c, req, at, len);
 }
 
 /* Whether a header value span starting at `at` (inside this call's
@@ -286,32 +397,43 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
  * continuation, which llhttp would join to the value. */
 static bool starts_line(const ph_http_parser *c, const char *at)
 {
+    if (at - c->chunk >= 2) { /* the usual "name: value", in one compare */
+        uint16_t before, colon_space;
+        memcpy(&before, at - 2, 2);
+        memcpy(&colon_space, ": ", 2);
+        if (before == colon_space)
+            return false;
+    }
     const char *b = at;
     while (b > c->chunk && (b[-1] == ' ' || b[-1] == '\t'))
         b--;
     return b > c->chunk ? b[-1] == '\n' : c->tail_line_start;
 }
 
-/* A span of a header's value: the first one ends the name. */
+/* A span of a header's value: the first one ends the name (noting a
+ * Host: a second one is answered 400 once the headers are complete). */
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
     ph_header *h = &req->headers[req->nheaders - 1];
-    if (c->header_part == PH_HEADER_NAME) {
-        if (ph_buf_append(&req->arena, "", 1) < 0)
-            return fail_with(c, 503);
+    if (c->part == PH_PART_NAME) {
+        put_nul(&req->arena);
         h->value_off = (uint32_t)req->arena.len;
-        c->header_part = PH_HEADER_VALUE;
+        c->part = PH_PART_VALUE;
+        if (h->name_len == 4 && is_host(req->arena.data + h->name_off)) {
+            if (c->host)
+                c->host_twice = true;
+            else
+                c->host = req->nheaders;
+        }
     }
     /* (llhttp reports an empty value as an empty span at the next line's
      * start: only a span with bytes can be a fold) */
     if (len && starts_line(c, at))
         return fail_with(c, 400); /* obs-fold: RFC 9112 5.2 allows 400 */
-    if (count_header_bytes(c, len) < 0)
-        return -1;
-    if (ph_buf_reserve(&req->arena, len) < 0)
-        return fail_with(c, 503);
+    if (req->arena.len + len > c->head_bound)
+        return bound_then(p, at, len, on_header_value);
     h->value_len += (uint32_t)len;
     put_span(&req->arena, at, len);
     return 0;
@@ -321,8 +443,14 @@ static int on_headers_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (close_value(c) < 0)
-        return fail_with(c, 503);
+    if (c->part == PH_PART_VALUE) {
+        put_nul(&req->arena);
+    } else { /* PH_PART_LINE: a message without headers */
+        int status = finish_url(p, c, req);
+        if (status)
+            return fail_with(c, status);
+    }
+    c->part = PH_PART_NONE;
     if (p->method < sizeof methods / sizeof *methods && methods[p->method].name) {
         req->method = methods[p->method].name;
         req->method_bit = methods[p->method].bit;
@@ -332,18 +460,12 @@ static int on_headers_complete(llhttp_t *p)
     }
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
-    ph_header *host = NULL;
-    for (uint32_t i = 0; i < req->nheaders; i++) {
-        ph_header *h = &req->headers[i];
-        if (h->name_len == 4 && is_host(req->arena.data + h->name_off)) {
-            if (host)
-                return fail_with(c, 400); /* RFC 9112 3.2: more than one Host */
-            host = h;
-        }
-    }
-    if (req->http_major == 1 && req->http_minor >= 1 && !host)
+    if (c->host_twice)
+        return fail_with(c, 400); /* RFC 9112 3.2: more than one Host */
+    if (req->http_major == 1 && req->http_minor >= 1 && !c->host)
         return fail_with(c, 400); /* RFC 9112 3.2: a 1.1 request without Host */
-    if (host && c->authority_len) { /* RFC 9112 3.2.2: the target's authority wins */
+    if (c->host && c->authority_len) { /* RFC 9112 3.2.2: the target's authority wins */
+        ph_header *host = &req->headers[c->host - 1];
         host->value_off = c->authority_off;
         host->value_len = c->authority_len;
     }
@@ -378,6 +500,8 @@ static int on_message_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
+    if (c->part == PH_PART_VALUE)
+        put_nul(&req->arena); /* the last trailer's value: no headers_complete after trailers */
     c->req = NULL;
     req->keep_alive = llhttp_should_keep_alive(p);
     c->complete = req;
@@ -387,9 +511,7 @@ static int on_message_complete(llhttp_t *p)
 static void init_settings(void)
 {
     llhttp_settings_init(&settings);
-    settings.on_message_begin = on_message_begin;
     settings.on_url = on_url;
-    settings.on_url_complete = on_url_complete;
     settings.on_header_field = on_header_field;
     settings.on_header_value = on_header_value;
     settings.on_headers_complete = on_headers_complete;
@@ -420,6 +542,26 @@ static void note_tail(ph_http_parser *p, const char *data, size_t len)
         p->tail_line_start = data[i - 1] == '\n';
 }
 
+/* Whether llhttp, stopped between calls or by an error, is inside a
+ * message: it began one (before on_message_begin, which is not set) and
+ * has not finished it. */
+static bool in_message(const ph_http_parser *p)
+{
+    return p->llhttp.finish == HTTP_FINISH_UNSAFE;
+}
+
+/* A call that stopped inside a message before its URL could not begin its
+ * request (no memory): 503, and llhttp fails from now on. */
+__attribute__((noinline)) /* rare: out of ph_http_parse's way */
+static ph_parse_status fail_early(ph_http_parser *p, size_t *used, int *status)
+{
+    p->llhttp.error = HPE_USER;
+    llhttp_set_error_reason(&p->llhttp, "out of memory for a request");
+    *used = 0;
+    *status = 503;
+    return PH_PARSE_ERROR;
+}
+
 ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, const char *data, size_t len,
                               size_t *used, ph_request **msg, int *status)
 {
@@ -430,6 +572,8 @@ ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, c
     if (err == HPE_OK) {
         *used = len;
         note_tail(p, data, len);
+        if (!p->req && in_message(p) && !begin_message(p))
+            return fail_early(p, used, status);
         return PH_PARSE_MORE;
     }
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
@@ -443,6 +587,8 @@ ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, c
         p->llhttp.error = HPE_OK; /* llhttp_resume() of the pause */
         return PH_PARSE_MESSAGE;
     }
+    if (!p->req && in_message(p))
+        (void)begin_message(p); /* the message failed before its URL: its request answers it */
     if (p->req)
         close_header(p);
     *used = 0;

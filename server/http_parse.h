@@ -23,16 +23,21 @@
 
 /* What the parser tells its owner while a message arrives. */
 typedef struct ph_http_parse_hooks {
-    /* A message begins: a fresh request to fill, or NULL (answered 503). */
+    /* A message has begun: a fresh request to fill, or NULL (answered
+     * 503). Called once per message, before its head is complete: at its
+     * URL's first byte, or at the end of a ph_http_parse call that stops
+     * (or fails) inside the message before that. */
     ph_request *(*begin)(void *owner);
     /* Its headers are complete and a body follows (the body timeout
      * starts; "Expect: 100-continue" may be answered now). */
     void (*body_follows)(void *owner, ph_request *req);
 } ph_http_parse_hooks;
 
-/* Which part of the last header is being received: its name (not yet
- * NUL-terminated) or its value (likewise), none before the first. */
-enum { PH_HEADER_NONE, PH_HEADER_NAME, PH_HEADER_VALUE };
+/* What of a message is being received: its request line (the URL is
+ * finished when the first header or the end of the headers comes), a
+ * header's name or value (not yet NUL-terminated), or nothing open (after
+ * the headers). */
+enum { PH_PART_LINE, PH_PART_NAME, PH_PART_VALUE, PH_PART_NONE };
 
 /* One connection's parser. The fields are this module's; the owner only
  * reads `req`. */
@@ -44,7 +49,11 @@ typedef struct ph_http_parser {
     ph_request *req;              /* being received; NULL between messages */
     ph_request *complete;         /* the message just completed */
     int error_status;             /* set by a callback that fails */
-    uint8_t header_part;          /* PH_HEADER_*: the part of the last header being received */
+    uint8_t part;                 /* PH_PART_*: what of `req` is being received */
+    bool host_twice;              /* a second Host header came (400 once the headers are complete) */
+    uint32_t host;                /* 1 + the index of its Host header in req->headers, 0 for none */
+    size_t head_bound;            /* the arena length a header span may reach before bound_then checks
+                                     max_header_size and the arena's room (0: the first span checks) */
     const char *chunk;            /* the bytes of the current ph_http_parse call */
     bool tail_line_start;         /* the bytes used so far end in LF + SP/HT*: a
                                      value span starting here is an obs-fold */

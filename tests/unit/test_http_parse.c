@@ -14,11 +14,14 @@
 #include <string.h>
 
 static int begun, bodies;
+static bool begin_fails; /* the begin hook is out of memory */
 static ph_request *made[8];
 
 static ph_request *begin(void *owner)
 {
     (void)owner;
+    if (begin_fails)
+        return NULL;
     ph_request *req = ph_request_new();
     assert_non_null(req);
     made[begun++ % 8] = req;
@@ -40,6 +43,7 @@ static int setup(void **state)
 {
     (void)state;
     begun = bodies = 0;
+    begin_fails = false;
     limits = (ph_server_conf){.max_body_size = 64, .max_url_size = 32, .max_header_size = 128};
     ph_http_parser_init(&parser, &hooks, NULL);
     return 0;
@@ -145,6 +149,8 @@ static void a_request_split_byte_by_byte_comes_out_whole(void **state)
     }
     assert_non_null(req);
     assert_null(parser.req);
+    assert_int_equal(begun, 1);
+    assert_ptr_equal(req, made[0]);
     assert_string_equal(ph_request_query_param(req, "q"), " ");
     assert_int_equal(req->body.len, 2); /* chunked, decoded */
     assert_memory_equal(req->body.data, "hi", 2);
@@ -375,6 +381,171 @@ static void an_absolute_form_target_is_served_as_origin_form(void **state)
     assert_int_equal(fresh_error_of("GET http://h/x HTTP/1.1\r\n\r\n"), 400);                  /* 1.1 needs Host */
 }
 
+/* A message has its request from its first call on, also when that call
+ * stops (or fails) before the URL: the connection times its head and
+ * answers an error with it. Leading empty lines begin nothing. */
+static void a_message_has_its_request_before_its_url(void **state)
+{
+    (void)state;
+    size_t used;
+    ph_request *req;
+    int status;
+    assert_int_equal(ph_http_parse(&parser, &limits, "\r\n", 2, &used, &req, &status), PH_PARSE_MORE);
+    assert_null(parser.req);
+    assert_int_equal(ph_http_parse(&parser, &limits, "GET", 3, &used, &req, &status), PH_PARSE_MORE);
+    assert_non_null(parser.req);
+    assert_int_equal(begun, 1);
+    req = one(" /after HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_ptr_equal(req, made[0]);
+    assert_string_equal(ph_request_path(req), "/after");
+    assert_int_equal(begun, 1);
+    ph_request_recycle(req);
+
+    /* a method llhttp refuses: the request that answers it exists */
+    assert_int_equal(fresh_error_of("G\001T / HTTP/1.1\r\n\r\n"), 400);
+    assert_non_null(parser.req);
+    assert_int_equal(begun, 2);
+    /* a bad version after the URL: its URL reads as it came */
+    assert_int_equal(fresh_error_of("GET /u HTTP/9.9\r\nHost: h\r\n\r\n"), 400);
+    ph_request *taken = ph_http_parse_take(&parser);
+    assert_non_null(taken);
+    assert_int_equal(taken->url_len, 2);
+    assert_memory_equal(taken->arena.data, "/u", 2);
+    ph_request_recycle(taken);
+}
+
+/* No memory for a request is 503, whether the call stops before the URL
+ * or reaches it. */
+static void no_memory_for_a_request_is_503(void **state)
+{
+    (void)state;
+    size_t used;
+    ph_request *req;
+    int status = 0;
+    begin_fails = true;
+    assert_int_equal(ph_http_parse(&parser, &limits, "GE", 2, &used, &req, &status), PH_PARSE_ERROR);
+    assert_int_equal(status, 503);
+    assert_null(parser.req);
+    assert_non_null(ph_http_parse_why(&parser));
+    assert_int_equal(fresh_error_of("GET / HTTP/1.1\r\nHost: h\r\n\r\n"), 503);
+    assert_null(parser.req);
+}
+
+/* A message that fails or is taken inside a header's name or value keeps
+ * its headers readable: each part NUL-terminated, a name without a value
+ * has an empty one. */
+static void a_header_cut_short_reads_as_what_arrived(void **state)
+{
+    (void)state;
+    limits.max_header_size = 16;
+    assert_int_equal(error_of("GET / HTTP/1.1\r\nHost: h\r\nX-Very-Long-Name"), 431);
+    ph_request *req = ph_http_parse_take(&parser);
+    assert_int_equal(req->nheaders, 2);
+    assert_string_equal(ph_request_header(req, "Host"), "h");
+    assert_int_equal(req->headers[1].name_len, 0); /* (its span never fitted the limit) */
+    assert_string_equal(req->arena.data + req->headers[1].value_off, "");
+    ph_request_recycle(req);
+
+    ph_http_parser_init(&parser, &hooks, NULL);
+    limits.max_header_size = 128;
+    size_t used;
+    int status;
+    const char *half = "GET / HTTP/1.1\r\nHost: h\r\nX-A: part";
+    assert_int_equal(ph_http_parse(&parser, &limits, half, strlen(half), &used, &req, &status), PH_PARSE_MORE);
+    req = ph_http_parse_take(&parser);
+    assert_string_equal(ph_request_header(req, "X-A"), "part");
+    ph_request_recycle(req);
+
+    ph_http_parser_init(&parser, &hooks, NULL);
+    half = "GET / HTTP/1.1\r\nHost: h\r\nX-B";
+    assert_int_equal(ph_http_parse(&parser, &limits, half, strlen(half), &used, &req, &status), PH_PARSE_MORE);
+    req = ph_http_parse_take(&parser);
+    assert_string_equal(ph_request_header(req, "X-B"), "");
+    ph_request_recycle(req);
+}
+
+/* MAX_HEADERS (100) headers parse; one more is 431. */
+static void the_hundred_and_first_header_is_431(void **state)
+{
+    (void)state;
+    limits.max_header_size = 1 << 20;
+    char text[4096];
+    size_t len = (size_t)snprintf(text, sizeof text, "GET / HTTP/1.1\r\nHost: h\r\n");
+    for (int i = 1; i < 100; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "X-%d: %d\r\n", i, i);
+    snprintf(text + len, sizeof text - len, "\r\n");
+    ph_request *req = one(text);
+    assert_int_equal(req->nheaders, 100);
+    assert_string_equal(ph_request_header(req, "X-99"), "99");
+    ph_request_recycle(req);
+    snprintf(text + len, sizeof text - len, "X-100: 100\r\n\r\n");
+    assert_int_equal(error_of(text), 431);
+}
+
+/* Trailers after a chunked body are read as headers (the last one
+ * NUL-terminated like the others). */
+static void trailers_read_as_headers(void **state)
+{
+    (void)state;
+    ph_request *req = one("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "1\r\na\r\n0\r\nX-T: v\r\nX-U: last\r\n\r\n");
+    assert_int_equal(req->nheaders, 4);
+    assert_string_equal(ph_request_header(req, "X-T"), "v");
+    assert_string_equal(ph_request_header(req, "X-U"), "last");
+    assert_int_equal(req->body.len, 1);
+    ph_request_recycle(req);
+}
+
+/* A head whose spans grow the arena (from a fresh request's empty one)
+ * comes out whole, in one call and byte by byte. */
+static void long_names_values_and_urls_grow_the_arena(void **state)
+{
+    (void)state;
+    limits.max_url_size = 4096;
+    limits.max_header_size = 8192;
+    char url[1001], value[2001], text[4096];
+    memset(url, 'u', sizeof url - 1);
+    url[0] = '/';
+    url[sizeof url - 1] = '\0';
+    memset(value, 'v', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    snprintf(text, sizeof text, "GET %s?q=1 HTTP/1.1\r\nHost: h\r\nX-Seventeen-Bytes: %.17s\r\nX-%s: %s\r\n\r\n", url,
+             value, "A-Name-Of-More-Than-Thirty-Two-Bytes", value);
+    ph_request *req = one(text);
+    assert_string_equal(ph_request_path(req), url);
+    assert_string_equal(ph_request_query(req), "q=1");
+    assert_string_equal(ph_request_header(req, "X-Seventeen-Bytes"), "vvvvvvvvvvvvvvvvv");
+    assert_string_equal(ph_request_header(req, "X-A-Name-Of-More-Than-Thirty-Two-Bytes"), value);
+    ph_request_recycle(req);
+    ph_request_free_cache(); /* the next request starts from an empty arena */
+    assert_int_equal(bytewise_error_of(text), 0);
+}
+
+/* max_header_size counts the names' and values' bytes exactly (not the
+ * NULs stored after each, nor the colons or line ends): at the limit the
+ * head parses, one byte past it is 431, whole or byte by byte. */
+static void max_header_size_is_exact_however_the_head_arrives(void **state)
+{
+    (void)state;
+    char at_limit[512], past[600];
+    size_t len = (size_t)snprintf(at_limit, sizeof at_limit, "GET / HTTP/1.1\r\nHost: h\r\n"); /* 5 */
+    for (int i = 0; i < 10; i++) /* 10 x 12 */
+        len += (size_t)snprintf(at_limit + len, sizeof at_limit - len, "X%02d: vvvvvvvvv\r\n", i);
+    snprintf(past, sizeof past, "%sY: zzz\r\n\r\n", at_limit);      /* 4: 129 */
+    snprintf(at_limit + len, sizeof at_limit - len, "Y: zz\r\n\r\n"); /* 3: 128 */
+    ph_request *req = one(at_limit);
+    assert_int_equal(req->nheaders, 12);
+    assert_string_equal(ph_request_header(req, "Y"), "zz");
+    ph_request_recycle(req);
+    assert_int_equal(fresh_error_of(past), 431);
+    assert_int_equal(bytewise_error_of(at_limit), 0);
+    assert_int_equal(bytewise_error_of(past), 431);
+    ph_request_free_cache(); /* from an empty arena too */
+    assert_int_equal(bytewise_error_of(at_limit), 0);
+    ph_request_free_cache();
+    assert_int_equal(fresh_error_of(past), 431);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -395,6 +566,13 @@ int main(void)
         T(an_absolute_form_target_is_served_as_origin_form),
         T(a_declared_length_reserves_nothing_before_its_bytes),
         T(a_body_buffer_never_grows_past_what_the_message_can_hold),
+        T(a_message_has_its_request_before_its_url),
+        T(no_memory_for_a_request_is_503),
+        T(a_header_cut_short_reads_as_what_arrived),
+        T(the_hundred_and_first_header_is_431),
+        T(trailers_read_as_headers),
+        T(long_names_values_and_urls_grow_the_arena),
+        T(max_header_size_is_exact_however_the_head_arrives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
