@@ -153,7 +153,7 @@ typedef struct server_key {
 #define SKW(name, kind, field, max, why) {name, kind, offsetof(ph_server_conf, field), 0, max, why}
 /* Where the sizes land: a request's URL (twice: the URL and its path) and
  * header names and values share one buffer addressed by 32-bit offsets
- * and lengths (request.h: ph_header, url_len, header_bytes), so each is at
+ * and lengths (request.h: ph_header, url_len), so each is at
  * most 1 GiB (together under 4 GiB); a body is one buffer that grows by
  * doubling in memory (size_t, ph_buf), compared with llhttp's 64-bit
  * Content-Length: 1 TiB is far past any machine's memory and far from

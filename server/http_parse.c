@@ -65,38 +65,6 @@ static bool settings_ready;
  * all parsers, not 256 bytes in each connection. */
 static char authority_buf[256];
 
-/* Copy `len` bytes from `s` to `d` (apart), up to 32 inline (two
- * overlapping moves: names, most values and paths are short), so that the
- * callbacks call nothing on their usual path. */
-static inline void copy_span(char *d, const char *s, size_t len)
-{
-    if (len > 32) {
-        memcpy(d, s, len);
-    } else if (len > 16) {
-        char head[16], tail[16];
-        memcpy(head, s, 16);
-        memcpy(tail, s + len - 16, 16);
-        memcpy(d, head, 16);
-        memcpy(d + len - 16, tail, 16);
-    } else if (len >= 8) {
-        uint64_t head, tail;
-        memcpy(&head, s, 8);
-        memcpy(&tail, s + len - 8, 8);
-        memcpy(d, &head, 8);
-        memcpy(d + len - 8, &tail, 8);
-    } else if (len >= 4) {
-        uint32_t head, tail;
-        memcpy(&head, s, 4);
-        memcpy(&tail, s + len - 4, 4);
-        memcpy(d, &head, 4);
-        memcpy(d + len - 4, &tail, 4);
-    } else if (len) {
-        d[0] = s[0];
-        d[len / 2] = s[len / 2];
-        d[len - 1] = s[len - 1];
-    }
-}
-
 /* Append the `len` bytes at `at` (a span of this call's bytes) to `b`,
  * which has room for them: a callback's last step, so that nothing it
  * holds has to outlive a memcpy call. */
@@ -104,7 +72,7 @@ static inline void put_span(ph_buf *b, const char *at, size_t len)
 {
     char *d = b->data + b->len;
     b->len += len;
-    copy_span(d, at, len);
+    ph_copy_bytes(d, at, len); /* (inline up to 32 bytes: the callbacks call nothing) */
 }
 
 static int fail_with(ph_http_parser *c, int status)
@@ -239,7 +207,7 @@ static int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
     req->path_len = (uint32_t)path_len;
     req->arena.len = n + path_len + 2;
     a[n] = '\0';
-    copy_span(a + n + 1, a, path_len);
+    ph_copy_bytes(a + n + 1, a, path_len);
     a[n + 1 + path_len] = '\0';
     if (auth_len) {
         c->authority_off = (uint32_t)req->arena.len;

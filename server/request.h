@@ -59,7 +59,6 @@ struct ph_request {
     uint32_t url_len;
     uint32_t path_len;         /* path = URL up to '?' */
     uint32_t nheaders;         /* in headers */
-    uint32_t header_bytes;     /* names + values, for max_header_size */
     const char *method;        /* static string from the parser */
     unsigned method_bit;       /* PH_METHOD_*, 0 for others */
     uint8_t http_major, http_minor;

@@ -366,7 +366,6 @@ static void dirty(ph_request *req, ph_generation *gen)
     req->conn = (struct ph_conn *)req;
     req->gen = gen;
     req->route = (const struct ph_route *)req;
-    req->header_bytes = 99;
     req->method = "POST";
     req->method_bit = PH_METHOD_POST;
     req->http_major = 1;
@@ -413,7 +412,6 @@ static void recycled_request_keeps_nothing_from_the_previous_one(void **state)
     assert_int_equal(again->url_len, 0);
     assert_int_equal(again->path_len, 0);
     assert_int_equal(again->nheaders, 0);
-    assert_int_equal(again->header_bytes, 0);
     assert_int_equal(again->body.len, 0);
     assert_int_equal(again->resp_headers.len, 0);
     assert_int_equal(again->resp_body.len, 0);
