@@ -280,9 +280,11 @@ static __attribute__((noinline)) void append_line(const ph_request *req, int sta
         ph_alog_flush();
 }
 
+bool ph_alog_enabled(void) { return al.fd >= 0 && al.buf; }
+
 void ph_alog_request(const ph_request *req, int status, double seconds)
 {
-    if (al.fd >= 0 && al.buf)
+    if (ph_alog_enabled())
         append_line(req, status, seconds);
 }
 

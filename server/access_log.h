@@ -25,6 +25,10 @@ void ph_alog_configure(const char *path, bool json);
 /* Reopen the same path (SIGUSR1: logrotate moved the file). */
 void ph_alog_reopen(void);
 
+/* True when finished requests are logged (the log is open): callers skip
+ * preparing a line nobody writes. */
+bool ph_alog_enabled(void);
+
 /* `req` finished with `status` after `seconds`: append its line. */
 void ph_alog_request(const ph_request *req, int status, double seconds);
 

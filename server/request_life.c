@@ -41,9 +41,12 @@ static uint64_t now_ns(void)
 
 /* A begun request is done: count it on the board and log it. The
  * status is what the client got: 504 after the route timeout, 499 (as
- * nginx) when it left before the answer. */
+ * nginx) when it left before the answer. Neither counted nor logged (no
+ * admin listener, no access log): no clock read, no call. */
 static void account(const ph_request *req)
 {
+    if (!ph_wmetrics_counting() && !ph_alog_enabled())
+        return;
     int status = req->timed_out ? 504 : req->detached ? 499 : req->status;
     double seconds = (double)(now_ns() - req->began_ns) / 1e9;
     ph_wmetrics_request(req, status, seconds);

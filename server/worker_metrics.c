@@ -134,6 +134,8 @@ void ph_wmetrics_publish(ph_generation *gen)
 
 void ph_wmetrics_enable(bool on) { counting = on; }
 
+bool ph_wmetrics_counting(void) { return counting && ph_board_self(); }
+
 void ph_wmetrics_request(const ph_request *req, int status, double seconds)
 {
     ph_board_record *rec = ph_board_self();

@@ -25,6 +25,10 @@ void ph_wmetrics_publish(struct ph_generation *gen);
  * them); the slots and gauges stay published either way. */
 void ph_wmetrics_enable(bool on);
 
+/* True when finished requests are counted (enabled, with a board
+ * record): callers skip timing a request nobody counts. */
+bool ph_wmetrics_counting(void);
+
 /* `req` finished with `status` after `seconds`: count it under its route
  * (slot 0 when no route took it), if enabled. */
 void ph_wmetrics_request(const ph_request *req, int status, double seconds);
