@@ -22,12 +22,14 @@
 static struct event_base *life_base;
 static void (*life_changed)(void);
 static ph_life_counts counts;
+static ph_board_record *life_board; /* this worker's, or NULL */
 
 void ph_life_setup(struct event_base *base, void (*changed)(void))
 {
     life_base = base;
     life_changed = changed;
     counts = (ph_life_counts){0};
+    life_board = ph_board_self();
 }
 
 const ph_life_counts *ph_life_counts_now(void) { return &counts; }
@@ -114,9 +116,8 @@ void ph_life_discard(ph_request *req)
 
 void ph_life_begin(ph_request *req)
 {
-    ph_board_record *board = ph_board_self();
-    if (board)
-        ph_board_add(&board->in_flight, 1);
+    if (life_board)
+        ph_board_add(&life_board->in_flight, 1);
     req->counted = true;
     req->began_ns = now_ns();
     counts.in_flight++;
@@ -232,9 +233,8 @@ void ph_life_finish(ph_request *req)
     req->drain_cb = NULL;
     if (req->counted) {
         req->counted = false;
-        ph_board_record *board = ph_board_self();
-        if (board)
-            ph_board_add(&board->in_flight, -1);
+        if (life_board)
+            ph_board_add(&life_board->in_flight, -1);
         counts.in_flight--;
         counts.requests_done++;
         if (req->async && req->route)
