@@ -108,6 +108,7 @@ int ph_router_add(ph_router *router, const char *path, unsigned methods, uint64_
 {
     ph_route r = {.methods = methods, .timeout_ms = timeout_ms, .instance = instance, .board_slot = -1};
     r.allowed = methods | ((methods & PH_METHOD_GET) ? PH_METHOD_HEAD : 0);
+    r.async = ph_instance_mode(instance) == PH_MODE_ASYNC;
     if (!(r.path = strdup(path))) {
         snprintf(err, errlen, "out of memory");
         goto fail;

@@ -91,6 +91,23 @@ static void router_finds_exact_path_with_its_instance(void **state)
     ph_router_free(r);
 }
 
+static void router_route_says_whether_its_plugin_is_async(void **state)
+{
+    (void)state;
+    static const ph_plugin sync_desc = {PH_ABI_VERSION, sizeof(ph_plugin), "fake-sync", "1", PH_MODE_SYNC,
+                                        NULL,           fake_fini,          fake_handle, NULL, NULL, NULL, NULL};
+    static ph_plugin_lib sync_lib = {.path = (char *)"/fake-sync.so", .desc = &sync_desc, .refs = 1 << 30};
+    ph_router *r = ph_router_create();
+    assert_non_null(r);
+    ph_instance *a = fake_instance(), *s = fake_instance();
+    s->lib = &sync_lib;
+    assert_int_equal(ROUTER_ADD(r, "/async", PH_METHOD_GET, a), 0);
+    assert_int_equal(ROUTER_ADD(r, "/sync", PH_METHOD_GET, s), 0);
+    assert_true(ph_router_route(r, 0)->async);
+    assert_false(ph_router_route(r, 1)->async);
+    ph_router_free(r);
+}
+
 static void router_unknown_path_prefix_or_longer_path_is_not_found(void **state)
 {
     (void)state;
@@ -551,6 +568,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, reset, NULL)
     const struct CMUnitTest tests[] = {
         T(router_finds_exact_path_with_its_instance),
+        T(router_route_says_whether_its_plugin_is_async),
         T(router_unknown_path_prefix_or_longer_path_is_not_found),
         T(router_matches_only_the_given_length_of_path),
         T(router_empty_table_finds_nothing),
