@@ -34,23 +34,27 @@ void ph_life_setup(struct event_base *base, void (*changed)(void))
 
 const ph_life_counts *ph_life_counts_now(void) { return &counts; }
 
-static uint64_t now_ns(void)
+static uint64_t now_ns(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Does anything read how long a request took: the metrics (admin
+ * listener) or the access log? */
+static bool timed(void) { return ph_wmetrics_counting() || ph_alog_enabled(); }
+
 /* A begun request is done: count it on the board and log it. The
  * status is what the client got: 504 after the route timeout, 499 (as
- * nginx) when it left before the answer. Neither counted nor logged (no
- * admin listener, no access log): no clock read, no call. */
+ * nginx) when it left before the answer. Neither counted nor logged:
+ * no clock read, no call. */
 static void account(const ph_request *req)
 {
-    if (!ph_wmetrics_counting() && !ph_alog_enabled())
+    if (!timed())
         return;
     int status = req->timed_out ? 504 : req->detached ? 499 : req->status;
-    double seconds = (double)(now_ns() - req->began_ns) / 1e9;
+    double seconds = (double)(now_ns(CLOCK_MONOTONIC) - req->began_ns) / 1e9;
     ph_wmetrics_request(req, status, seconds);
     ph_alog_request(req, status, seconds);
 }
@@ -119,7 +123,10 @@ void ph_life_begin(ph_request *req)
     if (life_board)
         ph_board_add(&life_board->in_flight, 1);
     req->counted = true;
-    req->began_ns = now_ns();
+    /* precise when its duration is read; else the coarse clock (a plain
+     * load, never later than the precise one), in case a reload opens the
+     * access log before it finishes */
+    req->began_ns = now_ns(timed() ? CLOCK_MONOTONIC : CLOCK_MONOTONIC_COARSE);
     counts.in_flight++;
 }
 
