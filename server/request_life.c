@@ -132,7 +132,10 @@ void ph_life_begin(ph_request *req)
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg);
 
-static void arm_deadline(ph_request *req)
+/* Start the route timeout of `req` (none when its route has none). Out
+ * of line: an async request's run never arms it, and should not carry
+ * its registers. */
+static __attribute__((noinline)) void arm_deadline(ph_request *req)
 {
     uint64_t ms = req->route->timeout_ms;
     if (!ms)
@@ -159,12 +162,9 @@ void ph_life_queue(ph_request *req, const ph_route *route, ph_generation *gen)
 
 void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, bool async)
 {
-    bool queued = req->life == PH_LIFE_QUEUED; /* its route and generation are set */
-    if (!queued) {
-        req->route = route;
-        req->gen = gen;
-        ph_generation_ref(gen);
-    }
+    bool queued = req->life == PH_LIFE_QUEUED; /* its route and generation are these, referenced */
+    req->route = route;
+    req->gen = gen;
     req->async = async;
     if (async && req->counted)
         counts.async_in_flight++;
@@ -172,8 +172,11 @@ void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, boo
     req->in_handler = async;
     req->holds_gate = true;
     ph_gate_enter(route->gate);
-    if (!async && !queued)
-        arm_deadline(req); /* an async handler's starts when it returns PH_PENDING; a queued one's runs on */
+    if (queued)
+        return; /* its timeout runs on */
+    if (!async)
+        arm_deadline(req); /* an async handler's starts when it returns PH_PENDING */
+    ph_generation_ref(gen);
 }
 
 static void handler_failed(ph_request *req, const char *why)
@@ -182,15 +185,21 @@ static void handler_failed(ph_request *req, const char *why)
     ph_request_set_error(req, 500, "internal server error", NULL);
 }
 
+/* The 500 for a response without a final status. Out of line: its
+ * message buffer would cost the frame of every request's finish. */
+static __attribute__((noinline, cold)) void refuse_status(ph_request *req)
+{
+    char why[96];
+    snprintf(why, sizeof why, "completed with status %d (a plugin's status must be 200-599)", req->status);
+    handler_failed(req, why);
+}
+
 /* A response a plugin built must carry a final status (200-599; set_status
  * refuses others, this catches any other way): 500 otherwise, logged. */
 static void check_final_status(ph_request *req)
 {
-    if (!req->streaming && (req->status < 200 || req->status > 599)) {
-        char why[96];
-        snprintf(why, sizeof why, "completed with status %d (a plugin's status must be 200-599)", req->status);
-        handler_failed(req, why);
-    }
+    if (!req->streaming && (req->status < 200 || req->status > 599))
+        refuse_status(req);
 }
 
 void ph_life_returned(ph_request *req, int rc)
