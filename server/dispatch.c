@@ -52,7 +52,7 @@ static void sync_done(ph_job *job)
     ph_life_returned(req, req->handler_result);
 }
 
-static void run_async(ph_request *req)
+static inline void run_async(ph_request *req)
 {
     const ph_route *route = req->route;
     const ph_instance *inst = route->instance;

@@ -45,14 +45,11 @@ static uint64_t now_ns(clockid_t clock)
  * listener) or the access log? */
 static bool timed(void) { return ph_wmetrics_counting() || ph_alog_enabled(); }
 
-/* A begun request is done: count it on the board and log it. The
- * status is what the client got: 504 after the route timeout, 499 (as
- * nginx) when it left before the answer. Neither counted nor logged:
- * no clock read, no call. */
+/* A begun request is done: count it on the board and log it (call when
+ * timed()). The status is what the client got: 504 after the route
+ * timeout, 499 (as nginx) when it left before the answer. */
 static void account(const ph_request *req)
 {
-    if (!timed())
-        return;
     int status = req->timed_out ? 504 : req->detached ? 499 : req->status;
     double seconds = (double)(now_ns(CLOCK_MONOTONIC) - req->began_ns) / 1e9;
     ph_wmetrics_request(req, status, seconds);
@@ -179,6 +176,8 @@ void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, boo
     ph_generation_ref(gen);
 }
 
+static void finish(ph_request *req);
+
 static void handler_failed(ph_request *req, const char *why)
 {
     ph_log_error("route %s (plugin %s): %s; answered 500", route_path(req), plugin_name(req), why);
@@ -229,12 +228,14 @@ void ph_life_returned(ph_request *req, int rc)
                             : rc == PH_PENDING ? "a sync handle() must return PH_OK or PH_ERROR"
                                                : "handle() returned an unknown result");
     }
-    ph_life_finish(req);
+    finish(req);
 }
 
 /* ---- finish, complete, abort ---- */
 
-void ph_life_finish(ph_request *req)
+/* ph_life_finish's body; inline in ph_life_returned, the way every
+ * handled request finishes. */
+static inline void finish(ph_request *req)
 {
     if (req->life == PH_LIFE_DONE || req->life == PH_LIFE_RELEASED) {
         ph_log_error("route %s (plugin %s): request finished twice; ignored (a bug in the host)", route_path(req),
@@ -255,7 +256,8 @@ void ph_life_finish(ph_request *req)
         counts.requests_done++;
         if (req->async && req->route)
             counts.async_in_flight--;
-        account(req);
+        if (timed()) /* (else nobody reads its duration: no clock read, no call) */
+            account(req);
     }
     if (req->detached)
         counts.detached--;
@@ -275,6 +277,8 @@ void ph_life_finish(ph_request *req)
         release(req);
     notify();
 }
+
+void ph_life_finish(ph_request *req) { finish(req); }
 
 int ph_life_complete(ph_request *req)
 {
