@@ -280,6 +280,46 @@ static void router_many_routes_are_all_found_and_listed_in_order(void **state)
     assert_int_equal(fini_calls, N);
 }
 
+/* Exact paths of one length differing in one byte, at every position, for
+ * lengths that take each way of comparing them (bytes, 4- and 8-byte
+ * words, the last word overlapping). */
+static void router_tells_apart_paths_of_one_length_differing_anywhere(void **state)
+{
+    (void)state;
+    enum { MAX_LEN = 26 };
+    ph_router *r = ph_router_create();
+    static char paths[MAX_LEN + 1][MAX_LEN][MAX_LEN + 1];
+    ph_instance *insts[MAX_LEN + 1][MAX_LEN];
+    for (int len = 1; len <= MAX_LEN; len++) {
+        for (int at = 0; at < len; at++) { /* at 0: the base path; else 'b' at `at` */
+            char *p = paths[len][at];
+            memset(p, 'a', (size_t)len);
+            p[0] = '/';
+            p[len] = '\0';
+            if (at)
+                p[at] = 'b';
+            insts[len][at] = fake_instance();
+            assert_int_equal(ROUTER_ADD(r, p, PH_METHOD_GET, insts[len][at]), 0);
+        }
+    }
+    ph_router_seal(r);
+    for (int len = 1; len <= MAX_LEN; len++) {
+        for (int at = 0; at < len; at++) {
+            const ph_route *route = NULL;
+            if (match(r, paths[len][at], PH_METHOD_GET, &route) != PH_ROUTE_FOUND)
+                fail_msg("'%s' not found", paths[len][at]);
+            assert_ptr_equal(route->instance, insts[len][at]);
+            if (!at)
+                continue;
+            char miss[MAX_LEN + 1];
+            memcpy(miss, paths[len][at], (size_t)len + 1);
+            miss[at] = 'c';
+            assert_int_equal(match(r, miss, PH_METHOD_GET, &route), PH_ROUTE_NOT_FOUND);
+        }
+    }
+    ph_router_free(r);
+}
+
 static void router_keeps_each_routes_timeout(void **state)
 {
     (void)state;
@@ -579,6 +619,7 @@ int main(void)
         T(router_refuses_duplicate_path_and_releases_that_reference),
         T(router_free_releases_each_route_instance_once),
         T(router_many_routes_are_all_found_and_listed_in_order),
+        T(router_tells_apart_paths_of_one_length_differing_anywhere),
         T(router_keeps_each_routes_timeout),
         T(router_parameter_matches_one_whole_non_empty_segment),
         T(router_parameter_values_are_percent_decoded_without_plus),
