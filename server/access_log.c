@@ -33,6 +33,8 @@ static struct {
     char stamp_iso[40];      /* 2000-10-10T13:55:36Z */
 } al = {.fd = -1};
 
+bool ph_alog_on; /* al.fd >= 0 (then al.buf is set): see ph_alog_enabled */
+
 /* Open `path` for appending without blocking: "-" reopens stdout through
  * /proc so that O_NONBLOCK stays this process's own. Returns the fd or -1. */
 static int open_target(const char *path)
@@ -98,6 +100,7 @@ static void close_target(void)
         close(al.fd);
     al.fd = -1;
     al.len = 0;
+    ph_alog_on = false;
 }
 
 void ph_alog_configure(const char *path, bool json)
@@ -116,6 +119,7 @@ void ph_alog_configure(const char *path, bool json)
     }
     al.path = strdup(path);
     al.fd = al.path ? open_target(path) : -1;
+    ph_alog_on = al.fd >= 0;
     if (al.fd < 0)
         ph_log_error("access log %s: cannot open: %s; not logging", path, strerror(errno));
 }
@@ -282,7 +286,7 @@ static __attribute__((noinline)) void append_line(const ph_request *req, int sta
 
 void ph_alog_request(const ph_request *req, int status, double seconds)
 {
-    if (al.fd >= 0 && al.buf)
+    if (ph_alog_enabled())
         append_line(req, status, seconds);
 }
 

@@ -25,6 +25,12 @@ void ph_alog_configure(const char *path, bool json);
 /* Reopen the same path (SIGUSR1: logrotate moved the file). */
 void ph_alog_reopen(void);
 
+/* True when finished requests are logged (the log is open): callers skip
+ * preparing a line nobody writes. Inline, one test: ph_alog_on is
+ * written by access_log.c only. */
+extern bool ph_alog_on;
+static inline bool ph_alog_enabled(void) { return ph_alog_on; }
+
 /* `req` finished with `status` after `seconds`: append its line. */
 void ph_alog_request(const ph_request *req, int status, double seconds);
 

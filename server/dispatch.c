@@ -52,7 +52,7 @@ static void sync_done(ph_job *job)
     ph_life_returned(req, req->handler_result);
 }
 
-static void run_async(ph_request *req)
+static inline void run_async(ph_request *req)
 {
     const ph_route *route = req->route;
     const ph_instance *inst = route->instance;
@@ -136,9 +136,8 @@ static void host_answer(ph_request *req, target t)
  * route's pool or the worker's (503 when that pool's queue is full). */
 static void start(ph_request *req, const ph_route *route, ph_generation *gen)
 {
-    bool async = ph_instance_mode(route->instance) == PH_MODE_ASYNC;
-    ph_life_run(req, route, gen, async);
-    if (async) {
+    ph_life_run(req, route, gen, route->async);
+    if (route->async) {
         run_async(req);
         return;
     }
@@ -165,7 +164,7 @@ int ph_dispatch_setup_gates(struct event_base *base) { return ph_gates_setup(bas
  * a limit of its own (a place under it or in its queue). */
 static bool takes_place(const ph_route *route)
 {
-    return ph_gate_limited(route->gate) || ph_instance_mode(route->instance) != PH_MODE_ASYNC;
+    return ph_gate_limited(route->gate) || !route->async;
 }
 
 ph_conn_take ph_dispatch_request(ph_request *req, bool place_free)

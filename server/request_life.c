@@ -22,30 +22,36 @@
 static struct event_base *life_base;
 static void (*life_changed)(void);
 static ph_life_counts counts;
+static ph_board_record *life_board; /* this worker's, or NULL */
 
 void ph_life_setup(struct event_base *base, void (*changed)(void))
 {
     life_base = base;
     life_changed = changed;
     counts = (ph_life_counts){0};
+    life_board = ph_board_self();
 }
 
 const ph_life_counts *ph_life_counts_now(void) { return &counts; }
 
-static uint64_t now_ns(void)
+static uint64_t now_ns(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* A begun request is done: count it on the board and log it. The
- * status is what the client got: 504 after the route timeout, 499 (as
- * nginx) when it left before the answer. */
+/* Does anything read how long a request took: the metrics (admin
+ * listener) or the access log? */
+static bool timed(void) { return ph_wmetrics_counting() || ph_alog_enabled(); }
+
+/* A begun request is done: count it on the board and log it (call when
+ * timed()). The status is what the client got: 504 after the route
+ * timeout, 499 (as nginx) when it left before the answer. */
 static void account(const ph_request *req)
 {
     int status = req->timed_out ? 504 : req->detached ? 499 : req->status;
-    double seconds = (double)(now_ns() - req->began_ns) / 1e9;
+    double seconds = (double)(now_ns(CLOCK_MONOTONIC) - req->began_ns) / 1e9;
     ph_wmetrics_request(req, status, seconds);
     ph_alog_request(req, status, seconds);
 }
@@ -111,17 +117,22 @@ void ph_life_discard(ph_request *req)
 
 void ph_life_begin(ph_request *req)
 {
-    ph_board_record *board = ph_board_self();
-    if (board)
-        ph_board_add(&board->in_flight, 1);
+    if (life_board)
+        ph_board_add(&life_board->in_flight, 1);
     req->counted = true;
-    req->began_ns = now_ns();
+    /* precise when its duration is read; else the coarse clock (a plain
+     * load, never later than the precise one), in case a reload opens the
+     * access log before it finishes */
+    req->began_ns = now_ns(timed() ? CLOCK_MONOTONIC : CLOCK_MONOTONIC_COARSE);
     counts.in_flight++;
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg);
 
-static void arm_deadline(ph_request *req)
+/* Start the route timeout of `req` (none when its route has none). Out
+ * of line: an async request's run never arms it, and should not carry
+ * its registers. */
+static __attribute__((noinline)) void arm_deadline(ph_request *req)
 {
     uint64_t ms = req->route->timeout_ms;
     if (!ms)
@@ -148,12 +159,9 @@ void ph_life_queue(ph_request *req, const ph_route *route, ph_generation *gen)
 
 void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, bool async)
 {
-    bool queued = req->life == PH_LIFE_QUEUED; /* its route and generation are set */
-    if (!queued) {
-        req->route = route;
-        req->gen = gen;
-        ph_generation_ref(gen);
-    }
+    bool queued = req->life == PH_LIFE_QUEUED; /* its route and generation are these, referenced */
+    req->route = route;
+    req->gen = gen;
     req->async = async;
     if (async && req->counted)
         counts.async_in_flight++;
@@ -161,9 +169,14 @@ void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, boo
     req->in_handler = async;
     req->holds_gate = true;
     ph_gate_enter(route->gate);
-    if (!async && !queued)
-        arm_deadline(req); /* an async handler's starts when it returns PH_PENDING; a queued one's runs on */
+    if (queued)
+        return; /* its timeout runs on */
+    if (!async)
+        arm_deadline(req); /* an async handler's starts when it returns PH_PENDING */
+    ph_generation_ref(gen);
 }
+
+static void finish(ph_request *req);
 
 static void handler_failed(ph_request *req, const char *why)
 {
@@ -171,15 +184,21 @@ static void handler_failed(ph_request *req, const char *why)
     ph_request_set_error(req, 500, "internal server error", NULL);
 }
 
+/* The 500 for a response without a final status. Out of line: its
+ * message buffer would cost the frame of every request's finish. */
+static __attribute__((noinline, cold)) void refuse_status(ph_request *req)
+{
+    char why[96];
+    snprintf(why, sizeof why, "completed with status %d (a plugin's status must be 200-599)", req->status);
+    handler_failed(req, why);
+}
+
 /* A response a plugin built must carry a final status (200-599; set_status
  * refuses others, this catches any other way): 500 otherwise, logged. */
 static void check_final_status(ph_request *req)
 {
-    if (!req->streaming && (req->status < 200 || req->status > 599)) {
-        char why[96];
-        snprintf(why, sizeof why, "completed with status %d (a plugin's status must be 200-599)", req->status);
-        handler_failed(req, why);
-    }
+    if (!req->streaming && (req->status < 200 || req->status > 599))
+        refuse_status(req);
 }
 
 void ph_life_returned(ph_request *req, int rc)
@@ -209,12 +228,14 @@ void ph_life_returned(ph_request *req, int rc)
                             : rc == PH_PENDING ? "a sync handle() must return PH_OK or PH_ERROR"
                                                : "handle() returned an unknown result");
     }
-    ph_life_finish(req);
+    finish(req);
 }
 
 /* ---- finish, complete, abort ---- */
 
-void ph_life_finish(ph_request *req)
+/* ph_life_finish's body; inline in ph_life_returned, the way every
+ * handled request finishes. */
+static inline void finish(ph_request *req)
 {
     if (req->life == PH_LIFE_DONE || req->life == PH_LIFE_RELEASED) {
         ph_log_error("route %s (plugin %s): request finished twice; ignored (a bug in the host)", route_path(req),
@@ -229,14 +250,14 @@ void ph_life_finish(ph_request *req)
     req->drain_cb = NULL;
     if (req->counted) {
         req->counted = false;
-        ph_board_record *board = ph_board_self();
-        if (board)
-            ph_board_add(&board->in_flight, -1);
+        if (life_board)
+            ph_board_add(&life_board->in_flight, -1);
         counts.in_flight--;
         counts.requests_done++;
         if (req->async && req->route)
             counts.async_in_flight--;
-        account(req);
+        if (timed()) /* (else nobody reads its duration: no clock read, no call) */
+            account(req);
     }
     if (req->detached)
         counts.detached--;
@@ -256,6 +277,8 @@ void ph_life_finish(ph_request *req)
         release(req);
     notify();
 }
+
+void ph_life_finish(ph_request *req) { finish(req); }
 
 int ph_life_complete(ph_request *req)
 {

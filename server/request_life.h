@@ -49,7 +49,9 @@ typedef struct ph_life_counts {
 } ph_life_counts;
 
 /* Use `base` for route timeouts; `changed` (may be NULL) runs after the
- * counts changed (a request finished, lost its client, got stuck). */
+ * counts changed (a request finished, lost its client, got stuck). Call
+ * after the worker attached its board (board.h): in-flight counts go to
+ * the record it has then. */
 void ph_life_setup(struct event_base *base, void (*changed)(void));
 
 const ph_life_counts *ph_life_counts_now(void);

@@ -86,13 +86,6 @@ void ph_gate_free(ph_route_gate *gate)
 
 /* ---- promotion ---- */
 
-/* Add `delta` to a figure on the board that only the loop thread writes
- * (two generations of a pattern share its slot: their figures add up). */
-static void show(atomic_int *field, int delta)
-{
-    atomic_store_explicit(field, atomic_load_explicit(field, memory_order_relaxed) + delta, memory_order_relaxed);
-}
-
 static ph_request *pop(ph_route_gate *gate)
 {
     ph_request *req = gate->head;
@@ -102,7 +95,7 @@ static ph_request *pop(ph_route_gate *gate)
     req->gate_next = NULL;
     gate->queued--;
     if (gate->board)
-        show(&gate->board->queued, -1);
+        ph_gate_show(&gate->board->queued, -1);
     return req;
 }
 
@@ -131,9 +124,7 @@ static void promote(evutil_socket_t fd, short what, void *arg)
     g.promoting = false;
 }
 
-/* A place may have come free in `gate`: promote its oldest waiting request
- * from the loop. */
-static void wake(ph_route_gate *gate)
+void ph_gate_wake(ph_route_gate *gate)
 {
     if (gate->ready || !gate->head || !ph_gate_has_room(gate))
         return;
@@ -147,21 +138,6 @@ static void wake(ph_route_gate *gate)
 }
 
 /* ---- places and the queue ---- */
-
-void ph_gate_enter(ph_route_gate *gate)
-{
-    gate->inflight++;
-    if (gate->board)
-        show(&gate->board->inflight, 1);
-}
-
-void ph_gate_leave(ph_route_gate *gate)
-{
-    gate->inflight--;
-    if (gate->board)
-        show(&gate->board->inflight, -1);
-    wake(gate);
-}
 
 int ph_gate_queue(ph_route_gate *gate, ph_request *req)
 {
@@ -177,8 +153,8 @@ int ph_gate_queue(ph_route_gate *gate, ph_request *req)
     gate->tail = req;
     gate->queued++;
     if (gate->board)
-        show(&gate->board->queued, 1);
-    wake(gate); /* (a place may be free while older requests wait for the promotion) */
+        ph_gate_show(&gate->board->queued, 1);
+    ph_gate_wake(gate); /* (a place may be free while older requests wait for the promotion) */
     return 0;
 }
 
@@ -197,7 +173,7 @@ void ph_gate_unqueue(ph_route_gate *gate, ph_request *req)
         r->gate_next = NULL;
         gate->queued--;
         if (gate->board)
-            show(&gate->board->queued, -1);
+            ph_gate_show(&gate->board->queued, -1);
         if (!gate->head)
             unready(gate);
         return;

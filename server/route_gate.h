@@ -16,10 +16,11 @@
 #ifndef PH_ROUTE_GATE_H
 #define PH_ROUTE_GATE_H
 
+#include "board.h"
+
 #include <stdbool.h>
 
 struct event_base;
-struct ph_board_route;
 struct ph_pool;
 struct ph_request;
 
@@ -70,10 +71,35 @@ static inline bool ph_gate_has_room(const ph_route_gate *gate)
     return gate->limits.max_inflight <= 0 || gate->inflight < gate->limits.max_inflight;
 }
 
+/* Add `delta` to a figure on the board that only the loop thread writes
+ * (two generations of a pattern share its slot: their figures add up). */
+static inline void ph_gate_show(atomic_int *field, int delta)
+{
+    atomic_store_explicit(field, atomic_load_explicit(field, memory_order_relaxed) + delta, memory_order_relaxed);
+}
+
+/* A place may have come free in `gate`: promote its oldest waiting
+ * request from the loop (nothing when none waits or there is no room). */
+void ph_gate_wake(ph_route_gate *gate);
+
 /* A request takes a place in `gate` / gives it back (then the oldest
- * waiting request is promoted, from the loop). */
-void ph_gate_enter(ph_route_gate *gate);
-void ph_gate_leave(ph_route_gate *gate);
+ * waiting request is promoted, from the loop). Inline: a request of a
+ * route without waiting requests costs a few stores. */
+static inline void ph_gate_enter(ph_route_gate *gate)
+{
+    gate->inflight++;
+    if (gate->board)
+        ph_gate_show(&gate->board->inflight, 1);
+}
+
+static inline void ph_gate_leave(ph_route_gate *gate)
+{
+    gate->inflight--;
+    if (gate->board)
+        ph_gate_show(&gate->board->inflight, -1);
+    if (gate->head)
+        ph_gate_wake(gate);
+}
 
 /* Queue `req` at the end of `gate`'s queue. Returns 0, or -1 when the
  * queue is full (counted as rejected: the caller answers 503). */

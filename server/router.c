@@ -108,6 +108,7 @@ int ph_router_add(ph_router *router, const char *path, unsigned methods, uint64_
 {
     ph_route r = {.methods = methods, .timeout_ms = timeout_ms, .instance = instance, .board_slot = -1};
     r.allowed = methods | ((methods & PH_METHOD_GET) ? PH_METHOD_HEAD : 0);
+    r.async = ph_instance_mode(instance) == PH_MODE_ASYNC;
     if (!(r.path = strdup(path))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -140,11 +141,47 @@ fail:
     return -1;
 }
 
+/* Order two byte strings of the same length `n` by their 8-byte words
+ * (the last one overlapping the one before), 4-byte words under 8 bytes,
+ * bytes under 4: a total order (not the alphabetical one), which is all
+ * the binary search needs, compared without a call, so a lookup keeps
+ * its values in registers. */
+static inline int compare_same_length(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        for (size_t at = 0;; at = at + 16 <= n ? at + 8 : n - 8) {
+            uint64_t x, y;
+            memcpy(&x, a + at, 8);
+            memcpy(&y, b + at, 8);
+            if (x != y)
+                return x < y ? -1 : 1;
+            if (at + 8 == n)
+                return 0;
+        }
+    }
+    if (n >= 4) {
+        uint32_t x[2], y[2];
+        memcpy(&x[0], a, 4);
+        memcpy(&y[0], b, 4);
+        memcpy(&x[1], a + n - 4, 4);
+        memcpy(&y[1], b + n - 4, 4);
+        if (x[0] != y[0])
+            return x[0] < y[0] ? -1 : 1;
+        return x[1] == y[1] ? 0 : x[1] < y[1] ? -1 : 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i])
+            return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
+    }
+    return 0;
+}
+
+/* Shorter first, then compare_same_length. */
 static int compare_paths(const char *a, size_t alen, const char *b, size_t blen)
 {
     if (alen != blen)
         return alen < blen ? -1 : 1;
-    return memcmp(a, b, alen);
+    return compare_same_length(a, b, alen);
 }
 
 static int compare_exact(const void *a, const void *b)
@@ -253,16 +290,15 @@ static void collect_params(const ph_route *r, const char *path, size_t len, ph_b
     }
 }
 
-ph_route_match ph_router_match(const ph_router *router, const char *path, size_t len, unsigned method,
-                               const ph_route **route, ph_buf *params)
+/* ph_router_match past the exact routes: the parameter routes, when
+ * *route (the exact route of the path, or NULL) did not take `method`.
+ * Out of line, and a tail call: a request of an exact route never pays
+ * for this loop's registers. */
+static __attribute__((noinline, noclone)) ph_route_match match_patterns(const ph_router *router, const char *path,
+                                                               size_t len, unsigned method,
+                                                               const ph_route **route, ph_buf *params)
 {
-    const ph_route *path_match = find_exact(router, path, len);
-    if (path_match && (path_match->allowed & method)) {
-        *route = path_match;
-        if (params)
-            ph_buf_reset(params);
-        return PH_ROUTE_FOUND;
-    }
+    const ph_route *path_match = *route;
     for (size_t i = 0; i < router->npatterns; i++) {
         const ph_route *r = router->patterns[i];
         if (!pattern_matches(r, path, len))
@@ -278,6 +314,18 @@ ph_route_match ph_router_match(const ph_router *router, const char *path, size_t
     }
     *route = path_match;
     return path_match ? PH_ROUTE_METHOD_NOT_ALLOWED : PH_ROUTE_NOT_FOUND;
+}
+
+ph_route_match ph_router_match(const ph_router *router, const char *path, size_t len, unsigned method,
+                               const ph_route **route, ph_buf *params)
+{
+    *route = find_exact(router, path, len);
+    if (*route && ((*route)->allowed & method)) {
+        if (params)
+            ph_buf_reset(params);
+        return PH_ROUTE_FOUND;
+    }
+    return match_patterns(router, path, len, method, route, params);
 }
 
 unsigned ph_router_allowed(const ph_router *router, const char *path, size_t len)

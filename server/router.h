@@ -23,6 +23,7 @@ typedef struct ph_route {
     unsigned methods;      /* PH_METHOD_* bits as configured */
     unsigned allowed;      /* methods plus HEAD when GET is allowed */
     ph_instance *instance; /* one reference held */
+    bool async;            /* its plugin's mode is PH_MODE_ASYNC (read once, at add) */
     uint64_t timeout_ms;   /* handler timeout → 504; 0 = none */
     ph_route_segment *segments; /* parameter routes only, else NULL */
     size_t nsegments;

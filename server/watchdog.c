@@ -5,7 +5,6 @@
 
 #include "log.h"
 #include "plugin_instance.h"
-#include "router.h"
 
 #include <event2/event.h>
 #include <time.h>
@@ -13,10 +12,10 @@
 /* The lag probe: a timer every PROBE_MS; how late it fires is the lag. */
 #define PROBE_MS 100
 
-static uint64_t threshold_ms = 100;
 static struct event *probe;
 static uint64_t probe_due_ns;
 static ph_loop_lag lag;
+ph_watchdog_timing ph_watchdog_current = {.clock = CLOCK_MONOTONIC, .warn_ns = 100 * 1000000u};
 
 static uint64_t now_ns(void)
 {
@@ -61,22 +60,34 @@ void ph_watchdog_shutdown(void)
     probe = NULL;
 }
 
-void ph_watchdog_set_threshold(uint64_t ms) { threshold_ms = ms; }
-
-ph_plugin_call ph_watchdog_begin(const struct ph_route *route, const char *what)
+clockid_t ph_watchdog_pick_clock(uint64_t ms, uint64_t coarse_res_ns)
 {
-    ph_plugin_call call = {.started = now_ns(), .route = route, .what = what}; /* (first: no call after the mark) */
-    call.previous = ph_crash_enter(route ? route->path : NULL, route ? route->instance->lib : NULL, what);
-    return call;
+    if (!ms)
+        return PH_WATCHDOG_NO_CLOCK;
+    if (coarse_res_ns && ms * 1000000u >= 10 * coarse_res_ns)
+        return CLOCK_MONOTONIC_COARSE;
+    return CLOCK_MONOTONIC;
 }
 
-void ph_watchdog_end(const ph_plugin_call *call)
+/* The resolution of CLOCK_MONOTONIC_COARSE in ns, 0 when there is none. */
+static uint64_t coarse_resolution_ns(void)
 {
-    uint64_t took_ns = now_ns() - call->started;
-    ph_crash_leave(call->previous);
-    if (!threshold_ms || took_ns < threshold_ms * 1000000u)
-        return;
+    struct timespec res;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) < 0)
+        return 0;
+    return (uint64_t)res.tv_sec * 1000000000u + (uint64_t)res.tv_nsec;
+}
+
+void ph_watchdog_set_threshold(uint64_t ms)
+{
+    ph_watchdog_current.clock = ph_watchdog_pick_clock(ms, coarse_resolution_ns());
+    ph_watchdog_current.warn_ns = ms ? ms * 1000000u : UINT64_MAX;
+}
+
+void ph_watchdog_slow(const ph_plugin_call *call, uint64_t took_ns)
+{
     lag.slow_callbacks++;
+    uint64_t threshold_ms = ph_watchdog_current.warn_ns / 1000000u;
     double ms = (double)took_ns / 1e6;
     if (call->route)
         ph_log_warn("route %s (plugin %s): %s held the event loop for %.0f ms (loop_warn %llu ms); "

@@ -7,8 +7,10 @@
 
 #include "crash_handler.h"
 #include "plughost.h"
+#include "router.h"
 
 #include <stdint.h>
+#include <time.h>
 
 struct event_base;
 
@@ -16,10 +18,26 @@ struct event_base;
 int ph_watchdog_setup(struct event_base *base);
 void ph_watchdog_shutdown(void);
 
-/* Warn when one callback takes longer than `ms` (0 = never). */
+/* Warn when one callback takes longer than `ms` (0 = never). Picks the
+ * clock that times callbacks (ph_watchdog_pick_clock). */
 void ph_watchdog_set_threshold(uint64_t ms);
 
-struct ph_route;
+/* No clock: callbacks are not timed (loop_warn 0). */
+#define PH_WATCHDOG_NO_CLOCK ((clockid_t)-1)
+
+/* The clock that times callbacks against a warning at `threshold_ms`:
+ * none for 0; CLOCK_MONOTONIC_COARSE (a plain load, no timer read) when
+ * its resolution `coarse_res_ns` is at most a tenth of the threshold;
+ * else CLOCK_MONOTONIC. `coarse_res_ns` 0: no coarse clock. */
+clockid_t ph_watchdog_pick_clock(uint64_t threshold_ms, uint64_t coarse_res_ns);
+
+/* What ph_watchdog_begin/end read; written by ph_watchdog_set_threshold
+ * only. */
+typedef struct ph_watchdog_timing {
+    clockid_t clock;  /* or PH_WATCHDOG_NO_CLOCK */
+    uint64_t warn_ns; /* a call this long is slow; UINT64_MAX: never */
+} ph_watchdog_timing;
+extern ph_watchdog_timing ph_watchdog_current;
 
 /* One call into plugin code on the loop thread, between begin and end. */
 typedef struct ph_plugin_call {
@@ -28,6 +46,19 @@ typedef struct ph_plugin_call {
     const char *what;
     ph_crash_mark previous; /* the crash handler's mark to restore */
 } ph_plugin_call;
+
+/* The watchdog's clock now (ns), 0 without one. */
+static inline uint64_t ph_watchdog_clock_ns(void)
+{
+    if (ph_watchdog_current.clock == PH_WATCHDOG_NO_CLOCK)
+        return 0;
+    struct timespec ts;
+    clock_gettime(ph_watchdog_current.clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* `call` took `took_ns`, over the threshold: count and log it. */
+void ph_watchdog_slow(const ph_plugin_call *call, uint64_t took_ns);
 
 /* Bracket every call into plugin code on the loop thread:
  *   const struct ph_route *route = req->route;   (before: the callback may
@@ -38,9 +69,21 @@ typedef struct ph_plugin_call {
  * It times the call (loop_warn) and marks the thread for the crash
  * handler, so a crash inside names the route and plugin. The route stays
  * valid until control returns to the loop, since generations are freed
- * from their own event. */
-ph_plugin_call ph_watchdog_begin(const struct ph_route *route, const char *what);
-void ph_watchdog_end(const ph_plugin_call *call);
+ * from their own event. Inline: a clock read and a few stores each. */
+static inline ph_plugin_call ph_watchdog_begin(const struct ph_route *route, const char *what)
+{
+    ph_plugin_call call = {.started = ph_watchdog_clock_ns(), .route = route, .what = what}; /* (first: no call after the mark) */
+    call.previous = ph_crash_enter(route ? route->path : NULL, route ? route->instance->lib : NULL, what);
+    return call;
+}
+
+static inline void ph_watchdog_end(const ph_plugin_call *call)
+{
+    uint64_t took_ns = ph_watchdog_clock_ns() - call->started;
+    ph_crash_leave(call->previous);
+    if (took_ns >= ph_watchdog_current.warn_ns)
+        ph_watchdog_slow(call, took_ns);
+}
 
 /* Loop lag: the latest and the largest delay of the probe timer (ms). */
 typedef struct ph_loop_lag {

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-static bool counting;
+bool ph_wmetrics_on;
 
 #define SLOT_NONE 0
 #define SLOT_OTHER (PH_BOARD_ROUTES - 1)
@@ -132,12 +132,12 @@ void ph_wmetrics_publish(ph_generation *gen)
     }
 }
 
-void ph_wmetrics_enable(bool on) { counting = on; }
+void ph_wmetrics_enable(bool on) { ph_wmetrics_on = on && ph_board_self(); }
 
 void ph_wmetrics_request(const ph_request *req, int status, double seconds)
 {
     ph_board_record *rec = ph_board_self();
-    if (!rec || !counting)
+    if (!rec || !ph_wmetrics_on)
         return;
     int slot = req->route ? req->route->board_slot : SLOT_NONE;
     if (slot < 0)

@@ -22,8 +22,15 @@ void ph_wmetrics_setup(int threads);
 void ph_wmetrics_publish(struct ph_generation *gen);
 
 /* Count requests only while `on` (admin_listen is set: somebody can read
- * them); the slots and gauges stay published either way. */
+ * them) and this process has a board record (call after attaching it);
+ * the slots and gauges stay published either way. */
 void ph_wmetrics_enable(bool on);
+
+/* True when finished requests are counted: callers skip timing a request
+ * nobody counts. Inline, one test: ph_wmetrics_on is written by
+ * ph_wmetrics_enable only. */
+extern bool ph_wmetrics_on;
+static inline bool ph_wmetrics_counting(void) { return ph_wmetrics_on; }
 
 /* `req` finished with `status` after `seconds`: count it under its route
  * (slot 0 when no route took it), if enabled. */

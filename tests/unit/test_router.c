@@ -91,6 +91,23 @@ static void router_finds_exact_path_with_its_instance(void **state)
     ph_router_free(r);
 }
 
+static void router_route_says_whether_its_plugin_is_async(void **state)
+{
+    (void)state;
+    static const ph_plugin sync_desc = {PH_ABI_VERSION, sizeof(ph_plugin), "fake-sync", "1", PH_MODE_SYNC,
+                                        NULL,           fake_fini,          fake_handle, NULL, NULL, NULL, NULL};
+    static ph_plugin_lib sync_lib = {.path = (char *)"/fake-sync.so", .desc = &sync_desc, .refs = 1 << 30};
+    ph_router *r = ph_router_create();
+    assert_non_null(r);
+    ph_instance *a = fake_instance(), *s = fake_instance();
+    s->lib = &sync_lib;
+    assert_int_equal(ROUTER_ADD(r, "/async", PH_METHOD_GET, a), 0);
+    assert_int_equal(ROUTER_ADD(r, "/sync", PH_METHOD_GET, s), 0);
+    assert_true(ph_router_route(r, 0)->async);
+    assert_false(ph_router_route(r, 1)->async);
+    ph_router_free(r);
+}
+
 static void router_unknown_path_prefix_or_longer_path_is_not_found(void **state)
 {
     (void)state;
@@ -261,6 +278,46 @@ static void router_many_routes_are_all_found_and_listed_in_order(void **state)
     }
     ph_router_free(r);
     assert_int_equal(fini_calls, N);
+}
+
+/* Exact paths of one length differing in one byte, at every position, for
+ * lengths that take each way of comparing them (bytes, 4- and 8-byte
+ * words, the last word overlapping). */
+static void router_tells_apart_paths_of_one_length_differing_anywhere(void **state)
+{
+    (void)state;
+    enum { MAX_LEN = 26 };
+    ph_router *r = ph_router_create();
+    static char paths[MAX_LEN + 1][MAX_LEN][MAX_LEN + 1];
+    ph_instance *insts[MAX_LEN + 1][MAX_LEN];
+    for (int len = 1; len <= MAX_LEN; len++) {
+        for (int at = 0; at < len; at++) { /* at 0: the base path; else 'b' at `at` */
+            char *p = paths[len][at];
+            memset(p, 'a', (size_t)len);
+            p[0] = '/';
+            p[len] = '\0';
+            if (at)
+                p[at] = 'b';
+            insts[len][at] = fake_instance();
+            assert_int_equal(ROUTER_ADD(r, p, PH_METHOD_GET, insts[len][at]), 0);
+        }
+    }
+    ph_router_seal(r);
+    for (int len = 1; len <= MAX_LEN; len++) {
+        for (int at = 0; at < len; at++) {
+            const ph_route *route = NULL;
+            if (match(r, paths[len][at], PH_METHOD_GET, &route) != PH_ROUTE_FOUND)
+                fail_msg("'%s' not found", paths[len][at]);
+            assert_ptr_equal(route->instance, insts[len][at]);
+            if (!at)
+                continue;
+            char miss[MAX_LEN + 1];
+            memcpy(miss, paths[len][at], (size_t)len + 1);
+            miss[at] = 'c';
+            assert_int_equal(match(r, miss, PH_METHOD_GET, &route), PH_ROUTE_NOT_FOUND);
+        }
+    }
+    ph_router_free(r);
 }
 
 static void router_keeps_each_routes_timeout(void **state)
@@ -551,6 +608,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, reset, NULL)
     const struct CMUnitTest tests[] = {
         T(router_finds_exact_path_with_its_instance),
+        T(router_route_says_whether_its_plugin_is_async),
         T(router_unknown_path_prefix_or_longer_path_is_not_found),
         T(router_matches_only_the_given_length_of_path),
         T(router_empty_table_finds_nothing),
@@ -561,6 +619,7 @@ int main(void)
         T(router_refuses_duplicate_path_and_releases_that_reference),
         T(router_free_releases_each_route_instance_once),
         T(router_many_routes_are_all_found_and_listed_in_order),
+        T(router_tells_apart_paths_of_one_length_differing_anywhere),
         T(router_keeps_each_routes_timeout),
         T(router_parameter_matches_one_whole_non_empty_segment),
         T(router_parameter_values_are_percent_decoded_without_plus),

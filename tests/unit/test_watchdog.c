@@ -127,6 +127,32 @@ static void threshold_zero_never_warns(void **state)
     free(text);
 }
 
+static void the_clock_is_as_fine_as_the_threshold_needs(void **state)
+{
+    (void)state;
+    const uint64_t tick = 4000000; /* a coarse clock of 4 ms (HZ=250) */
+    assert_int_equal(ph_watchdog_pick_clock(0, tick), PH_WATCHDOG_NO_CLOCK);
+    assert_int_equal(ph_watchdog_pick_clock(100, tick), CLOCK_MONOTONIC_COARSE);
+    assert_int_equal(ph_watchdog_pick_clock(40, tick), CLOCK_MONOTONIC_COARSE);
+    assert_int_equal(ph_watchdog_pick_clock(39, tick), CLOCK_MONOTONIC);
+    assert_int_equal(ph_watchdog_pick_clock(1, tick), CLOCK_MONOTONIC);
+    assert_int_equal(ph_watchdog_pick_clock(1000, 0), CLOCK_MONOTONIC); /* no coarse clock */
+}
+
+static void a_slow_callback_timed_by_the_coarse_clock_is_counted(void **state)
+{
+    (void)state;
+    ph_watchdog_set_threshold(1000); /* the coarse clock wherever its tick is under 100 ms */
+    uint64_t before = ph_watchdog_lag().slow_callbacks;
+    capture_begin();
+    end_call_started_ago(1500, &route, "handle()");
+    char *text = capture_end();
+    assert_int_equal(ph_watchdog_lag().slow_callbacks, before + 1);
+    if (!strstr(text, " ms (loop_warn 1000 ms)"))
+        fail_msg("log: '%s'", text);
+    free(text);
+}
+
 static void block_loop(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -179,6 +205,8 @@ int main(void)
         T(callback_without_route_is_logged_by_what_it_was),
         T(callback_under_threshold_is_neither_counted_nor_logged),
         T(threshold_zero_never_warns),
+        T(the_clock_is_as_fine_as_the_threshold_needs),
+        T(a_slow_callback_timed_by_the_coarse_clock_is_counted),
         T(lag_probe_measures_a_blocked_loop),
     };
 #undef T
