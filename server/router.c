@@ -294,7 +294,7 @@ static void collect_params(const ph_route *r, const char *path, size_t len, ph_b
  * *route (the exact route of the path, or NULL) did not take `method`.
  * Out of line, and a tail call: a request of an exact route never pays
  * for this loop's registers. */
-static __attribute__((noinline, noclone)) ph_route_match match_patterns(const ph_router *router, const char *path,
+static __attribute__((noinline)) ph_route_match match_patterns(const ph_router *router, const char *path,
                                                                size_t len, unsigned method,
                                                                const ph_route **route, ph_buf *params)
 {
