@@ -375,11 +375,14 @@ static bool may_parse(const ph_conn *c)
     return ph_read_buf_unparsed(&c->in) && !c->no_more && c->nqueued < MAX_PIPELINE && !c->up_next;
 }
 
-/* Parse buffered bytes into queued requests and hand them up. */
+/* Parse buffered bytes into queued requests and hand them up (first what
+ * waits: a place may have come free since). */
 static void parse_buffered(ph_conn *c)
 {
-    hand_up(c); /* a place may have come free since */
-    while (may_parse(c)) {
+    for (;;) {
+        hand_up(c); /* (the one call: inlined) */
+        if (!may_parse(c))
+            return;
         size_t used;
         ph_request *req;
         int status;
@@ -387,11 +390,11 @@ static void parse_buffered(ph_conn *c)
                                            ph_read_buf_unparsed(&c->in), &used, &req, &status);
         c->in.pos += used;
         if (rc == PH_PARSE_MORE)
-            break;
+            return;
         if (rc == PH_PARSE_ERROR) {
             ph_log_debug("connection %d: %d for malformed request: %s", c->fd, status, ph_http_parse_why(&c->parser));
             queue_error(c, status);
-            break;
+            return;
         }
         if (rc == PH_PARSE_UPGRADE || layer.draining || c->shed)
             c->no_more = true; /* answered with Connection: close */
@@ -402,7 +405,6 @@ static void parse_buffered(ph_conn *c)
             c->up_next = req;
         if (!req->keep_alive)
             c->no_more = true;
-        hand_up(c);
     }
 }
 
@@ -447,6 +449,15 @@ static size_t unsent(const ph_request *r)
 static bool sendable(const ph_conn *c, const ph_request *r)
 {
     return r->final || (r->streaming && r == c->head);
+}
+
+/* Whether the queue head `r` gives flush work: a finished response always
+ * (even with nothing left to write: a stream cut short when all it had
+ * was sent must still leave the queue and close the connection), a
+ * running stream while its head is not built or it has bytes to go. */
+static bool head_pending(const ph_request *r)
+{
+    return r->final || (r->streaming && (!r->resp_head.len || unsent(r) > 0));
 }
 
 /* Gather the iovecs of what can be written from the head of the queue.
@@ -508,11 +519,7 @@ static bool advance(ph_conn *c, size_t w)
 /* Write what can be written from the head of the queue. */
 static flush_result flush(ph_conn *c)
 {
-    /* (a finished response whose head is not built yet has bytes to go;
-     * a stream cut short when all it had was sent has none, but must
-     * still leave the queue and close the connection) */
-    while (c->head && sendable(c, c->head) &&
-           (!c->head->resp_head.len || unsent(c->head) > 0 || c->head->final)) {
+    while (c->head && head_pending(c->head)) {
         struct iovec iov[MAX_IOV];
         size_t total;
         int n = gather(c, iov, &total);
