@@ -527,12 +527,7 @@ static flush_result flush(ph_conn *c)
             conn_close(c);
             return FLUSH_CLOSED;
         }
-        if (n == 0) { /* that cut stream: nothing to write */
-            if (!advance(c, 0))
-                return FLUSH_CLOSED;
-            continue;
-        }
-        ssize_t w = writev(c->fd, iov, n);
+        ssize_t w = n ? writev(c->fd, iov, n) : 0; /* (0: that cut stream, nothing to write) */
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -543,7 +538,7 @@ static flush_result flush(ph_conn *c)
             conn_close(c);
             return FLUSH_CLOSED;
         }
-        if (!advance(c, (size_t)w))
+        if (!advance(c, (size_t)w)) /* (the one call: inlined) */
             return FLUSH_CLOSED;
         if ((size_t)w < total) {
             want_write(c, w > 0);
