@@ -115,15 +115,10 @@ int ph_conn_count(void) { return layer.nconns; }
 
 /* ---- timers ---- */
 
-/* Make the timer fire at the earliest deadline (only ever moving it
- * earlier; a late-firing timer re-arms itself). */
-static void arm_timer(ph_conn *c)
+/* Set the timer to fire at `d`. Out of line: a timer already armed
+ * earlier, the usual case, is left alone. */
+static __attribute__((noinline)) void set_timer(ph_conn *c, uint64_t d)
 {
-    uint64_t d = c->read_deadline;
-    if (c->write_deadline && (!d || c->write_deadline < d))
-        d = c->write_deadline;
-    if (!d || (c->armed_deadline && c->armed_deadline <= d))
-        return;
     uint64_t now = now_ms();
     uint64_t wait = d > now ? d - now : 0;
     struct timeval tv = {.tv_sec = (time_t)(wait / 1000), .tv_usec = (suseconds_t)(wait % 1000) * 1000};
@@ -131,7 +126,18 @@ static void arm_timer(ph_conn *c)
     c->armed_deadline = d;
 }
 
-static void set_read_phase(ph_conn *c, read_phase phase, uint64_t timeout_ms)
+/* Make the timer fire at the earliest deadline (only ever moving it
+ * earlier; a late-firing timer re-arms itself). */
+static inline void arm_timer(ph_conn *c)
+{
+    uint64_t d = c->read_deadline;
+    if (c->write_deadline && (!d || c->write_deadline < d))
+        d = c->write_deadline;
+    if (d && (!c->armed_deadline || d < c->armed_deadline))
+        set_timer(c, d);
+}
+
+static inline void set_read_phase(ph_conn *c, read_phase phase, uint64_t timeout_ms)
 {
     c->phase = phase;
     c->read_deadline = timeout_ms ? now_ms() + timeout_ms : 0;
@@ -423,7 +429,7 @@ static void want_write(ph_conn *c, bool progressed)
 
 /* Build the head of a finished response: keep-alive unless the request or
  * the connection's state says close. */
-static int prepare_response(ph_conn *c, ph_request *req)
+static inline int prepare_response(ph_conn *c, ph_request *req)
 {
     bool last = req->next == NULL && !c->parser.req;
     bool keep = req->keep_alive && !(c->no_more && last) && !(req->streaming && !req->chunked);
