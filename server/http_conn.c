@@ -115,15 +115,10 @@ int ph_conn_count(void) { return layer.nconns; }
 
 /* ---- timers ---- */
 
-/* Make the timer fire at the earliest deadline (only ever moving it
- * earlier; a late-firing timer re-arms itself). */
-static void arm_timer(ph_conn *c)
+/* Set the timer to fire at `d`. Out of line: a timer already armed
+ * earlier, the usual case, is left alone. */
+static __attribute__((noinline)) void set_timer(ph_conn *c, uint64_t d)
 {
-    uint64_t d = c->read_deadline;
-    if (c->write_deadline && (!d || c->write_deadline < d))
-        d = c->write_deadline;
-    if (!d || (c->armed_deadline && c->armed_deadline <= d))
-        return;
     uint64_t now = now_ms();
     uint64_t wait = d > now ? d - now : 0;
     struct timeval tv = {.tv_sec = (time_t)(wait / 1000), .tv_usec = (suseconds_t)(wait % 1000) * 1000};
@@ -131,7 +126,18 @@ static void arm_timer(ph_conn *c)
     c->armed_deadline = d;
 }
 
-static void set_read_phase(ph_conn *c, read_phase phase, uint64_t timeout_ms)
+/* Make the timer fire at the earliest deadline (only ever moving it
+ * earlier; a late-firing timer re-arms itself). */
+static inline void arm_timer(ph_conn *c)
+{
+    uint64_t d = c->read_deadline;
+    if (c->write_deadline && (!d || c->write_deadline < d))
+        d = c->write_deadline;
+    if (d && (!c->armed_deadline || d < c->armed_deadline))
+        set_timer(c, d);
+}
+
+static inline void set_read_phase(ph_conn *c, read_phase phase, uint64_t timeout_ms)
 {
     c->phase = phase;
     c->read_deadline = timeout_ms ? now_ms() + timeout_ms : 0;
@@ -375,11 +381,14 @@ static bool may_parse(const ph_conn *c)
     return ph_read_buf_unparsed(&c->in) && !c->no_more && c->nqueued < MAX_PIPELINE && !c->up_next;
 }
 
-/* Parse buffered bytes into queued requests and hand them up. */
+/* Parse buffered bytes into queued requests and hand them up (first what
+ * waits: a place may have come free since). */
 static void parse_buffered(ph_conn *c)
 {
-    hand_up(c); /* a place may have come free since */
-    while (may_parse(c)) {
+    for (;;) {
+        hand_up(c); /* (the one call: inlined) */
+        if (!may_parse(c))
+            return;
         size_t used;
         ph_request *req;
         int status;
@@ -387,11 +396,11 @@ static void parse_buffered(ph_conn *c)
                                            ph_read_buf_unparsed(&c->in), &used, &req, &status);
         c->in.pos += used;
         if (rc == PH_PARSE_MORE)
-            break;
+            return;
         if (rc == PH_PARSE_ERROR) {
             ph_log_debug("connection %d: %d for malformed request: %s", c->fd, status, ph_http_parse_why(&c->parser));
             queue_error(c, status);
-            break;
+            return;
         }
         if (rc == PH_PARSE_UPGRADE || layer.draining || c->shed)
             c->no_more = true; /* answered with Connection: close */
@@ -402,7 +411,6 @@ static void parse_buffered(ph_conn *c)
             c->up_next = req;
         if (!req->keep_alive)
             c->no_more = true;
-        hand_up(c);
     }
 }
 
@@ -421,7 +429,7 @@ static void want_write(ph_conn *c, bool progressed)
 
 /* Build the head of a finished response: keep-alive unless the request or
  * the connection's state says close. */
-static int prepare_response(ph_conn *c, ph_request *req)
+static inline int prepare_response(ph_conn *c, ph_request *req)
 {
     bool last = req->next == NULL && !c->parser.req;
     bool keep = req->keep_alive && !(c->no_more && last) && !(req->streaming && !req->chunked);
@@ -447,6 +455,15 @@ static size_t unsent(const ph_request *r)
 static bool sendable(const ph_conn *c, const ph_request *r)
 {
     return r->final || (r->streaming && r == c->head);
+}
+
+/* Whether the queue head `r` gives flush work: a finished response always
+ * (even with nothing left to write: a stream cut short when all it had
+ * was sent must still leave the queue and close the connection), a
+ * running stream while its head is not built or it has bytes to go. */
+static bool head_pending(const ph_request *r)
+{
+    return r->final || (r->streaming && (!r->resp_head.len || unsent(r) > 0));
 }
 
 /* Gather the iovecs of what can be written from the head of the queue.
@@ -505,14 +522,12 @@ static bool advance(ph_conn *c, size_t w)
     return true;
 }
 
-/* Write what can be written from the head of the queue. */
-static flush_result flush(ph_conn *c)
+/* Write what can be written from the head of the queue. Always inline
+ * (into conn_run, its one caller): GCC keeps it apart for its iovec
+ * array, and the call with its register saves costs more. */
+static inline __attribute__((always_inline)) flush_result flush(ph_conn *c)
 {
-    /* (a finished response whose head is not built yet has bytes to go;
-     * a stream cut short when all it had was sent has none, but must
-     * still leave the queue and close the connection) */
-    while (c->head && sendable(c, c->head) &&
-           (!c->head->resp_head.len || unsent(c->head) > 0 || c->head->final)) {
+    while (c->head && head_pending(c->head)) {
         struct iovec iov[MAX_IOV];
         size_t total;
         int n = gather(c, iov, &total);
@@ -520,12 +535,7 @@ static flush_result flush(ph_conn *c)
             conn_close(c);
             return FLUSH_CLOSED;
         }
-        if (n == 0) { /* that cut stream: nothing to write */
-            if (!advance(c, 0))
-                return FLUSH_CLOSED;
-            continue;
-        }
-        ssize_t w = writev(c->fd, iov, n);
+        ssize_t w = n ? writev(c->fd, iov, n) : 0; /* (0: that cut stream, nothing to write) */
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -536,7 +546,7 @@ static flush_result flush(ph_conn *c)
             conn_close(c);
             return FLUSH_CLOSED;
         }
-        if (!advance(c, (size_t)w))
+        if (!advance(c, (size_t)w)) /* (the one call: inlined) */
             return FLUSH_CLOSED;
         if ((size_t)w < total) {
             want_write(c, w > 0);
@@ -625,7 +635,7 @@ void ph_conn_stream_end(ph_request *req, bool clean)
 }
 
 /* Read interest and the read deadline for the connection's state. */
-static void update_interest(ph_conn *c)
+static inline void update_interest(ph_conn *c)
 {
     bool want_read = !c->read_eof && !c->no_more && c->nqueued < MAX_PIPELINE &&
                      ph_read_buf_unparsed(&c->in) < PH_READ_BUF_SIZE;
