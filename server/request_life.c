@@ -71,9 +71,12 @@ static const char *plugin_name(const ph_request *req)
 
 /* ---- the timers, fetches and offloads of a request ---- */
 
-static void end_async(ph_request *req)
+/* Cancel the timers, fetches and offloads of `req` and stop its route
+ * timeout (each when there is one). Out of line: most requests have none
+ * of these, and end_async answers them without a call. */
+static __attribute__((noinline)) void cancel_async(ph_request *req)
 {
-    if (req->timers) /* (most requests start none of these: no calls then) */
+    if (req->timers)
         ph_request_timer_cancel_all(req);
     if (req->fetches)
         ph_fetch_cancel_all(req);
@@ -81,6 +84,14 @@ static void end_async(ph_request *req)
         ph_offload_cancel_all(req);
     if (req->deadline)
         event_del(req->deadline);
+}
+
+/* No timer, fetch, offload or route timeout of `req` runs on. Inline: a
+ * test of four words for the usual request. */
+static inline void end_async(ph_request *req)
+{
+    if (req->timers || req->fetches || req->offloads || req->deadline)
+        cancel_async(req);
 }
 
 /* DONE -> RELEASED: the generation reference goes, the memory is
