@@ -355,12 +355,13 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the connection's hooks ---- */
 
-void ph_life_dropped(ph_request *req)
+/* ph_life_dropped of a request that is not DONE: its client left first.
+ * Out of line: the usual drop, of a written response, needs no frame. */
+static __attribute__((noinline)) void dropped_early(ph_request *req)
 {
     switch (req->life) {
     case PH_LIFE_DONE:
-        release(req); /* written, or its connection closed first */
-        return;
+        break; /* ph_life_dropped's */
     case PH_LIFE_RUNNING:
         req->detached = true;
         counts.detached++;
@@ -383,6 +384,14 @@ void ph_life_dropped(ph_request *req)
     }
     ph_log_error("request of route %s: dropped in state %d; ignored (a bug in the host)", route_path(req),
                  (int)req->life);
+}
+
+void ph_life_dropped(ph_request *req)
+{
+    if (req->life == PH_LIFE_DONE)
+        release(req); /* written, or its connection closed first */
+    else
+        dropped_early(req);
 }
 
 void ph_life_drained(ph_request *req)
