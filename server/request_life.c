@@ -126,7 +126,7 @@ void ph_life_discard(ph_request *req)
 
 /* ---- begin, run, return ---- */
 
-void ph_life_begin(ph_request *req)
+clockid_t ph_life_begin(ph_request *req)
 {
     if (life_board)
         ph_board_add(&life_board->in_flight, 1);
@@ -134,8 +134,10 @@ void ph_life_begin(ph_request *req)
     /* precise when its duration is read; else the coarse clock (a plain
      * load, never later than the precise one), in case a reload opens the
      * access log before it finishes */
-    req->began_ns = now_ns(timed() ? CLOCK_MONOTONIC : CLOCK_MONOTONIC_COARSE);
+    clockid_t clock = timed() ? CLOCK_MONOTONIC : CLOCK_MONOTONIC_COARSE;
+    req->began_ns = now_ns(clock);
     counts.in_flight++;
+    return clock;
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg);

@@ -34,6 +34,7 @@
 #include "request.h"
 
 #include <stdbool.h>
+#include <time.h>
 
 struct event_base;
 struct ph_route;
@@ -57,8 +58,11 @@ void ph_life_setup(struct event_base *base, void (*changed)(void));
 const ph_life_counts *ph_life_counts_now(void);
 
 /* Count `req` (fresh from its connection) in flight: +1 on this worker's
- * board. The matching -1 is in finish, once. */
-void ph_life_begin(ph_request *req);
+ * board. The matching -1 is in finish, once. Returns the clock its
+ * began_ns was read from (CLOCK_MONOTONIC when its duration is read, else
+ * CLOCK_MONOTONIC_COARSE): the same callback may take began_ns as its own
+ * reading of that clock. */
+clockid_t ph_life_begin(ph_request *req);
 
 /* `req` waits for a place on `route` (from `gen`, referenced until
  * release): PARSED -> QUEUED, or answered 503 with Retry-After at once when
