@@ -24,13 +24,15 @@ static void (*life_changed)(void);
 static ph_life_counts counts;
 static ph_board_record *life_board; /* this worker's, or NULL */
 
-void ph_life_setup(struct event_base *base, void (*changed)(void))
+void ph_life_setup(struct event_base *base)
 {
     life_base = base;
-    life_changed = changed;
+    life_changed = NULL;
     counts = (ph_life_counts){0};
     life_board = ph_board_self();
 }
+
+void ph_life_watch(void (*changed)(void)) { life_changed = changed; }
 
 const ph_life_counts *ph_life_counts_now(void) { return &counts; }
 

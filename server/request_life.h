@@ -49,11 +49,16 @@ typedef struct ph_life_counts {
     int stuck_sync;              /* sync handlers still running past their timeout */
 } ph_life_counts;
 
-/* Use `base` for route timeouts; `changed` (may be NULL) runs after the
- * counts changed (a request finished, lost its client, got stuck). Call
+/* Use `base` for route timeouts, with zero counts and no watcher. Call
  * after the worker attached its board (board.h): in-flight counts go to
  * the record it has then. */
-void ph_life_setup(struct event_base *base, void (*changed)(void));
+void ph_life_setup(struct event_base *base);
+
+/* From now on `changed` (NULL: none) runs after the counts changed (a
+ * request finished, lost its client, got stuck). The counts themselves
+ * are always ph_life_counts_now()'s: a watcher is for acting on a change
+ * at once (the server's drain), and costs a call per request. */
+void ph_life_watch(void (*changed)(void));
 
 const ph_life_counts *ph_life_counts_now(void);
 

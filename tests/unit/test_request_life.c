@@ -36,7 +36,8 @@ static int setup(void **state)
     if (!base)
         return -1;
     ph_request_timer_setup(base);
-    ph_life_setup(base, counted_change);
+    ph_life_setup(base);
+    ph_life_watch(counted_change);
     ph_host_api_set_loop_thread();
     ph_sdk_calls_install();
     changes = 0;
