@@ -52,11 +52,13 @@ static void sync_done(ph_job *job)
     ph_life_returned(req, req->handler_result);
 }
 
-static inline void run_async(ph_request *req)
+/* Loop thread: run the async handler; `read` is the clock this callback
+ * read began_ns from (ph_life_begin), PH_WATCHDOG_NO_CLOCK if none. */
+static inline void run_async(ph_request *req, clockid_t read)
 {
     const ph_route *route = req->route;
     const ph_instance *inst = route->instance;
-    ph_plugin_call call = ph_watchdog_begin(route, "handle()");
+    ph_plugin_call call = ph_watchdog_begin_at(route, "handle()", ph_watchdog_clock_ns_from(read, req->began_ns));
     int rc = inst->lib->desc->handle(inst->state, req);
     ph_watchdog_end(&call);
     ph_life_returned(req, rc);
@@ -133,12 +135,14 @@ static void host_answer(ph_request *req, target t)
 }
 
 /* Run `req` on `route` of `gen` now: async on the loop, sync on the
- * route's pool or the worker's (503 when that pool's queue is full). */
-static void start(ph_request *req, const ph_route *route, ph_generation *gen)
+ * route's pool or the worker's (503 when that pool's queue is full).
+ * `read`: the clock this callback read began_ns from, or
+ * PH_WATCHDOG_NO_CLOCK (see run_async). */
+static void start(ph_request *req, const ph_route *route, ph_generation *gen, clockid_t read)
 {
     ph_life_run(req, route, gen, route->async);
     if (route->async) {
-        run_async(req);
+        run_async(req, read);
         return;
     }
     req->job.run = run_sync;
@@ -155,7 +159,7 @@ static void start(ph_request *req, const ph_route *route, ph_generation *gen)
 }
 
 /* route_gate's promotion: a queued request got its place. */
-static void start_queued(ph_request *req) { start(req, req->route, req->gen); }
+static void start_queued(ph_request *req) { start(req, req->route, req->gen, PH_WATCHDOG_NO_CLOCK); }
 
 int ph_dispatch_setup_gates(struct event_base *base) { return ph_gates_setup(base, start_queued); }
 
@@ -174,7 +178,7 @@ ph_conn_take ph_dispatch_request(ph_request *req, bool place_free)
     bool place = t == TARGET_ROUTE && takes_place(route);
     if (place && !place_free)
         return PH_TAKE_LATER; /* the connection offers it again when one of its places is free */
-    ph_life_begin(req);
+    clockid_t read = ph_life_begin(req);
     ph_real_ip_apply(req);
     if (t != TARGET_ROUTE) {
         host_answer(req, t);
@@ -182,7 +186,7 @@ ph_conn_take ph_dispatch_request(ph_request *req, bool place_free)
     }
     ph_route_gate *gate = route->gate;
     if (ph_gate_has_room(gate) && !gate->head)
-        start(req, route, d.gen);
+        start(req, route, d.gen, read);
     else
         ph_life_queue(req, route, d.gen); /* (or 503 when its queue is full) */
     return place ? PH_TAKE_PLACE : PH_TAKE_FREE;

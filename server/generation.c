@@ -199,10 +199,10 @@ void ph_generation_reaper_shutdown(void)
     reaper = NULL;
 }
 
-void ph_generation_unref(ph_generation *gen)
+/* The last reference to `gen` went: free it from the reaper's event (now
+ * without one). Out of line: a generation's end is rare. */
+static __attribute__((noinline)) void bury(ph_generation *gen)
 {
-    if (!gen || --gen->refs > 0)
-        return;
     if (!reaper) {
         free_generation(gen);
         return;
@@ -210,4 +210,10 @@ void ph_generation_unref(ph_generation *gen)
     gen->next_dead = dead;
     dead = gen;
     event_active(reaper, 0, 0);
+}
+
+void ph_generation_unref(ph_generation *gen)
+{
+    if (gen && --gen->refs <= 0)
+        bury(gen);
 }

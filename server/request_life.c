@@ -24,13 +24,15 @@ static void (*life_changed)(void);
 static ph_life_counts counts;
 static ph_board_record *life_board; /* this worker's, or NULL */
 
-void ph_life_setup(struct event_base *base, void (*changed)(void))
+void ph_life_setup(struct event_base *base)
 {
     life_base = base;
-    life_changed = changed;
+    life_changed = NULL;
     counts = (ph_life_counts){0};
     life_board = ph_board_self();
 }
+
+void ph_life_watch(void (*changed)(void)) { life_changed = changed; }
 
 const ph_life_counts *ph_life_counts_now(void) { return &counts; }
 
@@ -71,9 +73,12 @@ static const char *plugin_name(const ph_request *req)
 
 /* ---- the timers, fetches and offloads of a request ---- */
 
-static void end_async(ph_request *req)
+/* Cancel the timers, fetches and offloads of `req` and stop its route
+ * timeout (each when there is one). Out of line: most requests have none
+ * of these, and end_async answers them without a call. */
+static __attribute__((noinline)) void cancel_async(ph_request *req)
 {
-    if (req->timers) /* (most requests start none of these: no calls then) */
+    if (req->timers)
         ph_request_timer_cancel_all(req);
     if (req->fetches)
         ph_fetch_cancel_all(req);
@@ -81,6 +86,14 @@ static void end_async(ph_request *req)
         ph_offload_cancel_all(req);
     if (req->deadline)
         event_del(req->deadline);
+}
+
+/* No timer, fetch, offload or route timeout of `req` runs on. Inline: a
+ * test of four words for the usual request. */
+static inline void end_async(ph_request *req)
+{
+    if (req->timers || req->fetches || req->offloads || req->deadline)
+        cancel_async(req);
 }
 
 /* DONE -> RELEASED: the generation reference goes, the memory is
@@ -115,7 +128,7 @@ void ph_life_discard(ph_request *req)
 
 /* ---- begin, run, return ---- */
 
-void ph_life_begin(ph_request *req)
+clockid_t ph_life_begin(ph_request *req)
 {
     if (life_board)
         ph_board_add(&life_board->in_flight, 1);
@@ -123,8 +136,10 @@ void ph_life_begin(ph_request *req)
     /* precise when its duration is read; else the coarse clock (a plain
      * load, never later than the precise one), in case a reload opens the
      * access log before it finishes */
-    req->began_ns = now_ns(timed() ? CLOCK_MONOTONIC : CLOCK_MONOTONIC_COARSE);
+    clockid_t clock = timed() ? CLOCK_MONOTONIC : CLOCK_MONOTONIC_COARSE;
+    req->began_ns = now_ns(clock);
     counts.in_flight++;
+    return clock;
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg);
@@ -344,12 +359,13 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the connection's hooks ---- */
 
-void ph_life_dropped(ph_request *req)
+/* ph_life_dropped of a request that is not DONE: its client left first.
+ * Out of line: the usual drop, of a written response, needs no frame. */
+static __attribute__((noinline)) void dropped_early(ph_request *req)
 {
     switch (req->life) {
     case PH_LIFE_DONE:
-        release(req); /* written, or its connection closed first */
-        return;
+        break; /* ph_life_dropped's */
     case PH_LIFE_RUNNING:
         req->detached = true;
         counts.detached++;
@@ -372,6 +388,14 @@ void ph_life_dropped(ph_request *req)
     }
     ph_log_error("request of route %s: dropped in state %d; ignored (a bug in the host)", route_path(req),
                  (int)req->life);
+}
+
+void ph_life_dropped(ph_request *req)
+{
+    if (req->life == PH_LIFE_DONE)
+        release(req); /* written, or its connection closed first */
+    else
+        dropped_early(req);
 }
 
 void ph_life_drained(ph_request *req)

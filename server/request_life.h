@@ -34,6 +34,7 @@
 #include "request.h"
 
 #include <stdbool.h>
+#include <time.h>
 
 struct event_base;
 struct ph_route;
@@ -48,17 +49,25 @@ typedef struct ph_life_counts {
     int stuck_sync;              /* sync handlers still running past their timeout */
 } ph_life_counts;
 
-/* Use `base` for route timeouts; `changed` (may be NULL) runs after the
- * counts changed (a request finished, lost its client, got stuck). Call
+/* Use `base` for route timeouts, with zero counts and no watcher. Call
  * after the worker attached its board (board.h): in-flight counts go to
  * the record it has then. */
-void ph_life_setup(struct event_base *base, void (*changed)(void));
+void ph_life_setup(struct event_base *base);
+
+/* From now on `changed` (NULL: none) runs after the counts changed (a
+ * request finished, lost its client, got stuck). The counts themselves
+ * are always ph_life_counts_now()'s: a watcher is for acting on a change
+ * at once (the server's drain), and costs a call per request. */
+void ph_life_watch(void (*changed)(void));
 
 const ph_life_counts *ph_life_counts_now(void);
 
 /* Count `req` (fresh from its connection) in flight: +1 on this worker's
- * board. The matching -1 is in finish, once. */
-void ph_life_begin(ph_request *req);
+ * board. The matching -1 is in finish, once. Returns the clock its
+ * began_ns was read from (CLOCK_MONOTONIC when its duration is read, else
+ * CLOCK_MONOTONIC_COARSE): the same callback may take began_ns as its own
+ * reading of that clock. */
+clockid_t ph_life_begin(ph_request *req);
 
 /* `req` waits for a place on `route` (from `gen`, referenced until
  * release): PARSED -> QUEUED, or answered 503 with Retry-After at once when

@@ -164,16 +164,8 @@ static void on_conn_closed(void)
     check_drained(srv);
 }
 
-/* request_life's counts changed: mirror them, maybe finish a drain. */
-static void on_life_changed(void)
-{
-    ph_server *srv = serving;
-    const ph_life_counts *n = ph_life_counts_now();
-    srv->requests_done = n->requests_done;
-    srv->detached = n->detached;
-    srv->stuck_sync = n->stuck_sync;
-    check_drained(srv);
-}
+/* request_life's counts changed while draining: maybe the drain is done. */
+static void on_life_changed(void) { check_drained(serving); }
 
 /* In flight: requests begun and not finished, and pool jobs (sync
  * handlers, offloads; the worker's pool and the routes' own) whose done()
@@ -208,6 +200,7 @@ void ph_server_begin_drain(ph_server *srv, const char *why)
     if (srv->draining)
         return;
     srv->draining = true;
+    ph_life_watch(on_life_changed); /* every finish from now on may end the drain */
     stop_listening(srv);
     const ph_life_counts *n = ph_life_counts_now();
     ph_log_info("%s: draining %d connections, %d requests in flight (%d async incl. pending, %d sync or host; "
@@ -288,7 +281,7 @@ static int setup(ph_server *srv)
     ph_sdk_calls_install(); /* before the pool threads start */
     srv->pool = ph_pool_create(srv->base, sc->sync_threads, sc->sync_queue);
     ph_offload_setup(srv->pool);
-    ph_life_setup(srv->base, on_life_changed);
+    ph_life_setup(srv->base);
     ph_dispatch_setup(srv->pool, srv->worker_id);
     char err[1024] = "out of memory";
     if (ph_dispatch_setup_gates(srv->base) < 0 ||

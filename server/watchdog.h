@@ -57,6 +57,17 @@ static inline uint64_t ph_watchdog_clock_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The watchdog's clock now (ns), 0 without one: `read_ns` when this
+ * callback has just read `clock` and that is the watchdog's clock (one
+ * reading serves both), else a reading of its own. `clock`
+ * PH_WATCHDOG_NO_CLOCK: nothing read. */
+static inline uint64_t ph_watchdog_clock_ns_from(clockid_t clock, uint64_t read_ns)
+{
+    if (clock != PH_WATCHDOG_NO_CLOCK && clock == ph_watchdog_current.clock)
+        return read_ns;
+    return ph_watchdog_clock_ns();
+}
+
 /* `call` took `took_ns`, over the threshold: count and log it. */
 void ph_watchdog_slow(const ph_plugin_call *call, uint64_t took_ns);
 
@@ -70,11 +81,17 @@ void ph_watchdog_slow(const ph_plugin_call *call, uint64_t took_ns);
  * handler, so a crash inside names the route and plugin. The route stays
  * valid until control returns to the loop, since generations are freed
  * from their own event. Inline: a clock read and a few stores each. */
-static inline ph_plugin_call ph_watchdog_begin(const struct ph_route *route, const char *what)
+static inline ph_plugin_call ph_watchdog_begin_at(const struct ph_route *route, const char *what, uint64_t started_ns)
 {
-    ph_plugin_call call = {.started = ph_watchdog_clock_ns(), .route = route, .what = what}; /* (first: no call after the mark) */
+    ph_plugin_call call = {.started = started_ns, .route = route, .what = what};
     call.previous = ph_crash_enter(route ? route->path : NULL, route ? route->instance->lib : NULL, what);
     return call;
+}
+
+/* ph_watchdog_begin_at, the call starting now. */
+static inline ph_plugin_call ph_watchdog_begin(const struct ph_route *route, const char *what)
+{
+    return ph_watchdog_begin_at(route, what, ph_watchdog_clock_ns()); /* (first: no call after the mark) */
 }
 
 static inline void ph_watchdog_end(const ph_plugin_call *call)

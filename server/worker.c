@@ -11,6 +11,7 @@
 #include "plugin_loader.h"
 #include "plugin_map.h"
 #include "reload.h"
+#include "request_life.h"
 #include "server.h"
 #include "worker_channel.h"
 
@@ -188,13 +189,14 @@ static bool wants_recycling(worker *w, char *why, size_t len)
         unsigned long jitter = (unsigned long)getpid() % ((unsigned long)sc->max_requests / 10 + 1);
         w->recycle_at = (unsigned long)sc->max_requests + jitter; /* workers do not all leave at once */
     }
-    if (w->recycle_at && w->srv->requests_done >= w->recycle_at) {
-        snprintf(why, len, "served %lu requests (max_requests = %d)", w->srv->requests_done, sc->max_requests);
+    const ph_life_counts *n = ph_life_counts_now();
+    if (w->recycle_at && n->requests_done >= w->recycle_at) {
+        snprintf(why, len, "served %lu requests (max_requests = %d)", n->requests_done, sc->max_requests);
         return true;
     }
-    if (sc->max_stuck_sync > 0 && w->srv->stuck_sync >= sc->max_stuck_sync) {
-        snprintf(why, len, "%d sync threads stuck past their route timeout (max_stuck_sync = %d)",
-                 w->srv->stuck_sync, sc->max_stuck_sync);
+    if (sc->max_stuck_sync > 0 && n->stuck_sync >= sc->max_stuck_sync) {
+        snprintf(why, len, "%d sync threads stuck past their route timeout (max_stuck_sync = %d)", n->stuck_sync,
+                 sc->max_stuck_sync);
         return true;
     }
     if (sc->max_worker_rss > 0 && w->ticks % 10 == 0) {
@@ -215,7 +217,7 @@ static void on_recycle_check(evutil_socket_t fd, short what, void *arg)
     ph_board_record *rec = ph_board_self();
     w->ticks++;
     atomic_store_explicit(&rec->connections, w->srv->nconns, memory_order_relaxed);
-    atomic_store_explicit(&rec->requests_done, w->srv->requests_done, memory_order_relaxed);
+    atomic_store_explicit(&rec->requests_done, ph_life_counts_now()->requests_done, memory_order_relaxed);
     char why[256];
     if (w->recycle_asked || w->srv->draining || !wants_recycling(w, why, sizeof why))
         return;

@@ -91,7 +91,8 @@ static int setup(void **state)
     assert_non_null(pool);
     ph_offload_setup(pool);
     changes = 0;
-    ph_life_setup(base, counted_change);
+    ph_life_setup(base);
+    ph_life_watch(counted_change);
     ph_dispatch_setup(pool, 1);
     assert_int_equal(ph_dispatch_setup_gates(base), 0);
     ph_dispatch_set_generation(gen);

@@ -36,7 +36,8 @@ static int setup(void **state)
     if (!base)
         return -1;
     ph_request_timer_setup(base);
-    ph_life_setup(base, counted_change);
+    ph_life_setup(base);
+    ph_life_watch(counted_change);
     ph_host_api_set_loop_thread();
     ph_sdk_calls_install();
     changes = 0;
@@ -74,6 +75,30 @@ static ph_request *pending(ph_generation *gen)
     ph_life_returned(req, PH_PENDING);
     assert_int_equal(req->life, PH_LIFE_RUNNING);
     return req;
+}
+
+static void a_watcher_runs_from_ph_life_watch_until_setup_or_null(void **state)
+{
+    (void)state;
+    ph_request *req = ph_request_new();
+    assert_non_null(req);
+    ph_life_begin(req);
+    ph_life_finish(req);
+    assert_int_equal(changes, 1);
+    ph_life_watch(NULL); /* counted, not told */
+    req = ph_request_new();
+    ph_life_begin(req);
+    ph_life_finish(req);
+    assert_int_equal(changes, 1);
+    assert_int_equal(ph_life_counts_now()->requests_done, 2);
+    ph_life_watch(counted_change);
+    ph_life_setup(base); /* a new start: zero counts, nobody watching */
+    assert_int_equal(ph_life_counts_now()->requests_done, 0);
+    req = ph_request_new();
+    ph_life_begin(req);
+    ph_life_finish(req);
+    assert_int_equal(changes, 1);
+    assert_int_equal(ph_life_counts_now()->requests_done, 1);
 }
 
 static void finish_twice_counts_once_and_releases_once(void **state)
@@ -219,6 +244,7 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
+        T(a_watcher_runs_from_ph_life_watch_until_setup_or_null),
         T(finish_twice_counts_once_and_releases_once),
         T(finishing_cancels_timers_and_drops_the_generation),
         T(abort_runs_the_callback_once_and_refuses_what_it_may_not_do),

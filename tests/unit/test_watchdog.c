@@ -153,6 +153,22 @@ static void a_slow_callback_timed_by_the_coarse_clock_is_counted(void **state)
     free(text);
 }
 
+static void a_reading_of_the_watchdogs_clock_is_shared_and_no_other(void **state)
+{
+    (void)state;
+    ph_watchdog_set_threshold(1); /* CLOCK_MONOTONIC */
+    assert_int_equal(ph_watchdog_current.clock, CLOCK_MONOTONIC);
+    assert_int_equal(ph_watchdog_clock_ns_from(CLOCK_MONOTONIC, 42), 42);
+    uint64_t before = ph_watchdog_clock_ns();
+    uint64_t own = ph_watchdog_clock_ns_from(CLOCK_MONOTONIC_COARSE, 42); /* another clock's: read anew */
+    assert_true(own >= before);
+    own = ph_watchdog_clock_ns_from(PH_WATCHDOG_NO_CLOCK, 42); /* nothing read */
+    assert_true(own >= before);
+    ph_watchdog_set_threshold(0); /* no clock: never a shared reading */
+    assert_int_equal(ph_watchdog_clock_ns_from(PH_WATCHDOG_NO_CLOCK, 42), 0);
+    assert_int_equal(ph_watchdog_clock_ns_from(CLOCK_MONOTONIC, 42), 0);
+}
+
 static void block_loop(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -207,6 +223,7 @@ int main(void)
         T(threshold_zero_never_warns),
         T(the_clock_is_as_fine_as_the_threshold_needs),
         T(a_slow_callback_timed_by_the_coarse_clock_is_counted),
+        T(a_reading_of_the_watchdogs_clock_is_shared_and_no_other),
         T(lag_probe_measures_a_blocked_loop),
     };
 #undef T
