@@ -29,12 +29,8 @@ struct ph_server {
     bool accept_held;         /* not told to accept yet (a new worker before GO) */
     ph_generation *gen;       /* current generation (one reference) */
     ph_pool *pool;
-    /* mirrors of the connection layer's and request_life's counts,
-     * refreshed whenever they change (read by the worker) */
-    int nconns;               /* open connections */
-    int detached;             /* running requests whose client is gone */
-    int stuck_sync;           /* sync handlers still running past their timeout */
-    unsigned long requests_done; /* requests answered since start */
+    int nconns;               /* open connections: the connection layer's count, refreshed as it changes
+                                 (request counts: request_life.h, ph_life_counts_now) */
     bool draining;
     struct event *drain_timer;
     struct event *accept_resume; /* re-enables accepting after EMFILE */
