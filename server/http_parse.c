@@ -24,6 +24,39 @@ static bool has_pct00(const char *s, size_t len)
     return false;
 }
 
+/* Whether one of the 8 bytes of `w` is '%' or '?' (a byte is zero in w
+ * XOR that byte repeated: the zero-byte test of the two at once). */
+static inline bool word_has_pct_or_query(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t pct = w ^ (ones * '%'), query = w ^ (ones * '?');
+    return (((pct - ones) & ~pct) | ((query - ones) & ~query)) & highs;
+}
+
+/* Whether the `len` bytes at `s` are a target with neither '%' nor '?'
+ * (the usual one: no escapes, no query), read 8 bytes at a time (the last
+ * word overlaps the one before; 4-7 bytes are two overlapping halves).
+ * False for one under 4 bytes: the caller's full check decides. */
+static bool plain_target(const char *s, size_t len)
+{
+    uint64_t w;
+    if (len < 8) {
+        if (len < 4)
+            return false;
+        uint32_t head, tail;
+        memcpy(&head, s, 4);
+        memcpy(&tail, s + len - 4, 4);
+        return !word_has_pct_or_query((uint64_t)tail << 32 | head);
+    }
+    for (size_t i = 0; i + 8 < len; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (word_has_pct_or_query(w))
+            return false;
+    }
+    memcpy(&w, s + len - 8, 8);
+    return !word_has_pct_or_query(w);
+}
+
 /* PH_METHOD_* of llhttp's method `m`, 0 for one routes cannot name. */
 #define METHOD_BIT(m)                                \
     ((m) == HTTP_GET       ? PH_METHOD_GET           \
@@ -186,7 +219,8 @@ static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
 static int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
 {
     size_t n = req->url_len;
-    if (n >= 3 && has_pct00(req->arena.data, n))
+    bool plain = plain_target(req->arena.data, n); /* (no "%00" and no query to look for) */
+    if (!plain && n >= 3 && has_pct00(req->arena.data, n))
         return 400;
     size_t skip = n ? scheme_len(req->arena.data, n) : 0;
     if (skip) {
@@ -195,7 +229,7 @@ static int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
             return status;
         n = req->url_len;
     }
-    const char *q = n ? memchr(req->arena.data, '?', n) : NULL;
+    const char *q = !plain && n ? memchr(req->arena.data, '?', n) : NULL;
     size_t path_len = q ? (size_t)(q - req->arena.data) : n;
     size_t auth_len = c->authority_len;
     /* The URL's NUL, the path and its NUL, the authority and its NUL, and

@@ -399,6 +399,49 @@ static void percent_00_in_the_target_is_400(void **state)
     ph_request_recycle(req);
 }
 
+/* A target of 1-30 bytes with a '?', a "%00" or another '%' at any
+ * offset (each word and each tail of the 8-byte scan): the path ends at
+ * the '?', "%00" is 400, any other '%' is kept. */
+static void a_query_or_escape_is_found_at_every_offset(void **state)
+{
+    (void)state;
+    limits.max_url_size = 64;
+    for (size_t len = 1; len <= 30; len++) {
+        char target[32], text[128];
+        memset(target, 'a', len);
+        target[0] = '/';
+        target[len] = '\0';
+        snprintf(text, sizeof text, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+        ph_request *plain = one(text);
+        assert_string_equal(ph_request_path(plain), target);
+        assert_string_equal(ph_request_query(plain), "");
+        ph_request_recycle(plain);
+        for (size_t at = 1; at < len; at++) {
+            memset(target, 'a', len);
+            target[0] = '/';
+            target[len] = '\0';
+            target[at] = '?';
+            snprintf(text, sizeof text, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+            ph_request *req = one(text);
+            assert_int_equal(req->path_len, at);
+            assert_string_equal(ph_request_query(req), target + at + 1);
+            ph_request_recycle(req);
+            if (at + 3 > len)
+                continue;
+            memcpy(target + at, "%41", 3);
+            snprintf(text, sizeof text, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+            req = one(text);
+            assert_string_equal(ph_request_path(req), target);
+            ph_request_recycle(req);
+            memcpy(target + at, "%00", 3);
+            snprintf(text, sizeof text, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+            assert_int_equal(fresh_error_of(text), 400);
+            ph_request_recycle(ph_http_parse_take(&parser));
+            ph_http_parser_init(&parser, &hooks, NULL);
+        }
+    }
+}
+
 /* Each method a route can name gets its bit, the same as the config's
  * names; any other method gets none. */
 static void every_method_gets_its_bit(void **state)
@@ -618,6 +661,7 @@ int main(void)
         T(obs_fold_is_400_however_it_arrives),
         T(a_second_host_is_400_in_any_case),
         T(percent_00_in_the_target_is_400),
+        T(a_query_or_escape_is_found_at_every_offset),
         T(every_method_gets_its_bit),
         T(an_absolute_form_target_is_served_as_origin_form),
         T(a_declared_length_reserves_nothing_before_its_bytes),
