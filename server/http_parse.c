@@ -215,8 +215,9 @@ static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
  * (then the authority of an absolute-form target, NUL-terminated).
  * Returns 0, or the status to answer: 400 for "%00" anywhere in the
  * target (decoded parameters never hold a NUL) and for a target that is
- * neither origin-form, absolute-form nor OPTIONS' asterisk-form; 503. */
-static int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+ * neither origin-form, absolute-form nor OPTIONS' asterisk-form; 503.
+ * Always inline (in end_line): the first header's frame serves it too. */
+__attribute__((always_inline)) static inline int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
 {
     size_t n = req->url_len;
     bool plain = plain_target(req->arena.data, n); /* (no "%00" and no query to look for) */
@@ -338,6 +339,20 @@ static int grow_headers(ph_http_parser *c, ph_request *req)
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len);
 
+/* The request line ends, at its first header or at the end of the
+ * headers: finish the URL, and the headers begin (head_bound). Inline in
+ * its two callers, which are out of line: one frame, one register save.
+ * Returns 0 or -1. */
+static inline int end_line(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+{
+    int status = finish_url(p, c, req);
+    if (status)
+        return fail_with(c, status);
+    c->part = PH_PART_NONE;
+    set_head_bound(c, req, c->limits->max_header_size);
+    return 0;
+}
+
 /* Begin a header: end the value being received, if one is, then a new
  * entry in req->headers (it has room) for the name. */
 static inline void start_header(ph_http_parser *c, ph_request *req)
@@ -367,13 +382,8 @@ __attribute__((noinline)) static int prepare_header(llhttp_t *p, const char *at,
     ph_request *req = c->req;
     if (req->nheaders == req->headers_cap && grow_headers(c, req) < 0)
         return -1;
-    if (c->part == PH_PART_LINE) {
-        int status = finish_url(p, c, req);
-        if (status)
-            return fail_with(c, status);
-        c->part = PH_PART_NONE;
-        set_head_bound(c, req, c->limits->max_header_size);
-    }
+    if (c->part == PH_PART_LINE && end_line(p, c, req) < 0)
+        return -1;
     start_header(c, req);
     return put_name_span(p, c, req, at, len);
 }
@@ -441,17 +451,28 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+static int on_headers_complete(llhttp_t *p);
+
+/* The end of the headers of a message without any: its request line
+ * ends, then on_headers_complete runs again. Out of line: rare, and
+ * on_headers_complete keeps no frame for it. Returns what
+ * on_headers_complete returns, or -1. */
+__attribute__((noinline)) static int end_line_then(llhttp_t *p)
+{
+    ph_http_parser *c = PARSER(p);
+    if (end_line(p, c, c->req) < 0)
+        return -1;
+    return on_headers_complete(p);
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (c->part == PH_PART_VALUE) {
+    if (c->part == PH_PART_VALUE)
         put_nul(&req->arena);
-    } else { /* PH_PART_LINE: a message without headers */
-        int status = finish_url(p, c, req);
-        if (status)
-            return fail_with(c, status);
-    }
+    else if (c->part == PH_PART_LINE)
+        return end_line_then(p); /* a message without headers */
     c->part = PH_PART_NONE;
     if (p->method < sizeof methods / sizeof *methods && methods[p->method].name) {
         req->method = methods[p->method].name;
