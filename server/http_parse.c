@@ -69,7 +69,8 @@ static bool plain_target(const char *s, size_t len)
                            : 0)
 
 /* llhttp's methods by number: the name (as llhttp_method_name gives it)
- * and the bit (a table: no call and no switch per request). */
+ * and the bit (a table: no call and no switch per request). Every method
+ * llhttp parses is in its map, HTTP_ALL_METHOD_MAP. */
 static const struct {
     const char *name;
     unsigned bit;
@@ -474,13 +475,10 @@ static int on_headers_complete(llhttp_t *p)
     else if (c->part == PH_PART_LINE)
         return end_line_then(p); /* a message without headers */
     c->part = PH_PART_NONE;
-    if (p->method < sizeof methods / sizeof *methods && methods[p->method].name) {
-        req->method = methods[p->method].name;
-        req->method_bit = methods[p->method].bit;
-    } else { /* not in llhttp 8.1's map */
-        req->method = llhttp_method_name((llhttp_method_t)p->method);
-        req->method_bit = 0;
-    }
+    if (p->method >= sizeof methods / sizeof *methods || !methods[p->method].name)
+        abort(); /* what llhttp_method_name does for a method not in its map (llhttp parses none) */
+    req->method = methods[p->method].name;
+    req->method_bit = methods[p->method].bit;
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
     if (c->host_twice)
