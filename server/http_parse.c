@@ -355,21 +355,24 @@ static inline int end_line(const llhttp_t *p, ph_http_parser *c, ph_request *req
 }
 
 /* Begin a header: end the value being received, if one is, then a new
- * entry in req->headers (it has room) for the name. */
-static inline void start_header(ph_http_parser *c, ph_request *req)
+ * entry in req->headers (it has room) for the name. Returns the entry. */
+static inline ph_header *start_header(ph_http_parser *c, ph_request *req)
 {
     if (c->part == PH_PART_VALUE)
         put_nul(&req->arena);
-    req->headers[req->nheaders++] = (ph_header){.name_off = (uint32_t)req->arena.len};
+    ph_header *h = &req->headers[req->nheaders++];
+    *h = (ph_header){.name_off = (uint32_t)req->arena.len};
     c->part = PH_PART_NAME;
+    return h;
 }
 
-/* Append a span of the name being received. Returns 0 or -1. */
-static inline int put_name_span(llhttp_t *p, ph_http_parser *c, ph_request *req, const char *at, size_t len)
+/* Append a span of the name being received, `h`'s. Returns 0 or -1. */
+static inline int put_name_span(llhttp_t *p, ph_http_parser *c, ph_request *req, ph_header *h, const char *at,
+                                size_t len)
 {
     if (req->arena.len + len > c->head_bound)
         return bound_then(p, at, len, on_header_field);
-    req->headers[req->nheaders - 1].name_len += (uint32_t)len;
+    h->name_len += (uint32_t)len;
     put_span(&req->arena, at, len);
     return 0;
 }
@@ -385,8 +388,7 @@ __attribute__((noinline)) static int prepare_header(llhttp_t *p, const char *at,
         return -1;
     if (c->part == PH_PART_LINE && end_line(p, c, req) < 0)
         return -1;
-    start_header(c, req);
-    return put_name_span(p, c, req, at, len);
+    return put_name_span(p, c, req, start_header(c, req), at, len);
 }
 
 /* A span of a header's name: the first one begins a header, ending the
@@ -396,12 +398,15 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (c->part != PH_PART_NAME) {
+    ph_header *h;
+    if (c->part == PH_PART_NAME) {
+        h = &req->headers[req->nheaders - 1];
+    } else {
         if (c->part == PH_PART_LINE || req->nheaders == req->headers_cap)
             return prepare_header(p, at, len);
-        start_header(c, req);
+        h = start_header(c, req);
     }
-    return put_name_span(p, c, req, at, len);
+    return put_name_span(p, c, req, h, at, len);
 }
 
 /* Whether a header value span starting at `at` (inside this call's
