@@ -116,10 +116,13 @@ static int fail_with(ph_http_parser *c, int status)
 }
 
 /* End the name or value being received with its NUL: there is room for
- * it (head_bound). */
-static inline void put_nul(ph_buf *b)
+ * it (head_bound). Returns the length after it (the next part's offset). */
+static inline size_t put_nul(ph_buf *b)
 {
-    b->data[b->len++] = '\0';
+    size_t at = b->len;
+    b->len = at + 1;
+    b->data[at] = '\0';
+    return at + 1;
 }
 
 /* A URL span that does not fit the arena: grow it so that `len` more
@@ -436,8 +439,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     ph_request *req = c->req;
     ph_header *h = &req->headers[req->nheaders - 1];
     if (c->part == PH_PART_NAME) {
-        put_nul(&req->arena);
-        h->value_off = (uint32_t)req->arena.len;
+        h->value_off = (uint32_t)put_nul(&req->arena);
         c->part = PH_PART_VALUE;
         if (h->name_len == 4 && is_host(req->arena.data + h->name_off)) {
             if (c->host)
