@@ -24,6 +24,39 @@ static bool has_pct00(const char *s, size_t len)
     return false;
 }
 
+/* Whether one of the 8 bytes of `w` is '%' or '?' (a byte is zero in w
+ * XOR that byte repeated: the zero-byte test of the two at once). */
+static inline bool word_has_pct_or_query(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t pct = w ^ (ones * '%'), query = w ^ (ones * '?');
+    return (((pct - ones) & ~pct) | ((query - ones) & ~query)) & highs;
+}
+
+/* Whether the `len` bytes at `s` are a target with neither '%' nor '?'
+ * (the usual one: no escapes, no query), read 8 bytes at a time (the last
+ * word overlaps the one before; 4-7 bytes are two overlapping halves).
+ * False for one under 4 bytes: the caller's full check decides. */
+static bool plain_target(const char *s, size_t len)
+{
+    uint64_t w;
+    if (len < 8) {
+        if (len < 4)
+            return false;
+        uint32_t head, tail;
+        memcpy(&head, s, 4);
+        memcpy(&tail, s + len - 4, 4);
+        return !word_has_pct_or_query((uint64_t)tail << 32 | head);
+    }
+    for (size_t i = 0; i + 8 < len; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (word_has_pct_or_query(w))
+            return false;
+    }
+    memcpy(&w, s + len - 8, 8);
+    return !word_has_pct_or_query(w);
+}
+
 /* PH_METHOD_* of llhttp's method `m`, 0 for one routes cannot name. */
 #define METHOD_BIT(m)                                \
     ((m) == HTTP_GET       ? PH_METHOD_GET           \
@@ -36,7 +69,8 @@ static bool has_pct00(const char *s, size_t len)
                            : 0)
 
 /* llhttp's methods by number: the name (as llhttp_method_name gives it)
- * and the bit (a table: no call and no switch per request). */
+ * and the bit (a table: no call and no switch per request). Every method
+ * llhttp parses is in its map, HTTP_ALL_METHOD_MAP. */
 static const struct {
     const char *name;
     unsigned bit;
@@ -82,10 +116,13 @@ static int fail_with(ph_http_parser *c, int status)
 }
 
 /* End the name or value being received with its NUL: there is room for
- * it (head_bound). */
-static inline void put_nul(ph_buf *b)
+ * it (head_bound). Returns the length after it (the next part's offset). */
+static inline size_t put_nul(ph_buf *b)
 {
-    b->data[b->len++] = '\0';
+    size_t at = b->len;
+    b->len = at + 1;
+    b->data[at] = '\0';
+    return at + 1;
 }
 
 /* A URL span that does not fit the arena: grow it so that `len` more
@@ -182,11 +219,13 @@ static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
  * (then the authority of an absolute-form target, NUL-terminated).
  * Returns 0, or the status to answer: 400 for "%00" anywhere in the
  * target (decoded parameters never hold a NUL) and for a target that is
- * neither origin-form, absolute-form nor OPTIONS' asterisk-form; 503. */
-static int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+ * neither origin-form, absolute-form nor OPTIONS' asterisk-form; 503.
+ * Always inline (in end_line): the first header's frame serves it too. */
+__attribute__((always_inline)) static inline int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
 {
     size_t n = req->url_len;
-    if (n >= 3 && has_pct00(req->arena.data, n))
+    bool plain = plain_target(req->arena.data, n); /* (no "%00" and no query to look for) */
+    if (!plain && n >= 3 && has_pct00(req->arena.data, n))
         return 400;
     size_t skip = n ? scheme_len(req->arena.data, n) : 0;
     if (skip) {
@@ -195,7 +234,7 @@ static int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
             return status;
         n = req->url_len;
     }
-    const char *q = n ? memchr(req->arena.data, '?', n) : NULL;
+    const char *q = !plain && n ? memchr(req->arena.data, '?', n) : NULL;
     size_t path_len = q ? (size_t)(q - req->arena.data) : n;
     size_t auth_len = c->authority_len;
     /* The URL's NUL, the path and its NUL, the authority and its NUL, and
@@ -304,22 +343,39 @@ static int grow_headers(ph_http_parser *c, ph_request *req)
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len);
 
+/* The request line ends, at its first header or at the end of the
+ * headers: finish the URL, and the headers begin (head_bound). Inline in
+ * its two callers, which are out of line: one frame, one register save.
+ * Returns 0 or -1. */
+static inline int end_line(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+{
+    int status = finish_url(p, c, req);
+    if (status)
+        return fail_with(c, status);
+    c->part = PH_PART_NONE;
+    set_head_bound(c, req, c->limits->max_header_size);
+    return 0;
+}
+
 /* Begin a header: end the value being received, if one is, then a new
- * entry in req->headers (it has room) for the name. */
-static inline void start_header(ph_http_parser *c, ph_request *req)
+ * entry in req->headers (it has room) for the name. Returns the entry. */
+static inline ph_header *start_header(ph_http_parser *c, ph_request *req)
 {
     if (c->part == PH_PART_VALUE)
         put_nul(&req->arena);
-    req->headers[req->nheaders++] = (ph_header){.name_off = (uint32_t)req->arena.len};
+    ph_header *h = &req->headers[req->nheaders++];
+    *h = (ph_header){.name_off = (uint32_t)req->arena.len};
     c->part = PH_PART_NAME;
+    return h;
 }
 
-/* Append a span of the name being received. Returns 0 or -1. */
-static inline int put_name_span(llhttp_t *p, ph_http_parser *c, ph_request *req, const char *at, size_t len)
+/* Append a span of the name being received, `h`'s. Returns 0 or -1. */
+static inline int put_name_span(llhttp_t *p, ph_http_parser *c, ph_request *req, ph_header *h, const char *at,
+                                size_t len)
 {
     if (req->arena.len + len > c->head_bound)
         return bound_then(p, at, len, on_header_field);
-    req->headers[req->nheaders - 1].name_len += (uint32_t)len;
+    h->name_len += (uint32_t)len;
     put_span(&req->arena, at, len);
     return 0;
 }
@@ -333,15 +389,9 @@ __attribute__((noinline)) static int prepare_header(llhttp_t *p, const char *at,
     ph_request *req = c->req;
     if (req->nheaders == req->headers_cap && grow_headers(c, req) < 0)
         return -1;
-    if (c->part == PH_PART_LINE) {
-        int status = finish_url(p, c, req);
-        if (status)
-            return fail_with(c, status);
-        c->part = PH_PART_NONE;
-        set_head_bound(c, req, c->limits->max_header_size);
-    }
-    start_header(c, req);
-    return put_name_span(p, c, req, at, len);
+    if (c->part == PH_PART_LINE && end_line(p, c, req) < 0)
+        return -1;
+    return put_name_span(p, c, req, start_header(c, req), at, len);
 }
 
 /* A span of a header's name: the first one begins a header, ending the
@@ -351,12 +401,15 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (c->part != PH_PART_NAME) {
+    ph_header *h;
+    if (c->part == PH_PART_NAME) {
+        h = &req->headers[req->nheaders - 1];
+    } else {
         if (c->part == PH_PART_LINE || req->nheaders == req->headers_cap)
             return prepare_header(p, at, len);
-        start_header(c, req);
+        h = start_header(c, req);
     }
-    return put_name_span(p, c, req, at, len);
+    return put_name_span(p, c, req, h, at, len);
 }
 
 /* Whether a header value span starting at `at` (inside this call's
@@ -386,8 +439,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     ph_request *req = c->req;
     ph_header *h = &req->headers[req->nheaders - 1];
     if (c->part == PH_PART_NAME) {
-        put_nul(&req->arena);
-        h->value_off = (uint32_t)req->arena.len;
+        h->value_off = (uint32_t)put_nul(&req->arena);
         c->part = PH_PART_VALUE;
         if (h->name_len == 4 && is_host(req->arena.data + h->name_off)) {
             if (c->host)
@@ -407,25 +459,33 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+static int on_headers_complete(llhttp_t *p);
+
+/* The end of the headers of a message without any: its request line
+ * ends, then on_headers_complete runs again. Out of line: rare, and
+ * on_headers_complete keeps no frame for it. Returns what
+ * on_headers_complete returns, or -1. */
+__attribute__((noinline)) static int end_line_then(llhttp_t *p)
+{
+    ph_http_parser *c = PARSER(p);
+    if (end_line(p, c, c->req) < 0)
+        return -1;
+    return on_headers_complete(p);
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    if (c->part == PH_PART_VALUE) {
+    if (c->part == PH_PART_VALUE)
         put_nul(&req->arena);
-    } else { /* PH_PART_LINE: a message without headers */
-        int status = finish_url(p, c, req);
-        if (status)
-            return fail_with(c, status);
-    }
+    else if (c->part == PH_PART_LINE)
+        return end_line_then(p); /* a message without headers */
     c->part = PH_PART_NONE;
-    if (p->method < sizeof methods / sizeof *methods && methods[p->method].name) {
-        req->method = methods[p->method].name;
-        req->method_bit = methods[p->method].bit;
-    } else { /* not in llhttp 8.1's map */
-        req->method = llhttp_method_name((llhttp_method_t)p->method);
-        req->method_bit = 0;
-    }
+    if (p->method >= sizeof methods / sizeof *methods || !methods[p->method].name)
+        abort(); /* what llhttp_method_name does for a method not in its map (llhttp parses none) */
+    req->method = methods[p->method].name;
+    req->method_bit = methods[p->method].bit;
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
     if (c->host_twice)
@@ -464,6 +524,18 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* Whether the connection may serve another request after this one:
+ * llhttp_should_keep_alive's answer without its call (its
+ * llhttp_message_needs_eof is 0 for every request, and this parser reads
+ * only requests): from HTTP/1.1 on unless "Connection: close", before it
+ * only with "Connection: keep-alive". */
+static bool keeps_alive(const llhttp_t *p)
+{
+    if (p->http_major > 0 && p->http_minor > 0)
+        return !(p->flags & F_CONNECTION_CLOSE);
+    return (p->flags & F_CONNECTION_KEEP_ALIVE) != 0;
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
@@ -471,7 +543,7 @@ static int on_message_complete(llhttp_t *p)
     if (c->part == PH_PART_VALUE)
         put_nul(&req->arena); /* the last trailer's value: no headers_complete after trailers */
     c->req = NULL;
-    req->keep_alive = llhttp_should_keep_alive(p);
+    req->keep_alive = keeps_alive(p);
     c->complete = req;
     return HPE_PAUSED; /* one message per llhttp_execute */
 }

@@ -166,6 +166,61 @@ static void http_10_is_not_kept_alive_unless_asked(void **state)
     ph_request_recycle(req);
 }
 
+/* llhttp_should_keep_alive's answer at the end of a message, from a
+ * plain llhttp parser: what keep_alive must equal. */
+static int llhttp_keep_alive;
+
+static int note_keep_alive(llhttp_t *p)
+{
+    llhttp_keep_alive = llhttp_should_keep_alive(p);
+    return HPE_PAUSED;
+}
+
+static bool llhttp_keeps_alive(const char *text)
+{
+    llhttp_settings_t settings;
+    llhttp_settings_init(&settings);
+    settings.on_message_complete = note_keep_alive;
+    llhttp_t p;
+    llhttp_init(&p, HTTP_REQUEST, &settings);
+    llhttp_keep_alive = -1;
+    assert_int_equal(llhttp_execute(&p, text, strlen(text)), HPE_PAUSED);
+    assert_int_not_equal(llhttp_keep_alive, -1);
+    return llhttp_keep_alive != 0;
+}
+
+static void keep_alive_is_llhttps_answer(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        bool keep;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", true},
+        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", false},
+        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, close\r\n\r\n", false},
+        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n", true},
+        {"GET / HTTP/1.0\r\n\r\n", false},
+        {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", false}, /* (llhttp reads 2.0 as before 1.1) */
+        {"GET / HTTP/2.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n", true},
+        {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true},
+        {"GET / HTTP/1.0\r\nConnection: close\r\n\r\n", false},
+        {"GET / HTTP/1.0\r\nConnection: Keep-Alive, close\r\n\r\n", true},
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi", true},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n"
+         "Connection: close\r\n\r\n",
+         false}, /* (llhttp reads a Connection trailer too) */
+        {"POST / HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ph_request *req = one(cases[i].text);
+        assert_int_equal(req->keep_alive, cases[i].keep);
+        assert_int_equal(llhttp_keeps_alive(cases[i].text), cases[i].keep);
+        ph_request_recycle(req);
+        ph_http_parser_init(&parser, &hooks, NULL);
+    }
+}
+
 static void limits_are_answered_with_their_status(void **state)
 {
     (void)state;
@@ -342,6 +397,49 @@ static void percent_00_in_the_target_is_400(void **state)
     ph_request *req = one("GET /a%0%0?b=%2500%0 HTTP/1.1\r\nHost: h\r\n\r\n"); /* near misses */
     assert_string_equal(ph_request_path(req), "/a%0%0");
     ph_request_recycle(req);
+}
+
+/* A target of 1-30 bytes with a '?', a "%00" or another '%' at any
+ * offset (each word and each tail of the 8-byte scan): the path ends at
+ * the '?', "%00" is 400, any other '%' is kept. */
+static void a_query_or_escape_is_found_at_every_offset(void **state)
+{
+    (void)state;
+    limits.max_url_size = 64;
+    for (size_t len = 1; len <= 30; len++) {
+        char target[32], text[128];
+        memset(target, 'a', len);
+        target[0] = '/';
+        target[len] = '\0';
+        snprintf(text, sizeof text, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+        ph_request *plain = one(text);
+        assert_string_equal(ph_request_path(plain), target);
+        assert_string_equal(ph_request_query(plain), "");
+        ph_request_recycle(plain);
+        for (size_t at = 1; at < len; at++) {
+            memset(target, 'a', len);
+            target[0] = '/';
+            target[len] = '\0';
+            target[at] = '?';
+            snprintf(text, sizeof text, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+            ph_request *req = one(text);
+            assert_int_equal(req->path_len, at);
+            assert_string_equal(ph_request_query(req), target + at + 1);
+            ph_request_recycle(req);
+            if (at + 3 > len)
+                continue;
+            memcpy(target + at, "%41", 3);
+            snprintf(text, sizeof text, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+            req = one(text);
+            assert_string_equal(ph_request_path(req), target);
+            ph_request_recycle(req);
+            memcpy(target + at, "%00", 3);
+            snprintf(text, sizeof text, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+            assert_int_equal(fresh_error_of(text), 400);
+            ph_request_recycle(ph_http_parse_take(&parser));
+            ph_http_parser_init(&parser, &hooks, NULL);
+        }
+    }
 }
 
 /* Each method a route can name gets its bit, the same as the config's
@@ -555,6 +653,7 @@ int main(void)
         T(pipelined_messages_come_out_one_per_call),
         T(a_request_split_byte_by_byte_comes_out_whole),
         T(http_10_is_not_kept_alive_unless_asked),
+        T(keep_alive_is_llhttps_answer),
         T(limits_are_answered_with_their_status),
         T(a_chunked_body_over_the_limit_is_413),
         T(take_hands_over_the_request_being_received),
@@ -562,6 +661,7 @@ int main(void)
         T(obs_fold_is_400_however_it_arrives),
         T(a_second_host_is_400_in_any_case),
         T(percent_00_in_the_target_is_400),
+        T(a_query_or_escape_is_found_at_every_offset),
         T(every_method_gets_its_bit),
         T(an_absolute_form_target_is_served_as_origin_form),
         T(a_declared_length_reserves_nothing_before_its_bytes),
