@@ -483,7 +483,7 @@ static int on_headers_complete(llhttp_t *p)
         return end_line_then(p); /* a message without headers */
     c->part = PH_PART_NONE;
     if (p->method >= sizeof methods / sizeof *methods || !methods[p->method].name)
-        abort(); /* what llhttp_method_name does for a method not in its map (llhttp parses none) */
+        return fail_with(c, 501); /* not in llhttp's map, which names every method it parses: never */
     req->method = methods[p->method].name;
     req->method_bit = methods[p->method].bit;
     req->http_major = p->http_major;
