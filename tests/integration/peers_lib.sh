@@ -38,19 +38,27 @@ free_port() {
 
 # start_plughost NAME INI: run it, log in $WORK/NAME.log, PID in PID_<NAME>,
 # public port in PORT_<NAME>, admin port (if any) in ADMIN_<NAME>.
+# It returns once this start logged "listening on" (the supervisor says it
+# when every worker is ready), and "admin listener on" when the config has
+# one: a restart appends to the same log, so the lines of an earlier start
+# are counted out.
 start_plughost() {
-    local name=$1 ini=$2 log="$WORK/$1.log"
+    local name=$1 ini=$2 log="$WORK/$1.log" before admin_before
     touch "$log"
+    before=$(grep -c "listening on" "$log" || true)
+    admin_before=$(grep -c "admin listener on" "$log" || true)
     "$BUILD/plughost" -c "$ini" >>"$log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     printf -v "PID_$name" %s "$pid"
-    wait_for 20 grep -q "listening on" "$log" || { cat "$log" >&2; fail "$name did not start"; }
+    wait_for 20 bash -c "[ \$(grep -c 'listening on' '$log') -gt $before ]" ||
+        { cat "$log" >&2; fail "$name did not start"; }
     local port
     port=$(grep -o "listening on 127.0.0.1:[0-9]*" "$log" | tail -1 | sed 's/.*://')
     printf -v "PORT_$name" %s "$port"
     if grep -q "admin_listen" "$ini"; then
-        wait_for 20 grep -q "admin listener on" "$log" || fail "$name: no admin listener"
+        wait_for 20 bash -c "[ \$(grep -c 'admin listener on' '$log') -gt $admin_before ]" ||
+            fail "$name: no admin listener"
         port=$(grep -o "admin listener on http://127.0.0.1:[0-9]*" "$log" | tail -1 | sed 's/.*://')
         printf -v "ADMIN_$name" %s "$port"
     fi
