@@ -524,18 +524,6 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
-/* Whether the connection may serve another request after this one:
- * llhttp_should_keep_alive's answer without its call (its
- * llhttp_message_needs_eof is 0 for every request, and this parser reads
- * only requests): from HTTP/1.1 on unless "Connection: close", before it
- * only with "Connection: keep-alive". */
-static bool keeps_alive(const llhttp_t *p)
-{
-    if (p->http_major > 0 && p->http_minor > 0)
-        return !(p->flags & F_CONNECTION_CLOSE);
-    return (p->flags & F_CONNECTION_KEEP_ALIVE) != 0;
-}
-
 static int on_message_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
@@ -543,7 +531,7 @@ static int on_message_complete(llhttp_t *p)
     if (c->part == PH_PART_VALUE)
         put_nul(&req->arena); /* the last trailer's value: no headers_complete after trailers */
     c->req = NULL;
-    req->keep_alive = keeps_alive(p);
+    req->keep_alive = llhttp_should_keep_alive(p);
     c->complete = req;
     return HPE_PAUSED; /* one message per llhttp_execute */
 }
