@@ -41,43 +41,6 @@ static inline int ph_buf_reserve(ph_buf *b, size_t extra)
  * copied O(1) times. Returns 0 or -1 (no memory; the buffer is unchanged). */
 int ph_buf_reserve_capped(ph_buf *b, size_t extra, size_t first, size_t most);
 
-/* Copy `n` bytes from `src` to `dst` (not overlapping; both valid for
- * `n` bytes, which may be 0). Inline: the short spans of a request and a
- * response (a header name or value, "Hello, World!", a head's plugin
- * lines) take a few moves instead of a memcpy call: two overlapping
- * moves of 16, 8 or 4 bytes, or three single bytes; beyond 32 bytes,
- * memcpy. */
-static inline void ph_copy_bytes(void *dst, const void *src, size_t n)
-{
-    char *d = dst;
-    const char *s = src;
-    if (n - 8 <= 8) {
-        uint64_t head, tail;
-        memcpy(&head, s, 8);
-        memcpy(&tail, s + n - 8, 8);
-        memcpy(d, &head, 8);
-        memcpy(d + n - 8, &tail, 8);
-    } else if (n - 17 <= 15) {
-        struct { char b[16]; } head, tail;
-        memcpy(&head, s, 16);
-        memcpy(&tail, s + n - 16, 16);
-        memcpy(d, &head, 16);
-        memcpy(d + n - 16, &tail, 16);
-    } else if (n > 32) {
-        memcpy(d, s, n);
-    } else if (n >= 4) {
-        uint32_t head, tail;
-        memcpy(&head, s, 4);
-        memcpy(&tail, s + n - 4, 4);
-        memcpy(d, &head, 4);
-        memcpy(d + n - 4, &tail, 4);
-    } else if (n) {
-        d[0] = s[0];
-        d[n / 2] = s[n / 2];
-        d[n - 1] = s[n - 1];
-    }
-}
-
 /* Append bytes. Returns 0 or -1 (no memory). Inline: the request parser
  * and the response builder call it a dozen times per request. */
 static inline int ph_buf_append(ph_buf *b, const void *data, size_t len)

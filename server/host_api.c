@@ -4,6 +4,7 @@
 #include "host_api.h"
 
 #include "log.h"
+#include "bytes.h"
 #include "request.h"
 #include "route_settings.h"
 #include "settings_typed.h"
@@ -203,13 +204,6 @@ static bool bytes_have_cr_lf(const char *v, size_t n)
  * exact, so a nonzero word is then looked at byte by byte). */
 static inline uint64_t low_bytes(uint64_t w) { return (w - ONES * 0x0E) & ~w & ONES * 0x80; }
 
-static inline uint64_t load_word(const char *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-
 /* Whether the `len` bytes of a header value hold a CR or LF (which would
  * end its line early). Eight bytes a word test, the last 9 to 16 bytes in
  * two overlapping words; only a word with a control byte (a TAB is
@@ -218,46 +212,12 @@ static bool has_cr_lf(const char *v, size_t len)
 {
     size_t at = 0;
     for (; at + 16 < len; at += 8) {
-        if (low_bytes(load_word(v + at)) && bytes_have_cr_lf(v + at, 8))
+        if (low_bytes(ph_load_word(v + at)) && bytes_have_cr_lf(v + at, 8))
             return true;
     }
-    if (len - at < 8 || (low_bytes(load_word(v + at)) | low_bytes(load_word(v + len - 8))))
+    if (len - at < 8 || (low_bytes(ph_load_word(v + at)) | low_bytes(ph_load_word(v + len - 8))))
         return bytes_have_cr_lf(v + at, len - at);
     return false;
-}
-
-/* Whether the 8 bytes at `name` are the 8 at `lower` (lower-case letters
- * and '-'), letters in any case. The OR sets the case bit (0x20) of the
- * letters only (taken from bit 0x40 of `lower`'s bytes, which only its
- * letters have), so '-' must match exactly and a letter matches only
- * itself or its upper case. */
-static inline bool word_is(const char *name, const char *lower)
-{
-    uint64_t w = load_word(name), want = load_word(lower);
-    return (w | ((want >> 1) & ONES * 0x20)) == want;
-}
-
-/* word_is for 4 bytes. */
-static inline bool word4_is(const char *name, const char *lower)
-{
-    uint32_t w, want;
-    memcpy(&w, name, 4);
-    memcpy(&want, lower, 4);
-    return (w | ((want >> 1) & 0x20202020u)) == want;
-}
-
-/* Whether the `len` bytes at `name` (4 or more) are `lower`, a name of
- * the same length in lower case, letters in any case: word compares, the
- * last one overlapping. */
-static inline bool name_is(const char *name, size_t len, const char *lower)
-{
-    if (len < 8)
-        return word4_is(name, lower) && word4_is(name + len - 4, lower + len - 4);
-    for (size_t i = 0; i + 8 < len; i += 8) {
-        if (!word_is(name + i, lower + i))
-            return false;
-    }
-    return word_is(name + len - 8, lower + len - 8);
 }
 
 /* What the host makes of a field name. */
@@ -272,10 +232,10 @@ typedef enum name_kind {
 static name_kind kind_of(const char *name, size_t len)
 {
     if (len == 12)
-        return name_is(name, 12, "content-type") ? NAME_CONTENT_TYPE : NAME_OTHER;
-    bool managed = (len == 4 && name_is(name, 4, "date")) || (len == 10 && name_is(name, 10, "connection")) ||
-                   (len == 14 && name_is(name, 14, "content-length")) ||
-                   (len == 17 && name_is(name, 17, "transfer-encoding"));
+        return ph_name_is(name, 12, "content-type") ? NAME_CONTENT_TYPE : NAME_OTHER;
+    bool managed = (len == 4 && ph_name_is(name, 4, "date")) || (len == 10 && ph_name_is(name, 10, "connection")) ||
+                   (len == 14 && ph_name_is(name, 14, "content-length")) ||
+                   (len == 17 && ph_name_is(name, 17, "transfer-encoding"));
     return managed ? NAME_MANAGED : NAME_OTHER;
 }
 

@@ -1,6 +1,7 @@
 /* http_parse.c - llhttp callbacks filling a ph_request. */
 #include "http_parse.h"
 
+#include "bytes.h"
 #include "config_value.h"
 
 #include <stdlib.h>
@@ -39,7 +40,6 @@ static inline bool word_has_pct_or_query(uint64_t w)
  * False for one under 4 bytes: the caller's full check decides. */
 static bool plain_target(const char *s, size_t len)
 {
-    uint64_t w;
     if (len < 8) {
         if (len < 4)
             return false;
@@ -49,12 +49,10 @@ static bool plain_target(const char *s, size_t len)
         return !word_has_pct_or_query((uint64_t)tail << 32 | head);
     }
     for (size_t i = 0; i + 8 < len; i += 8) {
-        memcpy(&w, s + i, 8);
-        if (word_has_pct_or_query(w))
+        if (word_has_pct_or_query(ph_load_word(s + i)))
             return false;
     }
-    memcpy(&w, s + len - 8, 8);
-    return !word_has_pct_or_query(w);
+    return !word_has_pct_or_query(ph_load_word(s + len - 8));
 }
 
 /* PH_METHOD_* of llhttp's method `m`, 0 for one routes cannot name. */
@@ -79,17 +77,6 @@ static const struct {
     HTTP_ALL_METHOD_MAP(METHOD)
 #undef METHOD
 };
-
-/* Whether the 4 bytes at `s` are "Host" in any case (a letter's case is
- * its 0x20 bit, and only 'H'/'h' have 'h' when it is set): one compare of
- * the 4 bytes at once, each with that bit set. */
-static bool is_host(const char *s)
-{
-    uint32_t name, host;
-    memcpy(&name, s, 4);
-    memcpy(&host, "host", 4);
-    return (name | 0x20202020u) == host;
-}
 
 static llhttp_settings_t settings;
 static bool settings_ready;
@@ -441,7 +428,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     if (c->part == PH_PART_NAME) {
         h->value_off = (uint32_t)put_nul(&req->arena);
         c->part = PH_PART_VALUE;
-        if (h->name_len == 4 && is_host(req->arena.data + h->name_off)) {
+        if (h->name_len == 4 && ph_name_is(req->arena.data + h->name_off, 4, "host")) {
             if (c->host)
                 c->host_twice = true;
             else

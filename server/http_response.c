@@ -1,6 +1,7 @@
 /* http_response.c - response heads without printf. */
 #include "http_response.h"
 
+#include "bytes.h"
 #include "config_value.h"
 
 #include <string.h>

@@ -1,5 +1,6 @@
 /* test_buf.c - server/buf.c: the growable byte buffer. */
 #include "buf.h"
+#include "bytes.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
