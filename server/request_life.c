@@ -4,6 +4,7 @@
 
 #include "access_log.h"
 #include "board.h"
+#include "clock_ns.h"
 #include "fetch.h"
 #include "generation.h"
 #include "http_conn.h"
@@ -36,13 +37,6 @@ void ph_life_watch(void (*changed)(void)) { life_changed = changed; }
 
 const ph_life_counts *ph_life_counts_now(void) { return &counts; }
 
-static uint64_t now_ns(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Does anything read how long a request took: the metrics (admin
  * listener) or the access log? */
 static bool timed(void) { return ph_wmetrics_counting() || ph_alog_enabled(); }
@@ -53,7 +47,7 @@ static bool timed(void) { return ph_wmetrics_counting() || ph_alog_enabled(); }
 static void account(const ph_request *req)
 {
     int status = req->timed_out ? 504 : req->detached ? 499 : req->status;
-    double seconds = (double)(now_ns(CLOCK_MONOTONIC) - req->began_ns) / 1e9;
+    double seconds = (double)(ph_clock_ns(CLOCK_MONOTONIC) - req->began_ns) / 1e9;
     ph_wmetrics_request(req, status, seconds);
     ph_alog_request(req, status, seconds);
 }
@@ -137,7 +131,7 @@ clockid_t ph_life_begin(ph_request *req)
      * load, never later than the precise one), in case a reload opens the
      * access log before it finishes */
     clockid_t clock = timed() ? CLOCK_MONOTONIC : CLOCK_MONOTONIC_COARSE;
-    req->began_ns = now_ns(clock);
+    req->began_ns = ph_clock_ns(clock);
     counts.in_flight++;
     return clock;
 }

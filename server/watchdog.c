@@ -3,6 +3,7 @@
 
 #include "worker_metrics.h"
 
+#include "clock_ns.h"
 #include "log.h"
 #include "plugin_instance.h"
 
@@ -17,17 +18,10 @@ static uint64_t probe_due_ns;
 static ph_loop_lag lag;
 ph_watchdog_timing ph_watchdog_current = {.clock = CLOCK_MONOTONIC, .warn_ns = 100 * 1000000u};
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void arm_probe(void)
 {
     struct timeval tv = {0, PROBE_MS * 1000};
-    probe_due_ns = now_ns() + (uint64_t)PROBE_MS * 1000000u;
+    probe_due_ns = ph_clock_ns(CLOCK_MONOTONIC) + (uint64_t)PROBE_MS * 1000000u;
     event_add(probe, &tv);
 }
 
@@ -36,7 +30,7 @@ static void on_probe(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    uint64_t now = now_ns();
+    uint64_t now = ph_clock_ns(CLOCK_MONOTONIC);
     lag.last_ms = now > probe_due_ns ? (double)(now - probe_due_ns) / 1e6 : 0;
     if (lag.last_ms > lag.max_ms)
         lag.max_ms = lag.last_ms;
@@ -75,7 +69,7 @@ static uint64_t coarse_resolution_ns(void)
     struct timespec res;
     if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) < 0)
         return 0;
-    return (uint64_t)res.tv_sec * 1000000000u + (uint64_t)res.tv_nsec;
+    return ph_timespec_ns(&res);
 }
 
 void ph_watchdog_set_threshold(uint64_t ms)

@@ -5,6 +5,7 @@
 #ifndef PH_WATCHDOG_H
 #define PH_WATCHDOG_H
 
+#include "clock_ns.h"
 #include "crash_handler.h"
 #include "plughost.h"
 #include "router.h"
@@ -52,9 +53,7 @@ static inline uint64_t ph_watchdog_clock_ns(void)
 {
     if (ph_watchdog_current.clock == PH_WATCHDOG_NO_CLOCK)
         return 0;
-    struct timespec ts;
-    clock_gettime(ph_watchdog_current.clock, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return ph_clock_ns(ph_watchdog_current.clock);
 }
 
 /* The watchdog's clock now (ns), 0 without one: `read_ns` when this
