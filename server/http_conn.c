@@ -69,7 +69,9 @@ struct ph_conn {
     read_phase phase;
     bool served;                 /* at least one request was received */
     bool reading, writing;       /* rev / wev are added */
-    bool more_unread;            /* the last read filled the buffer: the socket may hold more */
+    bool more_unread;            /* the socket may hold bytes or an end no new edge will tell of:
+                                    the last read filled the buffer, or came with EV_CLOSED, or the
+                                    buffer was full (ENOBUFS) */
     bool in_run;                 /* conn_run is on the stack */
     bool no_more;                /* parse no further requests; close when written */
     bool shed;                   /* to move to another worker: the next request is its last */
@@ -261,9 +263,11 @@ static void linger_read(ph_conn *c)
         ssize_t n = ph_read_buf_discard(c->fd);
         if (n > 0)
             continue;
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && errno == EINTR) {
             event_active(c->rev, EV_READ, 1); /* (edge-triggered: read again) */
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        }
+        if (n < 0 && errno == EAGAIN)
             return;
         break;
     }
