@@ -82,7 +82,7 @@ static llhttp_settings_t settings;
 static bool settings_ready;
 
 /* An absolute-form target's authority while its URL is rewritten in
- * place (absolute_to_origin to finish_url, one callback): one for
+ * place (absolute_to_origin to finish_other_url, one callback): one for
  * all parsers, not 256 bytes in each connection. */
 static char authority_buf[256];
 
@@ -112,14 +112,15 @@ static inline size_t put_nul(ph_buf *b)
     return at + 1;
 }
 
-/* A URL span that does not fit the arena: grow it so that `len` more
- * bytes fit, then run `cb` (on_url) again. Out of line, so that the
- * callbacks call nothing (and save no registers) on their usual path.
- * Returns what `cb` returns, or -1 (503). */
+/* A URL span that does not fit the arena with the two bytes its end may
+ * need (the URL's NUL and the first name's: end_line): grow it, then
+ * run `cb` (on_url) again. Out of line, so that the callbacks call nothing
+ * (and save no registers) on their usual path. Returns what `cb` returns,
+ * or -1 (503). */
 __attribute__((noinline)) static int grow_then(llhttp_t *p, const char *at, size_t len, llhttp_data_cb cb)
 {
     ph_http_parser *c = PARSER(p);
-    if (ph_buf_grow(&c->req->arena, len) < 0)
+    if (ph_buf_grow(&c->req->arena, len + 2) < 0)
         return fail_with(c, 503);
     return cb(p, at, len);
 }
@@ -142,21 +143,6 @@ static ph_request *begin_message(ph_http_parser *c)
     return req;
 }
 
-static int on_url(llhttp_t *p, const char *at, size_t len)
-{
-    ph_http_parser *c = PARSER(p);
-    ph_request *req = c->req;
-    if (!req && !(req = begin_message(c)))
-        return fail_with(c, 503);
-    if (req->url_len + len > c->limits->max_url_size)
-        return fail_with(c, 414);
-    if (len > req->arena.cap - req->arena.len)
-        return grow_then(p, at, len, on_url);
-    req->url_len += (uint32_t)len;
-    put_span(&req->arena, at, len);
-    return 0;
-}
-
 /* The length of an "http://" or "https://" prefix of the `len` bytes at
  * `u` (any case), 0 for none. */
 static size_t scheme_len(const char *u, size_t len)
@@ -172,9 +158,9 @@ static size_t scheme_len(const char *u, size_t len)
 
 /* Rewrite an absolute-form URL at the start of the arena in place to its
  * origin form ("/" when the path is empty), keeping its authority in
- * authority_buf for finish_url. Returns 0, or the status to answer (400
+ * authority_buf for finish_other_url. Returns 0, or the status to answer (400
  * empty or bad authority). */
-__attribute__((noinline)) /* rare: out of finish_url's way */
+__attribute__((noinline)) /* rare: out of finish_other_url's way */
 static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
 {
     char *a = req->arena.data;
@@ -196,23 +182,22 @@ static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
         a[0] = '/';
     req->url_len = (uint32_t)(rest + (slash ? 1 : 0));
     req->arena.len = req->url_len;
-    c->authority_len = (uint32_t)auth_len; /* finish_url stores it past the path */
+    c->authority_len = (uint32_t)auth_len; /* finish_other_url stores it past the path */
     return 0;
 }
 
-/* Finish the URL, which is complete once the first header or the end of
- * the headers comes (no on_url_complete callback: each one llhttp calls
- * costs): store its NUL and a NUL-terminated copy of its path after it
- * (then the authority of an absolute-form target, NUL-terminated).
- * Returns 0, or the status to answer: 400 for "%00" anywhere in the
- * target (decoded parameters never hold a NUL) and for a target that is
- * neither origin-form, absolute-form nor OPTIONS' asterisk-form; 503.
- * Always inline (in end_line): the first header's frame serves it too. */
-__attribute__((always_inline)) static inline int finish_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+/* Finish a URL that is not a plain origin-form target (end_line has
+ * those): store its NUL, then a NUL-terminated copy of its path when it has
+ * a query (without one the path is the URL itself: ph_request_path), then
+ * the authority of an absolute-form target, NUL-terminated. Returns 0, or
+ * the status to answer: 400 for "%00" anywhere in the target (decoded
+ * parameters never hold a NUL) and for a target that is neither
+ * origin-form, absolute-form nor OPTIONS' asterisk-form; 503. Out of
+ * line: on_url keeps no frame for it. */
+__attribute__((noinline)) static int finish_other_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
 {
     size_t n = req->url_len;
-    bool plain = plain_target(req->arena.data, n); /* (no "%00" and no query to look for) */
-    if (!plain && n >= 3 && has_pct00(req->arena.data, n))
+    if (n >= 3 && has_pct00(req->arena.data, n))
         return 400;
     size_t skip = n ? scheme_len(req->arena.data, n) : 0;
     if (skip) {
@@ -221,20 +206,24 @@ __attribute__((always_inline)) static inline int finish_url(const llhttp_t *p, p
             return status;
         n = req->url_len;
     }
-    const char *q = !plain && n ? memchr(req->arena.data, '?', n) : NULL;
+    const char *q = n ? memchr(req->arena.data, '?', n) : NULL;
     size_t path_len = q ? (size_t)(q - req->arena.data) : n;
+    size_t path_copy = q ? path_len + 1 : 0;
     size_t auth_len = c->authority_len;
-    /* The URL's NUL, the path and its NUL, the authority and its NUL, and
-     * the first name's NUL (close_header writes it if that name fails
-     * before bound_then makes room). */
-    if (ph_buf_reserve(&req->arena, 1 + path_len + 1 + auth_len + 1 + 1) < 0)
+    /* The URL's NUL, the path's copy and its NUL, the authority and its
+     * NUL, and the first name's NUL (close_header writes it if that name
+     * fails before bound_then makes room). */
+    if (ph_buf_reserve(&req->arena, 1 + path_copy + auth_len + 1 + 1) < 0)
         return 503;
     char *a = req->arena.data;
     req->path_len = (uint32_t)path_len;
-    req->arena.len = n + path_len + 2;
+    req->arena.len = n + 1;
     a[n] = '\0';
-    ph_copy_bytes(a + n + 1, a, path_len);
-    a[n + 1 + path_len] = '\0';
+    if (q) {
+        memcpy(a + n + 1, a, path_len);
+        a[n + 1 + path_len] = '\0';
+        req->arena.len += path_copy;
+    }
     if (auth_len) {
         c->authority_off = (uint32_t)req->arena.len;
         memcpy(a + req->arena.len, authority_buf, auth_len);
@@ -259,7 +248,7 @@ __attribute__((always_inline)) static inline int finish_url(const llhttp_t *p, p
 /* NUL-terminate the header part being received of a message that failed
  * or is taken before its end, so that its headers read as what arrived (a
  * name without a value has an empty one). There is room for that NUL:
- * head_bound leaves two bytes, finish_url one for the first name. */
+ * head_bound leaves two bytes, end_line one for the first name. */
 static void close_header(ph_http_parser *c)
 {
     ph_request *req = c->req;
@@ -328,21 +317,51 @@ static int grow_headers(ph_http_parser *c, ph_request *req)
     return 0;
 }
 
-static int on_header_field(llhttp_t *p, const char *at, size_t len);
-
-/* The request line ends, at its first header or at the end of the
- * headers: finish the URL, and the headers begin (head_bound). Inline in
- * its two callers, which are out of line: one frame, one register save.
- * Returns 0 or -1. */
+/* The request line ends with its URL: finish the URL, and the headers
+ * begin (head_bound). A plain origin-form target (no '%', no '?': the
+ * usual one) is its own path: its NUL alone finishes it, in the two bytes
+ * on_url leaves; finish_other_url has the rest. Returns 0 or -1. */
 static inline int end_line(const llhttp_t *p, ph_http_parser *c, ph_request *req)
 {
-    int status = finish_url(p, c, req);
-    if (status)
-        return fail_with(c, status);
+    size_t n = req->url_len;
+    char *a = req->arena.data;
+    if (plain_target(a, n) && a[0] == '/') {
+        a[n] = '\0';
+        req->arena.len = n + 1;
+        req->path_len = (uint32_t)n;
+    } else {
+        int status = finish_other_url(p, c, req);
+        if (status)
+            return fail_with(c, status);
+    }
     c->part = PH_PART_NONE;
     set_head_bound(c, req, c->limits->max_header_size);
     return 0;
 }
+
+/* A span of the URL: the first one begins the message's request. One
+ * that ends before this call's bytes do ends the URL (llhttp reports a
+ * span at its end, or at the end of a call's bytes while it goes on: then
+ * the next call reports the rest, perhaps as an empty span): no
+ * on_url_complete callback, each one llhttp calls costs. */
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    if (!req && !(req = begin_message(c)))
+        return fail_with(c, 503);
+    if (req->url_len + len > c->limits->max_url_size)
+        return fail_with(c, 414);
+    if (len + 2 > req->arena.cap - req->arena.len)
+        return grow_then(p, at, len, on_url);
+    req->url_len += (uint32_t)len;
+    put_span(&req->arena, at, len);
+    if (at + len == c->chunk_end)
+        return 0; /* it may go on in the next call's bytes */
+    return end_line(p, c, req);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len);
 
 /* Begin a header: end the value being received, if one is, then a new
  * entry in req->headers (it has room) for the name. Returns the entry. */
@@ -367,22 +386,19 @@ static inline int put_name_span(llhttp_t *p, ph_http_parser *c, ph_request *req,
     return 0;
 }
 
-/* on_header_field's rare steps before a header begins: finish the URL
- * (the first header) and grow the header array when it is full. Returns
- * 0 or -1. */
-__attribute__((noinline)) static int prepare_header(llhttp_t *p, const char *at, size_t len)
+/* A header begins and req->headers is full: grow it, then run
+ * on_header_field again. Out of line: rare. Returns what on_header_field
+ * returns, or -1. */
+__attribute__((noinline)) static int grow_headers_then(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
-    ph_request *req = c->req;
-    if (req->nheaders == req->headers_cap && grow_headers(c, req) < 0)
+    if (grow_headers(c, c->req) < 0)
         return -1;
-    if (c->part == PH_PART_LINE && end_line(p, c, req) < 0)
-        return -1;
-    return put_name_span(p, c, req, start_header(c, req), at, len);
+    return on_header_field(p, at, len);
 }
 
 /* A span of a header's name: the first one begins a header, ending the
- * previous value or (the first header) the URL. Trailers after a chunked
+ * previous value (the URL is finished: on_url). Trailers after a chunked
  * body come here too, after the headers (PH_PART_NONE). */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
@@ -392,8 +408,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     if (c->part == PH_PART_NAME) {
         h = &req->headers[req->nheaders - 1];
     } else {
-        if (c->part == PH_PART_LINE || req->nheaders == req->headers_cap)
-            return prepare_header(p, at, len);
+        if (req->nheaders == req->headers_cap)
+            return grow_headers_then(p, at, len);
         h = start_header(c, req);
     }
     return put_name_span(p, c, req, h, at, len);
@@ -446,28 +462,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
-static int on_headers_complete(llhttp_t *p);
-
-/* The end of the headers of a message without any: its request line
- * ends, then on_headers_complete runs again. Out of line: rare, and
- * on_headers_complete keeps no frame for it. Returns what
- * on_headers_complete returns, or -1. */
-__attribute__((noinline)) static int end_line_then(llhttp_t *p)
-{
-    ph_http_parser *c = PARSER(p);
-    if (end_line(p, c, c->req) < 0)
-        return -1;
-    return on_headers_complete(p);
-}
-
 static int on_headers_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
     if (c->part == PH_PART_VALUE)
         put_nul(&req->arena);
-    else if (c->part == PH_PART_LINE)
-        return end_line_then(p); /* a message without headers */
     c->part = PH_PART_NONE;
     if (p->method >= sizeof methods / sizeof *methods || !methods[p->method].name)
         return fail_with(c, 501); /* not in llhttp's map, which names every method it parses: never */
@@ -582,6 +582,7 @@ ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, c
 {
     p->limits = limits;
     p->chunk = data;
+    p->chunk_end = data + len;
     *msg = NULL;
     llhttp_errno_t err = llhttp_execute(&p->llhttp, data, len);
     if (err == HPE_OK) {

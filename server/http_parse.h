@@ -34,9 +34,9 @@ typedef struct ph_http_parse_hooks {
 } ph_http_parse_hooks;
 
 /* What of a message is being received: its request line (the URL is
- * finished when the first header or the end of the headers comes), a
- * header's name or value (not yet NUL-terminated), or nothing open (after
- * the headers). */
+ * finished when a span of it ends before a call's bytes do), a header's
+ * name or value (not yet NUL-terminated), or nothing open (the headers'
+ * gaps, and after them). */
 enum { PH_PART_LINE, PH_PART_NAME, PH_PART_VALUE, PH_PART_NONE };
 
 /* One connection's parser. The fields are this module's; the owner only
@@ -55,6 +55,7 @@ typedef struct ph_http_parser {
     size_t head_bound;            /* the arena length a header span may reach before bound_then checks
                                      max_header_size and the arena's room (0: the first span checks) */
     const char *chunk;            /* the bytes of the current ph_http_parse call */
+    const char *chunk_end;        /* and their end */
     bool tail_line_start;         /* the bytes used so far end in LF + SP/HT*: a
                                      value span starting here is an obs-fold */
     uint32_t authority_off;       /* absolute-form: its authority in the arena */

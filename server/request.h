@@ -153,11 +153,14 @@ void ph_request_free_cache(void);
  * request.c). Loop thread. */
 size_t ph_request_cache_bytes(void);
 
-/* NUL-terminated path (no query): the parser stores it right after the
- * URL. Inline: dispatch reads it for every request. */
+/* NUL-terminated path (no query): the URL itself when it has no query,
+ * else the parser's copy right after the URL. Inline: dispatch reads it
+ * for every request. */
 static inline const char *ph_request_path(const struct ph_request *req)
 {
-    return req->arena.len ? req->arena.data + req->url_len + 1 : "";
+    if (!req->arena.len)
+        return "";
+    return req->arena.data + (req->path_len < req->url_len ? req->url_len + 1 : 0);
 }
 
 /* NUL-terminated raw query, "" when absent. */

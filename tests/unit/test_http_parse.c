@@ -644,6 +644,69 @@ static void max_header_size_is_exact_however_the_head_arrives(void **state)
     assert_int_equal(fresh_error_of(past), 431);
 }
 
+/* Parse `text` in two calls, split after `cut` bytes, with a fresh
+ * parser (an HTTP/1.0 message leaves llhttp closed); returns the
+ * message. */
+static ph_request *split_in_two(const char *text, size_t cut)
+{
+    ph_http_parser_init(&parser, &hooks, NULL);
+    size_t used, len = strlen(text);
+    ph_request *req;
+    int status = 0;
+    assert_int_equal(ph_http_parse(&parser, &limits, text, cut, &used, &req, &status), PH_PARSE_MORE);
+    assert_int_equal(used, cut);
+    assert_int_equal(ph_http_parse(&parser, &limits, text + cut, len - cut, &used, &req, &status),
+                     PH_PARSE_MESSAGE);
+    assert_int_equal(used, len - cut);
+    assert_non_null(req);
+    return req;
+}
+
+/* Whether `a` and `b` read the same: URL, path, query, headers. */
+static void assert_same_request(const ph_request *a, const ph_request *b)
+{
+    assert_int_equal(a->url_len, b->url_len);
+    assert_memory_equal(a->arena.data, b->arena.data, a->url_len);
+    assert_int_equal(a->path_len, b->path_len);
+    assert_string_equal(ph_request_path(a), ph_request_path(b));
+    assert_string_equal(ph_request_query(a), ph_request_query(b));
+    assert_int_equal(a->nheaders, b->nheaders);
+    for (uint32_t i = 0; i < a->nheaders; i++) {
+        assert_int_equal(a->headers[i].name_len, b->headers[i].name_len);
+        assert_string_equal(a->arena.data + a->headers[i].name_off, b->arena.data + b->headers[i].name_off);
+        assert_int_equal(a->headers[i].value_len, b->headers[i].value_len);
+        assert_string_equal(a->arena.data + a->headers[i].value_off, b->arena.data + b->headers[i].value_off);
+    }
+}
+
+/* The URL is finished by the span that ends it, so a head split at any
+ * byte (inside the URL, right before the space after it: an empty last
+ * span, inside a name or value) reads the same as a whole one, for each
+ * form of target; the path is the URL itself unless there is a query. */
+static void a_head_split_at_every_byte_reads_the_same(void **state)
+{
+    (void)state;
+    const char *texts[] = {
+        "GET /hello HTTP/1.1\r\nHost: 127.0.0.1:1\r\nuser-agent: h2load nghttp2/1.52.0\r\n\r\n",
+        "GET /a/b?x=1&y=%41 HTTP/1.1\r\nHost: h\r\nX-Empty:\r\n\r\n",
+        "GET http://example.com/p?q HTTP/1.1\r\nHost: other\r\n\r\n",
+        "GET / HTTP/1.0\r\n\r\n",
+        "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+    };
+    for (size_t t = 0; t < sizeof texts / sizeof *texts; t++) {
+        ph_http_parser_init(&parser, &hooks, NULL);
+        ph_request *whole = one(texts[t]);
+        if (whole->path_len == whole->url_len)
+            assert_ptr_equal(ph_request_path(whole), whole->arena.data); /* no copy */
+        for (size_t cut = 1; cut < strlen(texts[t]); cut++) {
+            ph_request *req = split_in_two(texts[t], cut);
+            assert_same_request(whole, req);
+            ph_request_recycle(req);
+        }
+        ph_request_recycle(whole);
+    }
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -673,6 +736,7 @@ int main(void)
         T(trailers_read_as_headers),
         T(long_names_values_and_urls_grow_the_arena),
         T(max_header_size_is_exact_however_the_head_arrives),
+        T(a_head_split_at_every_byte_reads_the_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
