@@ -462,6 +462,40 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* The Host rules, for a head without exactly one Host or with an
+ * absolute-form target. Returns 0 or the status to answer (400). Out of
+ * line: on_headers_complete tests three fields for it. */
+__attribute__((noinline)) static int check_host(ph_http_parser *c, ph_request *req)
+{
+    if (c->host_twice)
+        return 400; /* RFC 9112 3.2: more than one Host */
+    if (req->http_major == 1 && req->http_minor >= 1 && !c->host)
+        return 400; /* RFC 9112 3.2: a 1.1 request without Host */
+    if (c->host && c->authority_len) { /* RFC 9112 3.2.2: the target's authority wins */
+        ph_header *host = &req->headers[c->host - 1];
+        host->value_off = c->authority_off;
+        host->value_len = c->authority_len;
+    }
+    return 0;
+}
+
+/* The end of the head of a message that declares a body (Content-Length
+ * or chunked): 413 past max_body_size, else the body's most (body_most)
+ * and, when a body follows, the body_follows hook. Out of line: most
+ * requests have none. Returns 0 or -1 (413). */
+__attribute__((noinline)) static int body_ahead(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+{
+    c->body_most = c->limits->max_body_size;
+    if (p->flags & F_CONTENT_LENGTH) {
+        if (p->content_length > c->limits->max_body_size)
+            return fail_with(c, 413);
+        c->body_most = (size_t)p->content_length; /* reserved as its bytes arrive, not now */
+    }
+    if (p->content_length || (p->flags & F_CHUNKED))
+        c->hooks->body_follows(c->owner, req);
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
@@ -475,24 +509,13 @@ static int on_headers_complete(llhttp_t *p)
     req->method_bit = methods[p->method].bit;
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
-    if (c->host_twice)
-        return fail_with(c, 400); /* RFC 9112 3.2: more than one Host */
-    if (req->http_major == 1 && req->http_minor >= 1 && !c->host)
-        return fail_with(c, 400); /* RFC 9112 3.2: a 1.1 request without Host */
-    if (c->host && c->authority_len) { /* RFC 9112 3.2.2: the target's authority wins */
-        ph_header *host = &req->headers[c->host - 1];
-        host->value_off = c->authority_off;
-        host->value_len = c->authority_len;
+    if (!c->host || c->host_twice || c->authority_len) {
+        int status = check_host(c, req);
+        if (status)
+            return fail_with(c, status);
     }
-    c->body_most = c->limits->max_body_size;
-    if (p->flags & F_CONTENT_LENGTH) {
-        if (p->content_length > c->limits->max_body_size)
-            return fail_with(c, 413);
-        c->body_most = (size_t)p->content_length; /* reserved as its bytes arrive, not now */
-    }
-    if ((p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) && (p->content_length || (p->flags & F_CHUNKED))) {
-        c->hooks->body_follows(c->owner, req);
-    }
+    if (p->flags & (F_CONTENT_LENGTH | F_CHUNKED))
+        return body_ahead(p, c, req);
     return 0;
 }
 

@@ -60,7 +60,8 @@ typedef struct ph_http_parser {
                                      value span starting here is an obs-fold */
     uint32_t authority_off;       /* absolute-form: its authority in the arena */
     uint32_t authority_len;       /* 0 for origin-form */
-    size_t body_most;             /* the body can hold no more: its Content-Length, else max_body_size */
+    size_t body_most;             /* the body can hold no more: its Content-Length, else max_body_size
+                                     (set when the head declares a body) */
 } ph_http_parser;
 
 typedef enum ph_parse_status {
