@@ -139,7 +139,6 @@ static ph_request *begin_message(ph_http_parser *c)
     c->authority_len = 0;
     c->host = 0;
     c->host_twice = false;
-    c->head_bound = 0; /* (the first header span sets it) */
     return req;
 }
 
@@ -372,6 +371,7 @@ static inline ph_header *start_header(ph_http_parser *c, ph_request *req)
     ph_header *h = &req->headers[req->nheaders++];
     *h = (ph_header){.name_off = (uint32_t)req->arena.len};
     c->part = PH_PART_NAME;
+    c->header = h;
     return h;
 }
 
@@ -406,7 +406,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     ph_request *req = c->req;
     ph_header *h;
     if (c->part == PH_PART_NAME) {
-        h = &req->headers[req->nheaders - 1];
+        h = c->header;
     } else {
         if (req->nheaders == req->headers_cap)
             return grow_headers_then(p, at, len);
@@ -440,7 +440,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
     ph_request *req = c->req;
-    ph_header *h = &req->headers[req->nheaders - 1];
+    ph_header *h = c->header;
     if (c->part == PH_PART_NAME) {
         h->value_off = (uint32_t)put_nul(&req->arena);
         c->part = PH_PART_VALUE;

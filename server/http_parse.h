@@ -50,10 +50,11 @@ typedef struct ph_http_parser {
     ph_request *complete;         /* the message just completed */
     int error_status;             /* set by a callback that fails */
     uint8_t part;                 /* PH_PART_*: what of `req` is being received */
+    ph_header *header;            /* the header being received (in req->headers; NAME, VALUE) */
     bool host_twice;              /* a second Host header came (400 once the headers are complete) */
     uint32_t host;                /* 1 + the index of its Host header in req->headers, 0 for none */
     size_t head_bound;            /* the arena length a header span may reach before bound_then checks
-                                     max_header_size and the arena's room (0: the first span checks) */
+                                     max_header_size and the arena's room (set as the URL ends) */
     const char *chunk;            /* the bytes of the current ph_http_parse call */
     const char *chunk_end;        /* and their end */
     bool tail_line_start;         /* the bytes used so far end in LF + SP/HT*: a
