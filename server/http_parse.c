@@ -138,7 +138,6 @@ static ph_request *begin_message(ph_http_parser *c)
     c->part = PH_PART_LINE;
     c->authority_len = 0;
     c->host = 0;
-    c->host_twice = false;
     return req;
 }
 
@@ -445,10 +444,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         h->value_off = (uint32_t)put_nul(&req->arena);
         c->part = PH_PART_VALUE;
         if (h->name_len == 4 && ph_name_is(req->arena.data + h->name_off, 4, "host")) {
-            if (c->host)
-                c->host_twice = true;
-            else
-                c->host = req->nheaders;
+            c->host = c->host ? PH_HOST_TWICE : req->nheaders;
         }
     }
     /* (llhttp reports an empty value as an empty span at the next line's
@@ -467,7 +463,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
  * line: on_headers_complete tests three fields for it. */
 __attribute__((noinline)) static int check_host(ph_http_parser *c, ph_request *req)
 {
-    if (c->host_twice)
+    if (c->host == PH_HOST_TWICE)
         return 400; /* RFC 9112 3.2: more than one Host */
     if (req->http_major == 1 && req->http_minor >= 1 && !c->host)
         return 400; /* RFC 9112 3.2: a 1.1 request without Host */
@@ -509,7 +505,7 @@ static int on_headers_complete(llhttp_t *p)
     req->method_bit = methods[p->method].bit;
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
-    if (!c->host || c->host_twice || c->authority_len) {
+    if (c->host - 1 >= PH_HOST_TWICE - 1 || c->authority_len) { /* none or two, or absolute-form */
         int status = check_host(c, req);
         if (status)
             return fail_with(c, status);

@@ -39,6 +39,9 @@ typedef struct ph_http_parse_hooks {
  * gaps, and after them). */
 enum { PH_PART_LINE, PH_PART_NAME, PH_PART_VALUE, PH_PART_NONE };
 
+/* ph_http_parser.host after a second Host header. */
+#define PH_HOST_TWICE UINT32_MAX
+
 /* One connection's parser. The fields are this module's; the owner only
  * reads `req`. */
 typedef struct ph_http_parser {
@@ -51,8 +54,8 @@ typedef struct ph_http_parser {
     int error_status;             /* set by a callback that fails */
     uint8_t part;                 /* PH_PART_*: what of `req` is being received */
     ph_header *header;            /* the header being received (in req->headers; NAME, VALUE) */
-    bool host_twice;              /* a second Host header came (400 once the headers are complete) */
-    uint32_t host;                /* 1 + the index of its Host header in req->headers, 0 for none */
+    uint32_t host;                /* 1 + the index of its Host header in req->headers, 0 for none,
+                                     PH_HOST_TWICE after a second (400 once the headers are complete) */
     size_t head_bound;            /* the arena length a header span may reach before bound_then checks
                                      max_header_size and the arena's room (set as the URL ends) */
     const char *chunk;            /* the bytes of the current ph_http_parse call */
