@@ -35,8 +35,8 @@ typedef struct ph_http_parse_hooks {
 
 /* What of a message is being received: its request line (the URL is
  * finished when a span of it ends before a call's bytes do), a header's
- * name or value (not yet NUL-terminated), or nothing open (the headers'
- * gaps, and after them). */
+ * name or value (not yet NUL-terminated), or nothing open (after the
+ * URL, and after the headers). */
 enum { PH_PART_LINE, PH_PART_NAME, PH_PART_VALUE, PH_PART_NONE };
 
 /* ph_http_parser.host after a second Host header. */
