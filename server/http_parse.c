@@ -191,7 +191,7 @@ static int absolute_to_origin(ph_http_parser *c, ph_request *req, size_t skip)
  * the status to answer: 400 for "%00" anywhere in the target (decoded
  * parameters never hold a NUL) and for a target that is neither
  * origin-form, absolute-form nor OPTIONS' asterisk-form; 503. Out of
- * line: on_url keeps no frame for it. */
+ * line: rare, out of on_url's way. */
 __attribute__((noinline)) static int finish_other_url(const llhttp_t *p, ph_http_parser *c, ph_request *req)
 {
     size_t n = req->url_len;
@@ -460,7 +460,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 
 /* The Host rules, for a head without exactly one Host or with an
  * absolute-form target. Returns 0 or the status to answer (400). Out of
- * line: on_headers_complete tests three fields for it. */
+ * line: on_headers_complete tests two fields for it. */
 __attribute__((noinline)) static int check_host(ph_http_parser *c, ph_request *req)
 {
     if (c->host == PH_HOST_TWICE)
