@@ -364,7 +364,7 @@ static void hand_up(ph_conn *c)
             continue;
         }
         r->own = false;
-        ph_conn_take taken = layer.hooks.received(r, c->places < place_limit(c));
+        ph_conn_take taken = layer.hooks.received(r, !c->places || c->places < place_limit(c));
         if (taken == PH_TAKE_LATER) {
             r->own = true;
             return;
@@ -433,7 +433,7 @@ static void want_write(ph_conn *c, bool progressed)
 
 /* Build the head of a finished response: keep-alive unless the request or
  * the connection's state says close. */
-static inline int prepare_response(ph_conn *c, ph_request *req)
+static inline __attribute__((always_inline)) int prepare_response(ph_conn *c, ph_request *req)
 {
     bool last = req->next == NULL && !c->parser.req;
     bool keep = req->keep_alive && !(c->no_more && last) && !(req->streaming && !req->chunked);

@@ -78,6 +78,7 @@ struct ph_request {
     bool chunked;              /* HTTP/1.1 framing; 1.0 streams until close */
     bool drain_wanted;         /* stream_write returned 1 */
     bool holds_place;          /* one of its connection's max_inflight_per_connection places */
+    bool no_body;              /* its body is not sent (HEAD, 1xx, 204, 304): set with resp_head */
 
     /* ---- the response: written by the plugin (through host_api, while
      * request_life allows it) or by the host answering instead (also
