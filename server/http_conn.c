@@ -435,8 +435,8 @@ static void want_write(ph_conn *c, bool progressed)
  * the connection's state says close. */
 static inline __attribute__((always_inline)) int prepare_response(ph_conn *c, ph_request *req)
 {
-    bool last = req->next == NULL && !c->parser.req;
-    bool keep = req->keep_alive && !(c->no_more && last) && !(req->streaming && !req->chunked);
+    bool keep = req->keep_alive && !(req->streaming && !req->chunked) &&
+                !(c->no_more && req->next == NULL && !c->parser.req); /* (not the last before a close) */
     req->close_after = !keep;
     ph_request_lend_head(req);
     if (ph_http_build_head(req, keep) < 0) {

@@ -142,7 +142,7 @@ inline __attribute__((always_inline)) int ph_http_build_head(ph_request *req, bo
     ph_http_date_line(&date_n); /* brings date_line and ok_prefix to this second */
     bool http10 = req->http_major == 1 && req->http_minor == 0;
     int status = req->status;
-    bool bodiless = ph_http_status_has_no_body(status);
+    bool bodiless = status != 200 && ph_http_status_has_no_body(status); /* (200 first: the usual one) */
     req->no_body = bodiless || req->method_bit == PH_METHOD_HEAD;
     if (ph_buf_reserve(h, HEAD_FIXED_MAX + date_n + req->resp_headers.len) < 0)
         return -1;
