@@ -353,6 +353,21 @@ static unsigned place_limit(const ph_conn *c)
     return limit > 0 ? (unsigned)limit : 1;
 }
 
+/* `r` was taken and its response is not final yet: it holds one of the
+ * places of `c` if it took one, and, unless it began a stream (its head
+ * is built), no head buffer while it waits (it may wait long; others can
+ * use that buffer meanwhile). Out of line: the usual request is answered
+ * at once. */
+static __attribute__((noinline)) void wait_for_response(ph_conn *c, ph_request *r, ph_conn_take taken)
+{
+    if (taken == PH_TAKE_PLACE) {
+        r->holds_place = true;
+        c->places++;
+    }
+    if (!r->resp_head.len)
+        ph_request_return_head(r);
+}
+
 /* Hand queued requests up in order while the layer above takes them; one
  * that needs a place while none is free stops the walk until one is. */
 static void hand_up(ph_conn *c)
@@ -370,10 +385,8 @@ static void hand_up(ph_conn *c)
             return;
         }
         c->up_next = r->next; /* (still queued: nothing is written under received) */
-        if (taken == PH_TAKE_PLACE && !r->final) {
-            r->holds_place = true;
-            c->places++;
-        }
+        if (!r->final)
+            wait_for_response(c, r, taken);
     }
 }
 

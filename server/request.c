@@ -19,18 +19,19 @@
 #define FREE_LIST_BYTES (8u << 20)
 #define KEEP_BUFFER_BYTES (64u << 10)
 #define SMALL_BUFFER_BYTES (4u << 10)
-#define NBUFS 6 /* kept_buffers_of */
+#define NBUFS 7 /* kept_buffers_of */
 
 static ph_request *free_list;
 static size_t free_count;
 static size_t free_bytes;
 
 /* Response head buffers between uses. A request needs one only from
- * building its head until it is recycled: recycling puts the buffer here
- * (at most SPARE_HEADS of them, each at most SMALL_BUFFER_BYTES) instead
- * of keeping it on the request, and ph_request_lend_head hands one out
- * right before a head is built. A request waiting for its handler (a 2 s
- * sleep) holds none, and the hot path still allocates nothing. */
+ * building its head until it is recycled: one that waits for its handler
+ * (a 2 s sleep) puts its buffer here (ph_request_return_head: at most
+ * SPARE_HEADS of them, each at most SMALL_BUFFER_BYTES), and
+ * ph_request_lend_head hands one out right before a head is built. A
+ * request answered at once keeps its buffer through recycling, like its
+ * other buffers: the hot path moves none and allocates nothing. */
 #define SPARE_HEADS 256
 
 /* A spare head buffer: its memory and capacity (it holds nothing). */
@@ -43,8 +44,7 @@ static spare_head spare_heads[SPARE_HEADS];
 static unsigned nspare_heads;
 static size_t spare_bytes;
 
-/* The buffers a recycled request keeps, for trimming and counting: all
- * but resp_head, which return_head has already taken off it. */
+/* The buffers a recycled request keeps, for trimming and counting. */
 static void kept_buffers_of(ph_request *req, ph_buf *bufs[NBUFS])
 {
     bufs[0] = &req->arena;
@@ -53,6 +53,7 @@ static void kept_buffers_of(ph_request *req, ph_buf *bufs[NBUFS])
     bufs[3] = &req->resp_headers;
     bufs[4] = &req->resp_body;
     bufs[5] = &req->params;
+    bufs[6] = &req->resp_head;
 }
 
 /* Free each kept buffer of `req` holding more than `keep` bytes. Returns
@@ -72,8 +73,8 @@ __attribute__((noinline)) static size_t trim_buffers(ph_request *req, size_t kee
 
 /* Empty `req`'s kept buffers, freeing each one above `keep` bytes (when
  * together they hold no more than `keep`, none is: nothing to look at one
- * by one). Call after return_head. Returns the memory `req` holds then
- * (what it keeps on the free list). */
+ * by one). Returns the memory `req` holds then (what it keeps on the free
+ * list). */
 static size_t keep_buffers(ph_request *req, size_t keep)
 {
     ph_buf *bufs[NBUFS];
@@ -100,8 +101,7 @@ void ph_request_lend_head(ph_request *req)
     spare_bytes -= s.cap;
 }
 
-/* Take `req`'s head buffer off it: to the spare ones, or freed. */
-static void return_head(ph_request *req)
+void ph_request_return_head(ph_request *req)
 {
     ph_buf *h = &req->resp_head;
     if (h->data && h->cap <= SMALL_BUFFER_BYTES && nspare_heads < SPARE_HEADS) {
@@ -181,7 +181,6 @@ void ph_request_recycle(ph_request *req)
         return;
     if (req->deadline)
         event_del(req->deadline);
-    return_head(req);
     if (free_count >= FREE_LIST_MAX) {
         free_request(req);
         return;
