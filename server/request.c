@@ -71,11 +71,8 @@ __attribute__((noinline)) static size_t trim_buffers(ph_request *req, size_t kee
     return held;
 }
 
-/* Empty `req`'s kept buffers, freeing each one above `keep` bytes (when
- * together they hold no more than `keep`, none is: nothing to look at one
- * by one). Returns the memory `req` holds then (what it keeps on the free
- * list). */
-static size_t keep_buffers(ph_request *req, size_t keep)
+/* Empty `req`'s kept buffers. Returns the memory they hold together. */
+static size_t empty_buffers(ph_request *req)
 {
     ph_buf *bufs[NBUFS];
     kept_buffers_of(req, bufs);
@@ -84,9 +81,25 @@ static size_t keep_buffers(ph_request *req, size_t keep)
         bufs[i]->len = 0;
         held += bufs[i]->cap;
     }
+    return held;
+}
+
+/* The memory `req` holds on the free list with buffers holding `held`. */
+static size_t kept_size(const ph_request *req, size_t held)
+{
+    return sizeof *req + (size_t)req->headers_cap * sizeof *req->headers + held;
+}
+
+/* Empty `req`'s kept buffers, freeing each one above `keep` bytes (when
+ * together they hold no more than `keep`, none is: nothing to look at one
+ * by one). Returns the memory `req` holds then (what it keeps on the free
+ * list). */
+static size_t keep_buffers(ph_request *req, size_t keep)
+{
+    size_t held = empty_buffers(req);
     if (held > keep)
         held = trim_buffers(req, keep);
-    return sizeof *req + (size_t)req->headers_cap * sizeof *req->headers + held;
+    return kept_size(req, held);
 }
 
 size_t ph_request_cache_bytes(void) { return free_bytes + spare_bytes; }
@@ -182,20 +195,10 @@ __attribute__((noinline)) static size_t keep_small(ph_request *req)
     return kept;
 }
 
-void ph_request_recycle(ph_request *req)
+/* Forget everything of `req` but the memory kept (request.h: from `arena`
+ * on) and put it on the free list, holding `kept` bytes. */
+static inline void put_on_free_list(ph_request *req, size_t kept)
 {
-    if (!req)
-        return;
-    if (req->deadline)
-        event_del(req->deadline);
-    if (free_count >= FREE_LIST_MAX) {
-        free_request(req);
-        return;
-    }
-    size_t kept = keep_buffers(req, KEEP_BUFFER_BYTES);
-    if (free_bytes + kept > FREE_LIST_BYTES && !(kept = keep_small(req)))
-        return;
-    /* Forget everything but the memory kept (request.h: from `arena` on). */
     forget_fields(req);
     req->life = PH_LIFE_RELEASED;
     req->kept_bytes = kept;
@@ -203,6 +206,40 @@ void ph_request_recycle(ph_request *req)
     free_list = req;
     free_count++;
     free_bytes += kept;
+}
+
+/* Recycle `req`, whose buffers are emptied and hold `held` bytes, when it
+ * has a route timeout to stop or reaches a limit of the free list: fewer
+ * or smaller buffers kept, or `req` freed. Out of line: the usual recycling
+ * then makes no call and needs no frame. */
+__attribute__((noinline)) static void recycle_at_limits(ph_request *req, size_t held)
+{
+    if (req->deadline)
+        event_del(req->deadline);
+    if (free_count >= FREE_LIST_MAX) {
+        free_request(req);
+        return;
+    }
+    if (held > KEEP_BUFFER_BYTES)
+        held = trim_buffers(req, KEEP_BUFFER_BYTES);
+    size_t kept = kept_size(req, held);
+    if (free_bytes + kept > FREE_LIST_BYTES && !(kept = keep_small(req)))
+        return;
+    put_on_free_list(req, kept);
+}
+
+void ph_request_recycle(ph_request *req)
+{
+    if (!req)
+        return;
+    size_t held = empty_buffers(req);
+    size_t kept = kept_size(req, held);
+    if (req->deadline || free_count >= FREE_LIST_MAX || held > KEEP_BUFFER_BYTES ||
+        free_bytes + kept > FREE_LIST_BYTES) {
+        recycle_at_limits(req, held);
+        return;
+    }
+    put_on_free_list(req, kept);
 }
 
 void ph_request_free_cache(void)
