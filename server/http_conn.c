@@ -67,7 +67,6 @@ struct ph_conn {
     uint64_t write_deadline;     /* while a write is blocked; 0 = none */
     uint64_t armed_deadline;     /* when the timer is set to fire; 0 = not armed */
     read_phase phase;
-    bool served;                 /* at least one request was received */
     bool reading, writing;       /* rev / wev are added */
     bool more_unread;            /* the socket may hold bytes or an end no new edge will tell of:
                                     the last read filled the buffer, or came with EV_CLOSED, or the
@@ -286,7 +285,6 @@ static ph_request *on_begin(void *owner)
     req->conn = c;
     req->own = true; /* until it is received whole and handed up */
     memcpy(req->client_addr, c->peer, sizeof req->client_addr);
-    c->served = true;
     c->phase = READ_HEADERS; /* its deadline is set by update_interest if the head is still incomplete */
     c->read_deadline = 0;
     return req;
@@ -675,9 +673,8 @@ static inline void update_interest(ph_conn *c)
     if (c->head) {
         c->phase = READ_BUSY;
         c->read_deadline = 0;
-    } else if (c->phase != READ_IDLE) {
-        const ph_server_conf *s = conf(c);
-        set_read_phase(c, READ_IDLE, c->served ? s->keepalive_timeout_ms : s->header_timeout_ms);
+    } else if (c->phase != READ_IDLE) { /* (HEADERS, BODY or BUSY: a request came; LINGER never comes here) */
+        set_read_phase(c, READ_IDLE, conf(c)->keepalive_timeout_ms);
     }
 }
 
