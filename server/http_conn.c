@@ -67,7 +67,6 @@ struct ph_conn {
     uint64_t write_deadline;     /* while a write is blocked; 0 = none */
     uint64_t armed_deadline;     /* when the timer is set to fire; 0 = not armed */
     read_phase phase;
-    bool served;                 /* at least one request was received */
     bool reading, writing;       /* rev / wev are added */
     bool more_unread;            /* the socket may hold bytes or an end no new edge will tell of:
                                     the last read filled the buffer, or came with EV_CLOSED, or the
@@ -286,7 +285,6 @@ static ph_request *on_begin(void *owner)
     req->conn = c;
     req->own = true; /* until it is received whole and handed up */
     memcpy(req->client_addr, c->peer, sizeof req->client_addr);
-    c->served = true;
     c->phase = READ_HEADERS; /* its deadline is set by update_interest if the head is still incomplete */
     c->read_deadline = 0;
     return req;
@@ -353,6 +351,21 @@ static unsigned place_limit(const ph_conn *c)
     return limit > 0 ? (unsigned)limit : 1;
 }
 
+/* `r` was taken and its response is not final yet: it holds one of the
+ * places of `c` if it took one, and, unless it began a stream (its head
+ * is built), no head buffer while it waits (it may wait long; others can
+ * use that buffer meanwhile). Out of line: the usual request is answered
+ * at once. */
+static __attribute__((noinline)) void wait_for_response(ph_conn *c, ph_request *r, ph_conn_take taken)
+{
+    if (taken == PH_TAKE_PLACE) {
+        r->holds_place = true;
+        c->places++;
+    }
+    if (!r->resp_head.len)
+        ph_request_return_head(r);
+}
+
 /* Hand queued requests up in order while the layer above takes them; one
  * that needs a place while none is free stops the walk until one is. */
 static void hand_up(ph_conn *c)
@@ -364,16 +377,14 @@ static void hand_up(ph_conn *c)
             continue;
         }
         r->own = false;
-        ph_conn_take taken = layer.hooks.received(r, c->places < place_limit(c));
+        ph_conn_take taken = layer.hooks.received(r, !c->places || c->places < place_limit(c));
         if (taken == PH_TAKE_LATER) {
             r->own = true;
             return;
         }
         c->up_next = r->next; /* (still queued: nothing is written under received) */
-        if (taken == PH_TAKE_PLACE && !r->final) {
-            r->holds_place = true;
-            c->places++;
-        }
+        if (!r->final)
+            wait_for_response(c, r, taken);
     }
 }
 
@@ -433,10 +444,10 @@ static void want_write(ph_conn *c, bool progressed)
 
 /* Build the head of a finished response: keep-alive unless the request or
  * the connection's state says close. */
-static inline int prepare_response(ph_conn *c, ph_request *req)
+static inline __attribute__((always_inline)) int prepare_response(ph_conn *c, ph_request *req)
 {
-    bool last = req->next == NULL && !c->parser.req;
-    bool keep = req->keep_alive && !(c->no_more && last) && !(req->streaming && !req->chunked);
+    bool keep = req->keep_alive && !(req->streaming && !req->chunked) &&
+                !(c->no_more && req->next == NULL && !c->parser.req); /* (not the last before a close) */
     req->close_after = !keep;
     ph_request_lend_head(req);
     if (ph_http_build_head(req, keep) < 0) {
@@ -662,9 +673,8 @@ static inline void update_interest(ph_conn *c)
     if (c->head) {
         c->phase = READ_BUSY;
         c->read_deadline = 0;
-    } else if (c->phase != READ_IDLE) {
-        const ph_server_conf *s = conf(c);
-        set_read_phase(c, READ_IDLE, c->served ? s->keepalive_timeout_ms : s->header_timeout_ms);
+    } else if (c->phase != READ_IDLE) { /* (HEADERS, BODY or BUSY: a request came; LINGER never comes here) */
+        set_read_phase(c, READ_IDLE, conf(c)->keepalive_timeout_ms);
     }
 }
 

@@ -132,7 +132,9 @@ __attribute__((noinline)) static char *put_status_lines(ph_buf *h, int status, b
     return p + date_len;
 }
 
-int ph_http_build_head(ph_request *req, bool keep_alive)
+/* (Always inline: into the writer, its one hot caller; GCC's size limit
+ * would keep it apart otherwise, for a call costing more than it saves.) */
+inline __attribute__((always_inline)) int ph_http_build_head(ph_request *req, bool keep_alive)
 {
     ph_buf *h = &req->resp_head;
     ph_buf_reset(h);
@@ -140,6 +142,8 @@ int ph_http_build_head(ph_request *req, bool keep_alive)
     ph_http_date_line(&date_n); /* brings date_line and ok_prefix to this second */
     bool http10 = req->http_major == 1 && req->http_minor == 0;
     int status = req->status;
+    bool bodiless = status != 200 && ph_http_status_has_no_body(status); /* (200 first: the usual one) */
+    req->no_body = bodiless || req->method_bit == PH_METHOD_HEAD;
     if (ph_buf_reserve(h, HEAD_FIXED_MAX + date_n + req->resp_headers.len) < 0)
         return -1;
     char *p;
@@ -156,7 +160,7 @@ int ph_http_build_head(ph_request *req, bool keep_alive)
     if (req->streaming) {
         if (req->chunked)
             PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
-    } else if (status >= 200 && status != 204 && status != 304) {
+    } else if (!bodiless) {
         PUT_LIT(p, "Content-Length: ");
         p = put_uint(p, req->resp_body.len);
         PUT_LIT(p, "\r\n");

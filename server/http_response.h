@@ -18,18 +18,14 @@ const char *ph_http_reason(int status);
 static inline bool ph_http_status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }
 
 /* Build req->resp_head for the response in req (status, resp_headers,
- * resp_body). `keep_alive` says whether the connection stays open after
- * it. Returns 0 or -1 (no memory). */
+ * resp_body) and set req->no_body. `keep_alive` says whether the
+ * connection stays open after it. Returns 0 or -1 (no memory). */
 int ph_http_build_head(ph_request *req, bool keep_alive);
 
-/* Bytes of the body to send: 0 for HEAD and bodiless statuses. Inline:
- * the writer asks twice per response. */
-static inline size_t ph_http_body_to_send(const ph_request *req)
-{
-    if (req->method_bit == PH_METHOD_HEAD || ph_http_status_has_no_body(req->status))
-        return 0;
-    return req->resp_body.len;
-}
+/* Bytes of the body to send: 0 for HEAD and bodiless statuses (decided
+ * when the head is built: call after ph_http_build_head). Inline: the
+ * writer asks twice per response. */
+static inline size_t ph_http_body_to_send(const ph_request *req) { return req->no_body ? 0 : req->resp_body.len; }
 
 /* The "Date: ...\r\n" line for the current second (cached). */
 const char *ph_http_date_line(size_t *len);

@@ -19,18 +19,19 @@
 #define FREE_LIST_BYTES (8u << 20)
 #define KEEP_BUFFER_BYTES (64u << 10)
 #define SMALL_BUFFER_BYTES (4u << 10)
-#define NBUFS 6 /* kept_buffers_of */
+#define NBUFS 7 /* kept_buffers_of */
 
 static ph_request *free_list;
 static size_t free_count;
 static size_t free_bytes;
 
 /* Response head buffers between uses. A request needs one only from
- * building its head until it is recycled: recycling puts the buffer here
- * (at most SPARE_HEADS of them, each at most SMALL_BUFFER_BYTES) instead
- * of keeping it on the request, and ph_request_lend_head hands one out
- * right before a head is built. A request waiting for its handler (a 2 s
- * sleep) holds none, and the hot path still allocates nothing. */
+ * building its head until it is recycled: one that waits for its handler
+ * (a 2 s sleep) puts its buffer here (ph_request_return_head: at most
+ * SPARE_HEADS of them, each at most SMALL_BUFFER_BYTES), and
+ * ph_request_lend_head hands one out right before a head is built. A
+ * request answered at once keeps its buffer through recycling, like its
+ * other buffers: the hot path moves none and allocates nothing. */
 #define SPARE_HEADS 256
 
 /* A spare head buffer: its memory and capacity (it holds nothing). */
@@ -43,8 +44,7 @@ static spare_head spare_heads[SPARE_HEADS];
 static unsigned nspare_heads;
 static size_t spare_bytes;
 
-/* The buffers a recycled request keeps, for trimming and counting: all
- * but resp_head, which return_head has already taken off it. */
+/* The buffers a recycled request keeps, for trimming and counting. */
 static void kept_buffers_of(ph_request *req, ph_buf *bufs[NBUFS])
 {
     bufs[0] = &req->arena;
@@ -53,6 +53,7 @@ static void kept_buffers_of(ph_request *req, ph_buf *bufs[NBUFS])
     bufs[3] = &req->resp_headers;
     bufs[4] = &req->resp_body;
     bufs[5] = &req->params;
+    bufs[6] = &req->resp_head;
 }
 
 /* Free each kept buffer of `req` holding more than `keep` bytes. Returns
@@ -70,11 +71,8 @@ __attribute__((noinline)) static size_t trim_buffers(ph_request *req, size_t kee
     return held;
 }
 
-/* Empty `req`'s kept buffers, freeing each one above `keep` bytes (when
- * together they hold no more than `keep`, none is: nothing to look at one
- * by one). Call after return_head. Returns the memory `req` holds then
- * (what it keeps on the free list). */
-static size_t keep_buffers(ph_request *req, size_t keep)
+/* Empty `req`'s kept buffers. Returns the memory they hold together. */
+static size_t empty_buffers(ph_request *req)
 {
     ph_buf *bufs[NBUFS];
     kept_buffers_of(req, bufs);
@@ -83,9 +81,25 @@ static size_t keep_buffers(ph_request *req, size_t keep)
         bufs[i]->len = 0;
         held += bufs[i]->cap;
     }
+    return held;
+}
+
+/* The memory `req` holds on the free list with buffers holding `held`. */
+static size_t kept_size(const ph_request *req, size_t held)
+{
+    return sizeof *req + (size_t)req->headers_cap * sizeof *req->headers + held;
+}
+
+/* Empty `req`'s kept buffers, freeing each one above `keep` bytes (when
+ * together they hold no more than `keep`, none is: nothing to look at one
+ * by one). Returns the memory `req` holds then (what it keeps on the free
+ * list). */
+static size_t keep_buffers(ph_request *req, size_t keep)
+{
+    size_t held = empty_buffers(req);
     if (held > keep)
         held = trim_buffers(req, keep);
-    return sizeof *req + (size_t)req->headers_cap * sizeof *req->headers + held;
+    return kept_size(req, held);
 }
 
 size_t ph_request_cache_bytes(void) { return free_bytes + spare_bytes; }
@@ -100,8 +114,7 @@ void ph_request_lend_head(ph_request *req)
     spare_bytes -= s.cap;
 }
 
-/* Take `req`'s head buffer off it: to the spare ones, or freed. */
-static void return_head(ph_request *req)
+void ph_request_return_head(ph_request *req)
 {
     ph_buf *h = &req->resp_head;
     if (h->data && h->cap <= SMALL_BUFFER_BYTES && nspare_heads < SPARE_HEADS) {
@@ -113,18 +126,25 @@ static void return_head(ph_request *req)
     ph_buf_free(h);
 }
 
+/* A fresh request from the heap (PH_LIFE_PARSED, status 200), or NULL.
+ * Out of line: in steady state the free list has one, and its callers
+ * need no frame for this call. */
+static __attribute__((noinline)) ph_request *new_from_heap(void)
+{
+    ph_request *req = calloc(1, sizeof *req);
+    if (req)
+        req->status = 200;
+    return req;
+}
+
 ph_request *ph_request_new(void)
 {
     ph_request *req = free_list;
-    if (req) {
-        free_list = req->next;
-        free_count--;
-        free_bytes -= req->kept_bytes;
-    } else {
-        req = calloc(1, sizeof *req);
-        if (!req)
-            return NULL;
-    }
+    if (!req)
+        return new_from_heap();
+    free_list = req->next;
+    free_count--;
+    free_bytes -= req->kept_bytes;
     req->next = NULL;
     req->status = 200;
     req->life = PH_LIFE_PARSED;
@@ -175,21 +195,10 @@ __attribute__((noinline)) static size_t keep_small(ph_request *req)
     return kept;
 }
 
-void ph_request_recycle(ph_request *req)
+/* Forget everything of `req` but the memory kept (request.h: from `arena`
+ * on) and put it on the free list, holding `kept` bytes. */
+static inline void put_on_free_list(ph_request *req, size_t kept)
 {
-    if (!req)
-        return;
-    if (req->deadline)
-        event_del(req->deadline);
-    return_head(req);
-    if (free_count >= FREE_LIST_MAX) {
-        free_request(req);
-        return;
-    }
-    size_t kept = keep_buffers(req, KEEP_BUFFER_BYTES);
-    if (free_bytes + kept > FREE_LIST_BYTES && !(kept = keep_small(req)))
-        return;
-    /* Forget everything but the memory kept (request.h: from `arena` on). */
     forget_fields(req);
     req->life = PH_LIFE_RELEASED;
     req->kept_bytes = kept;
@@ -197,6 +206,40 @@ void ph_request_recycle(ph_request *req)
     free_list = req;
     free_count++;
     free_bytes += kept;
+}
+
+/* Recycle `req`, whose buffers are emptied and hold `held` bytes, when it
+ * has a route timeout to stop or reaches a limit of the free list: fewer
+ * or smaller buffers kept, or `req` freed. Out of line: the usual recycling
+ * then makes no call and needs no frame. */
+__attribute__((noinline)) static void recycle_at_limits(ph_request *req, size_t held)
+{
+    if (req->deadline)
+        event_del(req->deadline);
+    if (free_count >= FREE_LIST_MAX) {
+        free_request(req);
+        return;
+    }
+    if (held > KEEP_BUFFER_BYTES)
+        held = trim_buffers(req, KEEP_BUFFER_BYTES);
+    size_t kept = kept_size(req, held);
+    if (free_bytes + kept > FREE_LIST_BYTES && !(kept = keep_small(req)))
+        return;
+    put_on_free_list(req, kept);
+}
+
+void ph_request_recycle(ph_request *req)
+{
+    if (!req)
+        return;
+    size_t held = empty_buffers(req);
+    size_t kept = kept_size(req, held);
+    if (req->deadline || free_count >= FREE_LIST_MAX || held > KEEP_BUFFER_BYTES ||
+        free_bytes + kept > FREE_LIST_BYTES) {
+        recycle_at_limits(req, held);
+        return;
+    }
+    put_on_free_list(req, kept);
 }
 
 void ph_request_free_cache(void)

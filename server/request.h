@@ -78,6 +78,7 @@ struct ph_request {
     bool chunked;              /* HTTP/1.1 framing; 1.0 streams until close */
     bool drain_wanted;         /* stream_write returned 1 */
     bool holds_place;          /* one of its connection's max_inflight_per_connection places */
+    bool no_body;              /* its body is not sent (HEAD, 1xx, 204, 304): set with resp_head */
 
     /* ---- the response: written by the plugin (through host_api, while
      * request_life allows it) or by the host answering instead (also
@@ -119,7 +120,8 @@ struct ph_request {
     ph_buf body;               /* parsed */
     ph_buf resp_headers;       /* response: "Name: value\r\n" lines */
     ph_buf resp_body;          /* response; a stream: chunks not yet written */
-    ph_buf resp_head;          /* wire: status line + all headers, built to send (lent: ph_request_lend_head) */
+    ph_buf resp_head;          /* wire: status line + all headers, built to send (ph_request_lend_head,
+                                * ph_request_return_head) */
     ph_buf query_decoded;      /* cache (request.c) */
     ph_buf params;             /* cache (dispatch): "name\0value\0..." */
     ph_header *headers;        /* parsed: nheaders of headers_cap */
@@ -133,8 +135,7 @@ struct ph_request {
 struct ph_request *ph_request_new(void);
 
 /* Put `req` back on the free list, keeping some of its buffers' memory (and its
- * deadline event; its response head buffer goes to the spare ones),
- * forgetting everything else. The caller has ended all
+ * deadline event), forgetting everything else. The caller has ended all
  * its async work and released its generation: request_life.c's release
  * is the only caller for a request a handler saw. Loop thread. */
 void ph_request_recycle(struct ph_request *req);
@@ -144,6 +145,11 @@ void ph_request_recycle(struct ph_request *req);
  * a spare one the head allocates its own. Call right before building the
  * head. Loop thread. */
 void ph_request_lend_head(struct ph_request *req);
+
+/* Take `req`'s response head buffer off it (when it has one): to the spare
+ * ones, or freed. For a request that waits for its handler: it needs none
+ * until its response is final. Loop thread. */
+void ph_request_return_head(struct ph_request *req);
 
 /* Free the whole free list and the spare head buffers (at exit). Loop
  * thread. */

@@ -27,6 +27,7 @@
 /* The layer above: what it was handed, what it got back. */
 static struct {
     bool answer_now;            /* answer each request as it arrives */
+    bool stream_now;            /* begin a stream for each request as it arrives */
     int offered_later;          /* requests offered while the connection had no place free */
     ph_request *got[MAX_REQS];  /* received, in order */
     int ngot;
@@ -66,6 +67,8 @@ static ph_conn_take received(ph_request *req, bool place_free)
     req->life = PH_LIFE_RUNNING;
     if (up.answer_now)
         answer(req);
+    if (up.stream_now)
+        assert_int_equal(ph_conn_stream_begin(req), 0);
     return place ? PH_TAKE_PLACE : PH_TAKE_FREE;
 }
 
@@ -426,6 +429,45 @@ static void a_stream_sends_its_head_then_chunks_then_the_last_chunk(void **state
     assert_int_equal(ph_conn_count(), 1);
 }
 
+static void a_waiting_request_holds_no_head_buffer_and_gets_one_for_its_answer(void **state)
+{
+    (void)state;
+    up.answer_now = true;
+    send_str(GET("/first"));
+    assert_non_null(strstr(read_all(), "you asked /first")); /* recycled with its head buffer */
+    up.answer_now = false;
+    send_str(GET("/waits"));
+    run_for(20);
+    ph_request *req = got_path("/waits");
+    assert_non_null(req);
+    assert_null(req->resp_head.data); /* given back while its handler runs */
+    answer(req);
+    char *out = read_all();
+    assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(out, "\r\n\r\nyou asked /waits"));
+    assert_int_equal(up.dropped_done, 2);
+}
+
+static void a_stream_begun_under_received_keeps_its_head(void **state)
+{
+    (void)state;
+    up.stream_now = true;
+    send_str(GET("/s"));
+    run_for(20);
+    ph_request *req = up.got[0];
+    assert_true(req->resp_head.len > 0);
+    assert_int_equal(ph_conn_stream_write(req, "hello", 5), 0);
+    char *out = read_all();
+    assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(out, "Transfer-Encoding: chunked\r\n"));
+    assert_non_null(strstr(out, "\r\n\r\n5\r\nhello\r\n"));
+    ph_conn_stream_end(req, true);
+    req->life = PH_LIFE_DONE;
+    ph_conn_response_ready(req);
+    assert_string_equal(read_all(), "0\r\n\r\n");
+    assert_int_equal(up.dropped_done, 1);
+}
+
 static void a_stream_cut_short_closes_the_connection(void **state)
 {
     (void)state;
@@ -643,6 +685,8 @@ int main(void)
         T(a_half_closed_client_still_gets_its_answers),
         T(a_malformed_request_gets_400_and_the_connection_closes),
         T(a_stream_sends_its_head_then_chunks_then_the_last_chunk),
+        T(a_waiting_request_holds_no_head_buffer_and_gets_one_for_its_answer),
+        T(a_stream_begun_under_received_keeps_its_head),
         T(a_stream_cut_short_closes_the_connection),
         T(drain_closes_an_idle_connection_and_closes_after_the_queued_answer),
         T(close_all_drops_running_requests_once),

@@ -206,8 +206,10 @@ static void head_for_head_request_keeps_length_but_sends_no_body(void **state)
     assert_int_equal(count_lines(head, "Content-Length: 13\r\n"), 1);
     assert_int_equal(ph_http_body_to_send(req), 0);
     free(head);
-    req->method_bit = PH_METHOD_GET;
+    req->method_bit = PH_METHOD_GET; /* decided with the head: a GET's sends its body */
+    head = head_of(req, true);
     assert_int_equal(ph_http_body_to_send(req), 13);
+    free(head);
     ph_request_recycle(req);
 }
 

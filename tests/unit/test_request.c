@@ -501,6 +501,25 @@ static void the_free_list_is_capped_in_bytes(void **state)
         ph_request_recycle(back[i]);
 }
 
+static void a_head_buffer_given_back_is_lent_to_the_next_head(void **state)
+{
+    (void)state;
+    ph_request *a = ph_request_new(), *b = ph_request_new();
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(b->resp_head.data);
+    assert_int_equal(ph_buf_append_str(&a->resp_head, "HTTP/1.1 200 OK\r\n"), 0);
+    const char *mem = a->resp_head.data;
+    ph_request_return_head(a);
+    assert_null(a->resp_head.data);
+    assert_int_equal(a->resp_head.len, 0);
+    ph_request_lend_head(b);
+    assert_ptr_equal(b->resp_head.data, mem);
+    assert_int_equal(b->resp_head.len, 0); /* lent empty */
+    ph_request_recycle(a);
+    ph_request_recycle(b);
+}
+
 static void release_of_null_is_harmless(void **state)
 {
     (void)state;
@@ -512,6 +531,7 @@ int main(void)
 #define T(name) cmocka_unit_test_teardown(name, free_cache)
     const struct CMUnitTest tests[] = {
         T(percent_decode_decodes_upper_and_lower_hex_escapes),
+        T(a_head_buffer_given_back_is_lent_to_the_next_head),
         T(the_free_list_is_capped_in_bytes),
         T(percent_decode_keeps_invalid_escapes_as_written),
         T(percent_decode_turns_plus_into_space_only_when_asked),
