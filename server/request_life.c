@@ -101,9 +101,7 @@ static void release(ph_request *req)
     }
     if (req->gen)
         ph_generation_unref(req->gen);
-    req->gen = NULL;
-    req->route = NULL;
-    ph_request_recycle(req); /* life = RELEASED */
+    ph_request_recycle(req); /* life = RELEASED; it forgets route and gen */
 }
 
 void ph_life_discard(ph_request *req)
