@@ -261,7 +261,7 @@ static inline void finish(ph_request *req)
             ph_board_add(&life_board->in_flight, -1);
         counts.in_flight--;
         counts.requests_done++;
-        if (req->async && req->route)
+        if (req->async) /* (set by ph_life_run, with its route) */
             counts.async_in_flight--;
         if (timed()) /* (else nobody reads its duration: no clock read, no call) */
             account(req);

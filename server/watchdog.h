@@ -40,11 +40,10 @@ typedef struct ph_watchdog_timing {
 } ph_watchdog_timing;
 extern ph_watchdog_timing ph_watchdog_current;
 
-/* One call into plugin code on the loop thread, between begin and end. */
+/* One call into plugin code on the loop thread, between begin and end
+ * (its route and what it is are in the crash handler's mark meanwhile). */
 typedef struct ph_plugin_call {
     uint64_t started;
-    const struct ph_route *route;
-    const char *what;
     ph_crash_mark previous; /* the crash handler's mark to restore */
 } ph_plugin_call;
 
@@ -67,8 +66,9 @@ static inline uint64_t ph_watchdog_clock_ns_from(clockid_t clock, uint64_t read_
     return ph_watchdog_clock_ns();
 }
 
-/* `call` took `took_ns`, over the threshold: count and log it. */
-void ph_watchdog_slow(const ph_plugin_call *call, uint64_t took_ns);
+/* The call marked `call` (the crash handler's mark of it) took
+ * `took_ns`, over the threshold: count and log it. */
+void ph_watchdog_slow(const ph_crash_mark *call, uint64_t took_ns);
 
 /* Bracket every call into plugin code on the loop thread:
  *   const struct ph_route *route = req->route;   (before: the callback may
@@ -82,7 +82,7 @@ void ph_watchdog_slow(const ph_plugin_call *call, uint64_t took_ns);
  * from their own event. Inline: a clock read and a few stores each. */
 static inline ph_plugin_call ph_watchdog_begin_at(const struct ph_route *route, const char *what, uint64_t started_ns)
 {
-    ph_plugin_call call = {.started = started_ns, .route = route, .what = what};
+    ph_plugin_call call = {.started = started_ns};
     call.previous = ph_crash_enter(route ? route->path : NULL, route ? route->instance->lib : NULL, what);
     return call;
 }
@@ -96,9 +96,13 @@ static inline ph_plugin_call ph_watchdog_begin(const struct ph_route *route, con
 static inline void ph_watchdog_end(const ph_plugin_call *call)
 {
     uint64_t took_ns = ph_watchdog_clock_ns() - call->started;
+    if (__builtin_expect(took_ns >= ph_watchdog_current.warn_ns, 0)) {
+        ph_crash_mark slow = ph_crash_current; /* this call's, for the report */
+        ph_crash_leave(call->previous);
+        ph_watchdog_slow(&slow, took_ns);
+        return;
+    }
     ph_crash_leave(call->previous);
-    if (took_ns >= ph_watchdog_current.warn_ns)
-        ph_watchdog_slow(call, took_ns);
 }
 
 /* Loop lag: the latest and the largest delay of the probe timer (ms). */
