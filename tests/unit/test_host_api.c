@@ -436,6 +436,32 @@ static void set_body_replaces_previous_body(void **state)
     ph_life_discard(req);
 }
 
+/* A body longer than the room the response has grows it (whole bodies of
+ * every length up to past the first growth), a shorter one reuses it,
+ * and a refused call (the request finished) leaves the body as it was. */
+static void set_body_grows_past_its_room_and_refused_keeps_it(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    char body[200];
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = (char)('a' + i % 26);
+    for (size_t len = 0; len <= sizeof body; len += 7) {
+        assert_int_equal(api->set_body(req, body, len), 0);
+        assert_int_equal(req->resp_body.len, len);
+        assert_memory_equal(req->resp_body.data, body, len);
+        assert_true(req->resp_body.cap >= len);
+    }
+    assert_int_equal(api->set_body(req, "short", 5), 0);
+    assert_memory_equal(req->resp_body.data, "short", 5);
+    req->life = PH_LIFE_DONE;
+    assert_int_equal(api->set_body(req, body, 3), -1);
+    assert_int_equal(api->set_body(req, body, sizeof body), -1);
+    assert_int_equal(req->resp_body.len, 5);
+    assert_memory_equal(req->resp_body.data, "short", 5);
+    ph_life_discard(req);
+}
+
 static void respond_json_sets_status_compact_body_and_json_type(void **state)
 {
     (void)state;
@@ -846,6 +872,7 @@ int main(void)
         T(add_header_keeps_tab_and_other_control_bytes_in_values),
         T(add_header_checks_text_at_every_start),
         T(set_body_replaces_previous_body),
+        T(set_body_grows_past_its_room_and_refused_keeps_it),
         T(respond_json_sets_status_compact_body_and_json_type),
         T(respond_json_keeps_the_plugins_own_content_type),
         T(respond_json_twice_adds_content_type_once),
