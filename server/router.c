@@ -136,6 +136,7 @@ int ph_router_add(ph_router *router, const char *path, unsigned methods, uint64_
         goto fail;
     }
     r.path_len = strlen(path);
+    r.handle_site = (ph_crash_site){.route = r.path, .lib = instance->lib, .what = "handle()"};
     if (parse_pattern(&r, err, errlen) < 0)
         goto fail;
     for (size_t i = 0; i < router->count; i++) {
