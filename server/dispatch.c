@@ -66,7 +66,7 @@ static inline void run_async(ph_request *req, clockid_t read)
     ph_plugin_call call = ph_watchdog_begin_at(&route->handle_site, ph_watchdog_clock_ns_from(read, req->began_ns));
     int rc = inst->lib->desc->handle(inst->state, req);
     ph_watchdog_end(&call);
-    ph_life_returned(req, rc);
+    ph_life_returned_async(req, rc);
 }
 
 static void respond_status(ph_request *req)
