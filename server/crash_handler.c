@@ -29,7 +29,9 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-_Thread_local ph_crash_mark ph_crash_current __attribute__((tls_model("initial-exec")));
+_Thread_local const ph_crash_site *ph_crash_current __attribute__((tls_model("initial-exec")));
+_Thread_local ph_crash_site ph_crash_nested[PH_CRASH_NESTING] __attribute__((tls_model("initial-exec")));
+_Thread_local unsigned ph_crash_depth __attribute__((tls_model("initial-exec")));
 
 /* ---- per thread: kind and alternate stack ---- */
 
@@ -464,7 +466,7 @@ static void die_by(int sig, const siginfo_t *info)
 }
 
 /* Header line of the stderr report. */
-static void out_stderr_header(crash_out *o, int sig, bool external, pid_t sender, const ph_crash_mark *mark)
+static void out_stderr_header(crash_out *o, int sig, bool external, pid_t sender, const ph_crash_site *mark)
 {
     const char *name = signal_name(sig);
     out_str(o, "plughost: fatal signal ");
@@ -502,7 +504,7 @@ static void out_stderr_header(crash_out *o, int sig, bool external, pid_t sender
 }
 
 /* Fill this process's board record. */
-static void report_to_board(ph_crash_record *r, int sig, bool external, const ph_crash_mark *mark, void *uctx)
+static void report_to_board(ph_crash_record *r, int sig, bool external, const ph_crash_site *mark, void *uctx)
 {
     r->route[0] = r->plugin[0] = r->version[0] = r->mode[0] = r->what[0] = r->backtrace[0] = '\0';
     r->signal = sig;
@@ -541,8 +543,9 @@ static void crash_handler(int sig, siginfo_t *info, void *uctx)
         return;
     }
     bool external = info && info->si_code <= 0 && info->si_pid != getpid();
-    /* A snapshot, so the report is of one mark. */
-    ph_crash_mark mark = ph_crash_current;
+    /* A snapshot, so the report is of one site. */
+    const ph_crash_site *site = ph_crash_current;
+    ph_crash_site mark = site ? *site : (ph_crash_site){0};
     if (external)
         mark.lib = NULL;
     ph_board_record *self = ph_board_self();

@@ -10,9 +10,10 @@
  * addresses (addr2line at offset - 1 names the line of the call).
  *
  * Threads tell the handler what they run with ph_crash_enter/leave around
- * every call into plugin code: a thread-local mark, a few plain stores.
- * Everything the handler does is async-signal-safe: no malloc, no stdio,
- * no dladdr, no lock plugin code could hold. */
+ * every call into plugin code: a thread-local pointer to the call's site,
+ * a store to publish and one to restore. Everything the handler does is
+ * async-signal-safe: no malloc, no stdio, no dladdr, no lock plugin code
+ * could hold. */
 #ifndef PH_CRASH_HANDLER_H
 #define PH_CRASH_HANDLER_H
 
@@ -21,46 +22,73 @@
 
 struct ph_plugin_lib;
 
-/* What the calling thread runs; all NULL outside plugin code. The strings
- * and the library must outlive the mark. */
-typedef struct ph_crash_mark {
+/* A place in plugin code a thread runs. The strings and the library must
+ * outlive every call marked with it. */
+typedef struct ph_crash_site {
     const char *route;               /* route pattern, e.g. "/items/{id}" */
-    const struct ph_plugin_lib *lib; /* set: the thread is inside plugin code */
+    const struct ph_plugin_lib *lib; /* NULL: not plugin code (a request made by hand in a unit test) */
     const char *what;                /* "handle()", "timer callback", "init()", ... */
+} ph_crash_site;
+
+/* This thread's site, NULL outside plugin code (initial-exec TLS: reading
+ * it in the signal handler never allocates). Written only through
+ * ph_crash_enter/leave. */
+extern _Thread_local const ph_crash_site *ph_crash_current __attribute__((tls_model("initial-exec")));
+
+/* The sites ph_crash_enter fills, one per nested call, and how many are in
+ * use. Written only through ph_crash_enter/leave. */
+#define PH_CRASH_NESTING 8
+extern _Thread_local ph_crash_site ph_crash_nested[PH_CRASH_NESTING] __attribute__((tls_model("initial-exec")));
+extern _Thread_local unsigned ph_crash_depth __attribute__((tls_model("initial-exec")));
+
+/* What ph_crash_leave restores. */
+typedef struct ph_crash_mark {
+    const ph_crash_site *site;
+    unsigned depth;
 } ph_crash_mark;
 
-/* This thread's mark (initial-exec TLS: reading it in the signal handler
- * never allocates). Written only through ph_crash_enter/leave. */
-extern _Thread_local ph_crash_mark ph_crash_current __attribute__((tls_model("initial-exec")));
-
-/* Mark the calling thread as running plugin code of `lib` for route
- * `route` (what: "handle()", "timer callback", "init()", ...). Returns the
- * previous mark, to hand to ph_crash_leave. Any thread; a few plain stores
- * and compiler barriers (lib is cleared first and set last, so a signal
- * in between never pairs one mark's lib with another's route). */
-static inline ph_crash_mark ph_crash_enter(const char *route, const struct ph_plugin_lib *lib, const char *what)
+/* Mark the calling thread as running plugin code at `site` (which lives
+ * as long as the call). Returns the previous mark, to hand to
+ * ph_crash_leave. Any thread; two loads and a store (the site is
+ * published by one pointer store, so a signal sees the old site or the
+ * new one, never a mix). */
+static inline ph_crash_mark ph_crash_enter_site(const ph_crash_site *site)
 {
-    ph_crash_mark previous = ph_crash_current;
-    ph_crash_current.lib = NULL;
+    ph_crash_mark previous = {ph_crash_current, ph_crash_depth};
     atomic_signal_fence(memory_order_seq_cst);
-    ph_crash_current.route = route;
-    ph_crash_current.what = what;
-    atomic_signal_fence(memory_order_seq_cst);
-    ph_crash_current.lib = lib;
+    ph_crash_current = site;
     atomic_signal_fence(memory_order_seq_cst);
     return previous;
 }
 
-/* Restore the mark ph_crash_enter returned. Any thread; same cost. */
+/* ph_crash_enter_site at a site made here: plugin code of `lib` for route
+ * `route` (what: "handle()", "timer callback", "init()", ...), in this
+ * thread's next nested site. Past PH_CRASH_NESTING nested calls the
+ * thread stays marked with the outermost of them. Any thread. */
+static inline ph_crash_mark ph_crash_enter(const char *route, const struct ph_plugin_lib *lib, const char *what)
+{
+    unsigned depth = ph_crash_depth;
+    ph_crash_mark previous = {ph_crash_current, depth};
+    if (depth == PH_CRASH_NESTING)
+        return previous;
+    ph_crash_site *site = &ph_crash_nested[depth]; /* never the published one: that is below `depth` */
+    site->route = route;
+    site->lib = lib;
+    site->what = what;
+    ph_crash_depth = depth + 1;
+    atomic_signal_fence(memory_order_seq_cst);
+    ph_crash_current = site;
+    atomic_signal_fence(memory_order_seq_cst);
+    return previous;
+}
+
+/* Restore the mark ph_crash_enter or ph_crash_enter_site returned. Any
+ * thread; two stores. */
 static inline void ph_crash_leave(ph_crash_mark previous)
 {
     atomic_signal_fence(memory_order_seq_cst);
-    ph_crash_current.lib = NULL;
-    atomic_signal_fence(memory_order_seq_cst);
-    ph_crash_current.route = previous.route;
-    ph_crash_current.what = previous.what;
-    atomic_signal_fence(memory_order_seq_cst);
-    ph_crash_current.lib = previous.lib;
+    ph_crash_current = previous.site;
+    ph_crash_depth = previous.depth;
     atomic_signal_fence(memory_order_seq_cst);
 }
 

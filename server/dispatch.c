@@ -23,6 +23,7 @@ static struct {
     ph_pool *pool;
     int worker_id;
     ph_generation *gen;
+    const char *status_path; /* gen's status document path, or NULL */
 } d;
 
 void ph_dispatch_setup(ph_pool *pool, int worker_id)
@@ -31,14 +32,18 @@ void ph_dispatch_setup(ph_pool *pool, int worker_id)
     d.worker_id = worker_id;
 }
 
-void ph_dispatch_set_generation(ph_generation *gen) { d.gen = gen; }
+void ph_dispatch_set_generation(ph_generation *gen)
+{
+    d.gen = gen;
+    d.status_path = gen->config->server.status_path;
+}
 
 /* Pool thread: run the sync handler. The request is this thread's alone. */
 static void run_sync(ph_job *job)
 {
     ph_request *req = (ph_request *)job;
     const ph_instance *inst = req->route->instance;
-    ph_crash_mark previous = ph_crash_enter(req->route->path, inst->lib, "handle()");
+    ph_crash_mark previous = ph_crash_enter_site(&req->route->handle_site);
     req->handler_result = inst->lib->desc->handle(inst->state, req);
     ph_crash_leave(previous);
 }
@@ -58,10 +63,10 @@ static inline void run_async(ph_request *req, clockid_t read)
 {
     const ph_route *route = req->route;
     const ph_instance *inst = route->instance;
-    ph_plugin_call call = ph_watchdog_begin_at(route, "handle()", ph_watchdog_clock_ns_from(read, req->began_ns));
+    ph_plugin_call call = ph_watchdog_begin_at(&route->handle_site, ph_watchdog_clock_ns_from(read, req->began_ns));
     int rc = inst->lib->desc->handle(inst->state, req);
     ph_watchdog_end(&call);
-    ph_life_returned(req, rc);
+    ph_life_returned_async(req, rc);
 }
 
 static void respond_status(ph_request *req)
@@ -93,8 +98,7 @@ static target find(ph_request *req, const ph_route **route)
     const char *path = ph_request_path(req);
     if (path[0] == '*')
         return TARGET_SERVER; /* "OPTIONS *", the only request the parser lets through without a '/' */
-    const char *status_path = d.gen->config->server.status_path;
-    if (status_path && strcmp(path, status_path) == 0)
+    if (d.status_path && strcmp(path, d.status_path) == 0)
         return TARGET_STATUS;
     ph_route_match m = ph_router_match(d.gen->router, path, req->path_len, req->method_bit, route, &req->params);
     return m == PH_ROUTE_FOUND ? TARGET_ROUTE : m == PH_ROUTE_NOT_FOUND ? TARGET_NOT_FOUND : TARGET_NOT_ALLOWED;

@@ -63,18 +63,21 @@ __attribute__((noinline)) static bool ask_may_build(ph_request *req, const char 
     return h && h->may_build(req, slot);
 }
 
-/* May `slot` build the response of `req` now (logged when not)? The
- * common case, a request whose handler runs (RUNNING, not streaming; an
- * async one on the loop thread), is answered here without the hook: the
- * hook allows it too (host_api.h). Every other case is the hook's to
- * decide and log, so refusals and their messages are the hook's. Inline:
- * every builder call passes here. */
+/* The common case of may_build, answered without the hook (which allows
+ * it too: host_api.h): a request whose handler runs (RUNNING, not
+ * streaming; an async one on the loop thread). Inline: every builder call
+ * passes here. */
+static inline bool builds_now(const ph_request *req)
+{
+    return hooks && req && req->life == PH_LIFE_RUNNING && !req->streaming && (!req->async || is_loop_thread());
+}
+
+/* May `slot` build the response of `req` now (logged when not)? Past
+ * builds_now, every case is the hook's to decide and log, so refusals
+ * and their messages are the hook's. */
 static inline bool may_build(ph_request *req, const char *slot)
 {
-    if (hooks && req && req->life == PH_LIFE_RUNNING && !req->streaming &&
-        (!req->async || is_loop_thread()))
-        return true;
-    return ask_may_build(req, slot);
+    return builds_now(req) || ask_may_build(req, slot);
 }
 
 /* ---- settings ---- */
@@ -271,16 +274,35 @@ static int api_add_header(ph_request *req, const char *name, const char *value)
     return 0;
 }
 
-static int api_set_body(ph_request *req, const void *data, size_t len)
+/* Make the `len` bytes at `data` the body `b`, which has room for them. */
+static inline void fill_body(ph_buf *b, const void *data, size_t len)
 {
-    if ((len && !data) || !may_build(req, "set_body()"))
+    b->len = len;
+    ph_copy_bytes(b->data, data, len);
+}
+
+/* set_body past its common case (builds_now, and room for the body): the
+ * hook decides, the body grows. Out of line, and a tail call: the common
+ * case keeps no registers for these calls. */
+static __attribute__((noinline)) int set_body_slow(ph_request *req, const void *data, size_t len)
+{
+    if (!may_build(req, "set_body()"))
         return -1;
     ph_buf *b = &req->resp_body;
     b->len = 0; /* the new body replaces the old one (also when it does not fit) */
     if (ph_buf_reserve(b, len) < 0)
         return -1;
-    ph_copy_bytes(b->data, data, len);
-    b->len = len;
+    fill_body(b, data, len);
+    return 0;
+}
+
+static int api_set_body(ph_request *req, const void *data, size_t len)
+{
+    if (len && !data)
+        return -1;
+    if (!builds_now(req) || len > req->resp_body.cap)
+        return set_body_slow(req, data, len);
+    fill_body(&req->resp_body, data, len);
     return 0;
 }
 

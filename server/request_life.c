@@ -101,9 +101,7 @@ static void release(ph_request *req)
     }
     if (req->gen)
         ph_generation_unref(req->gen);
-    req->gen = NULL;
-    req->route = NULL;
-    ph_request_recycle(req); /* life = RELEASED */
+    ph_request_recycle(req); /* life = RELEASED; it forgets route and gen */
 }
 
 void ph_life_discard(ph_request *req)
@@ -185,7 +183,7 @@ void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, boo
     ph_generation_ref(gen);
 }
 
-static void finish(ph_request *req);
+static void finish(ph_request *req, bool handled_async);
 
 static void handler_failed(ph_request *req, const char *why)
 {
@@ -210,12 +208,16 @@ static void check_final_status(ph_request *req)
         refuse_status(req);
 }
 
-void ph_life_returned(ph_request *req, int rc)
+/* ph_life_returned's body; `handled_async` (a constant at each caller):
+ * `req` is an async request dispatch began and ran (RUNNING, counted,
+ * holding its gate place: nothing ends a request under its handle()), so
+ * those states are not tested again. */
+static inline void returned(ph_request *req, int rc, bool handled_async)
 {
     req->in_handler = false;
-    if (req->life != PH_LIFE_RUNNING)
+    if (!handled_async && req->life != PH_LIFE_RUNNING)
         return; /* cannot happen: nothing ends a request under its handle() */
-    if (req->async && rc == PH_PENDING) {
+    if ((handled_async || req->async) && rc == PH_PENDING) {
         if (req->detached)
             ph_life_abort(req); /* its client left while handle() ran */
         else if (!req->streaming)
@@ -237,46 +239,52 @@ void ph_life_returned(ph_request *req, int rc)
                             : rc == PH_PENDING ? "a sync handle() must return PH_OK or PH_ERROR"
                                                : "handle() returned an unknown result");
     }
-    finish(req);
+    finish(req, handled_async);
 }
+
+void ph_life_returned(ph_request *req, int rc) { returned(req, rc, false); }
+
+void ph_life_returned_async(ph_request *req, int rc) { returned(req, rc, true); }
 
 /* ---- finish, complete, abort ---- */
 
 /* ph_life_finish's body; inline in ph_life_returned, the way every
- * handled request finishes. */
-static inline void finish(ph_request *req)
+ * handled request finishes. `handled_async`: as in returned (RUNNING,
+ * async, counted, holding its gate place, never timed out: its timeout
+ * starts only when handle() returns PH_PENDING). */
+static inline void finish(ph_request *req, bool handled_async)
 {
-    if (req->life == PH_LIFE_DONE || req->life == PH_LIFE_RELEASED) {
+    if (!handled_async && (req->life == PH_LIFE_DONE || req->life == PH_LIFE_RELEASED)) {
         ph_log_error("route %s (plugin %s): request finished twice; ignored (a bug in the host)", route_path(req),
                      plugin_name(req));
         return;
     }
-    if (req->life == PH_LIFE_QUEUED)
+    if (!handled_async && req->life == PH_LIFE_QUEUED)
         ph_gate_unqueue(req->route->gate, req);
     req->life = PH_LIFE_DONE;
     end_async(req); /* no plugin callback for it from now on */
     req->abort_cb = NULL;
     req->drain_cb = NULL;
-    if (req->counted) {
+    if (handled_async || req->counted) {
         req->counted = false;
         if (life_board)
             ph_board_add(&life_board->in_flight, -1);
         counts.in_flight--;
         counts.requests_done++;
-        if (req->async && req->route)
+        if (handled_async || req->async) /* (set by ph_life_run, with its route) */
             counts.async_in_flight--;
         if (timed()) /* (else nobody reads its duration: no clock read, no call) */
             account(req);
     }
     if (req->detached)
         counts.detached--;
-    if (req->timed_out && !req->async) {
+    if (!handled_async && req->timed_out && !req->async) {
         counts.stuck_sync--;
         ph_log_warn("route %s (plugin %s): late result discarded (the client got 504); %d sync handlers "
                     "still past their timeout",
                     route_path(req), plugin_name(req), counts.stuck_sync);
     }
-    if (req->holds_gate) {
+    if (handled_async || req->holds_gate) {
         req->holds_gate = false;
         ph_gate_leave(req->route->gate); /* the next waiting request starts from the loop */
     }
@@ -287,7 +295,7 @@ static inline void finish(ph_request *req)
     notify();
 }
 
-void ph_life_finish(ph_request *req) { finish(req); }
+void ph_life_finish(ph_request *req) { finish(req, false); }
 
 int ph_life_complete(ph_request *req)
 {

@@ -86,6 +86,12 @@ void ph_life_run(ph_request *req, const struct ph_route *route, struct ph_genera
  * finishes it (PH_ERROR and unknown results answer 500). */
 void ph_life_returned(ph_request *req, int rc);
 
+/* ph_life_returned for the async handle() dispatch ran on the loop, after
+ * ph_life_begin and ph_life_run (RUNNING, counted, holding its route
+ * place; nothing ends a request under its handle()): the states those set
+ * are not tested again. */
+void ph_life_returned_async(ph_request *req, int rc);
+
 /* The response of `req` is final (PARSED or RUNNING or ABORTING -> DONE).
  * A second call is logged and ignored. */
 void ph_life_finish(ph_request *req);

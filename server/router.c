@@ -1,4 +1,4 @@
-/* router.c - exact routes by binary search, parameter routes in
+/* router.c - exact routes in a hash table, parameter routes in
  * precedence order. */
 #include "router.h"
 
@@ -10,16 +10,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A path's key: its length and two words that hold all of it up to 16
+ * bytes (path_key). */
+typedef struct path_key {
+    uint64_t head, tail;
+    size_t len;
+} path_key;
+
+/* A slot of the exact routes' table: empty when route is NULL. */
+typedef struct exact_slot {
+    path_key key;
+    const ph_route *route;
+} exact_slot;
+
 struct ph_router {
     ph_route *routes;     /* in the order added */
     size_t count;
-    ph_route **exact;     /* exact routes sorted by path (after seal) */
-    size_t nexact;
+    exact_slot *exact;    /* exact routes by path_key, open addressing (after seal; else `no_exact`) */
+    size_t exact_mask;    /* slots - 1 (a power of two less one) */
     ph_route **patterns;  /* parameter routes in precedence order */
     size_t npatterns;
 };
 
-ph_router *ph_router_create(void) { return calloc(1, sizeof(ph_router)); }
+/* The table of a router without exact routes (also before seal). */
+static exact_slot no_exact[1];
+
+ph_router *ph_router_create(void)
+{
+    ph_router *router = calloc(1, sizeof(ph_router));
+    if (router)
+        router->exact = no_exact;
+    return router;
+}
 
 void ph_router_format_allow(unsigned allowed, char *buf, size_t len)
 {
@@ -114,6 +136,7 @@ int ph_router_add(ph_router *router, const char *path, unsigned methods, uint64_
         goto fail;
     }
     r.path_len = strlen(path);
+    r.handle_site = (ph_crash_site){.route = r.path, .lib = instance->lib, .what = "handle()"};
     if (parse_pattern(&r, err, errlen) < 0)
         goto fail;
     for (size_t i = 0; i < router->count; i++) {
@@ -141,53 +164,12 @@ fail:
     return -1;
 }
 
-/* Order two byte strings of the same length `n` by their 8-byte words
- * (the last one overlapping the one before), 4-byte words under 8 bytes,
- * bytes under 4: a total order (not the alphabetical one), which is all
- * the binary search needs, compared without a call, so a lookup keeps
- * its values in registers. */
-static inline int compare_same_length(const char *a, const char *b, size_t n)
-{
-    if (n >= 8) {
-        for (size_t at = 0;; at = at + 16 <= n ? at + 8 : n - 8) {
-            uint64_t x, y;
-            memcpy(&x, a + at, 8);
-            memcpy(&y, b + at, 8);
-            if (x != y)
-                return x < y ? -1 : 1;
-            if (at + 8 == n)
-                return 0;
-        }
-    }
-    if (n >= 4) {
-        uint32_t x[2], y[2];
-        memcpy(&x[0], a, 4);
-        memcpy(&y[0], b, 4);
-        memcpy(&x[1], a + n - 4, 4);
-        memcpy(&y[1], b + n - 4, 4);
-        if (x[0] != y[0])
-            return x[0] < y[0] ? -1 : 1;
-        return x[1] == y[1] ? 0 : x[1] < y[1] ? -1 : 1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (a[i] != b[i])
-            return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
-    }
-    return 0;
-}
-
-/* Shorter first, then compare_same_length. */
+/* Shorter first, then by bytes: a total order of literal segments. */
 static int compare_paths(const char *a, size_t alen, const char *b, size_t blen)
 {
     if (alen != blen)
         return alen < blen ? -1 : 1;
-    return compare_same_length(a, b, alen);
-}
-
-static int compare_exact(const void *a, const void *b)
-{
-    const ph_route *x = *(ph_route *const *)a, *y = *(ph_route *const *)b;
-    return compare_paths(x->path, x->path_len, y->path, y->path_len);
+    return memcmp(a, b, alen);
 }
 
 /* Precedence: segment by segment, a literal before a parameter; ties
@@ -208,42 +190,95 @@ static int compare_patterns(const void *a, const void *b)
     return x->nsegments < y->nsegments ? -1 : x->nsegments > y->nsegments;
 }
 
+/* The key of the `len` bytes at `path`: for 8 bytes or more the first and
+ * the last 8 (overlapping), for 4 to 7 the first and the last 4, under 4
+ * the first, middle and last byte. Up to 16 bytes the key holds every
+ * byte, so equal keys are equal paths; longer paths compare the rest. */
+static inline path_key key_of(const char *path, size_t len)
+{
+    path_key k = {.head = 0, .tail = 0, .len = len};
+    if (len >= 8) {
+        memcpy(&k.head, path, 8);
+        memcpy(&k.tail, path + len - 8, 8);
+    } else if (len >= 4) {
+        uint32_t head, tail;
+        memcpy(&head, path, 4);
+        memcpy(&tail, path + len - 4, 4);
+        k.head = head;
+        k.tail = tail;
+    } else if (len) {
+        k.head = (uint64_t)(unsigned char)path[0] | (uint64_t)(unsigned char)path[len / 2] << 8 |
+                 (uint64_t)(unsigned char)path[len - 1] << 16;
+    }
+    return k;
+}
+
+/* The slot `k` starts probing at, in a table of `mask` + 1 slots. */
+static inline size_t slot_of(path_key k, size_t mask)
+{
+    uint64_t h = (k.head ^ (k.tail << 29 | k.tail >> 35) ^ k.len) * 0x9E3779B97F4A7C15u;
+    return (size_t)(h >> 32) & mask;
+}
+
+/* Put the exact routes in a table of at least twice their number of
+ * slots (linear probing, never full). Returns 0 or -1 (no memory). */
+static int build_exact(ph_router *router, size_t nexact)
+{
+    size_t slots = 2;
+    while (slots < 2 * nexact)
+        slots *= 2;
+    exact_slot *table = calloc(slots, sizeof *table);
+    if (!table)
+        return -1;
+    router->exact = table;
+    router->exact_mask = slots - 1;
+    for (size_t i = 0; i < router->count; i++) {
+        const ph_route *r = &router->routes[i];
+        if (r->segments)
+            continue;
+        path_key k = key_of(r->path, r->path_len);
+        size_t at = slot_of(k, router->exact_mask);
+        while (table[at].route)
+            at = (at + 1) & router->exact_mask;
+        table[at] = (exact_slot){.key = k, .route = r};
+    }
+    return 0;
+}
+
 int ph_router_seal(ph_router *router)
 {
-    free(router->exact);
+    if (router->exact != no_exact)
+        free(router->exact);
     free(router->patterns);
-    router->exact = calloc(router->count + 1, sizeof *router->exact);
+    router->exact = no_exact;
+    router->exact_mask = 0;
     router->patterns = calloc(router->count + 1, sizeof *router->patterns);
-    router->nexact = router->npatterns = 0;
-    if (!router->exact || !router->patterns)
+    router->npatterns = 0;
+    if (!router->patterns)
         return -1;
     for (size_t i = 0; i < router->count; i++) {
         ph_route *r = &router->routes[i];
         if (r->segments)
             router->patterns[router->npatterns++] = r;
-        else
-            router->exact[router->nexact++] = r;
     }
-    qsort(router->exact, router->nexact, sizeof *router->exact, compare_exact);
     qsort(router->patterns, router->npatterns, sizeof *router->patterns, compare_patterns);
-    return 0;
+    return router->count > router->npatterns ? build_exact(router, router->count - router->npatterns) : 0;
 }
 
-static const ph_route *find_exact(const ph_router *router, const char *path, size_t len)
+/* The exact route of the `len` bytes at `path`, or NULL: one hash, and
+ * the key compared (the bytes past 16 with memcmp). Inline: every
+ * request's lookup. */
+static inline const ph_route *find_exact(const ph_router *router, const char *path, size_t len)
 {
-    size_t lo = 0, hi = router->nexact;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const ph_route *r = router->exact[mid];
-        int c = compare_paths(path, len, r->path, r->path_len);
-        if (c == 0)
-            return r;
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
+    path_key k = key_of(path, len);
+    for (size_t at = slot_of(k, router->exact_mask);; at = (at + 1) & router->exact_mask) {
+        const exact_slot *s = &router->exact[at];
+        if (!s->route)
+            return NULL;
+        if (s->key.len == len && s->key.head == k.head && s->key.tail == k.tail &&
+            (len <= 16 || memcmp(path + 8, s->route->path + 8, len - 16) == 0))
+            return s->route;
     }
-    return NULL;
 }
 
 /* Does pattern `r` match `path`? Parameters must be non-empty. */
@@ -371,7 +406,8 @@ void ph_router_free(ph_router *router)
     for (size_t i = 0; i < router->count; i++)
         free_route(&router->routes[i]);
     free(router->routes);
-    free(router->exact);
+    if (router->exact != no_exact)
+        free(router->exact);
     free(router->patterns);
     free(router);
 }

@@ -5,6 +5,7 @@
 #define PH_ROUTER_H
 
 #include "buf.h"
+#include "crash_handler.h"
 #include "plugin_instance.h"
 
 #include <stddef.h>
@@ -30,6 +31,7 @@ typedef struct ph_route {
     int board_slot;        /* its counters on the worker's board record (worker_metrics.c); -1 = none yet */
     struct ph_route_gate *gate; /* its limits, queue, own pool and figures (route_gate.h), set and
                                  * freed by its generation; mutable on the loop thread */
+    ph_crash_site handle_site;  /* its handle() for the crash handler: path, instance's library */
 } ph_route;
 
 typedef struct ph_router ph_router;

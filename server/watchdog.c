@@ -78,18 +78,17 @@ void ph_watchdog_set_threshold(uint64_t ms)
     ph_watchdog_current.warn_ns = ms ? ms * 1000000u : UINT64_MAX;
 }
 
-void ph_watchdog_slow(const ph_plugin_call *call, uint64_t took_ns)
+void ph_watchdog_slow(const ph_crash_site *site, uint64_t took_ns)
 {
     lag.slow_callbacks++;
     uint64_t threshold_ms = ph_watchdog_current.warn_ns / 1000000u;
     double ms = (double)took_ns / 1e6;
-    if (call->route)
+    if (site->lib)
         ph_log_warn("route %s (plugin %s): %s held the event loop for %.0f ms (loop_warn %llu ms); "
                     "a blocking call in an async plugin stalls every connection",
-                    call->route->path, ph_instance_name(call->route->instance), call->what, ms,
-                    (unsigned long long)threshold_ms);
+                    site->route, site->lib->desc->name, site->what, ms, (unsigned long long)threshold_ms);
     else
-        ph_log_warn("%s held the event loop for %.0f ms (loop_warn %llu ms)", call->what, ms,
+        ph_log_warn("%s held the event loop for %.0f ms (loop_warn %llu ms)", site->what, ms,
                     (unsigned long long)threshold_ms);
 }
 

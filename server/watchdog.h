@@ -40,11 +40,10 @@ typedef struct ph_watchdog_timing {
 } ph_watchdog_timing;
 extern ph_watchdog_timing ph_watchdog_current;
 
-/* One call into plugin code on the loop thread, between begin and end. */
+/* One call into plugin code on the loop thread, between begin and end
+ * (its route and what it is are in the crash handler's site meanwhile). */
 typedef struct ph_plugin_call {
     uint64_t started;
-    const struct ph_route *route;
-    const char *what;
     ph_crash_mark previous; /* the crash handler's mark to restore */
 } ph_plugin_call;
 
@@ -67,8 +66,9 @@ static inline uint64_t ph_watchdog_clock_ns_from(clockid_t clock, uint64_t read_
     return ph_watchdog_clock_ns();
 }
 
-/* `call` took `took_ns`, over the threshold: count and log it. */
-void ph_watchdog_slow(const ph_plugin_call *call, uint64_t took_ns);
+/* The call at `site` (the crash handler's site of it) took `took_ns`,
+ * over the threshold: count and log it. */
+void ph_watchdog_slow(const ph_crash_site *site, uint64_t took_ns);
 
 /* Bracket every call into plugin code on the loop thread:
  *   const struct ph_route *route = req->route;   (before: the callback may
@@ -80,25 +80,27 @@ void ph_watchdog_slow(const ph_plugin_call *call, uint64_t took_ns);
  * handler, so a crash inside names the route and plugin. The route stays
  * valid until control returns to the loop, since generations are freed
  * from their own event. Inline: a clock read and a few stores each. */
-static inline ph_plugin_call ph_watchdog_begin_at(const struct ph_route *route, const char *what, uint64_t started_ns)
+static inline ph_plugin_call ph_watchdog_begin(const struct ph_route *route, const char *what)
 {
-    ph_plugin_call call = {.started = started_ns, .route = route, .what = what};
+    ph_plugin_call call = {.started = ph_watchdog_clock_ns()}; /* (first: no call after the mark) */
     call.previous = ph_crash_enter(route ? route->path : NULL, route ? route->instance->lib : NULL, what);
     return call;
 }
 
-/* ph_watchdog_begin_at, the call starting now. */
-static inline ph_plugin_call ph_watchdog_begin(const struct ph_route *route, const char *what)
+/* ph_watchdog_begin for a call at `site` (a route's handle(): its
+ * handle_site) that started at `started_ns` (the watchdog's clock). */
+static inline ph_plugin_call ph_watchdog_begin_at(const ph_crash_site *site, uint64_t started_ns)
 {
-    return ph_watchdog_begin_at(route, what, ph_watchdog_clock_ns()); /* (first: no call after the mark) */
+    return (ph_plugin_call){.started = started_ns, .previous = ph_crash_enter_site(site)};
 }
 
 static inline void ph_watchdog_end(const ph_plugin_call *call)
 {
     uint64_t took_ns = ph_watchdog_clock_ns() - call->started;
+    const ph_crash_site *site = ph_crash_current; /* this call's (it outlives the call), for a report */
     ph_crash_leave(call->previous);
-    if (took_ns >= ph_watchdog_current.warn_ns)
-        ph_watchdog_slow(call, took_ns);
+    if (__builtin_expect(took_ns >= ph_watchdog_current.warn_ns, 0))
+        ph_watchdog_slow(site, took_ns);
 }
 
 /* Loop lag: the latest and the largest delay of the probe timer (ms). */

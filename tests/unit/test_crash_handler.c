@@ -505,20 +505,51 @@ static void enter_and_leave_nest(void **state)
 {
     (void)state;
     ph_crash_mark outer = ph_crash_enter("/a", &boom_lib, "init()");
-    assert_null(outer.lib);
-    assert_null(outer.route);
+    assert_null(outer.site);
+    const ph_crash_site *a = ph_crash_current;
     ph_crash_mark inner = ph_crash_enter("/b", &crashy_lib, "handle()");
-    assert_ptr_equal(inner.lib, &boom_lib);
-    assert_string_equal(inner.route, "/a");
-    assert_string_equal(inner.what, "init()");
-    assert_ptr_equal(ph_crash_current.lib, &crashy_lib);
+    assert_ptr_equal(inner.site, a);
+    assert_ptr_equal(ph_crash_current->lib, &crashy_lib);
+    assert_string_equal(ph_crash_current->route, "/b");
+    ph_crash_site route_site = {.route = "/c", .lib = &boom_lib, .what = "handle()"};
+    ph_crash_mark at_site = ph_crash_enter_site(&route_site); /* a route's own site, between them */
+    assert_ptr_equal(ph_crash_current, &route_site);
+    ph_crash_mark innermost = ph_crash_enter("/d", &crashy_lib, "timer callback");
+    assert_string_equal(ph_crash_current->route, "/d");
+    ph_crash_leave(innermost);
+    assert_ptr_equal(ph_crash_current, &route_site);
+    ph_crash_leave(at_site);
+    assert_string_equal(ph_crash_current->route, "/b"); /* not overwritten by "/d" */
     ph_crash_leave(inner);
-    assert_ptr_equal(ph_crash_current.lib, &boom_lib);
-    assert_string_equal(ph_crash_current.route, "/a");
+    assert_ptr_equal(ph_crash_current->lib, &boom_lib);
+    assert_string_equal(ph_crash_current->route, "/a");
+    assert_string_equal(ph_crash_current->what, "init()");
     ph_crash_leave(outer);
-    assert_null(ph_crash_current.lib);
-    assert_null(ph_crash_current.route);
-    assert_null(ph_crash_current.what);
+    assert_null(ph_crash_current);
+}
+
+/* Nested past PH_CRASH_NESTING, a thread stays marked with the outermost
+ * call it has a site for, and every leave restores its own enter. */
+static void enter_past_the_nesting_limit_keeps_the_outermost_site(void **state)
+{
+    (void)state;
+    enum { N = PH_CRASH_NESTING + 3 };
+    static char routes[N][8];
+    ph_crash_mark marks[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(routes[i], sizeof routes[i], "/%d", i);
+        marks[i] = ph_crash_enter(routes[i], &boom_lib, "handle()");
+        int shown = i < PH_CRASH_NESTING ? i : PH_CRASH_NESTING - 1;
+        assert_string_equal(ph_crash_current->route, routes[shown]);
+    }
+    for (int i = N - 1; i >= 0; i--) {
+        ph_crash_leave(marks[i]);
+        int shown = i - 1 < PH_CRASH_NESTING ? i - 1 : PH_CRASH_NESTING - 1;
+        if (i)
+            assert_string_equal(ph_crash_current->route, routes[shown]);
+    }
+    assert_null(ph_crash_current);
+    assert_int_equal(ph_crash_depth, 0);
 }
 
 typedef struct altstack_seen {
@@ -570,6 +601,7 @@ int main(void)
         cmocka_unit_test(crash_on_a_pool_thread_names_the_pool),
         cmocka_unit_test(two_threads_faulting_at_once_leave_one_whole_report),
         cmocka_unit_test(enter_and_leave_nest),
+        cmocka_unit_test(enter_past_the_nesting_limit_keeps_the_outermost_site),
         cmocka_unit_test(thread_exit_restores_the_previous_alternate_stack),
     };
     return cmocka_run_group_tests_name("crash_handler", tests, group_setup, group_teardown);

@@ -385,6 +385,43 @@ static void add_header_keeps_tab_and_other_control_bytes_in_values(void **state)
     }
 }
 
+/* Names and values at every start within a word and every length: a
+ * value is copied whole with control bytes (TAB next to the NUL, several
+ * in one word) and bytes that are CR or LF but for the high bit, and
+ * refused for a CR or LF after another control byte in the same word; a
+ * name with CR or LF is refused at every start. */
+static void add_header_checks_text_at_every_start(void **state)
+{
+    (void)state;
+    _Alignas(8) char name_buf[64], value_buf[64];
+    char want[160];
+    for (size_t start = 0; start < 8; start++) {
+        for (size_t len = 0; len < 40; len++) {
+            char *name = name_buf + start, *value = value_buf + start;
+            memcpy(name, "X-Name", 7);
+            memset(value, 'v', len);
+            value[len] = '\0';
+            for (size_t at = 0; at < len; at++)
+                value[at] = "v\t\x01\x8d\x8a\x0c"[(at + len) % 6];
+            ph_request *req = new_request();
+            assert_int_equal(api->add_header(req, name, value), 0);
+            snprintf(want, sizeof want, "X-Name: %s\r\n", value);
+            char *h = headers_of(req);
+            assert_string_equal(h, want);
+            free(h);
+            if (len >= 2) {
+                value[len - 2] = '\t';
+                value[len - 1] = len % 2 ? '\r' : '\n';
+                assert_int_equal(api->add_header(req, name, value), -1);
+            }
+            name[len % 6] = len % 2 ? '\r' : '\n';
+            assert_int_equal(api->add_header(req, name, "1"), -1);
+            assert_int_equal(req->resp_headers.len, strlen(want));
+            ph_life_discard(req);
+        }
+    }
+}
+
 static void set_body_replaces_previous_body(void **state)
 {
     (void)state;
@@ -396,6 +433,32 @@ static void set_body_replaces_previous_body(void **state)
     assert_int_equal(api->set_body(req, NULL, 0), 0);
     assert_int_equal(req->resp_body.len, 0);
     assert_int_equal(api->set_body(req, NULL, 5), -1);
+    ph_life_discard(req);
+}
+
+/* A body longer than the room the response has grows it (whole bodies of
+ * every length up to past the first growth), a shorter one reuses it,
+ * and a refused call (the request finished) leaves the body as it was. */
+static void set_body_grows_past_its_room_and_refused_keeps_it(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    char body[200];
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = (char)('a' + i % 26);
+    for (size_t len = 0; len <= sizeof body; len += 7) {
+        assert_int_equal(api->set_body(req, body, len), 0);
+        assert_int_equal(req->resp_body.len, len);
+        assert_memory_equal(req->resp_body.data, body, len);
+        assert_true(req->resp_body.cap >= len);
+    }
+    assert_int_equal(api->set_body(req, "short", 5), 0);
+    assert_memory_equal(req->resp_body.data, "short", 5);
+    req->life = PH_LIFE_DONE;
+    assert_int_equal(api->set_body(req, body, 3), -1);
+    assert_int_equal(api->set_body(req, body, sizeof body), -1);
+    assert_int_equal(req->resp_body.len, 5);
+    assert_memory_equal(req->resp_body.data, "short", 5);
     ph_life_discard(req);
 }
 
@@ -807,7 +870,9 @@ int main(void)
         T(add_header_managed_near_misses_are_plugin_headers),
         T(add_header_checks_every_byte_at_every_length),
         T(add_header_keeps_tab_and_other_control_bytes_in_values),
+        T(add_header_checks_text_at_every_start),
         T(set_body_replaces_previous_body),
+        T(set_body_grows_past_its_room_and_refused_keeps_it),
         T(respond_json_sets_status_compact_body_and_json_type),
         T(respond_json_keeps_the_plugins_own_content_type),
         T(respond_json_twice_adds_content_type_once),

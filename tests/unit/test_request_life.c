@@ -72,7 +72,7 @@ static ph_request *pending(ph_generation *gen)
     ut_request_set_url(req, "/fake?id=1");
     ph_life_begin(req);
     ph_life_run(req, &route, gen, true);
-    ph_life_returned(req, PH_PENDING);
+    ph_life_returned_async(req, PH_PENDING);
     assert_int_equal(req->life, PH_LIFE_RUNNING);
     return req;
 }
@@ -204,10 +204,41 @@ static void a_client_leaving_during_handle_aborts_when_it_returns(void **state)
     ph_life_dropped(req); /* handle() is on the stack: no abort under it */
     assert_int_equal(req->life, PH_LIFE_RUNNING);
     assert_int_equal(ph_life_counts_now()->detached, 1);
-    ph_life_returned(req, PH_PENDING);
+    ph_life_returned_async(req, PH_PENDING);
     assert_int_equal(req->life, PH_LIFE_RELEASED);
     assert_int_equal(ph_life_counts_now()->detached, 0);
     assert_int_equal(ph_life_counts_now()->in_flight, 0);
+}
+
+/* An async handle() dispatch ran returns PH_OK or fails: the request
+ * finishes and is counted down once (in flight, async, its route's place,
+ * its generation); a sync one the same through ph_life_returned. */
+static void a_returned_handler_finishes_and_counts_down_once(void **state)
+{
+    (void)state;
+    static const int results[] = {PH_OK, PH_ERROR, 42};
+    for (size_t i = 0; i < 2 * sizeof results / sizeof results[0]; i++) {
+        bool async = i < sizeof results / sizeof results[0];
+        size_t k = i % (sizeof results / sizeof results[0]);
+        ph_request *req = ph_request_new();
+        assert_non_null(req);
+        ph_life_begin(req);
+        ph_life_run(req, &route, &some_gen, async);
+        assert_int_equal(gate.inflight, 1);
+        assert_int_equal(ph_life_counts_now()->async_in_flight, async ? 1 : 0);
+        int refs = some_gen.refs;
+        if (async)
+            ph_life_returned_async(req, results[k]);
+        else
+            ph_life_returned(req, results[k]);
+        assert_int_equal(req->life, PH_LIFE_RELEASED); /* no connection: released at once */
+        assert_int_equal(some_gen.refs, refs - 1);
+        assert_int_equal(gate.inflight, 0);
+        assert_int_equal(ph_life_counts_now()->in_flight, 0);
+        assert_int_equal(ph_life_counts_now()->async_in_flight, 0);
+        assert_int_equal(ph_life_counts_now()->requests_done, i + 1);
+        assert_int_equal(changes, (int)i + 1);
+    }
 }
 
 static void each_state_refuses_the_calls_it_does_not_allow(void **state)
@@ -249,6 +280,7 @@ int main(void)
         T(finishing_cancels_timers_and_drops_the_generation),
         T(abort_runs_the_callback_once_and_refuses_what_it_may_not_do),
         T(a_client_leaving_during_handle_aborts_when_it_returns),
+        T(a_returned_handler_finishes_and_counts_down_once),
         T(each_state_refuses_the_calls_it_does_not_allow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

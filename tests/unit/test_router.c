@@ -281,8 +281,9 @@ static void router_many_routes_are_all_found_and_listed_in_order(void **state)
 }
 
 /* Exact paths of one length differing in one byte, at every position, for
- * lengths that take each way of comparing them (bytes, 4- and 8-byte
- * words, the last word overlapping). */
+ * lengths that take each way of keying them (three bytes, 4- and 8-byte
+ * words, the last word overlapping, the middle bytes past 16), all in
+ * one table (shared probe chains). */
 static void router_tells_apart_paths_of_one_length_differing_anywhere(void **state)
 {
     (void)state;
