@@ -190,11 +190,11 @@ static bool is_token(const char *name, size_t len)
     return ok;
 }
 
-/* Whether the `n` bytes at `v` hold a CR or LF, a byte at a time. */
-static bool bytes_have_cr_lf(const char *v, size_t n)
+/* Whether the `n` bytes at `v` hold a CR, LF or NUL, a byte at a time. */
+static bool bytes_break_line(const char *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (v[i] == '\r' || v[i] == '\n')
+        if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
             return true;
     }
     return false;
@@ -202,24 +202,25 @@ static bool bytes_have_cr_lf(const char *v, size_t n)
 
 #define ONES 0x0101010101010101u
 
-/* The bytes of `w` below 0x0E (CR, LF, TAB and the other controls under
- * CR) as high bits: nonzero exactly when `w` holds one (which lane is not
- * exact, so a nonzero word is then looked at byte by byte). */
+/* The bytes of `w` below 0x0E (CR, LF, NUL, TAB and the other controls
+ * under CR) as high bits: nonzero exactly when `w` holds one (which lane
+ * is not exact, so a nonzero word is then looked at byte by byte). */
 static inline uint64_t low_bytes(uint64_t w) { return (w - ONES * 0x0E) & ~w & ONES * 0x80; }
 
 /* Whether the `len` bytes of a header value hold a CR or LF (which would
- * end its line early). Eight bytes a word test, the last 9 to 16 bytes in
- * two overlapping words; only a word with a control byte (a TAB is
- * allowed) is looked at byte by byte, and a value under 8 bytes is. */
-static bool has_cr_lf(const char *v, size_t len)
+ * end its line early) or a NUL (which only add_header_n can pass). Eight
+ * bytes a word test, the last 9 to 16 bytes in two overlapping words;
+ * only a word with a control byte (a TAB is allowed) is looked at byte by
+ * byte, and a value under 8 bytes is. Reads only the `len` bytes. */
+static bool breaks_line(const char *v, size_t len)
 {
     size_t at = 0;
     for (; at + 16 < len; at += 8) {
-        if (low_bytes(ph_load_word(v + at)) && bytes_have_cr_lf(v + at, 8))
+        if (low_bytes(ph_load_word(v + at)) && bytes_break_line(v + at, 8))
             return true;
     }
     if (len - at < 8 || (low_bytes(ph_load_word(v + at)) | low_bytes(ph_load_word(v + len - 8))))
-        return bytes_have_cr_lf(v + at, len - at);
+        return bytes_break_line(v + at, len - at);
     return false;
 }
 
@@ -242,19 +243,22 @@ static name_kind kind_of(const char *name, size_t len)
     return managed ? NAME_MANAGED : NAME_OTHER;
 }
 
-/* Append "name: value\r\n" to the response's plugin headers. Refused
- * (-1): a NULL or invalid name, a value with CR or LF, a header the host
- * manages, a response may_build does not allow, no memory. Both lengths
- * come from libc's SIMD strlen; a name the host knows needs no byte
- * look. */
-static int api_add_header(ph_request *req, const char *name, const char *value)
+/* Append "name: value\r\n", the `nlen` bytes at `name` and the `vlen` at
+ * `value`, to the response's plugin headers: the one body of add_header
+ * and add_header_n (`slot`, named when may_build refuses). Refused (-1):
+ * a NULL name or value, a name that is empty or not a token (a NUL in it
+ * too), a value with CR, LF or NUL, a header the host manages, a response
+ * may_build does not allow, no memory. Reads only the given bytes; a
+ * name the host knows needs no byte look. Inline: each slot is this body
+ * with its own constant. */
+static inline int add_header(ph_request *req, const char *name, size_t nlen, const char *value, size_t vlen,
+                             const char *slot)
 {
     if (!name || !value)
         return -1;
-    size_t nlen = strlen(name), vlen = strlen(value);
     name_kind kind = kind_of(name, nlen);
-    if (kind == NAME_MANAGED || (kind == NAME_OTHER && !is_token(name, nlen)) || has_cr_lf(value, vlen) ||
-        !may_build(req, "add_header()"))
+    if (kind == NAME_MANAGED || (kind == NAME_OTHER && !is_token(name, nlen)) || breaks_line(value, vlen) ||
+        !may_build(req, slot))
         return -1;
     ph_buf *h = &req->resp_headers;
     if (ph_buf_reserve(h, nlen + vlen + 4) < 0)
@@ -272,6 +276,20 @@ static int api_add_header(ph_request *req, const char *name, const char *value)
     if (kind == NAME_CONTENT_TYPE)
         req->has_content_type = true;
     return 0;
+}
+
+/* add_header: C strings, measured by libc's SIMD strlen. */
+static int api_add_header(ph_request *req, const char *name, const char *value)
+{
+    if (!name || !value)
+        return -1;
+    return add_header(req, name, strlen(name), value, strlen(value), "add_header()");
+}
+
+/* add_header_n (ABI 1.5): the lengths are the plugin's. */
+static int api_add_header_n(ph_request *req, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    return add_header(req, name, name_len, value, value_len, "add_header_n()");
 }
 
 /* Make the `len` bytes at `data` the body `b`, which has room for them. */
@@ -554,6 +572,7 @@ static const ph_host_api host_api = {
     .fetch_pause = api_fetch_pause,
     .fetch_resume = api_fetch_resume,
     .complete_failed = api_complete_failed,
+    .add_header_n = api_add_header_n,
 };
 
 const ph_host_api *ph_host_api_table(void) { return &host_api; }

@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define PH_ABI_MAJOR 1
-#define PH_ABI_MINOR 4
+#define PH_ABI_MINOR 5
 #define PH_ABI_VERSION ((uint32_t)((PH_ABI_MAJOR << 16) | PH_ABI_MINOR))
 #define PH_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define PH_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
@@ -97,8 +97,8 @@ typedef void (*ph_timer_cb)(ph_request *req, void *arg);
  *             that are still valid
  *   refused   complete() and complete_failed() (the host finishes the request when
  *             the callback returns), the response builders (set_status,
- *             add_header, set_body, respond_json, respond_error: nothing
- *             is sent), and new work: timer_start, timer_repeat, fetch,
+ *             add_header, add_header_n, set_body, respond_json,
+ *             respond_error: nothing is sent), and new work: timer_start, timer_repeat, fetch,
  *             fetch_stream, offload, on_abort, stream_begin, stream_write,
  *             stream_on_drain.
  *             Each returns -1 (or NULL) and the host logs it; the mock
@@ -239,8 +239,12 @@ typedef struct ph_host_api {
     /* Set the status code (default 200). Returns 0, -1 if not 100..599. Since 1.0. */
     int (*set_status)(ph_request *req, int status);
     /* Add a response header; name and value are copied. Returns 0, or -1
-     * for a name/value with CR, LF or NUL, a host-managed header
-     * (Content-Length, Transfer-Encoding, Connection, Date) or no memory.
+     * for a NULL name or value, a name that is not a token (RFC 9110:
+     * letters, digits and !#$%&'*+-.^_`|~; so no CR, LF, space or ':'), a
+     * value with CR or LF (a TAB and the other control bytes are kept), a
+     * host-managed header (Content-Length, Transfer-Encoding, Connection,
+     * Date, in any case), a response that may not be built now (see
+     * above) or no memory. add_header_n (since 1.5) takes lengths instead.
      * Since 1.0. */
     int (*add_header)(ph_request *req, const char *name, const char *value);
     /* Replace the body with a copy of `len` bytes. Returns 0 or -1 (no
@@ -411,7 +415,26 @@ typedef struct ph_host_api {
      * abort callback, twice, a sync request, off the loop thread). Loop
      * thread. Since 1.4. */
     int (*complete_failed)(ph_request *req, const char *why);
+
+    /* ---- since 1.5: a header of known length ---- */
+
+    /* add_header for a name and a value given as (pointer, length), not
+     * NUL-terminated: slices of a buffer, or literals with PH_LIT. The
+     * `name_len` bytes at `name` and the `value_len` bytes at `value` are
+     * copied; nothing past them is read. Same threads and states as
+     * add_header, and refused (-1) exactly as it is, a NUL byte inside
+     * either length too (one could never reach add_header): a NULL name
+     * or value, an empty name or one that is not a token, a value with
+     * CR, LF or NUL (a TAB and the other control bytes are kept), a
+     * host-managed header, a response that may not be built now, no
+     * memory. Returns 0 or -1. Since 1.5. */
+    int (*add_header_n)(ph_request *req, const char *name, size_t name_len, const char *value, size_t value_len);
 } ph_host_api;
+
+/* A string literal and its length, as two arguments (for add_header_n):
+ *   api->add_header_n(req, PH_LIT("Content-Type"), PH_LIT("text/plain"));
+ * Only a literal compiles (a pointer would give sizeof(char *) - 1). */
+#define PH_LIT(s) ("" s ""), (sizeof("" s "") - 1)
 
 /* True when the host's table has slot `field` (it may be older). */
 #define PH_HOST_HAS(api, field)                                                \

@@ -782,13 +782,35 @@ static int check_header(const char *name, const char *value)
     return 0;
 }
 
+/* The one body of add_header and add_header_n (`slot`, named in a
+ * misuse): the `nlen` bytes at `name` and the `vlen` at `value`, read no
+ * further, are added when the request may build and the host would take
+ * them: no NUL inside either (only add_header_n can pass one), then
+ * check_header's rules. Returns 0 or -1. */
+static int add_header_span(ph_request *req, const char *slot, const char *name, size_t nlen, const char *value,
+                           size_t vlen)
+{
+    if (!builder_ok(req, slot) || !name || !value || memchr(name, '\0', nlen) || memchr(value, '\0', vlen))
+        return -1;
+    char *n = dup_mem(name, nlen), *v = dup_mem(value, vlen);
+    int rc = -1;
+    if (n && v && check_header(n, v) == 0 && !take_fault(PH_MOCK_FAULT_NOMEM))
+        rc = pairs_add(&req->resp_headers, n, v);
+    free(n);
+    free(v);
+    return rc;
+}
+
 static int mock_add_header(ph_request *req, const char *name, const char *value)
 {
-    if (!builder_ok(req, "add_header") || check_header(name, value) != 0)
-        return -1;
-    if (take_fault(PH_MOCK_FAULT_NOMEM))
-        return -1;
-    return pairs_add(&req->resp_headers, name, value);
+    return add_header_span(req, "add_header", name, name ? strlen(name) : 0, value, value ? strlen(value) : 0);
+}
+
+/* ABI 1.5. */
+static int mock_add_header_n(ph_request *req, const char *name, size_t name_len, const char *value,
+                             size_t value_len)
+{
+    return add_header_span(req, "add_header_n", name, name_len, value, value_len);
 }
 
 /* Replace the response body with a copy (no state or fault check). */
@@ -1415,6 +1437,7 @@ static const ph_host_api mock_api = {
     .fetch_pause = mock_fetch_pause,
     .fetch_resume = mock_fetch_resume,
     .complete_failed = mock_complete_failed,
+    .add_header_n = mock_add_header_n,
 };
 
 const ph_host_api *ph_mock_api(void) { return &mock_api; }

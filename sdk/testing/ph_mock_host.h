@@ -95,7 +95,7 @@ PH_EXPORT const ph_plugin *ph_plugin_entry(void);
  * kept become invalid. */
 void ph_mock_reset(void);
 
-/* The host table the mock hands to init(): every slot up to ABI 1.4 filled,
+/* The host table the mock hands to init(): every slot up to ABI 1.5 filled,
  * struct_size = sizeof(ph_host_api), abi_version = PH_ABI_VERSION. To play
  * a 1.0 host, copy it and set struct_size = offsetof(ph_host_api,
  * path_param). Static storage; never NULL. */
@@ -424,8 +424,8 @@ size_t ph_mock_offloads_pending(const ph_request *req);
 /* ------------------------------------------------------------------ */
 
 /* After stream_begin the status and headers count as sent: set_status,
- * add_header, set_body, respond_json and respond_error are misuses, and
- * each stream_write appends to the response body that
+ * add_header, add_header_n, set_body, respond_json and respond_error are
+ * misuses, and each stream_write appends to the response body that
  * ph_mock_response_body returns. The mock's "socket" never drains by
  * itself: bytes written since the last ph_mock_stream_drain count as
  * buffered, and stream_write returns 1 once they pass the high-water mark.
@@ -472,7 +472,7 @@ unsigned ph_mock_drain_calls(const ph_request *req);
 
 typedef enum ph_mock_fault {
     PH_MOCK_FAULT_TIMER_START = 0, /* timer_start and timer_repeat return NULL */
-    PH_MOCK_FAULT_NOMEM = 1,       /* add_header, set_body, respond_json,
+    PH_MOCK_FAULT_NOMEM = 1,       /* add_header, add_header_n, set_body, respond_json,
                                       respond_error, query_param,
                                       stream_begin, stream_write fail as if
                                       out of memory (-1 / NULL) */

@@ -208,6 +208,27 @@ static void test_wrong_abi_major(void **state)
     expect_refused(s->ini_path, frags, 4);
 }
 
+/* A plugin of an older minor of the same major (it_abi_1_4: built as
+ * against ABI 1.4, before add_header_n) loads and serves: the host checks
+ * the major only, and its table grew at the end. */
+static void test_older_abi_minor_loads_and_serves(void **state)
+{
+    (void)state;
+    it_server *s = ini_with_plugin("it_abi_1_4");
+    it_server_add_plugin(s, "it_abi_1_4");
+    it_server_start(s);
+    it_response r;
+    assert_int_equal(it_request(s->port, "GET /x HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), IT_OK);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "abi 1.4");
+    char host_abi[16];
+    snprintf(host_abi, sizeof host_abi, "%d.%d", PH_ABI_MAJOR, PH_ABI_MINOR);
+    assert_non_null(it_header_get(&r, "X-Host-Abi"));
+    assert_string_equal(it_header_get(&r, "X-Host-Abi"), host_abi);
+    it_response_free(&r);
+    it_server_stop(s);
+}
+
 static void test_init_fails(void **state)
 {
     (void)state;
@@ -307,6 +328,7 @@ int main(void)
         IT_TEST(test_not_a_shared_object),
         IT_TEST(test_no_entry_symbol),
         IT_TEST(test_wrong_abi_major),
+        IT_TEST(test_older_abi_minor_loads_and_serves),
         IT_TEST(test_init_fails),
         IT_TEST(test_missing_config_file),
         IT_TEST(test_config_test_ok),

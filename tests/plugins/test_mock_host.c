@@ -115,6 +115,46 @@ static void mock_add_header_refuses_crlf_bad_names_and_host_managed(void **state
     finish_probe(req);
 }
 
+static int try_headers_n(const ph_host_api *api, ph_request *req)
+{
+    static const char buf[] = "X-Slice: from a buffer;Date";
+    int i = 0;
+    results[i++] = api->add_header_n(req, buf, 7, buf + 9, 13);       /* slices: kept */
+    results[i++] = api->add_header_n(req, "X-Tab", 5, "a\tb\0junk", 3); /* NUL after the length: kept */
+    results[i++] = api->add_header_n(req, PH_LIT("X-Empty"), "", 0);    /* empty value: kept */
+    results[i++] = api->add_header_n(req, "X-Nul", 5, "a\0b", 3);
+    results[i++] = api->add_header_n(req, "X-Nul\0", 6, "v", 1);
+    results[i++] = api->add_header_n(req, PH_LIT("X-Bad"), PH_LIT("a\r\nSet-Cookie: evil=1"));
+    results[i++] = api->add_header_n(req, PH_LIT("Bad Name"), "v", 1);
+    results[i++] = api->add_header_n(req, "X", 0, "v", 1);
+    results[i++] = api->add_header_n(req, NULL, 0, "v", 1);
+    results[i++] = api->add_header_n(req, "X", 1, NULL, 0);
+    results[i++] = api->add_header_n(req, buf + 23, 4, "today", 5);     /* "Date": managed */
+    results[i++] = api->add_header_n(req, PH_LIT("content-LENGTH"), PH_LIT("5"));
+    return PH_OK;
+}
+
+/* add_header_n (ABI 1.5) adds exactly its slices, and refuses what the
+ * real host refuses: NUL, CR or LF within the lengths, empty or non-token
+ * names, NULL pointers, host-managed names. */
+static void mock_add_header_n_takes_slices_and_refuses_like_add_header(void **state)
+{
+    (void)state;
+    int rc;
+    assert_true(PH_HOST_HAS(ph_mock_api(), add_header_n));
+    ph_request *req = run_probe(&probe_async, "/", try_headers_n, &rc);
+    static const int expect[] = {0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+    for (size_t i = 0; i < sizeof expect / sizeof *expect; i++) {
+        if (results[i] != expect[i])
+            fail_msg("add_header_n call %zu returned %d, not %d", i, results[i], expect[i]);
+    }
+    assert_int_equal(ph_mock_response_header_count(req), 3);
+    assert_string_equal(ph_mock_response_header(req, "X-Slice"), "from a buffer");
+    assert_string_equal(ph_mock_response_header(req, "X-Tab"), "a\tb");
+    assert_string_equal(ph_mock_response_header(req, "X-Empty"), "");
+    finish_probe(req);
+}
+
 static int build_json(const ph_host_api *api, ph_request *req)
 {
     results[0] = api->add_header(req, "Content-Type", "application/problem+json");
@@ -301,6 +341,28 @@ static void mock_flags_complete_twice_and_builders_after_it(void **state)
     ph_mock_reset();
 }
 
+/* After the response is final, add_header_n is a misuse named as such. */
+static void mock_flags_add_header_n_after_complete(void **state)
+{
+    (void)state;
+    ph_mock_instance *inst = NULL;
+    assert_int_equal(ph_mock_init(&probe_async, NULL, &inst), 0);
+    ph_request *req = ph_mock_request_new("GET", "/");
+    probe_fn = pend;
+    assert_int_equal(ph_mock_handle(inst, req), PH_PENDING);
+    probe_fn = NULL;
+    assert_int_equal(probe_api->add_header_n(req, PH_LIT("X-In-Time"), PH_LIT("1")), 0);
+    assert_int_equal(probe_api->complete(req), 0);
+    assert_int_equal(probe_api->add_header_n(req, PH_LIT("X-Late"), PH_LIT("1")), -1);
+    assert_int_equal(ph_mock_misuse_count(), 1);
+    assert_non_null(strstr(ph_mock_misuse(0), "add_header_n()"));
+    assert_string_equal(ph_mock_response_header(req, "X-In-Time"), "1");
+    assert_null(ph_mock_response_header(req, "X-Late"));
+    ph_mock_request_free(req);
+    ph_mock_fini(inst);
+    ph_mock_reset(); /* the misuse was the point */
+}
+
 static int sync_misbehaves(const ph_host_api *api, ph_request *req)
 {
     results[0] = api->timer_start(req, 1, note_timer, "Z") == NULL ? -1 : 0;
@@ -449,12 +511,14 @@ int main(void)
         MOCK_TEST(mock_query_param_percent_decodes_and_plus_is_space),
         MOCK_TEST(mock_request_accessors_follow_the_sdk_contract),
         MOCK_TEST(mock_add_header_refuses_crlf_bad_names_and_host_managed),
+        MOCK_TEST(mock_add_header_n_takes_slices_and_refuses_like_add_header),
         MOCK_TEST(mock_respond_json_is_compact_and_keeps_the_plugins_content_type),
         MOCK_TEST(mock_respond_error_sends_error_object),
         MOCK_TEST(mock_settings_parse_numbers_strictly),
         MOCK_TEST(mock_timers_fire_in_deadline_order_on_the_virtual_clock),
         MOCK_TEST(mock_flags_complete_inside_handle),
         MOCK_TEST(mock_flags_complete_twice_and_builders_after_it),
+        MOCK_TEST(mock_flags_add_header_n_after_complete),
         MOCK_TEST(mock_flags_timers_and_pending_from_a_sync_plugin),
         MOCK_TEST(mock_flags_cancel_of_a_fired_timer),
         MOCK_TEST(mock_refuses_bad_descriptors_and_reports_failed_init),

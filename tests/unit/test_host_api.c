@@ -109,6 +109,8 @@ static void table_reports_its_size_version_and_fills_every_slot(void **state)
     assert_true(PH_HOST_HAS(api, fetch_pause));
     assert_true(PH_HOST_HAS(api, fetch_resume));
     assert_true(PH_HOST_HAS(api, complete_failed));
+    /* ABI 1.5 */
+    assert_true(PH_HOST_HAS(api, add_header_n));
 }
 
 /* ---- settings ---- */
@@ -422,6 +424,118 @@ static void add_header_checks_text_at_every_start(void **state)
     }
 }
 
+/* ---- add_header_n (ABI 1.5): add_header's body with the plugin's lengths ---- */
+
+/* A copy of the `len` bytes at `text` in a block of exactly that size (no
+ * NUL after it), so ASan reports any read past the length. */
+static char *exact_copy(const char *text, size_t len)
+{
+    char *p = malloc(len ? len : 1);
+    assert_non_null(p);
+    memcpy(p, text, len);
+    return p;
+}
+
+/* Slices of a buffer are copied as given, nothing past their lengths:
+ * the line is the same add_header writes, an empty value is a header,
+ * a slice that is Content-Type marks the type set, and a NUL right after
+ * value_len (or any byte) is not part of the value. */
+static void add_header_n_appends_the_given_bytes(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    static const char line[] = "X-One: 1; X-Two";
+    assert_int_equal(api->add_header_n(req, line, 5, line + 7, 1), 0);
+    assert_int_equal(api->add_header_n(req, "Cache-Controlled", 13, "no-store, max-age=0\r\n", 19), 0);
+    assert_int_equal(api->add_header_n(req, "X-Empty", 7, "", 0), 0);
+    assert_int_equal(api->add_header_n(req, "X-Nul-After", 11, "ok\0\r\n", 2), 0);
+    char *name = exact_copy("X-Exact", 7), *value = exact_copy("tight fit", 9);
+    assert_int_equal(api->add_header_n(req, name, 7, value, 9), 0);
+    free(name);
+    free(value);
+    char *h = headers_of(req);
+    assert_string_equal(h, "X-One: 1\r\nCache-Control: no-store, max-age=0\r\nX-Empty: \r\nX-Nul-After: ok\r\n"
+                           "X-Exact: tight fit\r\n");
+    free(h);
+    assert_false(req->has_content_type);
+    assert_int_equal(api->add_header_n(req, PH_LIT("content-TYPE"), PH_LIT("text/csv")), 0);
+    assert_true(req->has_content_type);
+    ph_life_discard(req);
+}
+
+/* Refused like add_header, with nothing written: a NULL name or value
+ * (also with length 0), an empty name, a name that is no token, and a
+ * host-managed name in any case, also as a slice of a longer text. */
+static void add_header_n_refuses_bad_and_managed_names(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    assert_int_equal(api->add_header_n(req, "X", 0, "1", 1), -1);
+    assert_int_equal(api->add_header_n(req, "", 0, "1", 1), -1);
+    assert_int_equal(api->add_header_n(req, NULL, 0, "1", 1), -1);
+    assert_int_equal(api->add_header_n(req, "X", 1, NULL, 0), -1);
+    assert_int_equal(api->add_header_n(req, PH_LIT("X Space"), "1", 1), -1);
+    assert_int_equal(api->add_header_n(req, PH_LIT("X:Colon"), "1", 1), -1);
+    assert_int_equal(api->add_header_n(req, PH_LIT("X-Bad\r\nX-Evil"), "1", 1), -1);
+    assert_int_equal(api->add_header_n(req, PH_LIT("Content\rType"), "1", 1), -1);
+    static const char *const managed[] = {"Content-Length", "content-length", "Transfer-Encoding",
+                                          "TRANSFER-ENCODING", "Connection", "connection", "Date", "dAtE"};
+    for (size_t i = 0; i < sizeof managed / sizeof managed[0]; i++) {
+        if (api->add_header_n(req, managed[i], strlen(managed[i]), "1", 1) != -1)
+            fail_msg("add_header_n accepted managed header '%s'", managed[i]);
+    }
+    assert_int_equal(api->add_header_n(req, "Dated", 4, "1", 1), -1);
+    assert_int_equal(api->add_header_n(req, "Connection: x", 10, "1", 1), -1);
+    assert_int_equal(req->resp_headers.len, 0);
+    assert_int_equal(api->add_header_n(req, "Dated", 5, "1", 1), 0); /* the whole slice is no managed name */
+    ph_life_discard(req);
+}
+
+/* A CR, LF or NUL is refused at every offset of the name and of the
+ * value, at every length up to past the word scans (in blocks of exactly
+ * the given size); TAB and the other control bytes are kept in a value
+ * as add_header keeps them, and refused in a name as no tchar. */
+static void add_header_n_checks_every_byte_at_every_length(void **state)
+{
+    (void)state;
+    static const char refused[] = {'\r', '\n', '\0'};
+    static const char kept[] = {'\t', '\x01', '\x0b', '\x0c', '\x0e', '\x1f', '\x7f'};
+    char text[41], want[100];
+    for (size_t len = 1; len < sizeof text; len++) {
+        ph_request *req = new_request();
+        memset(text, 'v', len);
+        char *name = exact_copy(text, len), *value = exact_copy(text, len);
+        memset(name, 'n', len);
+        assert_int_equal(api->add_header_n(req, name, len, value, len), 0);
+        size_t written = req->resp_headers.len;
+        for (size_t at = 0; at < len; at++) {
+            for (size_t i = 0; i < sizeof refused; i++) {
+                value[at] = refused[i];
+                assert_int_equal(api->add_header_n(req, name, len, value, len), -1);
+                value[at] = 'v';
+                name[at] = refused[i];
+                assert_int_equal(api->add_header_n(req, name, len, value, len), -1);
+                name[at] = 'n';
+            }
+            name[at] = kept[(len + at) % sizeof kept];
+            assert_int_equal(api->add_header_n(req, name, len, value, len), -1);
+            name[at] = 'n';
+            assert_int_equal(req->resp_headers.len, written);
+            value[at] = kept[(len + at) % sizeof kept];
+            assert_int_equal(api->add_header_n(req, name, len, value, len), 0);
+            memcpy(want, ": ", 2);
+            memcpy(want + 2, value, len);
+            memcpy(want + 2 + len, "\r\n", 2);
+            assert_memory_equal(req->resp_headers.data + written + len, want, len + 4);
+            written = req->resp_headers.len;
+            value[at] = 'v';
+        }
+        free(name);
+        free(value);
+        ph_life_discard(req);
+    }
+}
+
 static void set_body_replaces_previous_body(void **state)
 {
     (void)state;
@@ -607,6 +721,45 @@ static void the_last_thread_to_name_itself_is_the_loop(void **state)
     assert_false(ph_host_api_on_loop_thread()); /* this one no longer is */
     ph_host_api_set_loop_thread();
     assert_true(ph_host_api_on_loop_thread());
+}
+
+/* Where add_header is refused, add_header_n is too, and neither writes:
+ * a finished request, one whose abort callback runs, a streaming one, an
+ * async one off the loop thread, a process serving nothing (no hooks). */
+static void add_header_n_is_refused_where_add_header_is(void **state)
+{
+    (void)state;
+    ph_request *req = new_request();
+    req->life = PH_LIFE_DONE;
+    assert_int_equal(api->add_header(req, "X-A", "1"), -1);
+    assert_int_equal(api->add_header_n(req, PH_LIT("X-A"), PH_LIT("1")), -1);
+    req->life = PH_LIFE_ABORTING;
+    assert_int_equal(api->add_header(req, "X-A", "1"), -1);
+    assert_int_equal(api->add_header_n(req, PH_LIT("X-A"), PH_LIT("1")), -1);
+    req->life = PH_LIFE_RUNNING;
+    req->streaming = true;
+    assert_int_equal(api->add_header(req, "X-A", "1"), -1);
+    assert_int_equal(api->add_header_n(req, PH_LIT("X-A"), PH_LIT("1")), -1);
+    req->streaming = false;
+    req->async = true;
+    pthread_t t;
+    void *on_loop = NULL;
+    assert_int_equal(pthread_create(&t, NULL, name_self_loop, NULL), 0); /* the loop is another thread */
+    pthread_join(t, &on_loop);
+    assert_int_equal(api->add_header(req, "X-A", "1"), -1);
+    assert_int_equal(api->add_header_n(req, PH_LIT("X-A"), PH_LIT("1")), -1);
+    assert_int_equal(req->resp_headers.len, 0);
+    ph_host_api_set_loop_thread(); /* on the loop both build */
+    assert_int_equal(api->add_header_n(req, PH_LIT("X-A"), PH_LIT("1")), 0);
+    assert_int_equal(req->resp_headers.len, strlen("X-A: 1\r\n"));
+    ph_life_discard(req);
+    req = new_request();
+    ph_host_api_set_hooks(NULL);
+    assert_int_equal(api->add_header(req, "X-A", "1"), -1);
+    assert_int_equal(api->add_header_n(req, PH_LIT("X-A"), PH_LIT("1")), -1);
+    ph_sdk_calls_install();
+    assert_int_equal(req->resp_headers.len, 0);
+    ph_life_discard(req);
 }
 
 static void timer_start_and_complete_are_refused_off_the_loop_thread(void **state)
@@ -871,6 +1024,9 @@ int main(void)
         T(add_header_checks_every_byte_at_every_length),
         T(add_header_keeps_tab_and_other_control_bytes_in_values),
         T(add_header_checks_text_at_every_start),
+        T(add_header_n_appends_the_given_bytes),
+        T(add_header_n_refuses_bad_and_managed_names),
+        T(add_header_n_checks_every_byte_at_every_length),
         T(set_body_replaces_previous_body),
         T(set_body_grows_past_its_room_and_refused_keeps_it),
         T(respond_json_sets_status_compact_body_and_json_type),
@@ -879,6 +1035,7 @@ int main(void)
         T(respond_json_refuses_null_tree_and_bad_status_leaving_response),
         T(respond_error_escapes_message_into_json),
         T(the_last_thread_to_name_itself_is_the_loop),
+        T(add_header_n_is_refused_where_add_header_is),
         T(timer_start_and_complete_are_refused_off_the_loop_thread),
         T(path_param_reads_the_matched_routes_parameters),
         T(on_abort_registers_only_for_pending_async_requests_on_the_loop),
