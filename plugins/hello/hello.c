@@ -15,11 +15,16 @@ typedef struct hello_state {
 
 static const char hello_body[] = "Hello, World!";
 
-/* Store the host table. No settings. Returns 0, or -1 (no memory).
- * Loop thread. */
+/* Check the host and store its table. No settings. Returns 0, or -1
+ * with the reason logged (a host without add_header_n, no memory). Loop
+ * thread. */
 static int hello_init(const ph_host_api *api, const ph_settings *settings, void **state)
 {
-    (void)settings;
+    if (!PH_HOST_HAS(api, add_header_n)) {
+        api->log(NULL, PH_LOG_ERROR, "hello: route %s: the host lacks add_header_n (needs SDK ABI 1.5)",
+                 api->route_path(settings));
+        return -1;
+    }
     hello_state *st = malloc(sizeof *st);
     if (!st) {
         api->log(NULL, PH_LOG_ERROR, "hello: out of memory for the instance state");
@@ -37,7 +42,7 @@ static void hello_fini(void *state) { free(state); }
 static int hello_handle(void *state, ph_request *req)
 {
     const ph_host_api *api = ((const hello_state *)state)->api;
-    if (api->add_header(req, "Content-Type", "text/plain") != 0 ||
+    if (api->add_header_n(req, PH_LIT("Content-Type"), PH_LIT("text/plain")) != 0 ||
         api->set_body(req, hello_body, sizeof hello_body - 1) != 0)
         return PH_ERROR;
     return PH_OK;

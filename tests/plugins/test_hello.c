@@ -81,6 +81,24 @@ static void hello_reports_error_when_host_is_out_of_memory(void **state)
     ph_mock_fini(inst);
 }
 
+/* hello adds its header with add_header_n (ABI 1.5): it refuses a 1.4
+ * host (a table ending before that slot), naming the route and the ABI it
+ * needs, instead of calling past the table. */
+static void hello_refuses_a_host_without_add_header_n(void **state)
+{
+    (void)state;
+    ph_host_api old = *ph_mock_api();
+    old.struct_size = offsetof(ph_host_api, add_header_n);
+    ph_settings *s = ph_mock_settings_new("/hello", NULL);
+    ph_mock_instance *inst = (ph_mock_instance *)&inst;
+    assert_int_not_equal(ph_mock_init_with_api(&old, ph_plugin_entry(), s, &inst), 0);
+    assert_null(inst);
+    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "ABI 1.5"), 1);
+    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "route /hello: the host lacks add_header_n"), 1);
+    ph_mock_settings_free(s);
+    ph_mock_reset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -89,6 +107,7 @@ int main(void)
         MOCK_TEST(hello_responds_immediately_without_timers_or_complete),
         MOCK_TEST(hello_answers_every_method_path_and_body_alike),
         MOCK_TEST(hello_reports_error_when_host_is_out_of_memory),
+        MOCK_TEST(hello_refuses_a_host_without_add_header_n),
     };
     return cmocka_run_group_tests_name("plugin hello", tests, NULL, NULL);
 }
