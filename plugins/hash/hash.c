@@ -54,6 +54,11 @@ static int hash_init(const ph_host_api *api, const ph_settings *settings, void *
                  api->route_path(settings));
         return -1;
     }
+    if (!PH_HOST_HAS(api, add_header_n)) {
+        api->log(NULL, PH_LOG_ERROR, "hash: route %s: the host lacks add_header_n (needs SDK ABI 1.5)",
+                 api->route_path(settings));
+        return -1;
+    }
     hash_state *st = malloc(sizeof *st);
     if (!st) {
         api->log(NULL, PH_LOG_ERROR, "hash: out of memory for the instance state");
@@ -98,7 +103,7 @@ static void hash_done(ph_request *req, void *arg)
         memcpy(body, "{\"sha256\":\"", 11);
         memcpy(body + 11, job->hex, SHA256_HEX_LEN);
         memcpy(body + 11 + SHA256_HEX_LEN, "\"}", 2);
-        rc = api->add_header(req, "Content-Type", "application/json") == 0 &&
+        rc = api->add_header_n(req, PH_LIT("Content-Type"), PH_LIT("application/json")) == 0 &&
                      api->set_body(req, body, sizeof body - 1) == 0
                  ? 0
                  : api->respond_error(req, 500, "out of memory");
@@ -139,7 +144,7 @@ static int hash_handle(void *state, ph_request *req)
         memcpy(job->data, body, len);
     if (api->offload(req, hash_work, hash_done, job) != 0) {
         free(job); /* never queued: done will not run */
-        if (api->add_header(req, "Retry-After", "1") != 0)
+        if (api->add_header_n(req, PH_LIT("Retry-After"), PH_LIT("1")) != 0)
             return PH_ERROR;
         return answer_now(api, req, 503, "the worker pool is busy, retry later");
     }

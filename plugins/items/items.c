@@ -146,6 +146,10 @@ static int items_init(const ph_host_api *api, const ph_settings *settings, void 
                  "items: route %s: the host lacks path_param (needs SDK ABI 1.1)", route);
         return -1;
     }
+    if (!PH_HOST_HAS(api, add_header_n)) {
+        api->log(NULL, PH_LOG_ERROR, "items: route %s: the host lacks add_header_n (needs SDK ABI 1.5)", route);
+        return -1;
+    }
     if (!strstr(route, "{id}")) {
         api->log(NULL, PH_LOG_ERROR,
                  "items: route %s has no {id} path parameter (use e.g. [route /items/{id}])",
@@ -214,7 +218,7 @@ static int get_item(items_state *st, ph_request *req, const char *id)
     pthread_rwlock_unlock(&st->lock);
     if (!found)
         return answer_not_found(api, req, id);
-    if (rc != 0 || api->add_header(req, "Content-Type", "application/json") != 0)
+    if (rc != 0 || api->add_header_n(req, PH_LIT("Content-Type"), PH_LIT("application/json")) != 0)
         return PH_ERROR;
     return PH_OK;
 }
@@ -250,7 +254,7 @@ static int put_item(items_state *st, ph_request *req, const char *id)
     uint64_t hash = hash_id(id);
     item *fresh = text ? item_new(id, hash, text) : NULL;
     /* the response body is the stored text: set it while we own it */
-    if (!fresh || api->add_header(req, "Content-Type", "application/json") != 0 ||
+    if (!fresh || api->add_header_n(req, PH_LIT("Content-Type"), PH_LIT("application/json")) != 0 ||
         api->set_body(req, text, fresh->json_len) != 0) {
         if (fresh)
             item_free(fresh);
@@ -327,7 +331,7 @@ static int items_handle(void *state, ph_request *req)
         return put_item(st, req, id);
     if (strcmp(method, "DELETE") == 0)
         return delete_item(st, req, id);
-    if (api->add_header(req, "Allow", "GET, HEAD, PUT, DELETE") != 0)
+    if (api->add_header_n(req, PH_LIT("Allow"), PH_LIT("GET, HEAD, PUT, DELETE")) != 0)
         return PH_ERROR;
     return answer_error(api, req, 405, "method not allowed (GET, HEAD, PUT, DELETE)");
 }

@@ -83,6 +83,11 @@ static int sse_init(const ph_host_api *api, const ph_settings *settings, void **
                  api->route_path(settings));
         return -1;
     }
+    if (!PH_HOST_HAS(api, add_header_n)) {
+        api->log(NULL, PH_LOG_ERROR, "sse_clock: route %s: the host lacks add_header_n (needs SDK ABI 1.5)",
+                 api->route_path(settings));
+        return -1;
+    }
     uint64_t interval_ms, count;
     if (plugin_duration_setting(api, settings, "sse_clock", "interval", SSE_DEFAULT_INTERVAL_MS,
                                 SSE_MIN_INTERVAL_MS, PLUGIN_DURATION_MAX_MS, &interval_ms) != 0 ||
@@ -177,8 +182,8 @@ static int sse_handle(void *state, ph_request *req)
     if (api->on_abort(req, on_client_gone, s) != 0 ||
         api->stream_on_drain(req, on_drain, s) != 0 ||
         !api->timer_repeat(req, st->interval_ms, on_tick, s) ||
-        api->add_header(req, "Content-Type", "text/event-stream") != 0 ||
-        api->add_header(req, "Cache-Control", "no-cache") != 0 || api->stream_begin(req) != 0) {
+        api->add_header_n(req, PH_LIT("Content-Type"), PH_LIT("text/event-stream")) != 0 ||
+        api->add_header_n(req, PH_LIT("Cache-Control"), PH_LIT("no-cache")) != 0 || api->stream_begin(req) != 0) {
         /* PH_ERROR: the host cancels the timer and no abort follows */
         free(s);
         api->log(req, PH_LOG_ERROR, "sse_clock: cannot start the event stream");

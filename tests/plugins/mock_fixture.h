@@ -108,6 +108,25 @@ static inline void mock_assert_refuses_a_1_0_host(const char *route)
     ph_mock_settings_free(s);
 }
 
+/* Assert the plugin under test refuses an ABI 1.4 host (a table ending
+ * before add_header_n) for `route`, logging once that it needs ABI 1.5
+ * and naming the route. */
+static inline void mock_assert_refuses_a_1_4_host(const char *route)
+{
+    ph_host_api old = *ph_mock_api();
+    old.struct_size = offsetof(ph_host_api, add_header_n);
+    ph_settings *s = ph_mock_settings_new(route, NULL);
+    ph_mock_instance *inst = (ph_mock_instance *)&inst;
+    assert_int_not_equal(ph_mock_init_with_api(&old, ph_plugin_entry(), s, &inst), 0);
+    assert_null(inst);
+    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "needs SDK ABI 1.5"), 1);
+    char where[128];
+    snprintf(where, sizeof where, "route %s: the host lacks add_header_n", route);
+    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, where), 1);
+    ph_mock_settings_free(s);
+    ph_mock_reset();
+}
+
 /* Assert `req` completed once with 200, Content-Type application/json and
  * the one-key object {`key`: `expect`}. */
 static inline void mock_assert_json_reply(ph_request *req, const char *key, const char *expect)

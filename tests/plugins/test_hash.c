@@ -174,6 +174,13 @@ static void hash_init_refuses_a_host_without_offload(void **state)
     mock_assert_refuses_a_1_0_host("/hash");
 }
 
+/* Its literal headers go through add_header_n (ABI 1.5). */
+static void hash_init_refuses_a_host_without_add_header_n(void **state)
+{
+    (void)state;
+    mock_assert_refuses_a_1_4_host("/hash");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +195,7 @@ int main(void)
         MOCK_TEST(hash_abort_before_the_work_ran_frees_the_job_in_done),
         MOCK_TEST(hash_abort_after_the_work_ran_frees_the_job_in_done),
         MOCK_TEST(hash_init_refuses_a_host_without_offload),
+        MOCK_TEST(hash_init_refuses_a_host_without_add_header_n),
     };
     return cmocka_run_group_tests_name("plugin hash", tests, NULL, NULL);
 }

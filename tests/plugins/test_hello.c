@@ -87,16 +87,7 @@ static void hello_reports_error_when_host_is_out_of_memory(void **state)
 static void hello_refuses_a_host_without_add_header_n(void **state)
 {
     (void)state;
-    ph_host_api old = *ph_mock_api();
-    old.struct_size = offsetof(ph_host_api, add_header_n);
-    ph_settings *s = ph_mock_settings_new("/hello", NULL);
-    ph_mock_instance *inst = (ph_mock_instance *)&inst;
-    assert_int_not_equal(ph_mock_init_with_api(&old, ph_plugin_entry(), s, &inst), 0);
-    assert_null(inst);
-    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "ABI 1.5"), 1);
-    assert_int_equal(ph_mock_log_find(PH_LOG_ERROR, "route /hello: the host lacks add_header_n"), 1);
-    ph_mock_settings_free(s);
-    ph_mock_reset();
+    mock_assert_refuses_a_1_4_host("/hello");
 }
 
 int main(void)

@@ -328,6 +328,13 @@ static void items_init_refuses_a_host_without_path_param(void **state)
     mock_assert_refuses_a_1_0_host(ROUTE);
 }
 
+/* Its literal headers go through add_header_n (ABI 1.5). */
+static void items_init_refuses_a_host_without_add_header_n(void **state)
+{
+    (void)state;
+    mock_assert_refuses_a_1_4_host(ROUTE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +352,7 @@ int main(void)
         MOCK_TEST(items_serves_concurrent_put_get_delete_from_many_threads),
         MOCK_TEST(items_init_refuses_a_route_without_id_and_bad_max_items),
         MOCK_TEST(items_init_refuses_a_host_without_path_param),
+        MOCK_TEST(items_init_refuses_a_host_without_add_header_n),
     };
     return cmocka_run_group_tests_name("plugin items", tests, NULL, NULL);
 }

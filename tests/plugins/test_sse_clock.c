@@ -254,6 +254,13 @@ static void sse_clock_init_refuses_a_host_without_streaming(void **state)
     mock_assert_refuses_a_1_0_host("/clock");
 }
 
+/* Its literal headers go through add_header_n (ABI 1.5). */
+static void sse_clock_init_refuses_a_host_without_add_header_n(void **state)
+{
+    (void)state;
+    mock_assert_refuses_a_1_4_host("/clock");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +275,7 @@ int main(void)
         MOCK_TEST(sse_clock_answers_500_when_the_timer_cannot_start),
         MOCK_TEST(sse_clock_init_refuses_bad_settings),
         MOCK_TEST(sse_clock_init_refuses_a_host_without_streaming),
+        MOCK_TEST(sse_clock_init_refuses_a_host_without_add_header_n),
     };
     return cmocka_run_group_tests_name("plugin sse_clock", tests, NULL, NULL);
 }
