@@ -11,8 +11,8 @@
 #include <string.h>
 
 #define ABORT_REFUSED                                                                                    \
-    "abort complete=-1 set_status=-1 set_body=-1 add_header=-1 respond_error=-1 timer_start=null "      \
-    "on_abort=-1 stream_write=-1 read=ok"
+    "abort complete=-1 set_status=-1 set_body=-1 add_header=-1 add_header_n=-1 respond_error=-1 "      \
+    "timer_start=null on_abort=-1 stream_write=-1 read=ok"
 
 static const conform_case cases[] = {
     {"ok", 0, CONFORM_ANSWER, 200, "ok", "handled"},
@@ -25,7 +25,8 @@ static const conform_case cases[] = {
     /* complete() inside handle() is refused; returning PH_OK answers */
     {"complete_in_handle", 0, CONFORM_ANSWER, 200, "ok", "complete=-1"},
     /* after stream_begin the builders are refused, stream_write is not */
-    {"stream_builders", 0, CONFORM_ANSWER, 200, "x", "set_status=-1 add_header=-1 set_body=-1 stream_write=0 complete=0"},
+    {"stream_builders", 0, CONFORM_ANSWER, 200, "x",
+     "set_status=-1 add_header=-1 add_header_n=-1 set_body=-1 stream_write=0 complete=0"},
     /* inside the abort callback: reads and timer_cancel work, complete(),
      * the builders and every new piece of work are refused */
     {"abort", 0, CONFORM_ROUTE_TIMEOUT, 0, NULL, ABORT_REFUSED},

@@ -76,15 +76,17 @@ static void on_abort(ph_request *req, void *arg)
     int status = api->set_status(req, 200);
     int body = api->set_body(req, "late", 4);
     int header = api->add_header(req, "X-Late", "1");
+    int header_n = api->add_header_n(req, PH_LIT("X-Late"), PH_LIT("1"));
     int err = api->respond_error(req, 500, "late");
     ph_timer *t = api->timer_start(req, 1, never_fires, NULL);
     int again = api->on_abort(req, on_abort, c);
     int write = api->stream_write(req, "x", 1);
     const char *kind = api->query_param(req, "case");
     api->timer_cancel(c->never); /* allowed: its handle is still valid */
-    record(c->id, "abort complete=%d set_status=%d set_body=%d add_header=%d respond_error=%d timer_start=%s "
-                  "on_abort=%d stream_write=%d read=%s",
-           comp, status, body, header, err, t ? "timer" : "null", again, write,
+    record(c->id,
+           "abort complete=%d set_status=%d set_body=%d add_header=%d add_header_n=%d respond_error=%d "
+           "timer_start=%s on_abort=%d stream_write=%d read=%s",
+           comp, status, body, header, header_n, err, t ? "timer" : "null", again, write,
            kind && strcmp(kind, c->kind) == 0 ? "ok" : "bad");
     free(c);
 }
@@ -184,10 +186,12 @@ static int conform_handle(void *state, ph_request *req)
         if (api->stream_begin(req) == 0) {
             int status = api->set_status(req, 201);
             int header = api->add_header(req, "X-After", "1");
+            int header_n = api->add_header_n(req, PH_LIT("X-After"), PH_LIT("1"));
             int body = api->set_body(req, "y", 1);
             int write = api->stream_write(req, "x", 1);
-            snprintf(c->before, sizeof c->before, "set_status=%d add_header=%d set_body=%d stream_write=%d", status,
-                     header, body, write);
+            snprintf(c->before, sizeof c->before,
+                     "set_status=%d add_header=%d add_header_n=%d set_body=%d stream_write=%d", status, header,
+                     header_n, body, write);
             if (api->timer_start(req, 5, finish_late, c))
                 return PH_PENDING;
         }
