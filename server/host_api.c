@@ -253,8 +253,8 @@ static inline name_kind kind_of(const char *name, size_t len)
  * name the host knows needs no byte look. Always inline: one source, and
  * each slot's code stays one call (out of line, add_header paid a second
  * call and its register saves: 20 instructions per header). */
-static inline __attribute__((always_inline)) int add_header(ph_request *req, const char *name, size_t nlen, const char *value, size_t vlen,
-                             const char *slot)
+static inline __attribute__((always_inline)) int add_header(ph_request *req, const char *name, size_t nlen,
+                                                            const char *value, size_t vlen, const char *slot)
 {
     if (!name || !value)
         return -1;
