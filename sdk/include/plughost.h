@@ -98,9 +98,9 @@ typedef void (*ph_timer_cb)(ph_request *req, void *arg);
  *   refused   complete() and complete_failed() (the host finishes the request when
  *             the callback returns), the response builders (set_status,
  *             add_header, add_header_n, set_body, respond_json,
- *             respond_error: nothing is sent), and new work: timer_start, timer_repeat, fetch,
- *             fetch_stream, offload, on_abort, stream_begin, stream_write,
- *             stream_on_drain.
+ *             respond_error: nothing is sent), and new work: timer_start,
+ *             timer_repeat, fetch, fetch_stream, offload, on_abort,
+ *             stream_begin, stream_write, stream_on_drain.
  *             Each returns -1 (or NULL) and the host logs it; the mock
  *             host records it as a misuse.
  * After the callback returns, `req` is gone. */
