@@ -37,12 +37,23 @@ void ph_life_watch(void (*changed)(void)) { life_changed = changed; }
 
 const ph_life_counts *ph_life_counts_now(void) { return &counts; }
 
-/* Does anything read how long a request took: the metrics (admin
- * listener) or the access log? */
-static bool timed(void) { return ph_wmetrics_counting() || ph_alog_enabled(); }
+/* Does anything read how long a request took (the metrics of the admin
+ * listener, the access log), and the clock ph_life_begin reads: set by
+ * ph_life_timing_changed, so a request tests one flag. */
+static bool life_timed;
+static clockid_t life_clock = CLOCK_MONOTONIC_COARSE;
+
+void ph_life_timing_changed(void)
+{
+    life_timed = ph_wmetrics_counting() || ph_alog_enabled();
+    /* precise when its duration is read; else the coarse clock (a plain
+     * load, never later than the precise one), in case a reload opens the
+     * access log before it finishes */
+    life_clock = life_timed ? CLOCK_MONOTONIC : CLOCK_MONOTONIC_COARSE;
+}
 
 /* A begun request is done: count it on the board and log it (call when
- * timed()). The status is what the client got: 504 after the route
+ * life_timed). The status is what the client got: 504 after the route
  * timeout, 499 (as nginx) when it left before the answer. */
 static void account(const ph_request *req)
 {
@@ -125,10 +136,7 @@ clockid_t ph_life_begin(ph_request *req)
     if (life_board)
         ph_board_add(&life_board->in_flight, 1);
     req->counted = true;
-    /* precise when its duration is read; else the coarse clock (a plain
-     * load, never later than the precise one), in case a reload opens the
-     * access log before it finishes */
-    clockid_t clock = timed() ? CLOCK_MONOTONIC : CLOCK_MONOTONIC_COARSE;
+    clockid_t clock = life_clock;
     req->began_ns = ph_clock_ns(clock);
     counts.in_flight++;
     return clock;
@@ -273,7 +281,7 @@ static inline void finish(ph_request *req, bool handled_async)
         counts.requests_done++;
         if (handled_async || req->async) /* (set by ph_life_run, with its route) */
             counts.async_in_flight--;
-        if (timed()) /* (else nobody reads its duration: no clock read, no call) */
+        if (life_timed) /* (else nobody reads its duration: no clock read, no call) */
             account(req);
     }
     if (req->detached)

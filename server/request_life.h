@@ -62,6 +62,12 @@ void ph_life_watch(void (*changed)(void));
 
 const ph_life_counts *ph_life_counts_now(void);
 
+/* Whether the metrics count finished requests or the access log logs
+ * them changed (worker_metrics.c and access_log.c call this whenever
+ * theirs does): from now on requests are timed, with the precise clock,
+ * only while one of them reads their durations. */
+void ph_life_timing_changed(void);
+
 /* Count `req` (fresh from its connection) in flight: +1 on this worker's
  * board. The matching -1 is in finish, once. Returns the clock its
  * began_ns was read from (CLOCK_MONOTONIC when its duration is read, else

@@ -6,6 +6,8 @@
 #include "request_life.h"
 #include "route_gate.h"
 
+#include "access_log.h"
+
 #include "generation.h"
 #include "host_api.h"
 #include "plugin_instance.h"
@@ -271,6 +273,27 @@ static void each_state_refuses_the_calls_it_does_not_allow(void **state)
     ph_life_discard(req);
 }
 
+/* A request is timed with the precise clock only while something reads
+ * its duration (here the access log), the coarse one otherwise; the
+ * choice follows the access log opening and closing. */
+static void begin_reads_the_precise_clock_only_while_durations_are_read(void **state)
+{
+    (void)state;
+    ph_request *req = ph_request_new();
+    assert_int_equal(ph_life_begin(req), CLOCK_MONOTONIC_COARSE);
+    ph_life_discard(req);
+    ph_alog_configure("/dev/null", false);
+    assert_true(ph_alog_enabled());
+    req = ph_request_new();
+    assert_int_equal(ph_life_begin(req), CLOCK_MONOTONIC);
+    ph_life_discard(req); /* logged, with its duration */
+    ph_alog_configure(NULL, false);
+    req = ph_request_new();
+    assert_int_equal(ph_life_begin(req), CLOCK_MONOTONIC_COARSE);
+    ph_life_discard(req);
+    ph_alog_shutdown();
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -282,6 +305,7 @@ int main(void)
         T(a_client_leaving_during_handle_aborts_when_it_returns),
         T(a_returned_handler_finishes_and_counts_down_once),
         T(each_state_refuses_the_calls_it_does_not_allow),
+        T(begin_reads_the_precise_clock_only_while_durations_are_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
