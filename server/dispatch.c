@@ -96,12 +96,14 @@ typedef enum target { TARGET_ROUTE, TARGET_STATUS, TARGET_NOT_FOUND, TARGET_NOT_
 static target find(ph_request *req, const ph_route **route)
 {
     const char *path = ph_request_path(req);
-    if (path[0] == '*')
-        return TARGET_SERVER; /* "OPTIONS *", the only request the parser lets through without a '/' */
     if (d.status_path && strcmp(path, d.status_path) == 0)
         return TARGET_STATUS;
     ph_route_match m = ph_router_match(d.gen->router, path, req->path_len, req->method_bit, route, &req->params);
-    return m == PH_ROUTE_FOUND ? TARGET_ROUTE : m == PH_ROUTE_NOT_FOUND ? TARGET_NOT_FOUND : TARGET_NOT_ALLOWED;
+    if (m == PH_ROUTE_FOUND)
+        return TARGET_ROUTE;
+    if (path[0] == '*') /* (no route or status_path matches it: theirs start with '/') */
+        return TARGET_SERVER; /* "OPTIONS *", the only request the parser lets through without a '/' */
+    return m == PH_ROUTE_NOT_FOUND ? TARGET_NOT_FOUND : TARGET_NOT_ALLOWED;
 }
 
 /* "OPTIONS *" (RFC 9110 9.3.7): 200 without a body, Allow naming every
@@ -167,29 +169,27 @@ static void start_queued(ph_request *req) { start(req, req->route, req->gen, PH_
 
 int ph_dispatch_setup_gates(struct event_base *base) { return ph_gates_setup(base, start_queued); }
 
-/* Does a request of `route` take one of its connection's places: a sync
- * one (a pool thread or a place in a pool's queue), or any on a route with
- * a limit of its own (a place under it or in its queue). */
-static bool takes_place(const ph_route *route)
-{
-    return ph_gate_limited(route->gate) || !route->async;
-}
-
 ph_conn_take ph_dispatch_request(ph_request *req, bool place_free)
 {
     const ph_route *route = NULL;
     target t = find(req, &route);
-    bool place = t == TARGET_ROUTE && takes_place(route);
+    if (t != TARGET_ROUTE) {
+        ph_life_begin(req);
+        ph_real_ip_apply(req);
+        host_answer(req, t);
+        return PH_TAKE_FREE;
+    }
+    /* A request takes one of its connection's places when it is sync (a
+     * pool thread or a place in a pool's queue) or its route has a limit
+     * of its own (a place under it or in its queue). */
+    ph_route_gate *gate = route->gate;
+    bool limited = ph_gate_limited(gate);
+    bool place = limited || !route->async;
     if (place && !place_free)
         return PH_TAKE_LATER; /* the connection offers it again when one of its places is free */
     clockid_t read = ph_life_begin(req);
     ph_real_ip_apply(req);
-    if (t != TARGET_ROUTE) {
-        host_answer(req, t);
-        return PH_TAKE_FREE;
-    }
-    ph_route_gate *gate = route->gate;
-    if (ph_gate_has_room(gate) && !gate->head)
+    if (!limited || (ph_gate_has_room(gate) && !gate->head)) /* (a route without a limit never queues) */
         start(req, route, d.gen, read);
     else
         ph_life_queue(req, route, d.gen); /* (or 503 when its queue is full) */
