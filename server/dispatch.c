@@ -43,9 +43,9 @@ static void run_sync(ph_job *job)
 {
     ph_request *req = (ph_request *)job;
     const ph_instance *inst = req->route->instance;
-    ph_crash_mark previous = ph_crash_enter_site(&req->route->handle_site);
+    const ph_crash_site *previous = ph_crash_enter_site(&req->route->handle_site);
     req->handler_result = inst->lib->desc->handle(inst->state, req);
-    ph_crash_leave(previous);
+    ph_crash_leave_site(previous);
 }
 
 /* Loop thread: a sync handler returned. */
@@ -65,7 +65,7 @@ static inline void run_async(ph_request *req, clockid_t read)
     const ph_instance *inst = route->instance;
     ph_plugin_call call = ph_watchdog_begin_at(&route->handle_site, ph_watchdog_clock_ns_from(read, req->began_ns));
     int rc = inst->lib->desc->handle(inst->state, req);
-    ph_watchdog_end(&call);
+    ph_watchdog_end_at(&call, &route->handle_site);
     ph_life_returned_async(req, rc);
 }
 
