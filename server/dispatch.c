@@ -142,15 +142,20 @@ static void host_answer(ph_request *req, target t)
 
 /* Run `req` on `route` of `gen` now: async on the loop, sync on the
  * route's pool or the worker's (503 when that pool's queue is full).
- * `read`: the clock this callback read began_ns from, or
+ * `begun`: fresh from ph_life_begin (else it waited in its route's
+ * queue); `read`: the clock this callback read began_ns from, or
  * PH_WATCHDOG_NO_CLOCK (see run_async). */
-static void start(ph_request *req, const ph_route *route, ph_generation *gen, clockid_t read)
+static void start(ph_request *req, const ph_route *route, ph_generation *gen, clockid_t read, bool begun)
 {
-    ph_life_run(req, route, gen, route->async);
     if (route->async) {
+        if (begun)
+            ph_life_run_async(req, route, gen);
+        else
+            ph_life_run(req, route, gen, true);
         run_async(req, read);
         return;
     }
+    ph_life_run(req, route, gen, false);
     req->job.run = run_sync;
     req->job.done = sync_done;
     ph_pool *own = ph_gate_pool(route->gate);
@@ -165,7 +170,7 @@ static void start(ph_request *req, const ph_route *route, ph_generation *gen, cl
 }
 
 /* route_gate's promotion: a queued request got its place. */
-static void start_queued(ph_request *req) { start(req, req->route, req->gen, PH_WATCHDOG_NO_CLOCK); }
+static void start_queued(ph_request *req) { start(req, req->route, req->gen, PH_WATCHDOG_NO_CLOCK, false); }
 
 int ph_dispatch_setup_gates(struct event_base *base) { return ph_gates_setup(base, start_queued); }
 
@@ -190,7 +195,7 @@ ph_conn_take ph_dispatch_request(ph_request *req, bool place_free)
     clockid_t read = ph_life_begin(req);
     ph_real_ip_apply(req);
     if (!limited || (ph_gate_has_room(gate) && !gate->head)) /* (a route without a limit never queues) */
-        start(req, route, d.gen, read);
+        start(req, route, d.gen, read, true);
     else
         ph_life_queue(req, route, d.gen); /* (or 503 when its queue is full) */
     return place ? PH_TAKE_PLACE : PH_TAKE_FREE;

@@ -172,13 +172,15 @@ void ph_life_queue(ph_request *req, const ph_route *route, ph_generation *gen)
     }
 }
 
-void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, bool async)
+/* ph_life_run's body; `begun` (a constant at each caller): `req` is fresh
+ * from ph_life_begin (PARSED, counted), so its state is not tested. */
+static inline void run(ph_request *req, const ph_route *route, ph_generation *gen, bool async, bool begun)
 {
-    bool queued = req->life == PH_LIFE_QUEUED; /* its route and generation are these, referenced */
+    bool queued = !begun && req->life == PH_LIFE_QUEUED; /* its route and generation are these, referenced */
     req->route = route;
     req->gen = gen;
     req->async = async;
-    if (async && req->counted)
+    if (async && (begun || req->counted))
         counts.async_in_flight++;
     req->life = PH_LIFE_RUNNING;
     req->in_handler = async;
@@ -190,6 +192,13 @@ void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, boo
         arm_deadline(req); /* an async handler's starts when it returns PH_PENDING */
     ph_generation_ref(gen);
 }
+
+void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, bool async)
+{
+    run(req, route, gen, async, false);
+}
+
+void ph_life_run_async(ph_request *req, const ph_route *route, ph_generation *gen) { run(req, route, gen, true, true); }
 
 static void finish(ph_request *req, bool handled_async);
 

@@ -87,6 +87,11 @@ void ph_life_queue(ph_request *req, const struct ph_route *route, struct ph_gene
  * after it: its timeout starts when it returns PH_PENDING). */
 void ph_life_run(ph_request *req, const struct ph_route *route, struct ph_generation *gen, bool async);
 
+/* ph_life_run for an async handler of a request dispatch has just begun
+ * (ph_life_begin: PARSED, counted): the states that sets are not tested
+ * again. */
+void ph_life_run_async(ph_request *req, const struct ph_route *route, struct ph_generation *gen);
+
 /* handle() returned `rc` (async: on the loop; sync: done() of its pool
  * job). PH_PENDING from an async handler leaves it RUNNING; anything else
  * finishes it (PH_ERROR and unknown results answer 500). */

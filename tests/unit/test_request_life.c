@@ -214,7 +214,9 @@ static void a_client_leaving_during_handle_aborts_when_it_returns(void **state)
 
 /* An async handle() dispatch ran returns PH_OK or fails: the request
  * finishes and is counted down once (in flight, async, its route's place,
- * its generation); a sync one the same through ph_life_returned. */
+ * its generation); a sync one the same through ph_life_returned. Run
+ * (ph_life_run_async for an async one just begun) takes a place on its
+ * route and a reference to its generation. */
 static void a_returned_handler_finishes_and_counts_down_once(void **state)
 {
     (void)state;
@@ -225,10 +227,18 @@ static void a_returned_handler_finishes_and_counts_down_once(void **state)
         ph_request *req = ph_request_new();
         assert_non_null(req);
         ph_life_begin(req);
-        ph_life_run(req, &route, &some_gen, async);
+        int refs = some_gen.refs;
+        if (async)
+            ph_life_run_async(req, &route, &some_gen);
+        else
+            ph_life_run(req, &route, &some_gen, false);
+        assert_int_equal(req->life, PH_LIFE_RUNNING);
+        assert_true(req->holds_gate);
+        assert_int_equal(req->in_handler, async);
+        assert_int_equal(some_gen.refs, refs + 1);
         assert_int_equal(gate.inflight, 1);
         assert_int_equal(ph_life_counts_now()->async_in_flight, async ? 1 : 0);
-        int refs = some_gen.refs;
+        refs = some_gen.refs;
         if (async)
             ph_life_returned_async(req, results[k]);
         else
