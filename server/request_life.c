@@ -93,11 +93,11 @@ static __attribute__((noinline)) void cancel_async(ph_request *req)
         event_del(req->deadline);
 }
 
-/* No timer, fetch, offload or route timeout of `req` runs on. Inline: a
- * test of four words for the usual request. */
+/* No timer, fetch, offload or route timeout of `req` runs on. Inline: one
+ * test of the four words or'd for the usual request. */
 static inline void end_async(ph_request *req)
 {
-    if (req->timers || req->fetches || req->offloads || req->deadline)
+    if ((uintptr_t)req->timers | (uintptr_t)req->fetches | (uintptr_t)req->offloads | (uintptr_t)req->deadline)
         cancel_async(req);
 }
 
