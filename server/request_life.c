@@ -23,14 +23,19 @@
 static struct event_base *life_base;
 static void (*life_changed)(void);
 static ph_life_counts counts;
-static ph_board_record *life_board; /* this worker's, or NULL */
+/* The in-flight figure begin and finish count: on this worker's board
+ * record, or (without a board) one of this file's own that nobody reads,
+ * so a request updates it without testing which. */
+static atomic_int unboarded_in_flight;
+static atomic_int *life_in_flight = &unboarded_in_flight;
 
 void ph_life_setup(struct event_base *base)
 {
     life_base = base;
     life_changed = NULL;
     counts = (ph_life_counts){0};
-    life_board = ph_board_self();
+    ph_board_record *board = ph_board_self();
+    life_in_flight = board ? &board->in_flight : &unboarded_in_flight;
 }
 
 void ph_life_watch(void (*changed)(void)) { life_changed = changed; }
@@ -133,8 +138,7 @@ void ph_life_discard(ph_request *req)
 
 clockid_t ph_life_begin(ph_request *req)
 {
-    if (life_board)
-        ph_board_add(&life_board->in_flight, 1);
+    ph_board_add(life_in_flight, 1);
     req->counted = true;
     clockid_t clock = life_clock;
     req->began_ns = ph_clock_ns(clock);
@@ -284,8 +288,7 @@ static inline void finish(ph_request *req, bool handled_async)
     req->drain_cb = NULL;
     if (handled_async || req->counted) {
         req->counted = false;
-        if (life_board)
-            ph_board_add(&life_board->in_flight, -1);
+        ph_board_add(life_in_flight, -1);
         counts.in_flight--;
         counts.requests_done++;
         if (handled_async || req->async) /* (set by ph_life_run, with its route) */
