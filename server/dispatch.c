@@ -57,13 +57,13 @@ static void sync_done(ph_job *job)
     ph_life_returned(req, req->handler_result);
 }
 
-/* Loop thread: run the async handler; `read` is the clock this callback
- * read began_ns from (ph_life_begin), PH_WATCHDOG_NO_CLOCK if none. */
-static inline void run_async(ph_request *req, clockid_t read)
+/* Loop thread: run the async handler, which started at `started_ns` on
+ * the watchdog's clock. */
+static inline void run_async(ph_request *req, uint64_t started_ns)
 {
     const ph_route *route = req->route;
     const ph_instance *inst = route->instance;
-    ph_plugin_call call = ph_watchdog_begin_at(&route->handle_site, ph_watchdog_clock_ns_from(read, req->began_ns));
+    ph_plugin_call call = ph_watchdog_begin_at(&route->handle_site, started_ns);
     int rc = inst->lib->desc->handle(inst->state, req);
     ph_watchdog_end_at(&call, &route->handle_site);
     ph_life_returned_async(req, rc);
@@ -142,17 +142,22 @@ static void host_answer(ph_request *req, target t)
 
 /* Run `req` on `route` of `gen` now: async on the loop, sync on the
  * route's pool or the worker's (503 when that pool's queue is full).
- * `begun`: fresh from ph_life_begin (else it waited in its route's
- * queue); `read`: the clock this callback read began_ns from, or
- * PH_WATCHDOG_NO_CLOCK (see run_async). */
-static void start(ph_request *req, const ph_route *route, ph_generation *gen, clockid_t read, bool begun)
+ * `begun`: fresh from ph_life_begin, which read its began_ns from the
+ * clock `read` in this callback (else it waited in its route's queue,
+ * `read` unused). Always inline: `begun` is a constant at each caller. */
+static inline __attribute__((always_inline)) void start(ph_request *req, const ph_route *route, ph_generation *gen,
+                                                      clockid_t read, bool begun)
 {
     if (route->async) {
-        if (begun)
+        uint64_t started_ns;
+        if (begun) {
             ph_life_run_async(req, route, gen);
-        else
+            started_ns = ph_watchdog_clock_ns_from(read, req->began_ns);
+        } else {
             ph_life_run(req, route, gen, true);
-        run_async(req, read);
+            started_ns = ph_watchdog_clock_ns();
+        }
+        run_async(req, started_ns);
         return;
     }
     ph_life_run(req, route, gen, false);

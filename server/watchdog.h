@@ -56,12 +56,12 @@ static inline uint64_t ph_watchdog_clock_ns(void)
 }
 
 /* The watchdog's clock now (ns), 0 without one: `read_ns` when this
- * callback has just read `clock` and that is the watchdog's clock (one
- * reading serves both), else a reading of its own. `clock`
- * PH_WATCHDOG_NO_CLOCK: nothing read. */
+ * callback has just read `clock` (a clock, never PH_WATCHDOG_NO_CLOCK)
+ * and that is the watchdog's clock (one reading serves both), else a
+ * reading of its own. */
 static inline uint64_t ph_watchdog_clock_ns_from(clockid_t clock, uint64_t read_ns)
 {
-    if (clock != PH_WATCHDOG_NO_CLOCK && clock == ph_watchdog_current.clock)
+    if (clock == ph_watchdog_current.clock)
         return read_ns;
     return ph_watchdog_clock_ns();
 }
