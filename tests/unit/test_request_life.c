@@ -60,7 +60,7 @@ static int teardown(void **state)
 static const ph_plugin desc = {PH_ABI_VERSION, sizeof(ph_plugin), "fake", "1", PH_MODE_ASYNC, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 static ph_plugin_lib lib = {.path = (char *)"/fake.so", .desc = &desc, .refs = 1};
 static ph_instance inst = {.lib = &lib, .refs = 1};
-static ph_route_gate gate; /* no limits: counts only */
+static ph_route_gate gate = {.board = &ph_gate_unboarded}; /* no limits: counts only */
 static ph_route route = {.path = (char *)"/fake", .path_len = 5, .instance = &inst, .gate = &gate};
 /* never freed here: the test owns it */
 static ph_generation some_gen = {.number = 1, .refs = 1000};
