@@ -181,7 +181,7 @@ int ph_dispatch_setup_gates(struct event_base *base) { return ph_gates_setup(bas
 
 ph_conn_take ph_dispatch_request(ph_request *req, bool place_free)
 {
-    const ph_route *route = NULL;
+    const ph_route *route; /* (set by find for TARGET_ROUTE) */
     target t = find(req, &route);
     if (t != TARGET_ROUTE) {
         ph_life_begin(req);
