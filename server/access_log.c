@@ -3,6 +3,7 @@
 
 #include "log.h"
 #include "plugin_instance.h"
+#include "request_life.h"
 #include "router.h"
 
 #include <errno.h>
@@ -101,6 +102,7 @@ static void close_target(void)
     al.fd = -1;
     al.len = 0;
     ph_alog_on = false;
+    ph_life_timing_changed();
 }
 
 void ph_alog_configure(const char *path, bool json)
@@ -120,6 +122,7 @@ void ph_alog_configure(const char *path, bool json)
     al.path = strdup(path);
     al.fd = al.path ? open_target(path) : -1;
     ph_alog_on = al.fd >= 0;
+    ph_life_timing_changed();
     if (al.fd < 0)
         ph_log_error("access log %s: cannot open: %s; not logging", path, strerror(errno));
 }

@@ -9,7 +9,8 @@
  * WTERMSIG. Frame #0 is the faulting instruction; later frames are return
  * addresses (addr2line at offset - 1 names the line of the call).
  *
- * Threads tell the handler what they run with ph_crash_enter/leave around
+ * Threads tell the handler what they run with ph_crash_enter/leave (or
+ * ph_crash_enter_site/leave_site, at a site kept by its caller) around
  * every call into plugin code: a thread-local pointer to the call's site,
  * a store to publish and one to restore. Everything the handler does is
  * async-signal-safe: no malloc, no stdio, no dladdr, no lock plugin code
@@ -32,7 +33,7 @@ typedef struct ph_crash_site {
 
 /* This thread's site, NULL outside plugin code (initial-exec TLS: reading
  * it in the signal handler never allocates). Written only through
- * ph_crash_enter/leave. */
+ * ph_crash_enter/leave and ph_crash_enter_site/leave_site. */
 extern _Thread_local const ph_crash_site *ph_crash_current __attribute__((tls_model("initial-exec")));
 
 /* The sites ph_crash_enter fills, one per nested call, and how many are in
@@ -48,23 +49,33 @@ typedef struct ph_crash_mark {
 } ph_crash_mark;
 
 /* Mark the calling thread as running plugin code at `site` (which lives
- * as long as the call). Returns the previous mark, to hand to
- * ph_crash_leave. Any thread; two loads and a store (the site is
- * published by one pointer store, so a signal sees the old site or the
- * new one, never a mix). */
-static inline ph_crash_mark ph_crash_enter_site(const ph_crash_site *site)
+ * as long as the call). Returns the previous site, to hand to
+ * ph_crash_leave_site. The nesting depth is left as it is: the calls
+ * nested in this one restore it as they leave. Any thread; a load and a
+ * store (the site is published by one pointer store, so a signal sees the
+ * old site or the new one, never a mix). */
+static inline const ph_crash_site *ph_crash_enter_site(const ph_crash_site *site)
 {
-    ph_crash_mark previous = {ph_crash_current, ph_crash_depth};
+    const ph_crash_site *previous = ph_crash_current;
     atomic_signal_fence(memory_order_seq_cst);
     ph_crash_current = site;
     atomic_signal_fence(memory_order_seq_cst);
     return previous;
 }
 
-/* ph_crash_enter_site at a site made here: plugin code of `lib` for route
- * `route` (what: "handle()", "timer callback", "init()", ...), in this
- * thread's next nested site. Past PH_CRASH_NESTING nested calls the
- * thread stays marked with the outermost of them. Any thread. */
+/* Restore the site ph_crash_enter_site returned. Any thread; a store. */
+static inline void ph_crash_leave_site(const ph_crash_site *previous)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    ph_crash_current = previous;
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* Mark the calling thread as running plugin code at a site made here:
+ * plugin code of `lib` for route `route` (what: "handle()", "timer callback", "init()", ...), in this
+ * thread's next nested site. Returns the previous mark, to hand to
+ * ph_crash_leave. Past PH_CRASH_NESTING nested calls the thread stays
+ * marked with the outermost of them. Any thread. */
 static inline ph_crash_mark ph_crash_enter(const char *route, const struct ph_plugin_lib *lib, const char *what)
 {
     unsigned depth = ph_crash_depth;
@@ -82,8 +93,7 @@ static inline ph_crash_mark ph_crash_enter(const char *route, const struct ph_pl
     return previous;
 }
 
-/* Restore the mark ph_crash_enter or ph_crash_enter_site returned. Any
- * thread; two stores. */
+/* Restore the mark ph_crash_enter returned. Any thread; two stores. */
 static inline void ph_crash_leave(ph_crash_mark previous)
 {
     atomic_signal_fence(memory_order_seq_cst);

@@ -43,9 +43,9 @@ static void run_sync(ph_job *job)
 {
     ph_request *req = (ph_request *)job;
     const ph_instance *inst = req->route->instance;
-    ph_crash_mark previous = ph_crash_enter_site(&req->route->handle_site);
+    const ph_crash_site *previous = ph_crash_enter_site(&req->route->handle_site);
     req->handler_result = inst->lib->desc->handle(inst->state, req);
-    ph_crash_leave(previous);
+    ph_crash_leave_site(previous);
 }
 
 /* Loop thread: a sync handler returned. */
@@ -57,15 +57,15 @@ static void sync_done(ph_job *job)
     ph_life_returned(req, req->handler_result);
 }
 
-/* Loop thread: run the async handler; `read` is the clock this callback
- * read began_ns from (ph_life_begin), PH_WATCHDOG_NO_CLOCK if none. */
-static inline void run_async(ph_request *req, clockid_t read)
+/* Loop thread: run the async handler, which started at `started_ns` on
+ * the watchdog's clock. */
+static inline void run_async(ph_request *req, uint64_t started_ns)
 {
     const ph_route *route = req->route;
     const ph_instance *inst = route->instance;
-    ph_plugin_call call = ph_watchdog_begin_at(&route->handle_site, ph_watchdog_clock_ns_from(read, req->began_ns));
+    ph_plugin_call call = ph_watchdog_begin_at(&route->handle_site, started_ns);
     int rc = inst->lib->desc->handle(inst->state, req);
-    ph_watchdog_end(&call);
+    ph_watchdog_end_at(&call, &route->handle_site);
     ph_life_returned_async(req, rc);
 }
 
@@ -96,12 +96,14 @@ typedef enum target { TARGET_ROUTE, TARGET_STATUS, TARGET_NOT_FOUND, TARGET_NOT_
 static target find(ph_request *req, const ph_route **route)
 {
     const char *path = ph_request_path(req);
-    if (path[0] == '*')
-        return TARGET_SERVER; /* "OPTIONS *", the only request the parser lets through without a '/' */
     if (d.status_path && strcmp(path, d.status_path) == 0)
         return TARGET_STATUS;
     ph_route_match m = ph_router_match(d.gen->router, path, req->path_len, req->method_bit, route, &req->params);
-    return m == PH_ROUTE_FOUND ? TARGET_ROUTE : m == PH_ROUTE_NOT_FOUND ? TARGET_NOT_FOUND : TARGET_NOT_ALLOWED;
+    if (m == PH_ROUTE_FOUND)
+        return TARGET_ROUTE;
+    if (path[0] == '*') /* (no route or status_path matches it: theirs start with '/') */
+        return TARGET_SERVER; /* "OPTIONS *", the only request the parser lets through without a '/' */
+    return m == PH_ROUTE_NOT_FOUND ? TARGET_NOT_FOUND : TARGET_NOT_ALLOWED;
 }
 
 /* "OPTIONS *" (RFC 9110 9.3.7): 200 without a body, Allow naming every
@@ -140,15 +142,25 @@ static void host_answer(ph_request *req, target t)
 
 /* Run `req` on `route` of `gen` now: async on the loop, sync on the
  * route's pool or the worker's (503 when that pool's queue is full).
- * `read`: the clock this callback read began_ns from, or
- * PH_WATCHDOG_NO_CLOCK (see run_async). */
-static void start(ph_request *req, const ph_route *route, ph_generation *gen, clockid_t read)
+ * `begun`: fresh from ph_life_begin, which read its began_ns from the
+ * clock `read` in this callback (else it waited in its route's queue,
+ * `read` unused). Always inline: `begun` is a constant at each caller. */
+static inline __attribute__((always_inline)) void start(ph_request *req, const ph_route *route, ph_generation *gen,
+                                                      clockid_t read, bool begun)
 {
-    ph_life_run(req, route, gen, route->async);
     if (route->async) {
-        run_async(req, read);
+        uint64_t started_ns;
+        if (begun) {
+            ph_life_run_async(req, route, gen);
+            started_ns = ph_watchdog_clock_ns_from(read, req->began_ns);
+        } else {
+            ph_life_run(req, route, gen, true);
+            started_ns = ph_watchdog_clock_ns();
+        }
+        run_async(req, started_ns);
         return;
     }
+    ph_life_run(req, route, gen, false);
     req->job.run = run_sync;
     req->job.done = sync_done;
     ph_pool *own = ph_gate_pool(route->gate);
@@ -163,34 +175,32 @@ static void start(ph_request *req, const ph_route *route, ph_generation *gen, cl
 }
 
 /* route_gate's promotion: a queued request got its place. */
-static void start_queued(ph_request *req) { start(req, req->route, req->gen, PH_WATCHDOG_NO_CLOCK); }
+static void start_queued(ph_request *req) { start(req, req->route, req->gen, PH_WATCHDOG_NO_CLOCK, false); }
 
 int ph_dispatch_setup_gates(struct event_base *base) { return ph_gates_setup(base, start_queued); }
 
-/* Does a request of `route` take one of its connection's places: a sync
- * one (a pool thread or a place in a pool's queue), or any on a route with
- * a limit of its own (a place under it or in its queue). */
-static bool takes_place(const ph_route *route)
-{
-    return ph_gate_limited(route->gate) || !route->async;
-}
-
 ph_conn_take ph_dispatch_request(ph_request *req, bool place_free)
 {
-    const ph_route *route = NULL;
+    const ph_route *route; /* (set by find for TARGET_ROUTE) */
     target t = find(req, &route);
-    bool place = t == TARGET_ROUTE && takes_place(route);
+    if (t != TARGET_ROUTE) {
+        ph_life_begin(req);
+        ph_real_ip_apply(req);
+        host_answer(req, t);
+        return PH_TAKE_FREE;
+    }
+    /* A request takes one of its connection's places when it is sync (a
+     * pool thread or a place in a pool's queue) or its route has a limit
+     * of its own (a place under it or in its queue). */
+    ph_route_gate *gate = route->gate;
+    bool limited = ph_gate_limited(gate);
+    bool place = limited || !route->async;
     if (place && !place_free)
         return PH_TAKE_LATER; /* the connection offers it again when one of its places is free */
     clockid_t read = ph_life_begin(req);
     ph_real_ip_apply(req);
-    if (t != TARGET_ROUTE) {
-        host_answer(req, t);
-        return PH_TAKE_FREE;
-    }
-    ph_route_gate *gate = route->gate;
-    if (ph_gate_has_room(gate) && !gate->head)
-        start(req, route, d.gen, read);
+    if (!limited || (ph_gate_has_room(gate) && !gate->head)) /* (a route without a limit never queues) */
+        start(req, route, d.gen, read, true);
     else
         ph_life_queue(req, route, d.gen); /* (or 503 when its queue is full) */
     return place ? PH_TAKE_PLACE : PH_TAKE_FREE;

@@ -23,26 +23,42 @@
 static struct event_base *life_base;
 static void (*life_changed)(void);
 static ph_life_counts counts;
-static ph_board_record *life_board; /* this worker's, or NULL */
+/* The in-flight figure begin and finish count: on this worker's board
+ * record, or (without a board) one of this file's own that nobody reads,
+ * so a request updates it without testing which. */
+static atomic_int unboarded_in_flight;
+static atomic_int *life_in_flight = &unboarded_in_flight;
 
 void ph_life_setup(struct event_base *base)
 {
     life_base = base;
     life_changed = NULL;
     counts = (ph_life_counts){0};
-    life_board = ph_board_self();
+    ph_board_record *board = ph_board_self();
+    life_in_flight = board ? &board->in_flight : &unboarded_in_flight;
 }
 
 void ph_life_watch(void (*changed)(void)) { life_changed = changed; }
 
 const ph_life_counts *ph_life_counts_now(void) { return &counts; }
 
-/* Does anything read how long a request took: the metrics (admin
- * listener) or the access log? */
-static bool timed(void) { return ph_wmetrics_counting() || ph_alog_enabled(); }
+/* Does anything read how long a request took (the metrics of the admin
+ * listener, the access log), and the clock ph_life_begin reads: set by
+ * ph_life_timing_changed, so a request tests one flag. */
+static bool life_timed;
+static clockid_t life_clock = CLOCK_MONOTONIC_COARSE;
+
+void ph_life_timing_changed(void)
+{
+    life_timed = ph_wmetrics_counting() || ph_alog_enabled();
+    /* precise when its duration is read; else the coarse clock (a plain
+     * load, never later than the precise one), in case a reload opens the
+     * access log before it finishes */
+    life_clock = life_timed ? CLOCK_MONOTONIC : CLOCK_MONOTONIC_COARSE;
+}
 
 /* A begun request is done: count it on the board and log it (call when
- * timed()). The status is what the client got: 504 after the route
+ * life_timed). The status is what the client got: 504 after the route
  * timeout, 499 (as nginx) when it left before the answer. */
 static void account(const ph_request *req)
 {
@@ -82,11 +98,11 @@ static __attribute__((noinline)) void cancel_async(ph_request *req)
         event_del(req->deadline);
 }
 
-/* No timer, fetch, offload or route timeout of `req` runs on. Inline: a
- * test of four words for the usual request. */
+/* No timer, fetch, offload or route timeout of `req` runs on. Inline: one
+ * test of the four words or'd for the usual request. */
 static inline void end_async(ph_request *req)
 {
-    if (req->timers || req->fetches || req->offloads || req->deadline)
+    if ((uintptr_t)req->timers | (uintptr_t)req->fetches | (uintptr_t)req->offloads | (uintptr_t)req->deadline)
         cancel_async(req);
 }
 
@@ -122,13 +138,9 @@ void ph_life_discard(ph_request *req)
 
 clockid_t ph_life_begin(ph_request *req)
 {
-    if (life_board)
-        ph_board_add(&life_board->in_flight, 1);
+    ph_board_add(life_in_flight, 1);
     req->counted = true;
-    /* precise when its duration is read; else the coarse clock (a plain
-     * load, never later than the precise one), in case a reload opens the
-     * access log before it finishes */
-    clockid_t clock = timed() ? CLOCK_MONOTONIC : CLOCK_MONOTONIC_COARSE;
+    clockid_t clock = life_clock;
     req->began_ns = ph_clock_ns(clock);
     counts.in_flight++;
     return clock;
@@ -164,13 +176,15 @@ void ph_life_queue(ph_request *req, const ph_route *route, ph_generation *gen)
     }
 }
 
-void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, bool async)
+/* ph_life_run's body; `begun` (a constant at each caller): `req` is fresh
+ * from ph_life_begin (PARSED, counted), so its state is not tested. */
+static inline void run(ph_request *req, const ph_route *route, ph_generation *gen, bool async, bool begun)
 {
-    bool queued = req->life == PH_LIFE_QUEUED; /* its route and generation are these, referenced */
+    bool queued = !begun && req->life == PH_LIFE_QUEUED; /* its route and generation are these, referenced */
     req->route = route;
     req->gen = gen;
     req->async = async;
-    if (async && req->counted)
+    if (async && (begun || req->counted))
         counts.async_in_flight++;
     req->life = PH_LIFE_RUNNING;
     req->in_handler = async;
@@ -182,6 +196,13 @@ void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, boo
         arm_deadline(req); /* an async handler's starts when it returns PH_PENDING */
     ph_generation_ref(gen);
 }
+
+void ph_life_run(ph_request *req, const ph_route *route, ph_generation *gen, bool async)
+{
+    run(req, route, gen, async, false);
+}
+
+void ph_life_run_async(ph_request *req, const ph_route *route, ph_generation *gen) { run(req, route, gen, true, true); }
 
 static void finish(ph_request *req, bool handled_async);
 
@@ -267,13 +288,12 @@ static inline void finish(ph_request *req, bool handled_async)
     req->drain_cb = NULL;
     if (handled_async || req->counted) {
         req->counted = false;
-        if (life_board)
-            ph_board_add(&life_board->in_flight, -1);
+        ph_board_add(life_in_flight, -1);
         counts.in_flight--;
         counts.requests_done++;
         if (handled_async || req->async) /* (set by ph_life_run, with its route) */
             counts.async_in_flight--;
-        if (timed()) /* (else nobody reads its duration: no clock read, no call) */
+        if (life_timed) /* (else nobody reads its duration: no clock read, no call) */
             account(req);
     }
     if (req->detached)

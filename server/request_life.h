@@ -62,6 +62,12 @@ void ph_life_watch(void (*changed)(void));
 
 const ph_life_counts *ph_life_counts_now(void);
 
+/* Whether the metrics count finished requests or the access log logs
+ * them changed (worker_metrics.c and access_log.c call this whenever
+ * theirs does): from now on requests are timed, with the precise clock,
+ * only while one of them reads their durations. */
+void ph_life_timing_changed(void);
+
 /* Count `req` (fresh from its connection) in flight: +1 on this worker's
  * board. The matching -1 is in finish, once. Returns the clock its
  * began_ns was read from (CLOCK_MONOTONIC when its duration is read, else
@@ -80,6 +86,11 @@ void ph_life_queue(ph_request *req, const struct ph_route *route, struct ph_gene
  * async one handle() is about to run on the loop (call ph_life_returned
  * after it: its timeout starts when it returns PH_PENDING). */
 void ph_life_run(ph_request *req, const struct ph_route *route, struct ph_generation *gen, bool async);
+
+/* ph_life_run for an async handler of a request dispatch has just begun
+ * (ph_life_begin: PARSED, counted): the states that sets are not tested
+ * again. */
+void ph_life_run_async(ph_request *req, const struct ph_route *route, struct ph_generation *gen);
 
 /* handle() returned `rc` (async: on the loop; sync: done() of its pool
  * job). PH_PENDING from an async handler leaves it RUNNING; anything else

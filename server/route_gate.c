@@ -45,7 +45,15 @@ void ph_gates_shutdown(void)
     g.ready = NULL;
 }
 
-ph_route_gate *ph_gate_create(void) { return calloc(1, sizeof(ph_route_gate)); }
+ph_board_route ph_gate_unboarded;
+
+ph_route_gate *ph_gate_create(void)
+{
+    ph_route_gate *gate = calloc(1, sizeof(ph_route_gate));
+    if (gate)
+        gate->board = &ph_gate_unboarded;
+    return gate;
+}
 
 static void pool_unref(ph_route_pool *p)
 {
@@ -94,8 +102,7 @@ static ph_request *pop(ph_route_gate *gate)
         gate->tail = NULL;
     req->gate_next = NULL;
     gate->queued--;
-    if (gate->board)
-        ph_gate_show(&gate->board->queued, -1);
+    ph_gate_show(&gate->board->queued, -1);
     return req;
 }
 
@@ -152,8 +159,7 @@ int ph_gate_queue(ph_route_gate *gate, ph_request *req)
         gate->head = req;
     gate->tail = req;
     gate->queued++;
-    if (gate->board)
-        ph_gate_show(&gate->board->queued, 1);
+    ph_gate_show(&gate->board->queued, 1);
     ph_gate_wake(gate); /* (a place may be free while older requests wait for the promotion) */
     return 0;
 }
@@ -172,8 +178,7 @@ void ph_gate_unqueue(ph_route_gate *gate, ph_request *req)
             gate->tail = prev;
         r->gate_next = NULL;
         gate->queued--;
-        if (gate->board)
-            ph_gate_show(&gate->board->queued, -1);
+        ph_gate_show(&gate->board->queued, -1);
         if (!gate->head)
             unready(gate);
         return;
@@ -183,8 +188,7 @@ void ph_gate_unqueue(ph_route_gate *gate, ph_request *req)
 void ph_gate_rejected(ph_route_gate *gate)
 {
     gate->rejected++;
-    if (gate->board)
-        ph_board_bump(&gate->board->rejected, 1);
+    ph_board_bump(&gate->board->rejected, 1);
 }
 
 /* ---- pools ---- */

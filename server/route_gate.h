@@ -43,8 +43,13 @@ typedef struct ph_route_gate {
     ph_route_pool *pool;     /* its own pool, or NULL */
     struct ph_route_gate *ready_next; /* on the list of gates to promote from */
     bool ready;
-    struct ph_board_route *board; /* where its figures are shown, or NULL (no board) */
+    struct ph_board_route *board; /* where its figures are shown: its route's slot, or ph_gate_unboarded */
 } ph_route_gate;
+
+/* Where the figures of a gate without a slot on a board go (plughost -t,
+ * unit tests): nobody reads them, and a gate updates its figures without
+ * testing whether it has a slot. */
+extern struct ph_board_route ph_gate_unboarded;
 
 /* Promote queued requests from a loop event on `base` (never under the
  * caller, which may be plugin code finishing another request): `start`
@@ -56,7 +61,8 @@ int ph_gates_setup(struct event_base *base, void (*start)(struct ph_request *req
 /* Stop deferring (the event is freed; no gate may be waiting). */
 void ph_gates_shutdown(void);
 
-/* A gate without limits, or NULL (no memory). */
+/* A gate without limits, its figures on ph_gate_unboarded, or NULL (no
+ * memory). */
 ph_route_gate *ph_gate_create(void);
 
 /* Free `gate` (no request may hold or wait in it) and release its pool. */
@@ -88,15 +94,13 @@ void ph_gate_wake(ph_route_gate *gate);
 static inline void ph_gate_enter(ph_route_gate *gate)
 {
     gate->inflight++;
-    if (gate->board)
-        ph_gate_show(&gate->board->inflight, 1);
+    ph_gate_show(&gate->board->inflight, 1);
 }
 
 static inline void ph_gate_leave(ph_route_gate *gate)
 {
     gate->inflight--;
-    if (gate->board)
-        ph_gate_show(&gate->board->inflight, -1);
+    ph_gate_show(&gate->board->inflight, -1);
     if (gate->head)
         ph_gate_wake(gate);
 }

@@ -44,7 +44,7 @@ extern ph_watchdog_timing ph_watchdog_current;
  * (its route and what it is are in the crash handler's site meanwhile). */
 typedef struct ph_plugin_call {
     uint64_t started;
-    ph_crash_mark previous; /* the crash handler's mark to restore */
+    ph_crash_mark previous; /* the crash handler's mark to restore (ph_watchdog_begin_at: its site) */
 } ph_plugin_call;
 
 /* The watchdog's clock now (ns), 0 without one. */
@@ -56,12 +56,12 @@ static inline uint64_t ph_watchdog_clock_ns(void)
 }
 
 /* The watchdog's clock now (ns), 0 without one: `read_ns` when this
- * callback has just read `clock` and that is the watchdog's clock (one
- * reading serves both), else a reading of its own. `clock`
- * PH_WATCHDOG_NO_CLOCK: nothing read. */
+ * callback has just read `clock` (a clock, never PH_WATCHDOG_NO_CLOCK)
+ * and that is the watchdog's clock (one reading serves both), else a
+ * reading of its own. */
 static inline uint64_t ph_watchdog_clock_ns_from(clockid_t clock, uint64_t read_ns)
 {
-    if (clock != PH_WATCHDOG_NO_CLOCK && clock == ph_watchdog_current.clock)
+    if (clock == ph_watchdog_current.clock)
         return read_ns;
     return ph_watchdog_clock_ns();
 }
@@ -88,10 +88,11 @@ static inline ph_plugin_call ph_watchdog_begin(const struct ph_route *route, con
 }
 
 /* ph_watchdog_begin for a call at `site` (a route's handle(): its
- * handle_site) that started at `started_ns` (the watchdog's clock). */
+ * handle_site, which outlives the call) that started at `started_ns`
+ * (the watchdog's clock). End it with ph_watchdog_end_at. */
 static inline ph_plugin_call ph_watchdog_begin_at(const ph_crash_site *site, uint64_t started_ns)
 {
-    return (ph_plugin_call){.started = started_ns, .previous = ph_crash_enter_site(site)};
+    return (ph_plugin_call){.started = started_ns, .previous = {.site = ph_crash_enter_site(site)}};
 }
 
 static inline void ph_watchdog_end(const ph_plugin_call *call)
@@ -99,6 +100,15 @@ static inline void ph_watchdog_end(const ph_plugin_call *call)
     uint64_t took_ns = ph_watchdog_clock_ns() - call->started;
     const ph_crash_site *site = ph_crash_current; /* this call's (it outlives the call), for a report */
     ph_crash_leave(call->previous);
+    if (__builtin_expect(took_ns >= ph_watchdog_current.warn_ns, 0))
+        ph_watchdog_slow(site, took_ns);
+}
+
+/* ph_watchdog_end for the call at `site` ph_watchdog_begin_at began. */
+static inline void ph_watchdog_end_at(const ph_plugin_call *call, const ph_crash_site *site)
+{
+    uint64_t took_ns = ph_watchdog_clock_ns() - call->started;
+    ph_crash_leave_site(call->previous.site);
     if (__builtin_expect(took_ns >= ph_watchdog_current.warn_ns, 0))
         ph_watchdog_slow(site, took_ns);
 }

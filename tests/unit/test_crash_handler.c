@@ -512,13 +512,16 @@ static void enter_and_leave_nest(void **state)
     assert_ptr_equal(ph_crash_current->lib, &crashy_lib);
     assert_string_equal(ph_crash_current->route, "/b");
     ph_crash_site route_site = {.route = "/c", .lib = &boom_lib, .what = "handle()"};
-    ph_crash_mark at_site = ph_crash_enter_site(&route_site); /* a route's own site, between them */
+    const ph_crash_site *at_site = ph_crash_enter_site(&route_site); /* a route's own site, between them */
+    assert_ptr_equal(at_site, &ph_crash_nested[1]); /* inner's */
     assert_ptr_equal(ph_crash_current, &route_site);
+    assert_int_equal(ph_crash_depth, 2); /* (a site of its own: no nested one taken) */
     ph_crash_mark innermost = ph_crash_enter("/d", &crashy_lib, "timer callback");
     assert_string_equal(ph_crash_current->route, "/d");
     ph_crash_leave(innermost);
     assert_ptr_equal(ph_crash_current, &route_site);
-    ph_crash_leave(at_site);
+    ph_crash_leave_site(at_site);
+    assert_int_equal(ph_crash_depth, 2);
     assert_string_equal(ph_crash_current->route, "/b"); /* not overwritten by "/d" */
     ph_crash_leave(inner);
     assert_ptr_equal(ph_crash_current->lib, &boom_lib);

@@ -6,6 +6,8 @@
 #include "request_life.h"
 #include "route_gate.h"
 
+#include "access_log.h"
+
 #include "generation.h"
 #include "host_api.h"
 #include "plugin_instance.h"
@@ -58,7 +60,7 @@ static int teardown(void **state)
 static const ph_plugin desc = {PH_ABI_VERSION, sizeof(ph_plugin), "fake", "1", PH_MODE_ASYNC, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 static ph_plugin_lib lib = {.path = (char *)"/fake.so", .desc = &desc, .refs = 1};
 static ph_instance inst = {.lib = &lib, .refs = 1};
-static ph_route_gate gate; /* no limits: counts only */
+static ph_route_gate gate = {.board = &ph_gate_unboarded}; /* no limits: counts only */
 static ph_route route = {.path = (char *)"/fake", .path_len = 5, .instance = &inst, .gate = &gate};
 /* never freed here: the test owns it */
 static ph_generation some_gen = {.number = 1, .refs = 1000};
@@ -212,7 +214,9 @@ static void a_client_leaving_during_handle_aborts_when_it_returns(void **state)
 
 /* An async handle() dispatch ran returns PH_OK or fails: the request
  * finishes and is counted down once (in flight, async, its route's place,
- * its generation); a sync one the same through ph_life_returned. */
+ * its generation); a sync one the same through ph_life_returned. Run
+ * (ph_life_run_async for an async one just begun) takes a place on its
+ * route and a reference to its generation. */
 static void a_returned_handler_finishes_and_counts_down_once(void **state)
 {
     (void)state;
@@ -223,10 +227,18 @@ static void a_returned_handler_finishes_and_counts_down_once(void **state)
         ph_request *req = ph_request_new();
         assert_non_null(req);
         ph_life_begin(req);
-        ph_life_run(req, &route, &some_gen, async);
+        int refs = some_gen.refs;
+        if (async)
+            ph_life_run_async(req, &route, &some_gen);
+        else
+            ph_life_run(req, &route, &some_gen, false);
+        assert_int_equal(req->life, PH_LIFE_RUNNING);
+        assert_true(req->holds_gate);
+        assert_int_equal(req->in_handler, async);
+        assert_int_equal(some_gen.refs, refs + 1);
         assert_int_equal(gate.inflight, 1);
         assert_int_equal(ph_life_counts_now()->async_in_flight, async ? 1 : 0);
-        int refs = some_gen.refs;
+        refs = some_gen.refs;
         if (async)
             ph_life_returned_async(req, results[k]);
         else
@@ -271,6 +283,27 @@ static void each_state_refuses_the_calls_it_does_not_allow(void **state)
     ph_life_discard(req);
 }
 
+/* A request is timed with the precise clock only while something reads
+ * its duration (here the access log), the coarse one otherwise; the
+ * choice follows the access log opening and closing. */
+static void begin_reads_the_precise_clock_only_while_durations_are_read(void **state)
+{
+    (void)state;
+    ph_request *req = ph_request_new();
+    assert_int_equal(ph_life_begin(req), CLOCK_MONOTONIC_COARSE);
+    ph_life_discard(req);
+    ph_alog_configure("/dev/null", false);
+    assert_true(ph_alog_enabled());
+    req = ph_request_new();
+    assert_int_equal(ph_life_begin(req), CLOCK_MONOTONIC);
+    ph_life_discard(req); /* logged, with its duration */
+    ph_alog_configure(NULL, false);
+    req = ph_request_new();
+    assert_int_equal(ph_life_begin(req), CLOCK_MONOTONIC_COARSE);
+    ph_life_discard(req);
+    ph_alog_shutdown();
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -282,6 +315,7 @@ int main(void)
         T(a_client_leaving_during_handle_aborts_when_it_returns),
         T(a_returned_handler_finishes_and_counts_down_once),
         T(each_state_refuses_the_calls_it_does_not_allow),
+        T(begin_reads_the_precise_clock_only_while_durations_are_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

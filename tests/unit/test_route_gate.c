@@ -58,6 +58,7 @@ static void a_gate_without_limits_always_has_room(void **state)
 {
     (void)state;
     ph_route_gate *g = ph_gate_create();
+    assert_ptr_equal(g->board, &ph_gate_unboarded); /* (no board here) */
     assert_false(ph_gate_limited(g));
     for (int i = 0; i < 100; i++)
         ph_gate_enter(g);
