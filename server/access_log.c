@@ -134,13 +134,17 @@ void ph_alog_reopen(void)
     ph_alog_flush();
     int fd = open_target(al.path);
     if (fd < 0) {
-        ph_log_error("access log %s: cannot reopen: %s; still writing to the old file", al.path,
-                     strerror(errno));
+        ph_log_error("access log %s: cannot reopen: %s; %s", al.path, strerror(errno),
+                     al.fd >= 0 ? "still writing to the old file" : "not logging");
         return;
     }
     if (al.fd >= 0)
         close(al.fd);
     al.fd = fd;
+    if (!ph_alog_on) { /* the first open had failed: logging begins now */
+        ph_alog_on = true;
+        ph_life_timing_changed();
+    }
 }
 
 static void refresh_stamps(void)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* A port nobody listens on right now (bound to 0, then released). */
@@ -327,6 +328,34 @@ static void access_log_lines_and_reopen_on_sigusr1(void **state)
     it_server_stop(s);
 }
 
+/* An access log that could not be opened at start (its directory missing)
+ * begins logging once SIGUSR1 reopens it successfully. */
+static void access_log_that_failed_to_open_begins_on_a_good_reopen(void **state)
+{
+    (void)state;
+    const char *dir = it_tempdir();
+    char sub[PATH_MAX], log[PATH_MAX + 32], keys[PATH_MAX + 64];
+    snprintf(sub, sizeof sub, "%s/later", dir);
+    snprintf(log, sizeof log, "%s/access.log", sub);
+    snprintf(keys, sizeof keys, "access_log = %s\n", log);
+    it_server *s = it_start(keys, IT_ROUTES_STD);
+    assert_true(it_server_log_wait(s, "cannot open", IT_WAIT_MS));
+    assert_int_equal(get(s->port, "/hello?before=1", NULL, NULL), 200);
+
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(kill(s->pid, SIGUSR1), 0);
+    double end = it_now() + 5;
+    while (access(log, F_OK) != 0 && it_now() < end) /* the worker reopened: the file exists */
+        it_sleep_ms(20);
+    assert_int_equal(access(log, F_OK), 0);
+    assert_int_equal(get(s->port, "/hello?after=1", NULL, NULL), 200);
+    assert_true(file_wait(log, "GET /hello?after=1 ", 3000));
+    char *text = it_read_file(log);
+    assert_null(strstr(text, "before=1")); /* nothing was kept while it was off */
+    free(text);
+    it_server_stop(s);
+}
+
 static void access_log_json_lines(void **state)
 {
     (void)state;
@@ -424,6 +453,7 @@ int main(void)
         IT_TEST(counters_survive_a_crash_and_a_reload),
         IT_TEST(readyz_says_no_while_draining),
         IT_TEST(access_log_lines_and_reopen_on_sigusr1),
+        IT_TEST(access_log_that_failed_to_open_begins_on_a_good_reopen),
         IT_TEST(access_log_json_lines),
         IT_TEST(forwarded_for_only_from_trusted_proxies),
         IT_TEST(reload_lines_name_file_name_version_and_mode),
