@@ -526,9 +526,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 }
 
 /* The Host rules, for a head without exactly one Host or with an
- * absolute-form target. Returns 0 or the status to answer (400). Out of
- * line: on_headers_complete tests two fields for it. */
-__attribute__((noinline)) static int check_host(ph_http_parser *c, ph_request *req)
+ * absolute-form target. Returns 0 or the status to answer (400). */
+static int check_host(ph_http_parser *c, ph_request *req)
 {
     if (c->host == PH_HOST_TWICE)
         return 400; /* RFC 9112 3.2: more than one Host */
@@ -559,6 +558,27 @@ __attribute__((noinline)) static int body_ahead(const llhttp_t *p, ph_http_parse
     return 0;
 }
 
+/* The head is complete and its Host settled: a declared body comes next
+ * (body_ahead). Returns 0 or -1. */
+static inline int end_head(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+{
+    if (p->flags & (F_CONTENT_LENGTH | F_CHUNKED))
+        return body_ahead(p, c, req);
+    return 0;
+}
+
+/* The end of a head that needs the Host rules (check_host: on_headers_complete
+ * tests two fields for it), then end_head. Returns 0 or -1 (400). Out of
+ * line, reached by a tail call: on_headers_complete then calls nothing on
+ * its usual path and needs no frame. */
+__attribute__((noinline)) static int check_host_then(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+{
+    int status = check_host(c, req);
+    if (status)
+        return fail_with(c, status);
+    return end_head(p, c, req);
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
@@ -572,14 +592,9 @@ static int on_headers_complete(llhttp_t *p)
     req->method_bit = methods[p->method].bit;
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
-    if (c->host - 1 >= PH_HOST_TWICE - 1 || c->authority_len) { /* none or two, or absolute-form */
-        int status = check_host(c, req);
-        if (status)
-            return fail_with(c, status);
-    }
-    if (p->flags & (F_CONTENT_LENGTH | F_CHUNKED))
-        return body_ahead(p, c, req);
-    return 0;
+    if (c->host - 1 >= PH_HOST_TWICE - 1 || c->authority_len) /* none or two, or absolute-form */
+        return check_host_then(p, c, req);
+    return end_head(p, c, req);
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
