@@ -25,19 +25,33 @@ static bool has_pct00(const char *s, size_t len)
     return false;
 }
 
-/* Whether one of the 8 bytes of `w` is '%' or '?' (a byte is zero in w
- * XOR that byte repeated: the zero-byte test of the two at once). */
-static inline bool word_has_pct_or_query(uint64_t w)
+/* 16 bytes as one vector, and as two words (GCC's vector extension:
+ * SSE2 on x86-64, NEON on arm64). */
+typedef uint8_t bytes16 __attribute__((vector_size(16)));
+typedef uint64_t words2 __attribute__((vector_size(16)));
+
+/* Whether one of the 16 bytes of `v` is '%' or '?': a few vector
+ * instructions, their constants in vector registers (word tests hold
+ * six in general registers, which callers then save). */
+static inline bool block_has_pct_or_query(bytes16 v)
 {
-    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-    uint64_t pct = w ^ (ones * '%'), query = w ^ (ones * '?');
-    return (((pct - ones) & ~pct) | ((query - ones) & ~query)) & highs;
+    words2 hit = (words2)((v == '%') | (v == '?'));
+    return (hit[0] | hit[1]) != 0;
+}
+
+/* The 16 bytes at `s` (any alignment). */
+static inline bytes16 load_block(const char *s)
+{
+    bytes16 v;
+    memcpy(&v, s, 16);
+    return v;
 }
 
 /* Whether the `len` bytes at `s` are a target with neither '%' nor '?'
- * (the usual one: no escapes, no query), read 8 bytes at a time (the last
- * word overlaps the one before; 4-7 bytes are two overlapping halves).
- * False for one under 4 bytes: the caller's full check decides. */
+ * (the usual one: no escapes, no query): 4-7 bytes as two overlapping
+ * halves of a block's first word, 8-16 as two overlapping words, more 16
+ * bytes at a time (the last block overlaps the one before). False for
+ * one under 4 bytes: the caller's full check decides. */
 static bool plain_target(const char *s, size_t len)
 {
     if (len < 8) {
@@ -46,13 +60,18 @@ static bool plain_target(const char *s, size_t len)
         uint32_t head, tail;
         memcpy(&head, s, 4);
         memcpy(&tail, s + len - 4, 4);
-        return !word_has_pct_or_query((uint64_t)tail << 32 | head);
+        words2 w = {(uint64_t)tail << 32 | head, 0};
+        return !block_has_pct_or_query((bytes16)w);
     }
-    for (size_t i = 0; i + 8 < len; i += 8) {
-        if (word_has_pct_or_query(ph_load_word(s + i)))
+    if (len <= 16) {
+        words2 w = {ph_load_word(s), ph_load_word(s + len - 8)};
+        return !block_has_pct_or_query((bytes16)w);
+    }
+    for (size_t i = 0; i + 16 < len; i += 16) {
+        if (block_has_pct_or_query(load_block(s + i)))
             return false;
     }
-    return !word_has_pct_or_query(ph_load_word(s + len - 8));
+    return !block_has_pct_or_query(load_block(s + len - 16));
 }
 
 /* PH_METHOD_* of llhttp's method `m`, 0 for one routes cannot name. */
@@ -126,9 +145,10 @@ __attribute__((noinline)) static int grow_then(llhttp_t *p, const char *at, size
 }
 
 /* The message llhttp is in gets its request from the begin hook (no
- * on_message_begin callback: each one llhttp calls costs; the URL's first
- * span, or ph_http_parse when a call stops or fails before it, begins
- * it). Returns it, or NULL (no memory). */
+ * on_message_begin callback: each one llhttp calls costs; ph_http_parse
+ * begins it before llhttp reads its first byte, or when a call stops or
+ * fails before its URL, and else its URL's first span). Returns it, or
+ * NULL (no memory). */
 static ph_request *begin_message(ph_http_parser *c)
 {
     ph_request *req = c->hooks->begin(c->owner);
@@ -315,48 +335,95 @@ static int grow_headers(ph_http_parser *c, ph_request *req)
     return 0;
 }
 
-/* The request line ends with its URL: finish the URL, and the headers
- * begin (head_bound). A plain origin-form target (no '%', no '?': the
- * usual one) is its own path: its NUL alone finishes it, in the two bytes
- * on_url leaves; finish_other_url has the rest. Returns 0 or -1. */
-static inline int end_line(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+/* The headers begin: head_bound for the first name. Returns 0. */
+static inline int open_headers(ph_http_parser *c, const ph_request *req)
 {
-    size_t n = req->url_len;
-    char *a = req->arena.data;
-    if (plain_target(a, n) && a[0] == '/') {
-        a[n] = '\0';
-        req->arena.len = n + 1;
-        req->path_len = (uint32_t)n;
-    } else {
-        int status = finish_other_url(p, c, req);
-        if (status)
-            return fail_with(c, status);
-    }
     c->part = PH_PART_NONE;
     set_head_bound(c, req, c->limits->max_header_size);
     return 0;
 }
 
-/* A span of the URL: the first one begins the message's request. One
- * that ends before this call's bytes do ends the URL (llhttp reports a
- * span at its end, or at the end of a call's bytes while it goes on: then
- * the next call reports the rest, perhaps as an empty span): no
- * on_url_complete callback, each one llhttp calls costs. */
-static int on_url(llhttp_t *p, const char *at, size_t len)
+/* end_line for a URL that is not a plain origin-form target: finish it
+ * (finish_other_url), then the headers begin. Returns 0 or -1. Out of
+ * line, reached by a tail call: on_url calls nothing on its usual path
+ * (and saves no registers). */
+__attribute__((noinline)) static int finish_other_then(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+{
+    int status = finish_other_url(p, c, req);
+    if (status)
+        return fail_with(c, status);
+    return open_headers(c, req);
+}
+
+/* The request line ends with its URL: finish the URL, and the headers
+ * begin (head_bound). A plain origin-form target (no '%', no '?': the
+ * usual one) is its own path: its NUL alone finishes it, in the two bytes
+ * on_url leaves; finish_other_then has the rest. Returns 0 or -1. */
+static inline int end_line(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+{
+    size_t n = req->url_len;
+    char *a = req->arena.data;
+    if (!plain_target(a, n) || a[0] != '/')
+        return finish_other_then(p, c, req);
+    a[n] = '\0';
+    req->arena.len = n + 1;
+    req->path_len = (uint32_t)n;
+    return open_headers(c, req);
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len);
+
+/* The URL's first span, of a message that has no request yet (its bytes
+ * began with CR or LF, or the begin hook failed: ph_http_parse): begin
+ * it, then run on_url again. Out of line: rare. Returns what on_url
+ * returns, or -1 (503). */
+__attribute__((noinline)) static int begin_then(llhttp_t *p, const char *at, size_t len)
 {
     ph_http_parser *c = PARSER(p);
-    ph_request *req = c->req;
-    if (!req && !(req = begin_message(c)))
+    if (!begin_message(c))
         return fail_with(c, 503);
-    if (req->url_len + len > c->limits->max_url_size)
-        return fail_with(c, 414);
-    if (len + 2 > req->arena.cap - req->arena.len)
-        return grow_then(p, at, len, on_url);
+    return on_url(p, at, len);
+}
+
+/* Append a URL span that fits (on_url checked it), and end the line when
+ * the URL ends with it. Returns 0 or -1. */
+static inline __attribute__((always_inline)) int add_url_span(llhttp_t *p, ph_http_parser *c, ph_request *req,
+                                                              const char *at, size_t len)
+{
     req->url_len += (uint32_t)len;
     put_span(&req->arena, at, len);
     if (at + len == c->chunk_end)
         return 0; /* it may go on in the next call's bytes */
     return end_line(p, c, req);
+}
+
+/* add_url_span for a span over 32 bytes, which put_span copies with a
+ * memcpy call. Out of line, reached by a tail call: on_url then calls
+ * nothing and saves no registers. */
+__attribute__((noinline)) static int add_long_url_span(llhttp_t *p, const char *at, size_t len)
+{
+    ph_http_parser *c = PARSER(p);
+    return add_url_span(p, c, c->req, at, len);
+}
+
+/* A span of the URL. One that ends before this call's bytes do ends the
+ * URL (llhttp reports a span at its end, or at the end of a call's bytes
+ * while it goes on: then the next call reports the rest, perhaps as an
+ * empty span): no on_url_complete callback, each one llhttp calls costs.
+ * Its message has its request already, as a rule (ph_http_parse). */
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    ph_http_parser *c = PARSER(p);
+    ph_request *req = c->req;
+    if (!req)
+        return begin_then(p, at, len);
+    if (req->url_len + len > c->limits->max_url_size)
+        return fail_with(c, 414);
+    if (len + 2 > req->arena.cap - req->arena.len)
+        return grow_then(p, at, len, on_url);
+    if (len > 32)
+        return add_long_url_span(p, at, len);
+    return add_url_span(p, c, req, at, len);
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len);
@@ -459,9 +526,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 }
 
 /* The Host rules, for a head without exactly one Host or with an
- * absolute-form target. Returns 0 or the status to answer (400). Out of
- * line: on_headers_complete tests two fields for it. */
-__attribute__((noinline)) static int check_host(ph_http_parser *c, ph_request *req)
+ * absolute-form target. Returns 0 or the status to answer (400). */
+static int check_host(ph_http_parser *c, ph_request *req)
 {
     if (c->host == PH_HOST_TWICE)
         return 400; /* RFC 9112 3.2: more than one Host */
@@ -492,6 +558,27 @@ __attribute__((noinline)) static int body_ahead(const llhttp_t *p, ph_http_parse
     return 0;
 }
 
+/* The head is complete and its Host settled: a declared body comes next
+ * (body_ahead). Returns 0 or -1. */
+static inline int end_head(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+{
+    if (p->flags & (F_CONTENT_LENGTH | F_CHUNKED))
+        return body_ahead(p, c, req);
+    return 0;
+}
+
+/* The end of a head that needs the Host rules (check_host: on_headers_complete
+ * tests two fields for it), then end_head. Returns 0 or -1 (400). Out of
+ * line, reached by a tail call: on_headers_complete then calls nothing on
+ * its usual path and needs no frame. */
+__attribute__((noinline)) static int check_host_then(const llhttp_t *p, ph_http_parser *c, ph_request *req)
+{
+    int status = check_host(c, req);
+    if (status)
+        return fail_with(c, status);
+    return end_head(p, c, req);
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     ph_http_parser *c = PARSER(p);
@@ -505,14 +592,9 @@ static int on_headers_complete(llhttp_t *p)
     req->method_bit = methods[p->method].bit;
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
-    if (c->host - 1 >= PH_HOST_TWICE - 1 || c->authority_len) { /* none or two, or absolute-form */
-        int status = check_host(c, req);
-        if (status)
-            return fail_with(c, status);
-    }
-    if (p->flags & (F_CONTENT_LENGTH | F_CHUNKED))
-        return body_ahead(p, c, req);
-    return 0;
+    if (c->host - 1 >= PH_HOST_TWICE - 1 || c->authority_len) /* none or two, or absolute-form */
+        return check_host_then(p, c, req);
+    return end_head(p, c, req);
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -603,6 +685,14 @@ ph_parse_status ph_http_parse(ph_http_parser *p, const ph_server_conf *limits, c
     p->chunk = data;
     p->chunk_end = data + len;
     *msg = NULL;
+    /* A message whose bytes begin here (the usual case: a call parses at
+     * most one message, from where the last one ended) gets its request
+     * now, before llhttp's first callback: llhttp begins a message at any
+     * byte but CR and LF (which it skips between messages; it begins one
+     * at the other control bytes too, to fail it, and the error path
+     * below begins that one). On a NULL (no memory), on_url tries again. */
+    if (!p->req && len && (unsigned char)data[0] > '\r')
+        (void)begin_message(p);
     llhttp_errno_t err = llhttp_execute(&p->llhttp, data, len);
     if (err == HPE_OK) {
         *used = len;

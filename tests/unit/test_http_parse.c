@@ -399,15 +399,16 @@ static void percent_00_in_the_target_is_400(void **state)
     ph_request_recycle(req);
 }
 
-/* A target of 1-30 bytes with a '?', a "%00" or another '%' at any
- * offset (each word and each tail of the 8-byte scan): the path ends at
- * the '?', "%00" is 400, any other '%' is kept. */
+/* A target of 1-40 bytes with a '?', a "%00" or another '%' at any
+ * offset (each half, word and block of the scan, and each tail: 4-7
+ * bytes, 8-16, then 16 at a time; past 32 bytes the span is copied out of
+ * line): the path ends at the '?', "%00" is 400, any other '%' is kept. */
 static void a_query_or_escape_is_found_at_every_offset(void **state)
 {
     (void)state;
     limits.max_url_size = 64;
-    for (size_t len = 1; len <= 30; len++) {
-        char target[32], text[128];
+    for (size_t len = 1; len <= 40; len++) {
+        char target[48], text[128];
         memset(target, 'a', len);
         target[0] = '/';
         target[len] = '\0';
@@ -499,10 +500,21 @@ static void a_message_has_its_request_before_its_url(void **state)
     assert_int_equal(begun, 1);
     ph_request_recycle(req);
 
+    /* empty lines before a message in the same bytes: its URL begins it */
+    req = one("\r\n\r\nGET /crlf HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_ptr_equal(req, made[1]);
+    assert_string_equal(ph_request_path(req), "/crlf");
+    assert_int_equal(begun, 2);
+    ph_request_recycle(req);
+
     /* a method llhttp refuses: the request that answers it exists */
     assert_int_equal(fresh_error_of("G\001T / HTTP/1.1\r\n\r\n"), 400);
     assert_non_null(parser.req);
-    assert_int_equal(begun, 2);
+    assert_int_equal(begun, 3);
+    /* a control byte first (llhttp begins a message there too, to fail it) */
+    assert_int_equal(fresh_error_of("\tGET / HTTP/1.1\r\n\r\n"), 400);
+    assert_non_null(parser.req);
+    assert_int_equal(begun, 4);
     /* a bad version after the URL: its URL reads as it came */
     assert_int_equal(fresh_error_of("GET /u HTTP/9.9\r\nHost: h\r\n\r\n"), 400);
     ph_request *taken = ph_http_parse_take(&parser);
