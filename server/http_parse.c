@@ -235,6 +235,7 @@ __attribute__((noinline)) static int finish_other_url(const llhttp_t *p, ph_http
         return 503;
     char *a = req->arena.data;
     req->path_len = (uint32_t)path_len;
+    req->path_off = q ? (uint32_t)(n + 1) : 0;
     req->arena.len = n + 1;
     a[n] = '\0';
     if (q) {
@@ -367,7 +368,7 @@ static inline int end_line(const llhttp_t *p, ph_http_parser *c, ph_request *req
         return finish_other_then(p, c, req);
     a[n] = '\0';
     req->arena.len = n + 1;
-    req->path_len = (uint32_t)n;
+    req->path_len = (uint32_t)n; /* path_off stays a fresh request's 0: the path is the URL itself */
     return open_headers(c, req);
 }
 

@@ -58,6 +58,7 @@ struct ph_request {
      * body, at the end) ---- */
     uint32_t url_len;
     uint32_t path_len;         /* path = URL up to '?' */
+    uint32_t path_off;         /* the NUL-terminated path in arena: 0 (the URL itself), or its copy after the URL */
     uint32_t nheaders;         /* in headers */
     const char *method;        /* static string from the parser */
     unsigned method_bit;       /* PH_METHOD_*, 0 for others */
@@ -159,14 +160,13 @@ void ph_request_free_cache(void);
  * request.c). Loop thread. */
 size_t ph_request_cache_bytes(void);
 
-/* NUL-terminated path (no query): the URL itself when it has no query,
- * else the parser's copy right after the URL. Inline: dispatch reads it
- * for every request. */
+/* NUL-terminated path (no query), "" before the URL: at path_off, which
+ * the parser sets once. Inline: dispatch reads it for every request. */
 static inline const char *ph_request_path(const struct ph_request *req)
 {
     if (!req->arena.len)
         return "";
-    return req->arena.data + (req->path_len < req->url_len ? req->url_len + 1 : 0);
+    return req->arena.data + req->path_off;
 }
 
 /* NUL-terminated raw query, "" when absent. */

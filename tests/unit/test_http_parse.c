@@ -680,6 +680,7 @@ static void assert_same_request(const ph_request *a, const ph_request *b)
     assert_int_equal(a->url_len, b->url_len);
     assert_memory_equal(a->arena.data, b->arena.data, a->url_len);
     assert_int_equal(a->path_len, b->path_len);
+    assert_int_equal(a->path_off, b->path_off);
     assert_string_equal(ph_request_path(a), ph_request_path(b));
     assert_string_equal(ph_request_query(a), ph_request_query(b));
     assert_int_equal(a->nheaders, b->nheaders);
@@ -719,6 +720,35 @@ static void a_head_split_at_every_byte_reads_the_same(void **state)
     }
 }
 
+/* The parser records where the path is once: the URL itself (offset 0)
+ * without a query, its copy right after the URL's NUL with one, however
+ * the target is split across reads; the query is what follows the '?'. */
+static void the_path_and_query_are_found_split_anywhere(void **state)
+{
+    (void)state;
+    const struct {
+        const char *text, *path, *query;
+        uint32_t path_off;
+    } cases[] = {
+        {"GET /p/q HTTP/1.1\r\nHost: h\r\n\r\n", "/p/q", "", 0},
+        {"GET /p/q?a=1&b HTTP/1.1\r\nHost: h\r\n\r\n", "/p/q", "a=1&b", 11},
+        {"GET /p%41?x HTTP/1.1\r\nHost: h\r\n\r\n", "/p%41", "x", 8},
+        {"GET /p%41 HTTP/1.1\r\nHost: h\r\n\r\n", "/p%41", "", 0},
+        {"GET /e? HTTP/1.1\r\nHost: h\r\n\r\n", "/e", "", 4},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
+        size_t end_of_target = strchr(cases[t].text + 4, ' ') - cases[t].text;
+        for (size_t cut = 1; cut <= end_of_target + 1; cut++) {
+            ph_request *req = split_in_two(cases[t].text, cut);
+            assert_int_equal(req->path_off, cases[t].path_off);
+            assert_string_equal(ph_request_path(req), cases[t].path);
+            assert_int_equal(req->path_len, strlen(cases[t].path));
+            assert_string_equal(ph_request_query(req), cases[t].query);
+            ph_request_recycle(req);
+        }
+    }
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -749,6 +779,7 @@ int main(void)
         T(long_names_values_and_urls_grow_the_arena),
         T(max_header_size_is_exact_however_the_head_arrives),
         T(a_head_split_at_every_byte_reads_the_same),
+        T(the_path_and_query_are_found_split_anywhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

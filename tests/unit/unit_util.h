@@ -132,6 +132,7 @@ static inline void ut_request_set_url(ph_request *req, const char *url)
         abort();
     req->url_len = (uint32_t)n;
     req->path_len = (uint32_t)path_len;
+    req->path_off = (uint32_t)n + 1;
 }
 
 /* Append one request header as the parser would. URL first. */
