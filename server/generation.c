@@ -199,9 +199,9 @@ void ph_generation_reaper_shutdown(void)
     reaper = NULL;
 }
 
-/* The last reference to `gen` went: free it from the reaper's event (now
- * without one). Out of line: a generation's end is rare. */
-static __attribute__((noinline)) void bury(ph_generation *gen)
+/* Out of line (generation.h): a generation's end is rare. Freed from the
+ * reaper's event, or now without one. */
+__attribute__((noinline)) void ph_generation_bury(ph_generation *gen)
 {
     if (!reaper) {
         free_generation(gen);
@@ -214,6 +214,6 @@ static __attribute__((noinline)) void bury(ph_generation *gen)
 
 void ph_generation_unref(ph_generation *gen)
 {
-    if (gen && --gen->refs <= 0)
-        bury(gen);
+    if (ph_generation_drop(gen))
+        ph_generation_bury(gen);
 }

@@ -10,6 +10,8 @@
 #ifndef PH_GENERATION_H
 #define PH_GENERATION_H
 
+#include <stdbool.h>
+
 #include "config.h"
 #include "router.h"
 
@@ -55,9 +57,18 @@ int ph_generation_start_pools(ph_generation *gen, const ph_generation *previous,
 
 void ph_generation_ref(ph_generation *gen);
 
-/* Drop a reference; after the last, the reaper frees the router
- * (releasing instances, which run fini and dlclose when no other
- * generation uses them) and the config. */
+/* Drop a reference to `gen` (NULL: none). Returns true when it was the
+ * last: the caller then hands `gen` to ph_generation_bury, at once or
+ * after what it still has to do (ph_generation_unref does both at once).
+ * Inline: every request drops one. */
+static inline bool ph_generation_drop(ph_generation *gen) { return gen && --gen->refs <= 0; }
+
+/* `gen`, whose last reference went (ph_generation_drop), is freed by the
+ * reaper: its router (releasing instances, which run fini and dlclose
+ * when no other generation uses them) and its config. */
+void ph_generation_bury(ph_generation *gen);
+
+/* Drop a reference; after the last, bury the generation. */
 void ph_generation_unref(ph_generation *gen);
 
 #endif

@@ -106,6 +106,15 @@ static inline void end_async(ph_request *req)
         cancel_async(req);
 }
 
+/* release of the last request of generation `gen`: bury it, then
+ * recycle `req`. Out of line, taking over the rest: the usual release
+ * then keeps nothing across a call (and needs no frame). */
+static __attribute__((noinline)) void release_last(ph_request *req, ph_generation *gen)
+{
+    ph_generation_bury(gen);
+    ph_request_recycle(req);
+}
+
 /* DONE -> RELEASED: the generation reference goes, the memory is
  * recycled. The one place a handled request is released. */
 static void release(ph_request *req)
@@ -115,8 +124,10 @@ static void release(ph_request *req)
                      (int)req->life);
         return;
     }
-    if (req->gen)
-        ph_generation_unref(req->gen);
+    if (ph_generation_drop(req->gen)) {
+        release_last(req, req->gen);
+        return;
+    }
     ph_request_recycle(req); /* life = RELEASED; it forgets route and gen */
 }
 

@@ -172,6 +172,23 @@ static void generation_ref_keeps_it_alive_until_last_unref(void **state)
     ph_generation_unref(NULL);
 }
 
+/* ph_generation_drop says which drop was the last, and the generation
+ * lives until it is buried then. */
+static void generation_drop_tells_the_last_and_bury_frees_it(void **state)
+{
+    fixture *f = *state;
+    ph_generation *gen = build(f, PLUGHOST_PLUGIN_DIR, "[route /a]\nplugin = hello\n", NULL);
+    ph_generation_ref(gen);
+    assert_false(ph_generation_drop(gen));
+    assert_int_equal(gen->refs, 1);
+    assert_true(ph_generation_drop(gen));
+    assert_true(ut_count_maps(copies) > f->maps);
+    assert_string_equal(ph_instance_name(instance_at(gen, "/a")), "hello");
+    ph_generation_bury(gen);
+    assert_int_equal(ut_count_maps(copies), f->maps);
+    assert_false(ph_generation_drop(NULL));
+}
+
 static void generation_rebuilt_with_unchanged_settings_reuses_each_instance(void **state)
 {
     fixture *f = *state;
@@ -373,6 +390,7 @@ int main(void)
         T(generation_builds_routes_from_ini_with_bundled_plugins),
         T(generation_routes_naming_one_file_share_one_library),
         T(generation_ref_keeps_it_alive_until_last_unref),
+        T(generation_drop_tells_the_last_and_bury_frees_it),
         T(generation_rebuilt_with_unchanged_settings_reuses_each_instance),
         T(generation_changed_settings_give_new_instance_on_same_library),
         T(generation_changed_route_path_gives_new_instance),
