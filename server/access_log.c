@@ -220,7 +220,8 @@ static size_t format_combined(char *line, const ph_request *req, int status, lon
     const char *ref = ph_request_header(req, "Referer");
     const char *ua = ph_request_header(req, "User-Agent");
     alog_route r = route_of(req);
-    put_fmt(line, &pos, cap, "%s - - [%s] \"%s ", req->client_addr[0] ? req->client_addr : "-",
+    const char *client = ph_request_client_addr(req);
+    put_fmt(line, &pos, cap, "%s - - [%s] \"%s ", client[0] ? client : "-",
             al.stamp_combined, req->method ? req->method : "-");
     put_escaped(line, &pos, cap, req->arena.data ? req->arena.data : "", req->url_len, false);
     put_fmt(line, &pos, cap, " HTTP/%u.%u\" %d ", req->http_major, req->http_minor, status);
@@ -241,7 +242,8 @@ static size_t format_json(char *line, const ph_request *req, int status, long by
     const char *ref = ph_request_header(req, "Referer");
     const char *ua = ph_request_header(req, "User-Agent");
     alog_route r = route_of(req);
-    put_fmt(line, &pos, cap, "{\"time\":\"%s\",\"client\":\"%s\",\"method\":\"", al.stamp_iso, req->client_addr);
+    put_fmt(line, &pos, cap, "{\"time\":\"%s\",\"client\":\"%s\",\"method\":\"", al.stamp_iso,
+            ph_request_client_addr(req));
     put_str(line, &pos, cap, req->method ? req->method : "", true);
     put_fmt(line, &pos, cap, "\",\"url\":\"");
     put_escaped(line, &pos, cap, req->arena.data ? req->arena.data : "", req->url_len, true);

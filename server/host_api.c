@@ -509,7 +509,7 @@ static int api_header_at(const ph_request *req, size_t i, const char **name, con
     return 0;
 }
 
-static const char *api_client_addr(const ph_request *req) { return req ? req->client_addr : ""; }
+static const char *api_client_addr(const ph_request *req) { return req ? ph_request_client_addr(req) : ""; }
 
 /* The typed setting slots (ABI 1.2): settings_typed.c's readers (one
  * syntax with server.ini, shared with the mock host) over this table. */

@@ -133,18 +133,21 @@ static bool take_entry(const char *start, const char *end, char *out, size_t siz
 
 void ph_real_ip_apply(ph_request *req)
 {
-    if (!current.count || !req->client_addr[0] || !ph_real_ip_trusted(&current, req->client_addr))
+    if (!current.count)
+        return;
+    const char *peer = ph_request_client_addr(req);
+    if (!peer[0] || !ph_real_ip_trusted(&current, peer))
         return;
     const char *xff = ph_request_header(req, "X-Forwarded-For");
     if (!xff)
         return;
-    char chosen[sizeof req->client_addr] = "";
+    char chosen[INET6_ADDRSTRLEN] = "";
     const char *end = xff + strlen(xff);
     while (end > xff) {
         const char *start = end;
         while (start > xff && start[-1] != ',')
             start--;
-        char entry[sizeof req->client_addr];
+        char entry[INET6_ADDRSTRLEN];
         uint8_t probe[16];
         if (!take_entry(start, end, entry, sizeof entry) ||
             (inet_pton(AF_INET, entry, probe) != 1 && inet_pton(AF_INET6, entry, probe) != 1))
@@ -155,5 +158,5 @@ void ph_real_ip_apply(ph_request *req)
         end = start > xff ? start - 1 : xff;
     }
     if (chosen[0])
-        memcpy(req->client_addr, chosen, sizeof req->client_addr);
+        ph_request_set_client_addr(req, chosen);
 }

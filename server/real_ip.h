@@ -38,7 +38,7 @@ bool ph_real_ip_trusted(const ph_real_ip_set *set, const char *ip);
 void ph_real_ip_configure(const char *list);
 
 /* When `req`'s peer is trusted and it carries X-Forwarded-For, replace
- * its client_addr by the rightmost address in that header that is not
+ * its client address (ph_request_set_client_addr) by the rightmost address in that header that is not
  * itself trusted (the leftmost when all are). Called by dispatch before
  * any handler sees the request; loop thread. */
 void ph_real_ip_apply(struct ph_request *req);

@@ -256,6 +256,13 @@ void ph_request_free_cache(void)
     spare_bytes = 0;
 }
 
+void ph_request_set_client_addr(ph_request *req, const char *addr)
+{
+    size_t n = strnlen(addr, sizeof req->client_addr - 1);
+    memmove(req->client_addr, addr, n);
+    req->client_addr[n] = '\0';
+}
+
 const char *ph_request_query(const ph_request *req)
 {
     if (!req->arena.len || req->path_len >= req->url_len)

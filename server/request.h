@@ -160,6 +160,15 @@ void ph_request_free_cache(void);
  * request.c). Loop thread. */
 size_t ph_request_cache_bytes(void);
 
+/* The client's IP as text, "" when unknown: the peer's, or the client a
+ * trusted proxy named (real_ip.c). The one way to read it. */
+static inline const char *ph_request_client_addr(const struct ph_request *req) { return req->client_addr; }
+
+/* Set `req`'s client address to its own copy of `addr` (cut to what
+ * fits: an IPv6 address as text always does). `addr` may be the current
+ * one. Loop thread, or the thread that owns the request. */
+void ph_request_set_client_addr(struct ph_request *req, const char *addr);
+
 /* NUL-terminated path (no query), "" before the URL: at path_off, which
  * the parser sets once. Inline: dispatch reads it for every request. */
 static inline const char *ph_request_path(const struct ph_request *req)

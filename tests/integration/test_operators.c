@@ -397,6 +397,43 @@ static void forwarded_for_only_from_trusted_proxies(void **state)
     it_server_stop(plain);
 }
 
+/* Send `raw` on a fresh connection and leave before the answer. */
+static void send_and_leave(int port, const char *raw)
+{
+    it_conn *c = it_connect(port);
+    assert_non_null(c);
+    assert_int_equal(it_send_str(c, raw), 0);
+    it_sleep_ms(100); /* received and handed to its handler */
+    it_conn_reset(c); /* gone: a FIN alone would be a half-close, still answered */
+}
+
+/* An async request whose client leaves before the answer outlives its
+ * connection: its access log line (499) still names its client, the peer
+ * or the one a trusted proxy forwarded for, never another request's. */
+static void access_log_names_the_client_of_a_request_that_outlived_its_connection(void **state)
+{
+    (void)state;
+    const char *dir = it_tempdir();
+    char log[PATH_MAX], keys[PATH_MAX + 96];
+    snprintf(log, sizeof log, "%s/access.log", dir);
+    snprintf(keys, sizeof keys, "access_log = %s\ntrusted_proxies = 127.0.0.0/8\n", log);
+    it_server *s = it_start(keys, "[route /async]\nplugin = sleep_async\nseconds = 1\n");
+    send_and_leave(s->port, "GET /async?forwarded=1 HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n");
+    send_and_leave(s->port, "GET /async?direct=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_true(file_wait(log, "203.0.113.9 - - [", 5000));
+    assert_true(file_wait(log, "\"GET /async?forwarded=1 HTTP/1.1\" 499 ", 100));
+    assert_true(file_wait(log, "\"GET /async?direct=1 HTTP/1.1\" 499 ", 5000));
+    char *text = it_read_file(log);
+    const char *direct = strstr(text, "GET /async?direct=1 ");
+    assert_non_null(direct);
+    const char *line = direct;
+    while (line > text && line[-1] != '\n')
+        line--;
+    assert_int_equal(strncmp(line, "127.0.0.1 - - [", 15), 0);
+    free(text);
+    it_server_stop(s);
+}
+
 static void reload_lines_name_file_name_version_and_mode(void **state)
 {
     (void)state;
@@ -456,6 +493,7 @@ int main(void)
         IT_TEST(access_log_that_failed_to_open_begins_on_a_good_reopen),
         IT_TEST(access_log_json_lines),
         IT_TEST(forwarded_for_only_from_trusted_proxies),
+        IT_TEST(access_log_names_the_client_of_a_request_that_outlived_its_connection),
         IT_TEST(reload_lines_name_file_name_version_and_mode),
         IT_TEST(drain_line_counts_pending_async_requests),
     };

@@ -204,7 +204,7 @@ static void header_at_enumerates_every_header_and_client_addr_reports_the_peer(v
     }
     assert_int_equal(api->header_at(req, 3, &name, &value), -1);
     assert_string_equal(api->client_addr(req), "");
-    snprintf(req->client_addr, sizeof req->client_addr, "::1");
+    ph_request_set_client_addr(req, "::1");
     assert_string_equal(api->client_addr(req), "::1");
     ph_life_discard(req);
 }

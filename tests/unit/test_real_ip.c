@@ -70,11 +70,11 @@ static const char *client_after(const char *peer, const char *xff)
     ph_request *req = ph_request_new();
     assert_non_null(req);
     ut_request_set_url(req, "/");
-    snprintf(req->client_addr, sizeof req->client_addr, "%s", peer);
+    ph_request_set_client_addr(req, peer);
     if (xff)
         ut_request_add_header(req, "X-Forwarded-For", xff);
     ph_real_ip_apply(req);
-    snprintf(out, sizeof out, "%s", req->client_addr);
+    snprintf(out, sizeof out, "%s", ph_request_client_addr(req));
     ph_request_recycle(req);
     return out;
 }

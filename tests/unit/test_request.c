@@ -383,6 +383,7 @@ static void dirty(ph_request *req, ph_generation *gen)
     req->async = true;
     req->counted = true;
     req->detached = true;
+    ph_request_set_client_addr(req, "192.0.2.1");
 }
 
 static void recycled_request_keeps_nothing_from_the_previous_one(void **state)
@@ -443,6 +444,7 @@ static void recycled_request_keeps_nothing_from_the_previous_one(void **state)
     assert_false(again->drain_wanted);
     assert_string_equal(ph_request_path(again), "");
     assert_null(ph_request_header(again, "Authorization"));
+    assert_string_equal(ph_request_client_addr(again), "");
 
     /* The next request reuses the memory and sees only its own data. */
     ut_request_set_url(again, "/new?other=2");
