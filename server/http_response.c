@@ -1,9 +1,11 @@
-/* http_response.c - response heads without printf. */
+/* http_response.c - response heads without printf, and the Date line they
+ * carry (refreshed at each second by a timer on the worker's loop). */
 #include "http_response.h"
 
 #include "bytes.h"
 #include "config_value.h"
 
+#include <event2/event.h>
 #include <string.h>
 #include <time.h>
 
@@ -61,11 +63,57 @@ __attribute__((noinline)) static void new_second(time_t now)
     ok_prefix_len = sizeof OK_STATUS_SERVER - 1 + date_len;
 }
 
-const char *ph_http_date_line(size_t *len)
+/* The timer that brings the Date line to each new second of the loop that
+ * set it up (ph_http_date_setup), or NULL: then each use reads the clock. */
+static struct event *date_timer;
+
+/* Fire again just past the next second of the wall clock. A firing a
+ * little early (the loop's monotonic clock against the wall clock) finds
+ * the same second and arms again for its end. */
+static void arm_date_timer(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long us = 1000000L - ts.tv_nsec / 1000 + 1000; /* (1 ms past the turn) */
+    struct timeval tv = {us / 1000000L, us % 1000000L};
+    event_add(date_timer, &tv);
+}
+
+static void on_date_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
     time_t now = time(NULL);
     if (now != date_second)
         new_second(now);
+    arm_date_timer();
+}
+
+int ph_http_date_setup(struct event_base *base)
+{
+    date_timer = evtimer_new(base, on_date_timer, NULL);
+    if (!date_timer)
+        return -1;
+    new_second(time(NULL));
+    arm_date_timer();
+    return 0;
+}
+
+void ph_http_date_shutdown(void)
+{
+    if (date_timer)
+        event_free(date_timer);
+    date_timer = NULL;
+}
+
+const char *ph_http_date_line(size_t *len)
+{
+    if (!date_timer) { /* (no loop keeps it: read the clock) */
+        time_t now = time(NULL);
+        if (now != date_second)
+            new_second(now);
+    }
     *len = date_len;
     return date_line;
 }

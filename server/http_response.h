@@ -27,7 +27,20 @@ int ph_http_build_head(ph_request *req, bool keep_alive);
  * writer asks twice per response. */
 static inline size_t ph_http_body_to_send(const ph_request *req) { return req->no_body ? 0 : req->resp_body.len; }
 
-/* The "Date: ...\r\n" line for the current second (cached). */
+/* The "Date: ...\r\n" line for the current second (cached). With
+ * ph_http_date_setup's timer it is the line of the second the loop last
+ * saw turn, as nginx's cached time: no clock read per response; a loop
+ * blocked across a second's turn carries the older line until it runs
+ * again. Without it, each call reads the clock. Loop thread. */
 const char *ph_http_date_line(size_t *len);
+
+struct event_base;
+
+/* Keep the Date line with a timer on `base` that fires at each new second
+ * of the wall clock. Returns 0, or -1 (no memory). Loop thread, once. */
+int ph_http_date_setup(struct event_base *base);
+
+/* Free the timer (at exit); the Date line reads the clock again. */
+void ph_http_date_shutdown(void);
 
 #endif

@@ -108,11 +108,14 @@ bool ph_real_ip_trusted(const ph_real_ip_set *set, const char *ip)
     return false;
 }
 
+bool ph_real_ip_proxies;
+
 void ph_real_ip_configure(const char *list)
 {
     char err[128];
     if (ph_real_ip_parse(list, &current, err, sizeof err) < 0)
         current.count = 0;
+    ph_real_ip_proxies = current.count > 0;
 }
 
 /* Copy the entry [start, end) of the header, trimmed, into `out`.
@@ -131,10 +134,8 @@ static bool take_entry(const char *start, const char *end, char *out, size_t siz
     return true;
 }
 
-void ph_real_ip_apply(ph_request *req)
+void ph_real_ip_replace(ph_request *req)
 {
-    if (!current.count)
-        return;
     const char *peer = ph_request_client_addr(req);
     if (!peer[0] || !ph_real_ip_trusted(&current, peer))
         return;

@@ -37,10 +37,22 @@ bool ph_real_ip_trusted(const ph_real_ip_set *set, const char *ip);
  * thread. A list that does not parse (the config checked it) empties it. */
 void ph_real_ip_configure(const char *list);
 
+/* Whether the worker's set has a proxy (ph_real_ip_configure). */
+extern bool ph_real_ip_proxies;
+
+/* ph_real_ip_apply's work, for a worker with trusted proxies. */
+void ph_real_ip_replace(struct ph_request *req);
+
 /* When `req`'s peer is trusted and it carries X-Forwarded-For, replace
- * its client address (ph_request_set_client_addr) by the rightmost address in that header that is not
- * itself trusted (the leftmost when all are). Called by dispatch before
- * any handler sees the request; loop thread. */
-void ph_real_ip_apply(struct ph_request *req);
+ * its client address (ph_request_set_client_addr) by the rightmost
+ * address in that header that is not itself trusted (the leftmost when
+ * all are). Called by dispatch before any handler sees the request; loop
+ * thread. Inline: without trusted proxies (the usual worker) it is one
+ * test. */
+static inline void ph_real_ip_apply(struct ph_request *req)
+{
+    if (ph_real_ip_proxies)
+        ph_real_ip_replace(req);
+}
 
 #endif

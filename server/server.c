@@ -8,6 +8,7 @@
 #include "fetch.h"
 #include "host_api.h"
 #include "http_conn.h"
+#include "http_response.h"
 #include "log.h"
 #include "offload.h"
 #include "real_ip.h"
@@ -302,7 +303,7 @@ static int setup(ph_server *srv)
     ph_fetch_set_max_connections((unsigned)sc->upstream_connections);
     ph_fetch_set_max_body(sc->upstream_max_body);
     if (ph_watchdog_setup(srv->base) < 0 || ph_fetch_setup(srv->base) < 0 ||
-        ph_alog_setup(srv->base, srv->worker_id) < 0)
+        ph_alog_setup(srv->base, srv->worker_id) < 0 || ph_http_date_setup(srv->base) < 0)
         return -1;
     apply_operator_settings(sc);
     ph_wmetrics_setup(sc->sync_threads);
@@ -344,6 +345,7 @@ static void teardown(ph_server *srv)
     ph_pool_destroy(srv->pool);
     ph_alog_shutdown();
     ph_watchdog_shutdown();
+    ph_http_date_shutdown();
     for (int i = 0; i < 4; i++) {
         if (srv->signals[i])
             event_free(srv->signals[i]);

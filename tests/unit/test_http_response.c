@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <event2/event.h>
 #include <regex.h>
 #include <string.h>
 #include <time.h>
@@ -322,6 +323,43 @@ static void date_line_is_rfc7231_imf_fixdate_of_now(void **state)
     assert_true(t >= before && t <= after);
 }
 
+/* The Date line of the second `line` names (IMF-fixdate), or -1. */
+static time_t date_line_second(const char *line)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (!strptime(line, "Date: %a, %d %b %Y %H:%M:%S GMT", &tm))
+        return -1;
+    return timegm(&tm);
+}
+
+/* With the loop's timer, the Date line follows the seconds without a
+ * clock read per use: after the loop ran across a second's turn it names
+ * the new second; after shutdown each use reads the clock again. */
+static void date_line_follows_the_seconds_with_the_loop_timer(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    assert_int_equal(ph_http_date_setup(base), 0);
+    size_t len;
+    time_t first = date_line_second(ph_http_date_line(&len));
+    time_t before = time(NULL);
+    assert_true(first == before || first == before - 1);
+    struct timeval run = {1, 300000}; /* past at least one second's turn */
+    event_base_loopexit(base, &run);
+    event_base_dispatch(base);
+    time_t now = time(NULL);
+    time_t shown = date_line_second(ph_http_date_line(&len));
+    assert_true(shown > first);
+    assert_true(shown == now || shown == now - 1); /* (now may have just turned: the timer fires 1 ms past) */
+    ph_http_date_shutdown();
+    event_base_free(base);
+    time_t after = time(NULL);
+    shown = date_line_second(ph_http_date_line(&len));
+    assert_true(shown >= after && shown <= time(NULL));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_teardown(name, release)
@@ -341,6 +379,7 @@ int main(void)
         T(streaming_head_over_http11_is_chunked_without_length),
         T(streaming_head_over_http10_is_close_delimited),
         T(date_line_is_rfc7231_imf_fixdate_of_now),
+        T(date_line_follows_the_seconds_with_the_loop_timer),
     };
 #undef T
     return cmocka_run_group_tests_name("http_response", tests, NULL, NULL);
