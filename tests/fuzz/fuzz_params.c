@@ -118,10 +118,8 @@ static void check_lookup(ph_request *req, const char *name)
     fuzz_poison_spare(&req->query_decoded);
     int found = reference_lookup(ph_request_query(req), name, want);
     if (!got != !found || (got && strcmp(got, want) != 0))
-        abort();
+        abort(); /* (equal to this query's own decoding: nothing of the previous client's) */
     if (got && (got < req->query_decoded.data || got >= req->query_decoded.data + req->query_decoded.len))
-        abort();
-    if (got && strstr(got, SECRET) && !strstr(ph_request_query(req), SECRET))
         abort();
     fuzz_unpoison(&req->query_decoded);
 }
