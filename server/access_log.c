@@ -3,7 +3,6 @@
 
 #include "log.h"
 #include "plugin_instance.h"
-#include "request_life.h"
 #include "router.h"
 
 #include <errno.h>
@@ -102,7 +101,6 @@ static void close_target(void)
     al.fd = -1;
     al.len = 0;
     ph_alog_on = false;
-    ph_life_timing_changed();
 }
 
 void ph_alog_configure(const char *path, bool json)
@@ -122,7 +120,6 @@ void ph_alog_configure(const char *path, bool json)
     al.path = strdup(path);
     al.fd = al.path ? open_target(path) : -1;
     ph_alog_on = al.fd >= 0;
-    ph_life_timing_changed();
     if (al.fd < 0)
         ph_log_error("access log %s: cannot open: %s; not logging", path, strerror(errno));
 }
@@ -141,10 +138,7 @@ void ph_alog_reopen(void)
     if (al.fd >= 0)
         close(al.fd);
     al.fd = fd;
-    if (!ph_alog_on) { /* the first open had failed: logging begins now */
-        ph_alog_on = true;
-        ph_life_timing_changed();
-    }
+    ph_alog_on = true; /* (also when the first open had failed: logging begins now) */
 }
 
 static void refresh_stamps(void)

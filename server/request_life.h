@@ -63,9 +63,10 @@ void ph_life_watch(void (*changed)(void));
 const ph_life_counts *ph_life_counts_now(void);
 
 /* Whether the metrics count finished requests or the access log logs
- * them changed (worker_metrics.c and access_log.c call this whenever
- * theirs does): from now on requests are timed, with the precise clock,
- * only while one of them reads their durations. */
+ * them may have changed: the server calls this after it configures them
+ * (each generation) and after the access log's reopen. From now on
+ * requests are timed, with the precise clock, only while one of them
+ * reads their durations. Loop thread. */
 void ph_life_timing_changed(void);
 
 /* Count `req` (fresh from its connection) in flight: +1 on this worker's

@@ -232,6 +232,7 @@ static void apply_operator_settings(const ph_server_conf *sc)
     ph_alog_configure(sc->access_log, sc->access_log_json);
     ph_real_ip_configure(sc->trusted_proxies);
     ph_wmetrics_enable(sc->admin_listen != NULL);
+    ph_life_timing_changed();
 }
 
 void ph_server_switch(ph_server *srv, ph_generation *gen)
@@ -260,6 +261,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
     if (sig == SIGUSR1) { /* logrotate moved the access log: reopen it */
         ph_alog_reopen();
+        ph_life_timing_changed(); /* (a log whose first open failed may begin now) */
         return;
     }
     if (srv->draining) {

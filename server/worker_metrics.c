@@ -4,7 +4,6 @@
 #include "board.h"
 #include "generation.h"
 #include "plugin_instance.h"
-#include "request_life.h"
 #include "route_gate.h"
 #include "router.h"
 
@@ -136,7 +135,6 @@ void ph_wmetrics_publish(ph_generation *gen)
 void ph_wmetrics_enable(bool on)
 {
     ph_wmetrics_on = on && ph_board_self();
-    ph_life_timing_changed();
 }
 
 void ph_wmetrics_request(const ph_request *req, int status, double seconds)

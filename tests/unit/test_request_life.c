@@ -293,11 +293,13 @@ static void begin_reads_the_precise_clock_only_while_durations_are_read(void **s
     assert_int_equal(ph_life_begin(req), CLOCK_MONOTONIC_COARSE);
     ph_life_discard(req);
     ph_alog_configure("/dev/null", false);
+    ph_life_timing_changed();
     assert_true(ph_alog_enabled());
     req = ph_request_new();
     assert_int_equal(ph_life_begin(req), CLOCK_MONOTONIC);
     ph_life_discard(req); /* logged, with its duration */
     ph_alog_configure(NULL, false);
+    ph_life_timing_changed();
     req = ph_request_new();
     assert_int_equal(ph_life_begin(req), CLOCK_MONOTONIC_COARSE);
     ph_life_discard(req);
