@@ -317,15 +317,23 @@ static int pend(const ph_host_api *api, ph_request *req)
     return PH_PENDING;
 }
 
+/* A request of a fresh probe_async instance (*inst) whose handler
+ * returned PH_PENDING. */
+static ph_request *pending_request(ph_mock_instance **inst)
+{
+    assert_int_equal(ph_mock_init(&probe_async, NULL, inst), 0);
+    ph_request *req = ph_mock_request_new("GET", "/");
+    probe_fn = pend;
+    assert_int_equal(ph_mock_handle(*inst, req), PH_PENDING);
+    probe_fn = NULL;
+    return req;
+}
+
 static void mock_flags_complete_twice_and_builders_after_it(void **state)
 {
     (void)state;
     ph_mock_instance *inst = NULL;
-    assert_int_equal(ph_mock_init(&probe_async, NULL, &inst), 0);
-    ph_request *req = ph_mock_request_new("GET", "/");
-    probe_fn = pend;
-    assert_int_equal(ph_mock_handle(inst, req), PH_PENDING);
-    probe_fn = NULL;
+    ph_request *req = pending_request(&inst);
     assert_int_equal(probe_api->set_body(req, "late but fine", 13), 0);
     assert_int_equal(probe_api->complete(req), 0);
     assert_true(ph_mock_responded(req));
@@ -346,11 +354,7 @@ static void mock_flags_add_header_n_after_complete(void **state)
 {
     (void)state;
     ph_mock_instance *inst = NULL;
-    assert_int_equal(ph_mock_init(&probe_async, NULL, &inst), 0);
-    ph_request *req = ph_mock_request_new("GET", "/");
-    probe_fn = pend;
-    assert_int_equal(ph_mock_handle(inst, req), PH_PENDING);
-    probe_fn = NULL;
+    ph_request *req = pending_request(&inst);
     assert_int_equal(probe_api->add_header_n(req, PH_LIT("X-In-Time"), PH_LIT("1")), 0);
     assert_int_equal(probe_api->complete(req), 0);
     assert_int_equal(probe_api->add_header_n(req, PH_LIT("X-Late"), PH_LIT("1")), -1);
