@@ -125,7 +125,7 @@ void ph_life_drained(ph_request *req);
 
 /* What a plugin asks to do with a request. */
 typedef enum ph_life_call {
-    PH_CALL_BUILD,    /* set_status, add_header, set_body, respond_json, respond_error */
+    PH_CALL_BUILD,    /* set_status, add_header(_n), set_body, respond_json, respond_error */
     PH_CALL_ASYNC,    /* on_abort, timers, fetch, offload, stream_*: a pending async request */
     PH_CALL_COMPLETE, /* complete() */
 } ph_life_call;
