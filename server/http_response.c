@@ -67,27 +67,29 @@ __attribute__((noinline)) static void new_second(time_t now)
  * set it up (ph_http_date_setup), or NULL: then each use reads the clock. */
 static struct event *date_timer;
 
-/* Fire again just past the next second of the wall clock. A firing a
- * little early (the loop's monotonic clock against the wall clock) finds
- * the same second and arms again for its end. */
-static void arm_date_timer(void)
+/* Fire again just past the next second of the wall clock, `now`. A
+ * firing a little early (the loop's monotonic clock against the wall
+ * clock) finds the same second and arms again for its end. */
+static void arm_date_timer(const struct timespec *now)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long us = 1000000L - ts.tv_nsec / 1000 + 1000; /* (1 ms past the turn) */
+    long us = 1000000L - now->tv_nsec / 1000 + 1000; /* (1 ms past the turn) */
     struct timeval tv = {us / 1000000L, us % 1000000L};
     event_add(date_timer, &tv);
 }
 
+/* Bring the Date line to the wall clock's second now (the precise clock:
+ * time() follows the clock tick, which may turn a few ms after the second
+ * does, and would leave the line a whole second behind), and arm again. */
 static void on_date_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     (void)arg;
-    time_t now = time(NULL);
-    if (now != date_second)
-        new_second(now);
-    arm_date_timer();
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec != date_second)
+        new_second(now.tv_sec);
+    arm_date_timer(&now);
 }
 
 int ph_http_date_setup(struct event_base *base)
@@ -95,8 +97,7 @@ int ph_http_date_setup(struct event_base *base)
     date_timer = evtimer_new(base, on_date_timer, NULL);
     if (!date_timer)
         return -1;
-    new_second(time(NULL));
-    arm_date_timer();
+    on_date_timer(-1, 0, NULL);
     return 0;
 }
 
