@@ -56,14 +56,17 @@ static void kept_buffers_of(ph_request *req, ph_buf *bufs[NBUFS])
     bufs[6] = &req->resp_head;
 }
 
-/* Free each kept buffer of `req` holding more than `keep` bytes. Returns
- * what they hold together then. Out of line: only a request that held a
- * large buffer comes here. */
-__attribute__((noinline)) static size_t trim_buffers(ph_request *req, size_t keep)
+/* Free each kept buffer of `req` holding more than `keep` bytes; `held`
+ * is what they hold together now (no more than `keep`: none does, nothing
+ * to look at one by one). Returns what they hold then. Out of line: only
+ * a request that held a large buffer comes here. */
+__attribute__((noinline)) static size_t trim_buffers(ph_request *req, size_t held, size_t keep)
 {
+    if (held <= keep)
+        return held;
     ph_buf *bufs[NBUFS];
     kept_buffers_of(req, bufs);
-    size_t held = 0;
+    held = 0;
     for (int i = 0; i < NBUFS; i++) {
         ph_buf_trim(bufs[i], keep);
         held += bufs[i]->cap;
@@ -88,18 +91,6 @@ static size_t empty_buffers(ph_request *req)
 static size_t kept_size(const ph_request *req, size_t held)
 {
     return sizeof *req + (size_t)req->headers_cap * sizeof *req->headers + held;
-}
-
-/* Empty `req`'s kept buffers, freeing each one above `keep` bytes (when
- * together they hold no more than `keep`, none is: nothing to look at one
- * by one). Returns the memory `req` holds then (what it keeps on the free
- * list). */
-static size_t keep_buffers(ph_request *req, size_t keep)
-{
-    size_t held = empty_buffers(req);
-    if (held > keep)
-        held = trim_buffers(req, keep);
-    return kept_size(req, held);
 }
 
 size_t ph_request_cache_bytes(void) { return free_bytes + spare_bytes; }
@@ -182,12 +173,12 @@ static void forget_fields(ph_request *req)
     memset(p + o, 0, FORGET - o);
 }
 
-/* The free list is at its byte cap with `req`'s buffers: keep only small
- * ones, or free `req` when even that does not fit. Returns what `req`
- * keeps, or 0 when it was freed. */
-__attribute__((noinline)) static size_t keep_small(ph_request *req)
+/* The free list is at its byte cap with `req`'s emptied buffers, which
+ * hold `held` bytes: keep only small ones, or free `req` when even that
+ * does not fit. Returns what `req` keeps, or 0 when it was freed. */
+__attribute__((noinline)) static size_t keep_small(ph_request *req, size_t held)
 {
-    size_t kept = keep_buffers(req, SMALL_BUFFER_BYTES);
+    size_t kept = kept_size(req, trim_buffers(req, held, SMALL_BUFFER_BYTES));
     if (free_bytes + kept > FREE_LIST_BYTES) {
         free_request(req);
         return 0;
@@ -220,10 +211,9 @@ __attribute__((noinline)) static void recycle_at_limits(ph_request *req, size_t 
         free_request(req);
         return;
     }
-    if (held > KEEP_BUFFER_BYTES)
-        held = trim_buffers(req, KEEP_BUFFER_BYTES);
+    held = trim_buffers(req, held, KEEP_BUFFER_BYTES);
     size_t kept = kept_size(req, held);
-    if (free_bytes + kept > FREE_LIST_BYTES && !(kept = keep_small(req)))
+    if (free_bytes + kept > FREE_LIST_BYTES && !(kept = keep_small(req, held)))
         return;
     put_on_free_list(req, kept);
 }
