@@ -140,6 +140,14 @@ static inline void ph_board_bump(atomic_ulong *field, unsigned long delta)
                           memory_order_relaxed);
 }
 
+/* ph_board_bump for a figure that goes up and down (a gate's in flight
+ * and queued: two generations of a pattern share its slot, and their
+ * figures add up). */
+static inline void ph_board_show(atomic_int *field, int delta)
+{
+    atomic_store_explicit(field, atomic_load_explicit(field, memory_order_relaxed) + delta, memory_order_relaxed);
+}
+
 /* Index of the bucket of `value` among `n` upper bounds `le` (the last
  * is +Inf). */
 static inline int ph_board_bucket(const double *le, int n, double value)

@@ -102,7 +102,7 @@ static ph_request *pop(ph_route_gate *gate)
         gate->tail = NULL;
     req->gate_next = NULL;
     gate->queued--;
-    ph_gate_show(&gate->board->queued, -1);
+    ph_board_show(&gate->board->queued, -1);
     return req;
 }
 
@@ -159,7 +159,7 @@ int ph_gate_queue(ph_route_gate *gate, ph_request *req)
         gate->head = req;
     gate->tail = req;
     gate->queued++;
-    ph_gate_show(&gate->board->queued, 1);
+    ph_board_show(&gate->board->queued, 1);
     ph_gate_wake(gate); /* (a place may be free while older requests wait for the promotion) */
     return 0;
 }
@@ -178,7 +178,7 @@ void ph_gate_unqueue(ph_route_gate *gate, ph_request *req)
             gate->tail = prev;
         r->gate_next = NULL;
         gate->queued--;
-        ph_gate_show(&gate->board->queued, -1);
+        ph_board_show(&gate->board->queued, -1);
         if (!gate->head)
             unready(gate);
         return;

@@ -77,13 +77,6 @@ static inline bool ph_gate_has_room(const ph_route_gate *gate)
     return gate->limits.max_inflight <= 0 || gate->inflight < gate->limits.max_inflight;
 }
 
-/* Add `delta` to a figure on the board that only the loop thread writes
- * (two generations of a pattern share its slot: their figures add up). */
-static inline void ph_gate_show(atomic_int *field, int delta)
-{
-    atomic_store_explicit(field, atomic_load_explicit(field, memory_order_relaxed) + delta, memory_order_relaxed);
-}
-
 /* A place may have come free in `gate`: promote its oldest waiting
  * request from the loop (nothing when none waits or there is no room). */
 void ph_gate_wake(ph_route_gate *gate);
@@ -94,13 +87,13 @@ void ph_gate_wake(ph_route_gate *gate);
 static inline void ph_gate_enter(ph_route_gate *gate)
 {
     gate->inflight++;
-    ph_gate_show(&gate->board->inflight, 1);
+    ph_board_show(&gate->board->inflight, 1);
 }
 
 static inline void ph_gate_leave(ph_route_gate *gate)
 {
     gate->inflight--;
-    ph_gate_show(&gate->board->inflight, -1);
+    ph_board_show(&gate->board->inflight, -1);
     if (gate->head)
         ph_gate_wake(gate);
 }
