@@ -2,6 +2,7 @@
  * precedence order. */
 #include "router.h"
 
+#include "bytes.h"
 #include "config_value.h"
 #include "request.h"
 
@@ -198,8 +199,8 @@ static inline path_key key_of(const char *path, size_t len)
 {
     path_key k = {.head = 0, .tail = 0, .len = len};
     if (len >= 8) {
-        memcpy(&k.head, path, 8);
-        memcpy(&k.tail, path + len - 8, 8);
+        k.head = ph_load_word(path);
+        k.tail = ph_load_word(path + len - 8);
     } else if (len >= 4) {
         uint32_t head, tail;
         memcpy(&head, path, 4);
