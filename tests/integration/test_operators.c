@@ -296,6 +296,18 @@ static bool file_wait(const char *path, const char *needle, int ms)
     return false;
 }
 
+/* Whether `path` exists within `ms` milliseconds. */
+static bool file_appears(const char *path, int ms)
+{
+    double end = it_now() + ms / 1000.0;
+    while (access(path, F_OK) != 0) {
+        if (it_now() >= end)
+            return false;
+        it_sleep_ms(20);
+    }
+    return true;
+}
+
 static void access_log_lines_and_reopen_on_sigusr1(void **state)
 {
     (void)state;
@@ -315,10 +327,7 @@ static void access_log_lines_and_reopen_on_sigusr1(void **state)
 
     assert_int_equal(rename(log, moved), 0);
     assert_int_equal(kill(s->pid, SIGUSR1), 0);
-    double end = it_now() + 5;
-    while (access(log, F_OK) != 0 && it_now() < end) /* the worker reopened: the file is back */
-        it_sleep_ms(20);
-    assert_int_equal(access(log, F_OK), 0);
+    assert_true(file_appears(log, 5000)); /* the worker reopened: the file is back */
     assert_int_equal(get(s->port, "/hello?second=1", NULL, NULL), 200);
     assert_true(file_wait(log, "GET /hello?second=1 ", 3000));
     char *old = it_read_file(moved);
@@ -344,10 +353,7 @@ static void access_log_that_failed_to_open_begins_on_a_good_reopen(void **state)
 
     assert_int_equal(mkdir(sub, 0700), 0);
     assert_int_equal(kill(s->pid, SIGUSR1), 0);
-    double end = it_now() + 5;
-    while (access(log, F_OK) != 0 && it_now() < end) /* the worker reopened: the file exists */
-        it_sleep_ms(20);
-    assert_int_equal(access(log, F_OK), 0);
+    assert_true(file_appears(log, 5000)); /* the worker reopened: the file exists */
     assert_int_equal(get(s->port, "/hello?after=1", NULL, NULL), 200);
     assert_true(file_wait(log, "GET /hello?after=1 ", 3000));
     char *text = it_read_file(log);
